@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's virtual environment in .venv with pinned versions.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh test     runtime + test tools
+# Needs Python 3.11 with venv. Re-running is cheap: nothing is reinstalled when pyproject.toml
+# and envs/constraints.txt are unchanged since the last successful install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+py="${PYTHON:-python3.11}"
+command -v "$py" >/dev/null || py=python3
+"$py" -c 'import sys; assert sys.version_info >= (3, 11), "metadip needs Python >= 3.11"' \
+  || { echo "setup: $py is older than 3.11; install python3.11 (apt-get install python3.11-venv) or set PYTHON=" >&2; exit 1; }
+if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "setup: Python's venv module is missing; on Debian: apt-get install python3-venv" >&2; exit 1
+fi
+stamp=.venv/.installed
+want="$(cat pyproject.toml envs/constraints.txt | sha256sum | cut -c1-16) extras=${extras}"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+spec="."
+[ -n "$extras" ] && spec=".[${extras}]"
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -c envs/constraints.txt -e "$spec"
+echo "$want" > "$stamp"
