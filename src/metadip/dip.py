@@ -1,0 +1,125 @@
+"""Vanilla Deep Image Prior: fit a prior network f_θ(z) to measurements y of any operator.
+
+min_θ ‖M(f_θ(z)) − y‖² / numel  (+ tv_weight · TV(f_θ(z))), optimised with Adam; each step the
+latent z is jittered with N(0, jitter_std²) (Ulyanov: 1/30); the reconstruction is the
+exponential moving average (EMA) of the outputs when ``ema`` is set (Ulyanov / the paper: 0.99,
+initialised at the first output), otherwise the last iterate.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from metadip.metrics import nmse, psnr
+from metadip.operators import Operator
+from metadip.progress import progress
+
+
+@dataclass(frozen=True)
+class DIPSettings:
+    """Optimiser settings of vanilla DIP (defaults: Ulyanov et al. / the paper's baseline)."""
+
+    steps: int = 1000
+    lr: float = 0.01
+    jitter_std: float = 1 / 30
+    ema: float | None = 0.99  # None: the reconstruction is the last iterate
+    tv_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"DIP needs at least one step, got steps={self.steps}")
+        if not self.lr > 0:
+            raise ValueError(f"DIP learning rate must be > 0, got lr={self.lr}")
+        if self.jitter_std < 0 or self.tv_weight < 0:
+            raise ValueError("jitter_std and tv_weight must be >= 0")
+        if self.ema is not None and not 0 <= self.ema < 1:
+            raise ValueError(f"ema weight must lie in [0, 1) or be None, got {self.ema}")
+
+
+@dataclass
+class DIPResult:
+    """A DIP reconstruction: ``estimate`` (EMA or last iterate) and ``last``, both ``(C, H, W)``
+    on the CPU; ``trace`` has one entry per step: step (1-based), loss, seconds since start and,
+    when the ground truth was given, psnr / nmse of the estimate and psnr_last of the last iterate."""
+
+    estimate: Tensor
+    last: Tensor
+    seconds: float
+    trace: dict[str, list[float]] = field(default_factory=dict)
+
+
+def total_variation(x: Tensor) -> Tensor:
+    """Anisotropic TV, mean absolute difference of neighbours over ``(..., C, H, W)``, per image."""
+    dh = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(start_dim=x.dim() - 3).mean(-1)
+    dw = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(start_dim=x.dim() - 3).mean(-1)
+    return dh + dw
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def fit_dip(
+    prior: nn.Module,
+    operator: Operator,
+    y: Tensor,
+    settings: DIPSettings,
+    generator: torch.Generator,
+    x_true: Tensor | None = None,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+) -> DIPResult:
+    """Run vanilla DIP from ``prior``'s current weights (they are updated in place).
+
+    ``y``: one measurement of shape ``operator.measurement_shape``; ``x_true`` (optional): the
+    ``(C, H, W)`` ground truth for the trace; ``generator``: CPU generator for the jitter draws.
+    """
+    operator.check_measurement(y)
+    if y.shape != operator.measurement_shape:
+        raise ValueError(f"fit_dip reconstructs one measurement of shape {operator.measurement_shape}, got {tuple(y.shape)}")
+    if x_true is not None:
+        operator.check_image(x_true)
+    device = torch.device(device) if device is not None else default_device()
+    prior.to(device)
+    operator.to(device)
+    y = y.to(device)
+    truth = x_true.to(device) if x_true is not None else None
+    latent_shape = getattr(prior, "latent_shape", None)
+    opt = torch.optim.Adam(prior.parameters(), lr=settings.lr)
+    trace: dict[str, list[float]] = {"step": [], "loss": [], "seconds": []}
+    if truth is not None:
+        trace.update(psnr=[], nmse=[], psnr_last=[])
+    ema: Tensor | None = None
+    start = time.perf_counter()
+    for step in progress(range(1, settings.steps + 1), desc=f"DIP {operator.kind}", enabled=show_progress):
+        jitter = None
+        if latent_shape is not None and settings.jitter_std > 0:
+            jitter = (torch.randn(latent_shape, generator=generator) * settings.jitter_std).to(device)
+        out = prior(jitter)[0]
+        loss = operator.data_loss(out, y)
+        if settings.tv_weight:
+            loss = loss + settings.tv_weight * total_variation(out)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"DIP loss became {loss.item()} at step {step}; lower the learning rate (lr={settings.lr})"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        last = out.detach()
+        if settings.ema is not None:
+            ema = last.clone() if ema is None else ema.mul_(settings.ema).add_(last, alpha=1 - settings.ema)
+        estimate = ema if settings.ema is not None else last
+        trace["step"].append(step)
+        trace["loss"].append(float(loss.detach()))
+        trace["seconds"].append(time.perf_counter() - start)
+        if truth is not None:
+            trace["psnr"].append(float(psnr(estimate, truth)))
+            trace["nmse"].append(float(nmse(estimate, truth)))
+            trace["psnr_last"].append(float(psnr(last, truth)))
+    seconds = time.perf_counter() - start
+    return DIPResult(estimate=estimate.cpu(), last=last.cpu(), seconds=seconds, trace=trace)

@@ -1,0 +1,72 @@
+"""Image I/O: bundled test photographs, PNG read/write, conversion to (C, H, W) float32 in [0, 1]."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from metadip.atomic import atomic_path
+
+#: Photographs shipped inside the scikit-image wheel (public domain / CC0), usable offline.
+BUNDLED = ("astronaut", "chelsea", "coffee", "rocket", "camera", "brick", "grass", "gravel")
+
+
+def to_tensor(img: Image.Image | np.ndarray) -> Tensor:
+    """PIL image or uint8 HWC/HW array → float32 ``(C, H, W)`` in [0, 1]."""
+    arr = np.asarray(img)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"expected an 8-bit image, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return torch.from_numpy(arr.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+def to_uint8(x: Tensor) -> np.ndarray:
+    """``(C, H, W)`` float image → uint8 HWC (or HW for one channel), clipped and rounded."""
+    arr = (x.detach().clamp(0, 1).cpu().numpy() * 255.0).round().astype(np.uint8).transpose(1, 2, 0)
+    return arr[..., 0] if arr.shape[-1] == 1 else arr
+
+
+def square_resize(img: Image.Image, size: int) -> Image.Image:
+    """Central square crop, then an anti-aliased (Lanczos) resize to ``size`` × ``size``."""
+    return ImageOps.fit(img, (size, size), method=Image.Resampling.LANCZOS)
+
+
+def bundled_image(name: str = "astronaut", size: int = 64, channels: int = 3) -> Tensor:
+    """A scikit-image test photograph as ``(channels, size, size)`` float32 in [0, 1]."""
+    import skimage.data
+
+    if name not in BUNDLED:
+        raise ValueError(f"unknown bundled image {name!r}; choose one of {', '.join(BUNDLED)}")
+    img = Image.fromarray(getattr(skimage.data, name)())
+    img = img.convert("RGB" if channels == 3 else "L")
+    return to_tensor(square_resize(img, size))
+
+
+def load_image(path: str | os.PathLike, channels: int = 3) -> Tensor:
+    """Read an image file (EXIF orientation applied) as ``(channels, H, W)`` float32 in [0, 1]."""
+    path = Path(path)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                im = Image.fromarray((arr / max(arr.max(), 1.0) * 255).round().astype(np.uint8))
+            return to_tensor(im.convert("RGB" if channels == 3 else "L"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path}: not a readable image ({err}); re-export it as PNG or JPEG") from None
+
+
+def save_png(x: Tensor, path: str | os.PathLike) -> None:
+    """Write a ``(C, H, W)`` image in [0, 1] as an 8-bit PNG, atomically."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(to_uint8(x)).save(tmp, format="PNG")

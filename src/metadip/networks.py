@@ -1,0 +1,253 @@
+"""Networks for DIP and MetaSIREN: Ulyanov's skip encoder–decoder, Fourier features, SIREN.
+
+A *prior* module maps nothing (or a jitter of its fixed input) to an image ``(1, C, H, W)``:
+:class:`DIPPrior` = fixed latent z (+ optional Fourier features of the pixel grid) → skip net;
+:class:`SirenPrior` = pixel coordinates → SIREN MLP.  The fixed inputs are buffers, so the whole
+reconstruction model is one ``state_dict`` and works under ``torch.func.functional_call`` and
+``torch.func.vmap`` (BatchNorm never keeps running stats: each image is normalised with its own
+statistics, exactly as in DIP, and tasks never share a BatchNorm batch).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=(k - 1) // 2, padding_mode="reflect")
+
+
+def _bn(c: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(c, track_running_stats=False)
+
+
+def _act() -> nn.LeakyReLU:
+    return nn.LeakyReLU(0.2)
+
+
+class _SkipLevel(nn.Module):
+    """One scale: [skip branch ‖ down → inner → upsample] → concat → BN → conv → BN → act → 1×1."""
+
+    def __init__(self, cin: int, down: int, up: int, skip: int, inner: nn.Module | None, inner_out: int) -> None:
+        super().__init__()
+        self.skip = nn.Sequential(_conv(cin, skip, 1), _bn(skip), _act()) if skip > 0 else None
+        self.down = nn.Sequential(
+            _conv(cin, down, 3, stride=2), _bn(down), _act(), _conv(down, down, 3), _bn(down), _act()
+        )
+        self.inner = inner
+        deeper = inner_out if inner is not None else down
+        self.up = nn.Sequential(
+            _bn(skip + deeper), _conv(skip + deeper, up, 3), _bn(up), _act(), _conv(up, up, 1), _bn(up), _act()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.down(x)
+        if self.inner is not None:
+            d = self.inner(d)
+        d = F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if self.skip is not None:
+            d = torch.cat([self.skip(x), d], dim=1)
+        return self.up(d)
+
+
+@dataclass(frozen=True)
+class SkipConfig:
+    """Hyper-parameters of the skip net (defaults: Ulyanov's DIP configuration, ~2.2 M params)."""
+
+    in_channels: int = 32
+    out_channels: int = 3
+    channels_down: tuple[int, ...] = (128, 128, 128, 128, 128)
+    channels_up: tuple[int, ...] = (128, 128, 128, 128, 128)
+    channels_skip: tuple[int, ...] = (4, 4, 4, 4, 4)
+
+    @classmethod
+    def uniform(cls, width: int, depth: int = 5, skip: int = 4, **kw) -> "SkipConfig":
+        return cls(channels_down=(width,) * depth, channels_up=(width,) * depth, channels_skip=(skip,) * depth, **kw)
+
+    def __post_init__(self) -> None:
+        n = len(self.channels_down)
+        if n == 0 or len(self.channels_up) != n or len(self.channels_skip) != n:
+            raise ValueError("channels_down, channels_up and channels_skip must be non-empty and of equal length")
+
+
+class SkipNet(nn.Module):
+    """Ulyanov et al.'s "skip" encoder–decoder: stride-2 conv downsampling, bilinear upsampling,
+    reflection padding, BatchNorm + LeakyReLU(0.2), 1×1 output conv + sigmoid.
+
+    ``(B, in_channels, H, W)`` → ``(B, out_channels, H, W)`` in (0, 1).  H and W must be at least
+    2**depth · 2 so the deepest BatchNorm sees more than one value per channel.
+    """
+
+    def __init__(self, config: SkipConfig = SkipConfig()) -> None:
+        super().__init__()
+        self.config = config
+        cins = (config.in_channels, *config.channels_down[:-1])
+        inner: nn.Module | None = None
+        inner_out = 0
+        for i in reversed(range(len(config.channels_down))):
+            inner = _SkipLevel(cins[i], config.channels_down[i], config.channels_up[i], config.channels_skip[i], inner, inner_out)
+            inner_out = config.channels_up[i]
+        self.body = inner
+        self.head = _conv(config.channels_up[0], config.out_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        min_size = 2 ** (len(self.config.channels_down) + 1)
+        if min(x.shape[-2:]) < min_size:
+            raise ValueError(
+                f"skip net of depth {len(self.config.channels_down)} needs images of at least {min_size} px, got {tuple(x.shape[-2:])}"
+            )
+        return torch.sigmoid(self.head(self.body(x)))
+
+
+def pixel_grid(height: int, width: int) -> Tensor:
+    """Pixel-centre coordinates in [0, 1]², shape ``(H, W, 2)`` (row, column)."""
+    r = (torch.arange(height) + 0.5) / height
+    c = (torch.arange(width) + 0.5) / width
+    return torch.stack(torch.meshgrid(r, c, indexing="ij"), dim=-1)
+
+
+def fourier_features(height: int, width: int, num: int, scale: float, generator: torch.Generator) -> Tensor:
+    """Tancik et al.'s Gaussian Fourier features of the pixel grid: B ~ N(0, scale²) of shape
+    (num/2, 2), features [sin 2πvBᵀ, cos 2πvBᵀ] as channels, shape ``(num, H, W)``."""
+    if num % 2 or num <= 0:
+        raise ValueError(f"number of Fourier features must be a positive even number, got {num}")
+    b = torch.randn(num // 2, 2, generator=generator) * scale
+    proj = 2 * math.pi * pixel_grid(height, width) @ b.T  # (H, W, num/2)
+    return torch.cat([proj.sin(), proj.cos()], dim=-1).permute(2, 0, 1).contiguous()
+
+
+@dataclass(frozen=True)
+class DIPConfig:
+    """A DIP prior: the skip net, its fixed input and the image size it reconstructs.
+
+    ``z`` has ``latent_channels`` channels of U(0, 1)·``latent_scale`` noise (Ulyanov: 32, 0.1);
+    ``fourier_features`` > 0 appends that many Fourier-feature channels of scale ``fourier_scale``.
+    """
+
+    image_shape: tuple[int, int, int] = (3, 128, 128)
+    latent_channels: int = 32
+    latent_scale: float = 0.1
+    fourier_features: int = 0
+    fourier_scale: float = 10.0
+    channels_down: tuple[int, ...] = (128,) * 5
+    channels_up: tuple[int, ...] = (128,) * 5
+    channels_skip: tuple[int, ...] = (4,) * 5
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DIPConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+class DIPPrior(nn.Module):
+    """x = f_θ(z): fixed input buffer ``z`` ``(1, C_in, H, W)`` → skip net → image ``(1, C, H, W)``.
+
+    ``forward(jitter)`` adds ``jitter`` (same shape as the latent part of z) to the latent channels
+    only — DIP's input regularisation; the Fourier channels stay fixed.
+    """
+
+    def __init__(self, config: DIPConfig, seed: int) -> None:
+        super().__init__()
+        self.config = config
+        self.seed = int(seed)
+        c, h, w = config.image_shape
+        g = torch.Generator().manual_seed(self.seed)
+        z = torch.rand(config.latent_channels, h, w, generator=g) * config.latent_scale
+        if config.fourier_features:
+            z = torch.cat([z, fourier_features(h, w, config.fourier_features, config.fourier_scale, g)])
+        self.register_buffer("z", z.unsqueeze(0))
+        net_config = SkipConfig(
+            in_channels=z.shape[0],
+            out_channels=c,
+            channels_down=config.channels_down,
+            channels_up=config.channels_up,
+            channels_skip=config.channels_skip,
+        )
+        with torch.random.fork_rng(devices=[]):  # default inits draw from the global generator
+            torch.manual_seed(self.seed)
+            self.net = SkipNet(net_config)
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        c, h, w = self.config.image_shape
+        return (1, self.config.latent_channels, h, w)
+
+    def forward(self, jitter: Tensor | None = None) -> Tensor:
+        z = self.z
+        if jitter is not None:
+            k = self.config.latent_channels
+            z = torch.cat([z[:, :k] + jitter, z[:, k:]], dim=1)
+        return self.net(z)
+
+
+class Sine(nn.Module):
+    """sin(ω₀ · x)."""
+
+    def __init__(self, omega0: float) -> None:
+        super().__init__()
+        self.omega0 = omega0
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sin(self.omega0 * x)
+
+
+@dataclass(frozen=True)
+class SirenConfig:
+    """SIREN MLP (Sitzmann et al.): ``depth`` sine layers of ``width`` units, ω₀ scaling, linear
+    output layer; output + 0.5 so the zero function maps to mid-grey (images live in [0, 1])."""
+
+    image_shape: tuple[int, int, int] = (3, 128, 128)
+    width: int = 256
+    depth: int = 5
+    omega0: float = 30.0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SirenConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+class SirenPrior(nn.Module):
+    """Coordinate MLP image model: fixed coords buffer ``(H·W, 2)`` in [-1, 1]² → ``(1, C, H, W)``."""
+
+    def __init__(self, config: SirenConfig, seed: int) -> None:
+        super().__init__()
+        self.config = config
+        self.seed = int(seed)
+        c, h, w = config.image_shape
+        self.register_buffer("coords", (pixel_grid(h, w) * 2 - 1).reshape(h * w, 2))
+        g = torch.Generator().manual_seed(self.seed)
+        layers: list[nn.Module] = []
+        fan_in = 2
+        for i in range(config.depth):
+            lin = nn.Linear(fan_in, config.width)
+            bound = 1 / fan_in if i == 0 else math.sqrt(6 / fan_in) / config.omega0
+            with torch.no_grad():
+                lin.weight.uniform_(-bound, bound, generator=g)
+                lin.bias.uniform_(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=g)
+            layers += [lin, Sine(config.omega0)]
+            fan_in = config.width
+        out = nn.Linear(fan_in, c)
+        bound = math.sqrt(6 / fan_in) / config.omega0
+        with torch.no_grad():
+            out.weight.uniform_(-bound, bound, generator=g)
+            out.bias.zero_()
+        self.mlp = nn.Sequential(*layers, out)
+
+    def forward(self, jitter: Tensor | None = None) -> Tensor:
+        """``jitter`` is accepted for a common prior interface and ignored (SIREN has no latent)."""
+        c, h, w = self.config.image_shape
+        return (self.mlp(self.coords) + 0.5).T.reshape(1, c, h, w)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
