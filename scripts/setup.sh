@@ -12,7 +12,12 @@ command -v "$py" >/dev/null || py=python3
 "$py" -c 'import sys; assert sys.version_info >= (3, 11), "metadip needs Python >= 3.11"' \
   || { echo "setup: $py is older than 3.11; install python3.11 (apt-get install python3.11-venv) or set PYTHON=" >&2; exit 1; }
 if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
-  echo "setup: Python's venv module is missing; on Debian: apt-get install python3-venv" >&2; exit 1
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian's python3-venv (Python's venv module is missing)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  else
+    echo "setup: Python's venv module is missing; on Debian run: sudo apt-get install python3-venv" >&2; exit 1
+  fi
 fi
 stamp=.venv/.installed
 want="$(cat pyproject.toml envs/constraints.txt | sha256sum | cut -c1-16) extras=${extras}"

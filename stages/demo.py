@@ -20,9 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=d.seed, help="seed of operators, noise and init (default: %(default)s)")
     p.add_argument("--structured", action="store_true", help="use the O(n log n) CS/PR operators")
     a = p.parse_args(argv)
+    if a.size < 64:
+        p.error(f"--size {a.size}: the depth-5 skip net needs images of at least 64 px")
+    if a.steps < 1 or a.width < 1:
+        p.error("--steps and --width must be positive")
     rows = run_demo(DemoSettings(a.image, a.size, a.width, a.steps, a.seed, a.structured), a.out)
     for r in rows:
-        print(f"{r['task']:<18} {r['baseline']:<14} {r['psnr_baseline']:6.2f} dB -> DIP {r['psnr_dip_ema']:6.2f} dB "
+        print(f"{r['task']:<18} {r['baseline']:<20} {r['psnr_baseline']:6.2f} dB -> DIP {r['psnr_dip_ema']:6.2f} dB "
               f"(last {r['psnr_dip_last']:.2f}) in {r['seconds']:.1f} s")
     print(f"wrote {a.out}/grid.png, psnr.md, psnr.csv, traces.csv")
     return 0

@@ -28,7 +28,7 @@ from metadip.operators import build_operator
 DEMO_TASKS = (
     ("denoising σ=25", {"kind": "denoising", "sigma": 25}, "noisy input"),
     ("CS m/n=1/4, σ=25", {"kind": "cs", "ratio": 0.25, "sigma": 25, "colour": "joint"}, "least squares"),
-    ("PR m/n=1/4, σ=25", {"kind": "pr", "ratio": 0.25, "sigma": 25, "colour": "joint"}, "spectral init"),
+    ("PR m/n=1/4, σ=25", {"kind": "pr", "ratio": 0.25, "sigma": 25, "colour": "joint"}, "flat, matched energy"),
 )
 
 

@@ -24,11 +24,18 @@ E|A_ij|² = 1/m.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import Tensor, nn
+
+from metadip.atomic import atomic_path
 
 Colour = Literal["joint", "shared"]
 
@@ -283,25 +290,20 @@ class _PhaseRetrieval(_Compressive):
         e = torch.randn((*ax.shape, 2), generator=generator, dtype=x.dtype) * (self.sigma / math.sqrt(2))
         return (ax + torch.view_as_complex(e.contiguous()).to(ax.device)).abs()
 
-    def initial_estimate(self, y: Tensor, iters: int = 50) -> Tensor:
-        """Spectral initialisation: the leading eigenvector of Aᴴ diag(y²) A (power iteration),
-        rotated to a real vector by its global phase, scaled to ‖x‖² ≈ ‖y‖² − mσ² (since
-        E[AᴴA] = I), clipped to [0, 1].  In ``shared`` mode each channel is solved on its own."""
+    def initial_estimate(self, y: Tensor) -> Tensor:
+        """Flat image of the energy the measurement implies: E‖y‖² = ‖x‖² + mσ² (E[AᴴA] = I),
+        so x₀ = sqrt((‖y‖² − mσ²) / n) · 1, clipped to [0, 1]; per channel in ``shared`` mode.
+
+        Spectral initialisers (leading eigenvector of Aᴴ diag(y²) A) need m ≳ n: measured here at
+        m/n ≤ 1 on a 32×32 photograph they correlated with the image no better than 0.05–0.19.
+        """
         self.check_measurement(y)
-        k = len(self.measurement_shape)
-        lead = y.shape[: y.dim() - k]
-        unit = (-3, -2, -1) if self.colour == "joint" else (-2, -1)  # dims one A acts on
-        v = torch.randn(*lead, *self.image_shape, generator=_generator(self.seed + 1))
-        v = v.to(device=y.device, dtype=torch.complex64)
-        y2 = y.pow(2).to(torch.complex64)
-        for _ in range(iters):
-            v = self.linear_adjoint(y2 * self.linear_A(v))
-            v = v / torch.linalg.vector_norm(v, dim=unit, keepdim=True)
-        phase = v.sum(dim=unit, keepdim=True)
-        v = (v * phase.conj() / phase.abs().clamp_min(1e-12)).real
         energy = (y.pow(2).sum(-1) - self.m * self.sigma**2).clamp_min(0)
-        norm = energy.sqrt().reshape(*energy.shape, *([1] * len(unit)))
-        return (v * norm).clamp(0, 1)
+        level = (energy / self.n).sqrt()
+        c, h, w = self.image_shape
+        if self.colour == "joint":
+            level = level.unsqueeze(-1).expand(*level.shape, c)
+        return level[..., None, None].expand(*level.shape, h, w).clamp(0, 1).contiguous()
 
 
 class PhaseRetrieval(_PhaseRetrieval):
@@ -371,3 +373,25 @@ def build_operator(config: dict[str, Any]) -> Operator:
         raise ValueError(f"unknown operator kind {kind!r}; choose one of {sorted(OPERATORS)}")
     cfg["image_shape"] = tuple(cfg["image_shape"])
     return OPERATORS[kind](**cfg)
+
+
+def save_operator(operator: Operator, path: str | os.PathLike) -> None:
+    """Save an operator's buffers as safetensors, its config as JSON in the file's metadata."""
+    state = {k: v.detach().cpu().contiguous() for k, v in operator.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"metadip.operator": json.dumps(operator.config())})
+
+
+def load_operator(path: str | os.PathLike) -> Operator:
+    """Rebuild an operator saved by :func:`save_operator`; its buffers must match exactly."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: operator file not found")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if "metadip.operator" not in meta:
+            raise ValueError(f"{path}: not a metadip operator file (no 'metadip.operator' metadata)")
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    operator = build_operator(json.loads(meta["metadip.operator"]))
+    operator.load_state_dict(state, strict=True)
+    return operator
