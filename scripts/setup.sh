@@ -5,6 +5,7 @@
 # Needs Python 3.11 with venv. Re-running is cheap: nothing is reinstalled when pyproject.toml
 # and envs/constraints.txt are unchanged since the last successful install.
 set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 py="${PYTHON:-python3.11}"
@@ -14,9 +15,18 @@ command -v "$py" >/dev/null || py=python3
 if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian's python3-venv (Python's venv module is missing)" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
   else
     echo "setup: Python's venv module is missing; on Debian run: sudo apt-get install python3-venv" >&2; exit 1
+  fi
+fi
+# The default dataset's real photographs (Debian package, ~16 MB); optional when not root.
+if [ ! -d /usr/share/backgrounds ] || ! ls /usr/share/backgrounds/*_by_*.jpg >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian's lomiri-wallpapers-16.04 (photographs of the default dataset)" >&2
+    { apt-get install -y -qq lomiri-wallpapers-16.04 || { apt-get update -qq && apt-get install -y -qq lomiri-wallpapers-16.04; }; } >/dev/null
+  else
+    echo "setup: warning: /usr/share/backgrounds is missing; run 'sudo apt-get install lomiri-wallpapers-16.04' for the default 'wallpapers' dataset" >&2
   fi
 fi
 stamp=.venv/.installed

@@ -48,22 +48,46 @@ def bundled_image(name: str = "astronaut", size: int = 64, channels: int = 3) ->
     return to_tensor(square_resize(img, size))
 
 
-def load_image(path: str | os.PathLike, channels: int = 3) -> Tensor:
-    """Read an image file (EXIF orientation applied) as ``(channels, H, W)`` float32 in [0, 1]."""
+class UnreadableImageError(ValueError):
+    """An image file cannot be decoded (corrupt, truncated, unsupported format or pixel type)."""
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file as uint8 RGB ``(H, W, 3)``, with these stated conversion rules:
+
+    EXIF orientation is applied; grey, palette, CMYK and 1-bit images are converted to RGB (grey
+    replicated); alpha is dropped (RGBA/LA/PA → RGB values as stored); 16-bit images are scaled by
+    255/65535.  Raises ``FileNotFoundError`` or :class:`UnreadableImageError` naming the file.
+    """
     path = Path(path)
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     try:
         with Image.open(path) as im:
+            im.load()
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.float64)
-                im = Image.fromarray((arr / max(arr.max(), 1.0) * 255).round().astype(np.uint8))
-            return to_tensor(im.convert("RGB" if channels == 3 else "L"))
+                if arr.min() < 0 or arr.max() > 65535:
+                    raise UnreadableImageError(f"{path}: integer pixels outside 0..65535; convert it to 8- or 16-bit")
+                im = Image.fromarray(np.round(arr * (255.0 / 65535.0)).astype(np.uint8))
+            elif im.mode == "F":
+                raise UnreadableImageError(f"{path}: floating-point pixels are not supported; convert it to 8-bit")
+            elif im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"{path}: not a readable image ({err}); re-export it as PNG or JPEG") from None
+    except UnreadableImageError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise UnreadableImageError(f"{path}: not a readable image ({err}); re-export it as PNG or JPEG") from None
+
+
+def load_image(path: str | os.PathLike, channels: int = 3) -> Tensor:
+    """Read an image file (rules of :func:`read_rgb`) as ``(channels, H, W)`` float32 in [0, 1]."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    rgb = Image.fromarray(read_rgb(path))
+    return to_tensor(rgb if channels == 3 else rgb.convert("L"))
 
 
 def save_png(x: Tensor, path: str | os.PathLike) -> None:

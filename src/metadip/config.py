@@ -1,0 +1,69 @@
+"""Load and validate the project configuration (``config/config.yaml``) against its JSON schema.
+
+The schema (``config/config.schema.yaml``) carries the defaults; :func:`load_config` fills them
+in, so every consumer (stages, Snakemake, DVC params) reads one fully specified dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or violates the schema."""
+
+
+def _with_defaults(cls):
+    """A validator class that also fills in schema ``default`` values (jsonschema FAQ recipe)."""
+    validate_properties = cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = json.loads(json.dumps(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def validate_config(config: dict[str, Any], source: str = "config", schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Validate ``config`` in place (defaults filled in) and return it; raise :class:`ConfigError`."""
+    schema = yaml.safe_load(schema_path.read_text())
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = "/".join(map(str, e.absolute_path)) or "(top level)"
+        raise ConfigError(f"{source}: {where}: {e.message} (see {schema_path.name})")
+    return config
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file, validate it and fill in defaults."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return validate_config(config, source=str(path))
+
+
+def config_hash(section: Any) -> str:
+    """Short stable hash of a (sub-)config: sha256 of its canonical JSON, 16 hex digits."""
+    return hashlib.sha256(json.dumps(section, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]

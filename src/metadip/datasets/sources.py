@@ -1,0 +1,110 @@
+"""Source adapters: turn a source entry of the config into a list of :class:`SourceImage`.
+
+* ``skimage`` — the photographs shipped inside the scikit-image wheel (public domain / CC0);
+* ``folder`` — any folder of images (BSD, Waterloo Exploration, DIV2K, Flickr2K, the Debian
+  ``lomiri-wallpapers-16.04`` photographs in /usr/share/backgrounds, ...);
+* ``celeba`` — the aligned CelebA layout: ``img_align_celeba/*.jpg`` and
+  ``list_eval_partition.txt`` (``<file> <0|1|2>`` = train / val / test), official split honoured.
+
+Names recorded for each image are portable (relative to the collection root), never absolute
+paths, so manifests are identical across machines.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp"}
+
+#: scikit-image's bundled photographs (RGB and grey); synthetic, microscopy, astronomy and the
+#: right view of the stereo pair (a near-duplicate of the left one) are left out.
+SKIMAGE_PHOTOGRAPHS = (
+    "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+    "camera.png", "moon.png", "coins.png", "clock_motion.png", "brick.png", "grass.png", "gravel.png",
+)
+
+CELEBA_SPLITS = {"0": "train", "1": "val", "2": "test"}
+
+
+class SourceError(ValueError):
+    """A configured source cannot be used (missing folder, bad partition file, no images)."""
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One source photograph: ``name`` is its path relative to the collection root."""
+
+    collection: str
+    name: str
+    path: Path
+    split: str | None = None  # fixed by the collection (CelebA) or None: assigned by curation
+
+
+def list_source(source: dict[str, Any]) -> list[SourceImage]:
+    """Images of one configured source, sorted by name. Raises :class:`SourceError` if unusable
+    and ``required``; returns [] with a warning otherwise."""
+    try:
+        images = _LISTERS[source["type"]](source)
+        if not images:
+            raise SourceError(f"source '{source['name']}': no images found" + _where(source))
+        return images
+    except SourceError as err:
+        if source.get("required", True):
+            raise
+        log.warning("%s; skipped (required: false)", err)
+        return []
+
+
+def _where(source: dict[str, Any]) -> str:
+    return f" under {source['root']}" if source.get("root") else ""
+
+
+def _skimage(source: dict[str, Any]) -> list[SourceImage]:
+    import skimage
+
+    root = Path(skimage.__file__).parent / "data"
+    return [SourceImage(source["name"], f, root / f) for f in SKIMAGE_PHOTOGRAPHS if (root / f).is_file()]
+
+
+def _root(source: dict[str, Any]) -> Path:
+    if not source.get("root"):
+        raise SourceError(f"source '{source['name']}' of type {source['type']} needs a 'root' folder")
+    root = Path(source["root"])
+    if not root.is_dir():
+        hint = " (install the Debian package lomiri-wallpapers-16.04; scripts/setup.sh does when run as root)" if "backgrounds" in str(root) else ""
+        raise SourceError(f"source '{source['name']}': folder {root} does not exist{hint}")
+    return root
+
+
+def _folder(source: dict[str, Any]) -> list[SourceImage]:
+    root = _root(source)
+    files = sorted(p for p in root.glob(source.get("pattern", "**/*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return [SourceImage(source["name"], p.relative_to(root).as_posix(), p) for p in files]
+
+
+def _celeba(source: dict[str, Any]) -> list[SourceImage]:
+    root = _root(source)
+    partition = root / "list_eval_partition.txt"
+    images = root / "img_align_celeba"
+    if not partition.is_file() or not images.is_dir():
+        raise SourceError(
+            f"source '{source['name']}': {root} is not the CelebA layout "
+            "(expected img_align_celeba/ and list_eval_partition.txt)"
+        )
+    out = []
+    for lineno, line in enumerate(partition.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or parts[1] not in CELEBA_SPLITS:
+            raise SourceError(f"{partition}:{lineno}: expected '<file>.jpg <0|1|2>', got {line!r}")
+        out.append(SourceImage(source["name"], parts[0], images / parts[0], CELEBA_SPLITS[parts[1]]))
+    return sorted(out, key=lambda s: s.name)
+
+
+_LISTERS = {"skimage": _skimage, "folder": _folder, "celeba": _celeba}

@@ -1,0 +1,53 @@
+"""Read curated datasets: the manifest and the uint8 crops of a split, as tensors on demand."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+from torch import Tensor
+
+
+def load_manifest(root: str | os.PathLike):
+    """The manifest of a curated dataset folder as a ``pyarrow.Table``."""
+    path = Path(root) / "manifest.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no curated dataset here; run stages/curate.py (or dvc pull) first")
+    return pq.read_table(path)
+
+
+class CuratedSplit:
+    """One split of a curated dataset; ``split[i]`` is a float32 ``(3, S, S)`` image in [0, 1].
+
+    Shards are memory-mapped, so opening a split costs nothing until images are read.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str) -> None:
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be train, val or test, got {split!r}")
+        self.root = Path(root)
+        table = load_manifest(self.root)
+        rows = table.filter(pc.equal(table["split"], split))
+        self.split = split
+        self.ids: list[str] = rows["id"].to_pylist()
+        self._loc = list(zip(rows["shard"].to_pylist(), rows["index"].to_pylist(), strict=True))
+        self._shards = {name: np.load(self.root / name, mmap_mode="r") for name in sorted(set(rows["shard"].to_pylist()))}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def uint8(self, i: int) -> np.ndarray:
+        shard, index = self._loc[i]
+        return np.asarray(self._shards[shard][index])
+
+    def __getitem__(self, i: int) -> Tensor:
+        return torch.from_numpy(self.uint8(i).astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+    def stack(self, indices: list[int] | None = None) -> Tensor:
+        """Images ``indices`` (default: all) as one ``(N, 3, S, S)`` tensor."""
+        idx = range(len(self)) if indices is None else indices
+        return torch.stack([self[i] for i in idx]) if len(idx) else torch.empty(0)
