@@ -94,3 +94,10 @@ def save_png(x: Tensor, path: str | os.PathLike) -> None:
     """Write a ``(C, H, W)`` image in [0, 1] as an 8-bit PNG, atomically."""
     with atomic_path(path) as tmp:
         Image.fromarray(to_uint8(x)).save(tmp, format="PNG")
+
+
+def resize_images(x: Tensor, size: int) -> Tensor:
+    """Anti-aliased bilinear resize of ``(N, C, H, W)`` images to ``size`` × ``size`` (no-op if equal)."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)

@@ -26,23 +26,28 @@ def _bn(c: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c, track_running_stats=False)
 
 
-def _act() -> nn.LeakyReLU:
-    return nn.LeakyReLU(0.2)
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "silu": nn.SiLU}
+
+
+def _act(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]()
 
 
 class _SkipLevel(nn.Module):
     """One scale: [skip branch ‖ down → inner → upsample] → concat → BN → conv → BN → act → 1×1."""
 
-    def __init__(self, cin: int, down: int, up: int, skip: int, inner: nn.Module | None, inner_out: int) -> None:
+    def __init__(self, cin: int, down: int, up: int, skip: int, inner: nn.Module | None, inner_out: int, act: str) -> None:
         super().__init__()
-        self.skip = nn.Sequential(_conv(cin, skip, 1), _bn(skip), _act()) if skip > 0 else None
+        self.skip = nn.Sequential(_conv(cin, skip, 1), _bn(skip), _act(act)) if skip > 0 else None
         self.down = nn.Sequential(
-            _conv(cin, down, 3, stride=2), _bn(down), _act(), _conv(down, down, 3), _bn(down), _act()
+            _conv(cin, down, 3, stride=2), _bn(down), _act(act), _conv(down, down, 3), _bn(down), _act(act)
         )
         self.inner = inner
         deeper = inner_out if inner is not None else down
         self.up = nn.Sequential(
-            _bn(skip + deeper), _conv(skip + deeper, up, 3), _bn(up), _act(), _conv(up, up, 1), _bn(up), _act()
+            _bn(skip + deeper), _conv(skip + deeper, up, 3), _bn(up), _act(act), _conv(up, up, 1), _bn(up), _act(act)
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -64,6 +69,7 @@ class SkipConfig:
     channels_down: tuple[int, ...] = (128, 128, 128, 128, 128)
     channels_up: tuple[int, ...] = (128, 128, 128, 128, 128)
     channels_skip: tuple[int, ...] = (4, 4, 4, 4, 4)
+    activation: str = "leaky_relu"  # Ulyanov: LeakyReLU(0.2); "silu" is smooth (exact meta-gradient checks)
 
     @classmethod
     def uniform(cls, width: int, depth: int = 5, skip: int = 4, **kw) -> "SkipConfig":
@@ -90,7 +96,8 @@ class SkipNet(nn.Module):
         inner: nn.Module | None = None
         inner_out = 0
         for i in reversed(range(len(config.channels_down))):
-            inner = _SkipLevel(cins[i], config.channels_down[i], config.channels_up[i], config.channels_skip[i], inner, inner_out)
+            inner = _SkipLevel(cins[i], config.channels_down[i], config.channels_up[i], config.channels_skip[i], inner, inner_out,
+                               config.activation)
             inner_out = config.channels_up[i]
         self.body = inner
         self.head = _conv(config.channels_up[0], config.out_channels, 1)
@@ -137,6 +144,7 @@ class DIPConfig:
     channels_down: tuple[int, ...] = (128,) * 5
     channels_up: tuple[int, ...] = (128,) * 5
     channels_skip: tuple[int, ...] = (4,) * 5
+    activation: str = "leaky_relu"
 
     @classmethod
     def from_dict(cls, d: dict) -> "DIPConfig":
@@ -169,6 +177,7 @@ class DIPPrior(nn.Module):
             channels_down=config.channels_down,
             channels_up=config.channels_up,
             channels_skip=config.channels_skip,
+            activation=config.activation,
         )
         with torch.random.fork_rng(devices=[]):  # default inits draw from the global generator
             torch.manual_seed(self.seed)

@@ -1,0 +1,255 @@
+"""MAML meta-training of a DIP (MetaDIP) or SIREN (MetaSIREN) initialisation.
+
+Each outer step samples a meta-batch of B clean training images and one measurement model
+(from the configured task mixture: denoising, CS or PR, each with its own σ / ratio), measures
+the images, adapts an independent copy of θ₀ to each task with K inner steps
+(:mod:`metadip.adapt`; the inner loss never sees the clean image), and moves θ₀ and the step
+sizes α with Adam along the gradient of the mean outer loss ‖f_{θ_K}(z) − x‖² / numel.
+
+Everything random in outer step t is drawn from generators seeded by (seed, t), so a run that
+is killed and resumed from its last checkpoint retraces the uninterrupted run exactly.
+Checkpoints (safetensors: model, Adam state, step) are written atomically every
+``checkpoint_every`` steps; validation (mean PSNR after the test-time number of steps on held-out
+images) is logged to a CSV metrics file and the progress bar.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from metadip.adapt import MetaModel, batched_task_loss, solve_batch, task_loss
+from metadip.atomic import atomic_path, write_text
+from metadip.config import config_hash
+from metadip.metrics import psnr
+from metadip.operators import Operator, build_operator
+from metadip.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One measurement model of the task distribution (σ on the 0–255 scale)."""
+
+    kind: str = "denoising"
+    sigma: float = 25.0
+    ratio: float | None = None
+    colour: str = "joint"
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind != "denoising" and self.ratio is None:
+            raise ValueError(f"task kind {self.kind!r} needs a sampling ratio m/n")
+
+    def operator(self, image_shape: tuple[int, int, int], seed: int) -> Operator:
+        cfg: dict[str, Any] = {"kind": self.kind, "image_shape": image_shape, "sigma": self.sigma, "seed": seed}
+        if self.kind != "denoising":
+            cfg.update(ratio=self.ratio, colour=self.colour)
+        return build_operator(cfg)
+
+
+@dataclass(frozen=True)
+class OuterSettings:
+    """Outer-loop settings of meta-training."""
+
+    steps: int = 1000
+    meta_batch: int = 4
+    lr: float = 1e-3  # Adam on θ₀ and log α
+    first_order: bool = False
+    task_batching: str = "loop"  # "loop": one task after another; "vmap": all tasks of a batch in one vmapped call
+    grad_clip: float | None = None  # max global gradient norm (None: no clipping)
+    checkpoint_every: int = 50
+    val_every: int = 50
+    val_images: int = 8
+    test_steps: int = 50  # inner steps at validation (the paper: 50 at test time)
+    tasks: tuple[TaskSpec, ...] = field(default_factory=lambda: (TaskSpec(),))
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.meta_batch < 1 or not self.lr > 0 or self.checkpoint_every < 1 or self.val_every < 1:
+            raise ValueError(f"invalid outer-loop settings: {self}")
+        if self.task_batching not in ("loop", "vmap"):
+            raise ValueError(f"task_batching must be 'loop' or 'vmap', got {self.task_batching!r}")
+        if not self.tasks:
+            raise ValueError("at least one task spec is needed")
+        if self.task_batching == "vmap" and not self.first_order:
+            raise ValueError("task_batching 'vmap' needs first_order: true (second-order MAML loops over tasks)")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "OuterSettings":
+        d = dict(d)
+        d["tasks"] = tuple(TaskSpec(**t) for t in d.get("tasks", [{}]))
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tasks"] = [asdict(t) for t in self.tasks]
+        return d
+
+
+def _generator(*keys: int) -> torch.Generator:
+    seed = int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return torch.Generator().manual_seed(seed)
+
+
+def sample_task(settings: OuterSettings, images: Tensor, seed: int, step: int) -> tuple[Operator, Tensor, Tensor]:
+    """The meta-batch of outer step ``step``: (operator, measurements (B, ...), clean images (B, C, H, W))."""
+    g = _generator(seed, step, 1)
+    weights = torch.tensor([t.weight for t in settings.tasks], dtype=torch.float64)
+    spec = settings.tasks[int(torch.multinomial(weights, 1, generator=g))]
+    idx = torch.randint(0, images.shape[0], (settings.meta_batch,), generator=g)
+    xs = images[idx]
+    op = spec.operator(tuple(images.shape[1:]), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+    return op, op.measure(xs, g), xs
+
+
+def validation_set(settings: OuterSettings, images: Tensor, seed: int) -> tuple[Operator, Tensor, Tensor]:
+    """Fixed validation problems: the first task spec applied to the first ``val_images`` images."""
+    xs = images[: settings.val_images]
+    g = _generator(seed, 2**31 - 1)
+    op = settings.tasks[0].operator(tuple(images.shape[1:]), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+    return op, op.measure(xs, g), xs
+
+
+def validate(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int, device: torch.device) -> float:
+    """Mean PSNR (dB) of ``steps``-step reconstructions of the validation measurements."""
+    results = solve_batch(model, op, ys, steps, device=device, show_progress=False, vectorise=False)
+    return float(np.mean([psnr(r.estimate, x).item() for r, x in zip(results, xs, strict=True)]))
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+
+def _save_checkpoint(path: Path, model: MetaModel, opt: torch.optim.Optimizer, step: int, run_hash: str) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, p in enumerate(model.parameters()):
+        st = opt.state.get(p)
+        if st:
+            tensors[f"opt.{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
+            tensors[f"opt.{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
+            tensors[f"opt.{i}.step"] = torch.as_tensor(st["step"], dtype=torch.float64).reshape(1).cpu()
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"step": str(step), "run_hash": run_hash})
+
+
+def _load_checkpoint(path: Path, model: MetaModel, opt: torch.optim.Optimizer, run_hash: str, device: torch.device) -> int:
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("run_hash") != run_hash:
+            raise RuntimeError(f"{path}: checkpoint of a different run configuration (hash {meta.get('run_hash')}, "
+                               f"this run {run_hash}); delete it or use another output folder")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    for i, p in enumerate(model.parameters()):
+        if f"opt.{i}.exp_avg" in tensors:
+            opt.state[p] = {
+                "step": torch.tensor(float(tensors[f"opt.{i}.step"][0])),
+                "exp_avg": tensors[f"opt.{i}.exp_avg"].to(device),
+                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(device),
+            }
+    return int(meta["step"])
+
+
+def _read_metrics(path: Path, upto: int) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    return [r for r in csv.DictReader(path.open()) if int(r["step"]) <= upto]
+
+
+def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["step", "train_loss", "val_psnr", "seconds"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+# -- the trainer ------------------------------------------------------------------------------------
+
+
+def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, val_images: Tensor, seed: int,
+               work_dir: str | os.PathLike, device: torch.device | str | None = None, show_progress: bool = True,
+               stop_after: int | None = None, on_step: Callable[[int], None] | None = None) -> MetaModel:
+    """Meta-train ``model`` in place; resumes from ``work_dir/checkpoint.safetensors`` if present.
+
+    ``train_images`` / ``val_images``: ``(N, C, H, W)`` in [0, 1].  ``stop_after``: stop (after
+    checkpointing) once this outer step is done — for tests of resumption.  Returns the model.
+    """
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    train_images = train_images.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    run_hash = config_hash({"outer": settings.to_dict(), "inner": model.inner.to_dict(), "seed": seed,
+                            "prior": getattr(model.prior.config, "to_dict", lambda: {})()})
+    ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
+    start_step = _load_checkpoint(ckpt, model, opt, run_hash, device) if ckpt.is_file() else 0
+    if start_step:
+        log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
+    rows = _read_metrics(metrics_path, start_step)
+    val_op, val_ys, val_xs = validation_set(settings, val_images, seed)
+    if start_step == 0:
+        rows = [{"step": 0, "train_loss": "", "val_psnr": round(validate(model, val_op, val_ys, val_xs, settings.test_steps, device), 4), "seconds": 0.0}]
+        _write_metrics(metrics_path, rows)
+    t0 = time.perf_counter() - float(rows[-1]["seconds"]) if rows else time.perf_counter()
+    losses: list[float] = []
+    bar = progress(range(start_step + 1, settings.steps + 1), desc="meta-train", enabled=show_progress,
+                   initial=start_step, total=settings.steps)
+    for step in bar:
+        op, ys, xs = sample_task(settings, train_images, seed, step)
+        op.to(device)
+        opt.zero_grad(set_to_none=True)
+        if settings.task_batching == "vmap":
+            loss = batched_task_loss(model, op, ys.to(device), xs, model.inner.steps, settings.first_order)
+            loss.backward()
+            loss_value = float(loss.detach())
+        else:
+            loss_value = 0.0
+            for y, x in zip(ys.to(device), xs, strict=True):
+                loss = task_loss(model, op, y, x, model.inner.steps, settings.first_order) / settings.meta_batch
+                loss.backward()
+                loss_value += float(loss.detach())
+        if not np.isfinite(loss_value):
+            raise FloatingPointError(f"meta-training loss became {loss_value} at outer step {step}; lower meta.outer.lr or inner.lr_init")
+        if settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        opt.step()
+        losses.append(loss_value)
+        if step % settings.val_every == 0 or step == settings.steps:
+            val = validate(model, val_op, val_ys, val_xs, settings.test_steps, device)
+            rows.append({"step": step, "train_loss": round(float(np.mean(losses)), 6), "val_psnr": round(val, 4),
+                         "seconds": round(time.perf_counter() - t0, 2)})
+            losses = []
+            _write_metrics(metrics_path, rows)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(val_psnr=f"{val:.2f}")
+            log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, rows[-1]["train_loss"], val)
+        if step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after:
+            _save_checkpoint(ckpt, model, opt, step, run_hash)
+        if on_step is not None:
+            on_step(step)
+        if stop_after is not None and step >= stop_after:
+            break
+    return model
+
+
+def training_summary(work_dir: str | os.PathLike) -> dict[str, Any]:
+    """The metrics CSV of a run as a dict (first / last / best validation PSNR)."""
+    rows = _read_metrics(Path(work_dir) / "metrics.csv", 1 << 62)
+    vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"] != ""]
+    return {"validation": vals, "initial_val_psnr": vals[0][1] if vals else None,
+            "final_val_psnr": vals[-1][1] if vals else None}
+

@@ -1,0 +1,265 @@
+"""Meta-learning: exact meta-gradients, first vs second order, batched == sequential, resume,
+artifacts (round trip, tampering, mismatches), MetaSIREN, the beyond-K rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import gen
+from metadip.adapt import InnerSettings, MetaModel, batched_task_loss, solve, solve_batch, task_loss
+from metadip.artifacts import ArtifactError, load_meta_init, save_meta_init
+from metadip.dip import DIPSettings, fit_dip
+from metadip.maml import OuterSettings, TaskSpec, meta_train, sample_task
+from metadip.networks import DIPConfig, DIPPrior, SirenConfig, SirenPrior
+from metadip.operators import Denoising, StructuredCompressiveSensing
+
+
+def tiny_model(activation="leaky_relu", steps=3, learn_lr=True, seed=0, double=False) -> MetaModel:
+    cfg = DIPConfig(image_shape=(1, 16, 16), latent_channels=4, channels_down=(4, 4), channels_up=(4, 4),
+                    channels_skip=(2, 2), activation=activation)
+    model = MetaModel(DIPPrior(cfg, seed), InnerSettings(steps=steps, lr_init=0.5, momentum=0.5, learn_lr=learn_lr))
+    return model.double() if double else model
+
+
+def problem(double=False):
+    dtype = torch.float64 if double else torch.float32
+    x = torch.rand(1, 16, 16, generator=gen(0), dtype=dtype)
+    op = Denoising((1, 16, 16), 25, 0)
+    return op, op.measure(x, gen(1)), x
+
+
+def directional(model, loss_fn, eps=1e-6):
+    """(analytic, central finite difference) derivative of loss_fn along a random direction."""
+    model.zero_grad()
+    loss_fn().backward()
+    d = {n: torch.randn(p.shape, generator=gen(7), dtype=p.dtype) for n, p in model.named_parameters()}
+    analytic = sum((p.grad * d[n]).sum() for n, p in model.named_parameters()).item()
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.add_(eps * d[n])
+        plus = loss_fn().item()
+        for n, p in model.named_parameters():
+            p.sub_(2 * eps * d[n])
+        minus = loss_fn().item()
+        for n, p in model.named_parameters():
+            p.add_(eps * d[n])
+    return analytic, (plus - minus) / (2 * eps)
+
+
+def test_second_order_meta_gradient_matches_finite_differences():
+    model = tiny_model("silu", double=True)  # smooth activation: the meta-loss is differentiable
+    op, y, x = problem(double=True)
+    analytic, fd = directional(model, lambda: task_loss(model, op, y, x, 3, first_order=False))
+    assert analytic == pytest.approx(fd, rel=1e-4, abs=1e-9)
+
+
+def test_first_order_differs_and_saves_less_for_backward():
+    model = tiny_model("silu", double=True)
+    op, y, x = problem(double=True)
+    so, fd = directional(model, lambda: task_loss(model, op, y, x, 3, first_order=False))
+    fo, _ = directional(model, lambda: task_loss(model, op, y, x, 3, first_order=True))
+    assert abs(fo - fd) > 0.05 * abs(fd)  # first order is an approximation
+
+    def graph_nodes(first_order: bool) -> int:
+        """Autograd nodes the meta-gradient has to traverse (what backward costs in time and memory)."""
+        seen, stack = set(), [task_loss(model, op, y, x, 3, first_order).grad_fn]
+        while stack:
+            node = stack.pop()
+            if node is None or node in seen:
+                continue
+            seen.add(node)
+            stack.extend(n for n, _ in node.next_functions)
+        return len(seen)
+
+    assert graph_nodes(True) < 0.6 * graph_nodes(False)  # cheaper: no graph through the inner gradients
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_learned_step_sizes_receive_gradient(first_order):
+    model = tiny_model()
+    op, y, x = problem()
+    task_loss(model, op, y, x, 3, first_order).backward()
+    assert model.log_lr.grad is not None and model.log_lr.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.prior.parameters())
+
+
+def test_vmapped_meta_batch_equals_task_loop():
+    """First order: vmap over tasks gives the looped gradients (second order is refused under vmap:
+    its meta-gradient deviated from finite differences, see adapt.batched_task_loss)."""
+    model = tiny_model(double=True)  # float64: compare the two summation orders to rounding
+    op = Denoising((1, 16, 16), 25, 0)
+    xs = torch.rand(3, 1, 16, 16, generator=gen(0), dtype=torch.float64)
+    ys = op.measure(xs, gen(1))
+    model.zero_grad()
+    with pytest.raises(ValueError, match="first-order only"):
+        batched_task_loss(model, op, ys, xs, 3, first_order=False)
+    batched = batched_task_loss(model, op, ys, xs, 3, first_order=True)
+    batched.backward()
+    g_batched = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    looped = sum(task_loss(model, op, y, x, 3, first_order=True) for y, x in zip(ys, xs, strict=True)) / 3
+    looped.backward()
+    assert batched.item() == pytest.approx(looped.item(), rel=1e-10)
+    for a, b in zip(g_batched, (p.grad for p in model.parameters()), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_batched_solve_equals_sequential_solves():
+    model = tiny_model()
+    op = StructuredCompressiveSensing((1, 16, 16), 0.5, 25, 0)
+    xs = torch.rand(4, 1, 16, 16, generator=gen(0))
+    ys = op.measure(xs, gen(1))
+    batched = solve_batch(model, op, ys, steps=8, x_true=xs, device="cpu", show_progress=False)
+    for b in range(4):
+        single = solve(model, op, ys[b], steps=8, x_true=xs[b], device="cpu", show_progress=False)
+        torch.testing.assert_close(batched[b].estimate, single.estimate, rtol=1e-4, atol=1e-5)
+        assert batched[b].trace["psnr"] == pytest.approx(single.trace["psnr"], abs=1e-3)
+
+
+def test_solve_trace_has_the_dip_format():
+    model = tiny_model()
+    op, y, x = problem()
+    result = solve(model, op, y, steps=6, x_true=x, device="cpu", show_progress=False)
+    dip = fit_dip(DIPPrior(model.prior.config, 0), op, y, DIPSettings(steps=6), gen(2), x_true=x, device="cpu", show_progress=False)
+    assert set(result.trace) == set(dip.trace) and result.trace["step"] == dip.trace["step"] == list(range(1, 7))
+    assert result.estimate.shape == x.shape and torch.equal(result.estimate, result.last)
+    assert result.trace["loss"][-1] < result.trace["loss"][0]
+
+
+def test_beyond_k_rule():
+    for rule in ("last", "mean"):
+        model = MetaModel(tiny_model().prior, InnerSettings(steps=3, beyond_k=rule))
+        with torch.no_grad():
+            model.log_lr.copy_(torch.rand(model.log_lr.shape, generator=gen(0)).log())
+        alphas = model.step_sizes()
+        torch.testing.assert_close(model.step_size_at(alphas, 1), alphas[1])
+        expected = alphas[-1] if rule == "last" else alphas.mean(0)
+        torch.testing.assert_close(model.step_size_at(alphas, 7), expected)
+
+
+# -- meta-training: determinism and resumption -------------------------------------------------------
+
+
+def outer(**kw) -> OuterSettings:
+    base = dict(steps=6, meta_batch=2, lr=1e-2, checkpoint_every=2, val_every=3, val_images=2, test_steps=3,
+                tasks=(TaskSpec("denoising", 25), TaskSpec("cs_fast", 10, ratio=0.5)))
+    base.update(kw)
+    return OuterSettings(**base)
+
+
+def images(n=6, seed=0):
+    return torch.rand(n, 1, 16, 16, generator=gen(seed))
+
+
+def state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_meta_training_is_deterministic_and_moves_the_init(tmp_path):
+    a = meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "a", device="cpu", show_progress=False)
+    b = meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "b", device="cpu", show_progress=False)
+    init = tiny_model()
+    for k, v in state(a).items():
+        assert torch.equal(v, state(b)[k]), k
+    assert any(not torch.equal(v, init.state_dict()[k]) for k, v in state(a).items())
+    rows = (tmp_path / "a" / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "step,train_loss,val_psnr,seconds" and [r.split(",")[0] for r in rows[1:]] == ["0", "3", "6"]
+
+
+def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
+    full = meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "full", device="cpu", show_progress=False)
+
+    def crash(step):
+        if step == 5:  # after the checkpoint of step 4, before the one of step 6
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "run", device="cpu", show_progress=False, on_step=crash)
+    resumed = meta_train(tiny_model(seed=0), outer(), images(), images(seed=1), 0, tmp_path / "run", device="cpu", show_progress=False)
+    for k, v in state(full).items():
+        torch.testing.assert_close(state(resumed)[k], v, rtol=1e-6, atol=1e-7)
+    steps = [r.split(",")[0] for r in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["0", "3", "6"]  # no duplicated or lost rows
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
+    meta_train(tiny_model(), outer(steps=2), images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False)
+    with pytest.raises(RuntimeError, match="checkpoint of a different run configuration"):
+        meta_train(tiny_model(), outer(steps=2, lr=5e-3), images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False)
+
+
+def test_task_sampling_is_seeded_and_mixes_kinds():
+    s = outer(tasks=(TaskSpec("denoising", 25), TaskSpec("pr_fast", 25, ratio=0.25)))
+    kinds = {sample_task(s, images(), 0, t)[0].kind for t in range(1, 30)}
+    assert kinds == {"denoising", "pr_fast"}
+    a, b = sample_task(s, images(), 0, 4), sample_task(s, images(), 0, 4)
+    assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
+
+
+def test_metasiren_trains_with_a_fixed_step_size(tmp_path):
+    prior = SirenPrior(SirenConfig(image_shape=(1, 16, 16), width=16, depth=2), 0)
+    model = MetaModel(prior, InnerSettings(steps=2, lr_init=1e-2, learn_lr=False, momentum=0.0))
+    assert "log_lr" not in dict(model.named_parameters()) and "log_lr" in dict(model.named_buffers())
+    before = state(model)
+    meta_train(model, outer(steps=2), images(), images(seed=1), 0, tmp_path, device="cpu", show_progress=False)
+    assert torch.equal(model.log_lr, before["log_lr"])
+    assert not torch.equal(model.prior.mlp[0].weight, before["prior.mlp.0.weight"])
+
+
+# -- artifacts -----------------------------------------------------------------------------------------
+
+
+def saved(tmp_path, model=None):
+    model = model or tiny_model()
+    save_meta_init(model, tmp_path / "init", training_config={"k": 1}, dataset_manifest_sha256="ab" * 32, seed=3)
+    return model
+
+
+def test_artifact_round_trip_is_bit_exact(tmp_path):
+    model = saved(tmp_path)
+    back = load_meta_init(tmp_path / "init.safetensors")
+    for k, v in model.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v), k
+    side = json.loads((tmp_path / "init.json").read_text())
+    assert side["architecture"]["kind"] == "dip" and side["inner"]["steps"] == 3
+    assert side["dataset_manifest_sha256"] == "ab" * 32 and side["seed"] == 3 and side["training_config"] == {"k": 1}
+    assert len(side["step_sizes"]["alpha"]) == 3 and side["versions"]["torch"].startswith("2.13")
+    assert len(side["git_commit"]) in (40, 7) and "weights_sha256" in side
+    siren = MetaModel(SirenPrior(SirenConfig(image_shape=(1, 8, 8), width=8, depth=2), 1), InnerSettings(steps=2, learn_lr=False))
+    save_meta_init(siren, tmp_path / "siren", training_config={}, dataset_manifest_sha256="", seed=0)
+    assert torch.equal(load_meta_init(tmp_path / "siren").prior.mlp[0].weight, siren.prior.mlp[0].weight)
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    saved(tmp_path)
+    raw = bytearray((tmp_path / "init.safetensors").read_bytes())
+    raw[-5] ^= 0xFF
+    (tmp_path / "init.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match="sha256 does not match"):
+        load_meta_init(tmp_path / "init")
+
+
+def test_mismatched_architecture_is_refused(tmp_path):
+    saved(tmp_path)
+    side = json.loads((tmp_path / "init.json").read_text())
+    side["architecture"]["config"]["channels_down"] = [8, 8]
+    (tmp_path / "init.json").write_text(json.dumps(side))
+    with pytest.raises(ArtifactError, match="weights do not fit the architecture"):
+        load_meta_init(tmp_path / "init")
+    saved(tmp_path)
+    with pytest.raises(ArtifactError, match="differs from the expected"):
+        load_meta_init(tmp_path / "init", expect_architecture={"kind": "siren"})
+    with pytest.raises(ArtifactError, match="expected deadbeef"):
+        load_meta_init(tmp_path / "init", expect_training_config_hash="deadbeef")
+
+
+def test_missing_artifact_files(tmp_path):
+    with pytest.raises(ArtifactError, match="sidecar not found"):
+        load_meta_init(tmp_path / "none")
+    saved(tmp_path)
+    (tmp_path / "init.safetensors").unlink()
+    with pytest.raises(ArtifactError, match="weights not found"):
+        load_meta_init(tmp_path / "init")
