@@ -254,6 +254,9 @@ def test_mismatched_architecture_is_refused(tmp_path):
         load_meta_init(tmp_path / "init", expect_architecture={"kind": "siren"})
     with pytest.raises(ArtifactError, match="expected deadbeef"):
         load_meta_init(tmp_path / "init", expect_training_config_hash="deadbeef")
+    with pytest.raises(ArtifactError, match="trained on a dataset with manifest sha256"):
+        load_meta_init(tmp_path / "init", expect_dataset_manifest_sha256="cd" * 32)
+    assert load_meta_init(tmp_path / "init", expect_dataset_manifest_sha256="ab" * 32) is not None
 
 
 def test_missing_artifact_files(tmp_path):

@@ -147,12 +147,13 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_meta_init(path: str | os.PathLike, expect_architecture: dict[str, Any] | None = None,
-                   expect_training_config_hash: str | None = None) -> MetaModel:
+                   expect_training_config_hash: str | None = None,
+                   expect_dataset_manifest_sha256: str | None = None) -> MetaModel:
     """Load a meta-init saved by :func:`save_meta_init` (``path``: the stem, .safetensors or .json).
 
     Refuses (:class:`ArtifactError`) a missing file, weights whose sha256 differs from the
-    sidecar's, weights that do not fit the sidecar's architecture, and an architecture or training
-    config hash other than the expected ones.
+    sidecar's, weights that do not fit the sidecar's architecture, and an architecture, training
+    config hash or dataset manifest hash other than the expected ones.
     """
     weights, sidecar = _paths(path)
     meta = read_sidecar(sidecar)
@@ -165,6 +166,9 @@ def load_meta_init(path: str | os.PathLike, expect_architecture: dict[str, Any] 
     if expect_training_config_hash is not None and meta.get("training_config_hash") != expect_training_config_hash:
         raise ArtifactError(f"{sidecar}: trained with config hash {meta.get('training_config_hash')}, "
                             f"expected {expect_training_config_hash}; retrain or point to the matching meta-init")
+    if expect_dataset_manifest_sha256 is not None and meta.get("dataset_manifest_sha256") != expect_dataset_manifest_sha256:
+        raise ArtifactError(f"{sidecar}: trained on a dataset with manifest sha256 {meta.get('dataset_manifest_sha256')}, "
+                            f"expected {expect_dataset_manifest_sha256}; retrain on this dataset or point to the matching meta-init")
     model = build_model(meta["architecture"], meta["inner"])
     state = load_file(str(weights))
     try:

@@ -26,12 +26,11 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 
 from metadip.adapt import MetaModel, batched_task_loss, solve_batch, task_loss
-from metadip.atomic import atomic_path, write_text
+from metadip.atomic import write_text
+from metadip.checkpoints import load_checkpoint, save_checkpoint
 from metadip.config import config_hash
 from metadip.metrics import psnr
 from metadip.operators import Operator, build_operator
@@ -129,37 +128,7 @@ def validate(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int,
     return float(np.mean([psnr(r.estimate, x).item() for r, x in zip(results, xs, strict=True)]))
 
 
-# -- checkpoints ------------------------------------------------------------------------------------
-
-
-def _save_checkpoint(path: Path, model: MetaModel, opt: torch.optim.Optimizer, step: int, run_hash: str) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    for i, p in enumerate(model.parameters()):
-        st = opt.state.get(p)
-        if st:
-            tensors[f"opt.{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
-            tensors[f"opt.{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
-            tensors[f"opt.{i}.step"] = torch.as_tensor(st["step"], dtype=torch.float64).reshape(1).cpu()
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"step": str(step), "run_hash": run_hash})
-
-
-def _load_checkpoint(path: Path, model: MetaModel, opt: torch.optim.Optimizer, run_hash: str, device: torch.device) -> int:
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if meta.get("run_hash") != run_hash:
-            raise RuntimeError(f"{path}: checkpoint of a different run configuration (hash {meta.get('run_hash')}, "
-                               f"this run {run_hash}); delete it or use another output folder")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-    for i, p in enumerate(model.parameters()):
-        if f"opt.{i}.exp_avg" in tensors:
-            opt.state[p] = {
-                "step": torch.tensor(float(tensors[f"opt.{i}.step"][0])),
-                "exp_avg": tensors[f"opt.{i}.exp_avg"].to(device),
-                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(device),
-            }
-    return int(meta["step"])
+# -- metrics file ------------------------------------------------------------------------------------
 
 
 def _read_metrics(path: Path, upto: int) -> list[dict[str, str]]:
@@ -196,7 +165,7 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
     run_hash = config_hash({"outer": settings.to_dict(), "inner": model.inner.to_dict(), "seed": seed,
                             "prior": getattr(model.prior.config, "to_dict", lambda: {})()})
     ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
-    start_step = _load_checkpoint(ckpt, model, opt, run_hash, device) if ckpt.is_file() else 0
+    start_step = load_checkpoint(ckpt, model, opt, run_hash, device) if ckpt.is_file() else 0
     if start_step:
         log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
     rows = _read_metrics(metrics_path, start_step)
@@ -238,7 +207,7 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
                 bar.set_postfix(val_psnr=f"{val:.2f}")
             log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, rows[-1]["train_loss"], val)
         if step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after:
-            _save_checkpoint(ckpt, model, opt, step, run_hash)
+            save_checkpoint(ckpt, model, opt, step, run_hash)
         if on_step is not None:
             on_step(step)
         if stop_after is not None and step >= stop_after:

@@ -1,0 +1,48 @@
+"""Training checkpoints: model state, Adam state and step in one safetensors file, written atomically.
+
+A checkpoint records the hash of the run's configuration and is refused by a run with another
+configuration, so a resumed run always continues the same training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from metadip.atomic import atomic_path
+
+
+def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, step: int, run_hash: str) -> None:
+    """Write model + Adam state (exp_avg, exp_avg_sq, step per parameter) + step atomically."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, p in enumerate(model.parameters()):
+        st = opt.state.get(p)
+        if st:
+            tensors[f"opt.{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
+            tensors[f"opt.{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
+            tensors[f"opt.{i}.step"] = torch.as_tensor(st["step"], dtype=torch.float64).reshape(1).cpu()
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"step": str(step), "run_hash": run_hash})
+
+
+def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, run_hash: str, device: torch.device) -> int:
+    """Restore what :func:`save_checkpoint` wrote; return the step. Refuses another run's checkpoint."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("run_hash") != run_hash:
+            raise RuntimeError(f"{path}: checkpoint of a different run configuration (hash {meta.get('run_hash')}, "
+                               f"this run {run_hash}); delete it or use another output folder")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    for i, p in enumerate(model.parameters()):
+        if f"opt.{i}.exp_avg" in tensors:
+            opt.state[p] = {
+                "step": torch.tensor(float(tensors[f"opt.{i}.step"][0])),
+                "exp_avg": tensors[f"opt.{i}.exp_avg"].to(device),
+                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(device),
+            }
+    return int(meta["step"])
