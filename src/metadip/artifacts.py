@@ -1,4 +1,5 @@
-"""Meta-init artifacts: safetensors weights + a JSON sidecar that is enough to rebuild the model.
+"""Artifacts (meta-inits, trained denoisers): safetensors weights + a JSON sidecar that is enough
+to rebuild the model.
 
 ``<stem>.safetensors`` holds the prior's parameters and buffers (latent z, Fourier features) and
 the inner-loop step sizes (``log_lr``); ``<stem>.json`` holds the architecture and its
@@ -24,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from metadip.adapt import InnerSettings, MetaModel
 from metadip.atomic import atomic_path, write_text
 from metadip.config import config_hash
+from metadip.denoisers import DRUNet, DRUNetConfig
 from metadip.networks import DIPConfig, DIPPrior, SirenConfig, SirenPrior
 
 FORMAT = "metadip.meta-init/1"
@@ -178,3 +180,42 @@ def load_meta_init(path: str | os.PathLike, expect_architecture: dict[str, Any] 
         raise ArtifactError(f"{weights}: weights do not fit the architecture in {sidecar.name} ({first})") from None
     return model
 
+
+
+DENOISER_FORMAT = "metadip.denoiser/1"
+
+
+def save_denoiser(net: DRUNet, path: str | os.PathLike, *, source: str, training_config: dict[str, Any] | None = None,
+                  dataset_manifest_sha256: str = "", seed: int | None = None) -> tuple[Path, Path]:
+    """Write a DRUNet as ``<stem>.safetensors`` + ``<stem>.json`` (``source``: "trained" or the official file)."""
+    weights, sidecar = _paths(path)
+    with atomic_path(weights) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp), metadata={"format": DENOISER_FORMAT})
+    meta = {
+        "format": DENOISER_FORMAT, "architecture": {"kind": "drunet", "config": net.config.to_dict()}, "source": source,
+        "training_config": training_config, "training_config_hash": config_hash(training_config) if training_config else None,
+        "dataset_manifest_sha256": dataset_manifest_sha256, "seed": seed, "git_commit": git_commit(),
+        "versions": package_versions(), "weights_file": weights.name, "weights_sha256": file_sha256(weights),
+    }
+    write_text(sidecar, json.dumps(meta, indent=2) + "\n")
+    return weights, sidecar
+
+
+def load_denoiser(path: str | os.PathLike, channels: int | None = None) -> DRUNet:
+    """Load a DRUNet saved by :func:`save_denoiser`; checks the weights hash and the channel count."""
+    weights, sidecar = _paths(path)
+    if not sidecar.is_file() or not weights.is_file():
+        raise ArtifactError(f"{weights}: denoiser weights or sidecar not found (run stages/train_denoiser.py or `dvc pull`)")
+    meta = json.loads(sidecar.read_text())
+    if meta.get("format") != DENOISER_FORMAT:
+        raise ArtifactError(f"{sidecar}: not a {DENOISER_FORMAT} sidecar")
+    if file_sha256(weights) != meta.get("weights_sha256"):
+        raise ArtifactError(f"{weights}: sha256 does not match {sidecar.name}; the file was modified or belongs to another denoiser")
+    net = DRUNet(DRUNetConfig.from_dict(meta["architecture"]["config"]))
+    if channels is not None and net.config.channels != channels:
+        raise ArtifactError(f"{weights}: a {net.config.channels}-channel DRUNet, but {channels}-channel images are to be denoised")
+    try:
+        net.load_state_dict(load_file(str(weights)), strict=True)
+    except RuntimeError as err:
+        raise ArtifactError(f"{weights}: weights do not fit the architecture in {sidecar.name} ({str(err).splitlines()[-1].strip()})") from None
+    return net.eval()

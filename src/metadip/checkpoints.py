@@ -6,14 +6,17 @@ configuration, so a resumed run always continues the same training.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from metadip.atomic import atomic_path
+from metadip.atomic import atomic_path, write_text
 
 
 def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, step: int, run_hash: str) -> None:
@@ -46,3 +49,19 @@ def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, run_has
                 "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(device),
             }
     return int(meta["step"])
+
+
+def read_log(path: Path, upto: int) -> list[dict[str, str]]:
+    """Rows of a training log CSV whose ``step`` is at most ``upto`` (rows past a checkpoint are dropped on resume)."""
+    if not path.is_file():
+        return []
+    return [r for r in csv.DictReader(path.open()) if int(r["step"]) <= upto]
+
+
+def write_log(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    """Atomically (re)write a training log CSV."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path, buf.getvalue())

@@ -15,8 +15,6 @@ images) is logged to a CSV metrics file and the progress bar.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import time
@@ -29,12 +27,12 @@ import torch
 from torch import Tensor
 
 from metadip.adapt import MetaModel, batched_task_loss, solve_batch, task_loss
-from metadip.atomic import write_text
-from metadip.checkpoints import load_checkpoint, save_checkpoint
+from metadip.checkpoints import load_checkpoint, read_log, save_checkpoint, write_log
 from metadip.config import config_hash
 from metadip.metrics import psnr
 from metadip.operators import Operator, build_operator
 from metadip.progress import progress
+from metadip.seeding import seeded_generator
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +96,9 @@ class OuterSettings:
         return d
 
 
-def _generator(*keys: int) -> torch.Generator:
-    seed = int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> 1)
-    return torch.Generator().manual_seed(seed)
-
-
 def sample_task(settings: OuterSettings, images: Tensor, seed: int, step: int) -> tuple[Operator, Tensor, Tensor]:
     """The meta-batch of outer step ``step``: (operator, measurements (B, ...), clean images (B, C, H, W))."""
-    g = _generator(seed, step, 1)
+    g = seeded_generator(seed, step, 1)
     weights = torch.tensor([t.weight for t in settings.tasks], dtype=torch.float64)
     spec = settings.tasks[int(torch.multinomial(weights, 1, generator=g))]
     idx = torch.randint(0, images.shape[0], (settings.meta_batch,), generator=g)
@@ -117,7 +110,7 @@ def sample_task(settings: OuterSettings, images: Tensor, seed: int, step: int) -
 def validation_set(settings: OuterSettings, images: Tensor, seed: int) -> tuple[Operator, Tensor, Tensor]:
     """Fixed validation problems: the first task spec applied to the first ``val_images`` images."""
     xs = images[: settings.val_images]
-    g = _generator(seed, 2**31 - 1)
+    g = seeded_generator(seed, 2**31 - 1)
     op = settings.tasks[0].operator(tuple(images.shape[1:]), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
     return op, op.measure(xs, g), xs
 
@@ -128,21 +121,7 @@ def validate(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int,
     return float(np.mean([psnr(r.estimate, x).item() for r, x in zip(results, xs, strict=True)]))
 
 
-# -- metrics file ------------------------------------------------------------------------------------
-
-
-def _read_metrics(path: Path, upto: int) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    return [r for r in csv.DictReader(path.open()) if int(r["step"]) <= upto]
-
-
-def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["step", "train_loss", "val_psnr", "seconds"], lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    write_text(path, buf.getvalue())
+FIELDS = ["step", "train_loss", "val_psnr", "seconds"]
 
 
 # -- the trainer ------------------------------------------------------------------------------------
@@ -168,11 +147,11 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
     start_step = load_checkpoint(ckpt, model, opt, run_hash, device) if ckpt.is_file() else 0
     if start_step:
         log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
-    rows = _read_metrics(metrics_path, start_step)
+    rows = read_log(metrics_path, start_step)
     val_op, val_ys, val_xs = validation_set(settings, val_images, seed)
     if start_step == 0:
         rows = [{"step": 0, "train_loss": "", "val_psnr": round(validate(model, val_op, val_ys, val_xs, settings.test_steps, device), 4), "seconds": 0.0}]
-        _write_metrics(metrics_path, rows)
+        write_log(metrics_path, rows, FIELDS)
     t0 = time.perf_counter() - float(rows[-1]["seconds"]) if rows else time.perf_counter()
     losses: list[float] = []
     bar = progress(range(start_step + 1, settings.steps + 1), desc="meta-train", enabled=show_progress,
@@ -202,7 +181,7 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
             rows.append({"step": step, "train_loss": round(float(np.mean(losses)), 6), "val_psnr": round(val, 4),
                          "seconds": round(time.perf_counter() - t0, 2)})
             losses = []
-            _write_metrics(metrics_path, rows)
+            write_log(metrics_path, rows, FIELDS)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(val_psnr=f"{val:.2f}")
             log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, rows[-1]["train_loss"], val)
@@ -217,7 +196,7 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
 
 def training_summary(work_dir: str | os.PathLike) -> dict[str, Any]:
     """The metrics CSV of a run as a dict (first / last / best validation PSNR)."""
-    rows = _read_metrics(Path(work_dir) / "metrics.csv", 1 << 62)
+    rows = read_log(Path(work_dir) / "metrics.csv", 1 << 62)
     vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"] != ""]
     return {"validation": vals, "initial_val_psnr": vals[0][1] if vals else None,
             "final_val_psnr": vals[-1][1] if vals else None}

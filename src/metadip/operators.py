@@ -271,7 +271,7 @@ class StructuredCompressiveSensing(_Compressive):
         return additive_noise(self.A(x), self.sigma, generator)
 
 
-class _PhaseRetrieval(_Compressive):
+class PhaseRetrievalOperator(_Compressive):
     """y = |A x + e| with complex A; subclasses give the linear part ``linear_A`` and its adjoint."""
 
     def linear_A(self, x: Tensor) -> Tensor:
@@ -306,7 +306,7 @@ class _PhaseRetrieval(_Compressive):
         return level[..., None, None].expand(*level.shape, h, w).clamp(0, 1).contiguous()
 
 
-class PhaseRetrieval(_PhaseRetrieval):
+class PhaseRetrieval(PhaseRetrievalOperator):
     """Dense compressive phase retrieval, A iid CN(0, 1/m) stored as real and imaginary parts.
 
     Real matmuls only: complex ``A @ x`` and ``A.mT.conj() @ y`` take a slow path in torch.
@@ -337,7 +337,7 @@ class PhaseRetrieval(_PhaseRetrieval):
         return self._unflat(torch.complex(yr @ self.real + yi @ self.imag, yi @ self.real - yr @ self.imag))
 
 
-class StructuredPhaseRetrieval(_PhaseRetrieval):
+class StructuredPhaseRetrieval(PhaseRetrievalOperator):
     """Coded-diffraction twin: A = sqrt(n/m) · S F D with random unit phases D, unitary DFT F and
     a random subset S of m rows.  |A_ij|² = 1/m exactly and E[AᴴA] = I; O(n log n)."""
 

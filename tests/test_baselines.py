@@ -1,0 +1,161 @@
+"""Baselines: BM3D, DRUNet (official layout, strict loading, brief training, artifacts), PnP-ADMM."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import gen
+from metadip.artifacts import ArtifactError, load_denoiser, save_denoiser
+from metadip.denoiser_training import DenoiserTraining, train_denoiser
+from metadip.denoisers import DRUNet, DRUNetConfig, DRUNetDenoiser, bm3d_denoise, load_official_drunet
+from metadip.images import bundled_image
+from metadip.metrics import psnr
+from metadip.networks import count_parameters
+from metadip.operators import CompressiveSensing, StructuredCompressiveSensing, StructuredPhaseRetrieval
+from metadip.pnp import DataProx, PnPSettings, pnp_admm
+
+TINY = DRUNetConfig(channels=1, widths=(8, 16, 32, 64), blocks=1)
+
+
+def noisy(x, sigma=25.0, seed=0):
+    return x + sigma / 255 * torch.randn(x.shape, generator=gen(seed))
+
+
+@pytest.mark.parametrize("image", ["camera32", "astronaut64"])
+def test_bm3d_denoises(image, request):
+    x = request.getfixturevalue(image)
+    y = noisy(x)
+    out = bm3d_denoise(y, 25)
+    assert out.dtype == torch.float32 and out.shape == x.shape
+    assert psnr(out, x).item() > psnr(y, x).item() + 3.0
+    assert bm3d_denoise(y.unsqueeze(0), 25).shape == (1, *x.shape)
+
+
+def test_denoiser_bad_input():
+    for sigma in (-1, 300, float("nan")):
+        with pytest.raises(ValueError, match=r"sigma must lie in \[0, 255\]"):
+            bm3d_denoise(torch.rand(1, 16, 16), sigma)
+        with pytest.raises(ValueError, match=r"sigma must lie in \[0, 255\]"):
+            DRUNetDenoiser(DRUNet(TINY), "cpu")(torch.rand(1, 16, 16), sigma)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        bm3d_denoise(torch.rand(2, 16, 16), 25)
+    with pytest.raises(ValueError, match="denoises 1-channel images"):
+        DRUNetDenoiser(DRUNet(TINY), "cpu")(torch.rand(3, 16, 16), 25)
+
+
+def test_drunet_has_the_official_layout_and_size():
+    net = DRUNet(DRUNetConfig(channels=3))
+    assert 32.5e6 < count_parameters(net) < 32.7e6  # design.md: about 32.6 M
+    sd = net.state_dict()
+    assert sd["m_head.weight"].shape == (64, 4, 3, 3)  # RGB + noise-level map
+    assert sd["m_down1.4.weight"].shape == (128, 64, 2, 2) and sd["m_up3.0.weight"].shape == (512, 256, 2, 2)
+    assert {"m_down1.0.res.0.weight", "m_down1.0.res.2.weight", "m_body.3.res.2.weight", "m_tail.weight"} <= set(sd)
+    assert not any(k.endswith("bias") for k in sd)
+    out = DRUNet(TINY)(torch.rand(2, 1, 20, 28), 25.0)  # pads to a multiple of 8 and crops back
+    assert out.shape == (2, 1, 20, 28)
+
+
+def test_official_weights_load_strictly(tmp_path):
+    official = DRUNet(DRUNetConfig(channels=1))
+    torch.save(official.state_dict(), tmp_path / "drunet_gray.pth")  # the KAIR file's layout
+    net = load_official_drunet(tmp_path / "drunet_gray.pth", channels=1)
+    assert all(torch.equal(v, official.state_dict()[k]) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match="wrong architecture: m_head.weight"):
+        load_official_drunet(tmp_path / "drunet_gray.pth", channels=3)
+    renamed = {k.replace("m_body", "body"): v for k, v in official.state_dict().items()}
+    torch.save(renamed, tmp_path / "renamed.pth")
+    with pytest.raises(ValueError, match="not a DRUNet"):
+        load_official_drunet(tmp_path / "renamed.pth", channels=1)
+    raw = (tmp_path / "drunet_gray.pth").read_bytes()
+    (tmp_path / "truncated.pth").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="not a readable DRUNet weights file"):
+        load_official_drunet(tmp_path / "truncated.pth", channels=1)
+    with pytest.raises(FileNotFoundError, match="DRUNet weights not found"):
+        load_official_drunet(tmp_path / "none.pth", channels=1)
+
+
+def training_images():
+    train = torch.stack([bundled_image(n, 64, channels=1) for n in ("camera", "brick", "grass", "gravel", "astronaut", "coffee")])
+    val = torch.stack([bundled_image(n, 64, channels=1) for n in ("chelsea", "rocket")])
+    return train, val
+
+
+def test_briefly_trained_drunet_denoises_held_out_images(tmp_path):
+    train, val = training_images()
+    s = DenoiserTraining(steps=80, batch=8, patch=32, lr=2e-3, checkpoint_every=40, val_every=40, val_images=2)
+    net = train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path, device="cpu", show_progress=False)
+    y = noisy(val, seed=3)
+    out = DRUNetDenoiser(net, "cpu")(y, 25)
+    assert psnr(out, val).mean().item() > psnr(y, val).mean().item() + 3.0  # measured: 20.2 -> ~25.5 dB
+
+
+def test_denoiser_training_resumes_exactly(tmp_path):
+    train, val = training_images()
+    s = DenoiserTraining(steps=4, batch=2, patch=16, lr=1e-3, checkpoint_every=2, val_every=2, val_images=1)
+    full = train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "full", device="cpu", show_progress=False)
+
+    def crash(step):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False, on_step=crash)
+    resumed = train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False)
+    for k, v in full.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v)
+
+
+def test_denoiser_artifact_round_trip_and_tampering(tmp_path):
+    net = DRUNet(TINY)
+    save_denoiser(net, tmp_path / "drunet", source="trained", training_config={"steps": 1}, seed=0)
+    back = load_denoiser(tmp_path / "drunet", channels=1)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in back.state_dict().items())
+    with pytest.raises(ArtifactError, match="3-channel images"):
+        load_denoiser(tmp_path / "drunet", channels=3)
+    raw = bytearray((tmp_path / "drunet.safetensors").read_bytes())
+    raw[-3] ^= 0xFF
+    (tmp_path / "drunet.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match="sha256 does not match"):
+        load_denoiser(tmp_path / "drunet")
+    with pytest.raises(ArtifactError, match="not found"):
+        load_denoiser(tmp_path / "missing")
+
+
+# -- PnP-ADMM -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [CompressiveSensing, StructuredCompressiveSensing])
+@pytest.mark.parametrize("colour", ["joint", "shared"])
+@pytest.mark.parametrize("rho", [0.05, 1.0, 20.0])
+def test_cs_x_update_solves_its_normal_equations(cls, colour, rho):
+    op = cls((3, 16, 16), 0.25, 25, 0, colour)
+    x = torch.rand(3, 16, 16, generator=gen(0))
+    y = op.measure(x, gen(1))
+    prox = DataProx(op, y, rho)
+    v = torch.rand(3, 16, 16, generator=gen(2))
+    assert prox.normal_equation_residual(prox(v, v), v) < 1e-4
+
+
+def test_pnp_admm_bm3d_beats_least_squares_on_cs(camera32):
+    op = CompressiveSensing(camera32.shape, 0.25, 10, seed=0)
+    y = op.measure(camera32, gen(1))
+    result = pnp_admm(op, y, bm3d_denoise, PnPSettings(sigma_d=50, rho=0.5, iterations=8), x_true=camera32)
+    assert psnr(result.estimate, camera32).item() > psnr(op.A_dagger(y), camera32).item() + 5.0  # measured: 21.5 vs 7.0 dB
+    assert len(result.trace["psnr"]) == 8 and result.seconds > 0
+
+
+def test_pnp_admm_phase_retrieval_beats_its_initial_estimate(camera32):
+    op = StructuredPhaseRetrieval(camera32.shape, 0.5, 10, seed=0)
+    y = op.measure(camera32, gen(1))
+    result = pnp_admm(op, y, bm3d_denoise, PnPSettings(sigma_d=50, rho=0.5, iterations=8), x_true=camera32)
+    assert psnr(result.estimate, camera32).item() > psnr(op.initial_estimate(y), camera32).item() + 3.0
+
+
+def test_pnp_rejects_denoising_operators_and_bad_settings(camera32):
+    from metadip.operators import Denoising
+
+    with pytest.raises(TypeError, match="supports CS and PR"):
+        DataProx(Denoising(camera32.shape, 25, 0), camera32, 1.0)
+    with pytest.raises(ValueError, match="invalid PnP-ADMM settings"):
+        PnPSettings(sigma_d=20, rho=0, iterations=5)
