@@ -1,0 +1,59 @@
+"""Stage: train DRUNet on a curated dataset's train split (random σ ∈ [0, sigma_max]) and write
+it as safetensors + JSON sidecar; or, when baselines.drunet.official_weights is set, convert the
+official KAIR file instead. Resumes from the checkpoint in <out>/work."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from metadip.artifacts import file_sha256, save_denoiser
+from metadip.config import ConfigError, load_config
+from metadip.datasets import CuratedSplit
+from metadip.denoiser_training import DenoiserTraining, train_denoiser
+from metadip.denoisers import DRUNet, DRUNetConfig, load_official_drunet
+from metadip.images import resize_images
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--data", required=True, help="curated dataset folder (train split for training, val for validation)")
+    p.add_argument("--out", required=True, help="output folder: drunet.safetensors / .json, work/")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    out = Path(a.out)
+    try:
+        config = load_config(a.config)
+        cfg = config["baselines"]["drunet"]
+        if cfg["official_weights"]:
+            net = load_official_drunet(cfg["official_weights"], channels=3)
+            save_denoiser(net, out / "drunet", source=f"official:{Path(cfg['official_weights']).name}")
+            print(f"converted official DRUNet weights {cfg['official_weights']} -> {out / 'drunet.safetensors'}")
+            return 0
+        size = config["meta"]["image_size"]
+        data = Path(a.data)
+        train = resize_images(CuratedSplit(data, "train").stack(), size)
+        val = resize_images(CuratedSplit(data, "val").stack(), size)
+        settings = DenoiserTraining(**cfg["train"])
+        net = DRUNet(DRUNetConfig(channels=train.shape[1], widths=tuple(cfg["network"]["widths"]), blocks=cfg["network"]["blocks"]),
+                     seed=cfg["network"]["seed"])
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"train_denoiser: error: {err}", file=sys.stderr)
+        return 1
+    t = time.perf_counter()
+    train_denoiser(net, settings, train, val, config["seed"], out / "work", device=a.device)
+    save_denoiser(net, out / "drunet", source="trained", training_config={**cfg, "image_size": size, "dataset": data.name},
+                  dataset_manifest_sha256=file_sha256(data / "manifest.parquet"), seed=config["seed"])
+    last = (out / "work" / "metrics.csv").read_text().strip().splitlines()[-1].split(",")
+    print(f"trained DRUNet in {time.perf_counter() - t:.0f} s: validation PSNR at sigma {settings.val_sigma:g} {float(last[2]):.2f} dB "
+          f"-> {out / 'drunet.safetensors'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

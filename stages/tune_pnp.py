@@ -1,0 +1,65 @@
+"""Stage: PnP-ADMM grid search for one inverse problem and denoiser on a curated dataset's
+*validation* split; writes the grid, every result and the chosen values as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+from metadip.artifacts import ArtifactError, load_denoiser
+from metadip.atomic import write_text
+from metadip.config import ConfigError, load_config
+from metadip.datasets import CuratedSplit
+from metadip.denoisers import DRUNetDenoiser, bm3d_denoise
+from metadip.grid_search import grid_search
+from metadip.images import resize_images
+from metadip.maml import TaskSpec
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--data", required=True, help="curated dataset folder (only its val split is read)")
+    p.add_argument("--problem", required=True, help="name under baselines.pnp.problems (e.g. cs_4)")
+    p.add_argument("--denoiser", required=True, choices=["bm3d", "drunet"])
+    p.add_argument("--weights", help="DRUNet artifact (stem, .safetensors or .json) for --denoiser drunet")
+    p.add_argument("--out", required=True, help="output JSON file")
+    a = p.parse_args(argv)
+    try:
+        config = load_config(a.config)
+        pnp = config["baselines"]["pnp"]
+        if a.problem not in pnp["problems"]:
+            raise ConfigError(f"{a.config}: no problem '{a.problem}' under baselines.pnp.problems (have: {', '.join(pnp['problems'])})")
+        problem = TaskSpec(**pnp["problems"][a.problem])
+        family = "cs" if problem.kind.startswith("cs") else "pr"
+        key = f"{family}_{a.denoiser}"
+        if key not in pnp["grid"]:
+            raise ConfigError(f"{a.config}: no grid '{key}' under baselines.pnp.grid")
+        split = CuratedSplit(a.data, "val")
+        n = min(pnp["val_images"], len(split))
+        images = resize_images(split.stack(list(range(n))), config["meta"]["image_size"])
+        if a.denoiser == "drunet":
+            if not a.weights:
+                raise ConfigError("--denoiser drunet needs --weights (a DRUNet artifact from stages/train_denoiser.py)")
+            denoiser = DRUNetDenoiser(load_denoiser(a.weights, channels=images.shape[1]))
+        else:
+            denoiser = bm3d_denoise
+    except (ConfigError, ArtifactError, FileNotFoundError, ValueError) as err:
+        print(f"tune_pnp: error: {err}", file=sys.stderr)
+        return 1
+    t = time.perf_counter()
+    result = grid_search(problem, denoiser, pnp["grid"][key], images, split.ids[:n], config["seed"], pnp["pr_steps"])
+    result.update(problem_name=a.problem, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
+    write_text(a.out, json.dumps(result, indent=2) + "\n")
+    b = result["best"]
+    print(f"tuned PnP-ADMM+{a.denoiser} for {a.problem} on {n} validation images in {time.perf_counter() - t:.0f} s: "
+          f"sigma_d {b['sigma_d']:g}, rho {b['rho']:g}, {b['iterations']} iterations -> {b['mean_psnr']:.2f} dB ({a.out})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
