@@ -32,6 +32,16 @@ def test_bm3d_denoises(image, request):
     assert bm3d_denoise(y.unsqueeze(0), 25).shape == (1, *x.shape)
 
 
+def test_plain_denoising_baselines_share_the_solver_result_format(camera32):
+    from metadip.denoisers import run_denoiser
+
+    y = noisy(camera32)
+    for den in (bm3d_denoise, DRUNetDenoiser(DRUNet(TINY), "cpu")):
+        r = run_denoiser(den, y, 25, x_true=camera32)
+        assert r.estimate.shape == camera32.shape and r.seconds > 0 and set(r.trace) == {"step", "seconds", "psnr", "nmse"}
+        assert r.trace["psnr"][0] == pytest.approx(psnr(r.estimate, camera32).item())
+
+
 def test_denoiser_bad_input():
     for sigma in (-1, 300, float("nan")):
         with pytest.raises(ValueError, match=r"sigma must lie in \[0, 255\]"):

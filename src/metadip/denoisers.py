@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from metadip.dip import DIPResult
+from metadip.metrics import nmse, psnr
 
 MAX_SIGMA = 255.0
 
@@ -165,3 +170,15 @@ def load_official_drunet(path: str | os.PathLike, channels: int) -> DRUNet:
                          f"expected {tuple(net.state_dict()[shapes[0]].shape)} (color file for 3 channels, gray for 1?)")
     net.load_state_dict(state, strict=True)
     return net
+
+
+def run_denoiser(denoiser: Callable[[Tensor, float], Tensor], y: Tensor, sigma: float, x_true: Tensor | None = None) -> DIPResult:
+    """A plain denoising baseline (Table 1) in the solvers' result format: one denoiser call on
+    the noisy image ``y`` (C, H, W) at ``sigma``; the trace has one row (step 1)."""
+    start = time.perf_counter()
+    out = denoiser(y, sigma).clamp(0, 1).cpu()
+    seconds = time.perf_counter() - start
+    trace: dict[str, list[float]] = {"step": [1], "seconds": [seconds]}
+    if x_true is not None:
+        trace.update(psnr=[float(psnr(out, x_true))], nmse=[float(nmse(out, x_true))])
+    return DIPResult(estimate=out, last=out, seconds=seconds, trace=trace)
