@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
 
 import torch
 
+from timing import timed
+
 from metadip.denoisers import DRUNet, DRUNetConfig, DRUNetDenoiser, bm3d_denoise
 from metadip.operators import CompressiveSensing, PhaseRetrieval, StructuredCompressiveSensing, StructuredPhaseRetrieval
 from metadip.pnp import DataProx, PnPSettings, pnp_admm
-
-
-def timed(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -13,25 +13,14 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
 
 import torch
 
+from timing import timed
+
 from metadip.networks import DIPConfig, DIPPrior, count_parameters
 from metadip.operators import CompressiveSensing, PhaseRetrieval, StructuredCompressiveSensing, StructuredPhaseRetrieval
-
-
-def timed(fn, reps: int, warmup: int = 1) -> float:
-    """Median wall seconds of ``fn()`` over ``reps`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def dip_steps(widths: tuple[int, ...], reps: int) -> None:

@@ -128,8 +128,19 @@ def fourier_features(height: int, width: int, num: int, scale: float, generator:
     return torch.cat([proj.sin(), proj.cos()], dim=-1).permute(2, 0, 1).contiguous()
 
 
+class _JSONConfig:
+    """to_dict / from_dict for frozen dataclass configs (tuples ↔ JSON lists)."""
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
 @dataclass(frozen=True)
-class DIPConfig:
+class DIPConfig(_JSONConfig):
     """A DIP prior: the skip net, its fixed input and the image size it reconstructs.
 
     ``z`` has ``latent_channels`` channels of U(0, 1)·``latent_scale`` noise (Ulyanov: 32, 0.1);
@@ -146,12 +157,6 @@ class DIPConfig:
     channels_skip: tuple[int, ...] = (4,) * 5
     activation: str = "leaky_relu"
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "DIPConfig":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class DIPPrior(nn.Module):
@@ -208,7 +213,7 @@ class Sine(nn.Module):
 
 
 @dataclass(frozen=True)
-class SirenConfig:
+class SirenConfig(_JSONConfig):
     """SIREN MLP (Sitzmann et al.): ``depth`` sine layers of ``width`` units, ω₀ scaling, linear
     output layer; output + 0.5 so the zero function maps to mid-grey (images live in [0, 1])."""
 
@@ -217,12 +222,6 @@ class SirenConfig:
     depth: int = 5
     omega0: float = 30.0
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "SirenConfig":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class SirenPrior(nn.Module):
