@@ -51,11 +51,12 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
     assert result["validation_images"] and all(i.startswith("d/val/") for i in result["validation_images"])  # validation only
     assert len(result["results"]) == 2 * 1 * 2 and result["best"] in result["results"]
     assert result["best"]["mean_psnr"] == max(r["mean_psnr"] for r in result["results"])
-    # the bm3d package is not bitwise reproducible (outputs vary by ~4e-7 from call to call, measured):
-    # the same grid point wins and every PSNR agrees to 1e-3 dB
+    # the bm3d package is not bitwise reproducible (outputs vary by ~4e-7 from call to call, and a
+    # few PnP iterations amplify that to ~2e-3 dB, measured): the same grid point wins and every
+    # PSNR agrees to 0.02 dB — the grid points themselves differ by decibels
     assert outs[1]["best"]["sigma_d"] == result["best"]["sigma_d"] and outs[1]["best"]["iterations"] == result["best"]["iterations"]
     for a, b in zip(result["results"], outs[1]["results"], strict=True):
-        assert abs(a["mean_psnr"] - b["mean_psnr"]) < 1e-3
+        assert abs(a["mean_psnr"] - b["mean_psnr"]) < 0.02
 
     prs = []
     for k in range(2):  # DRUNet is deterministic: byte-identical output
