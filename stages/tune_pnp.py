@@ -7,7 +7,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 
 from metadip.artifacts import ArtifactError, load_denoiser

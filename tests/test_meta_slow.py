@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import gen
 from metadip.adapt import InnerSettings, MetaModel, solve_batch
