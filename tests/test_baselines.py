@@ -145,6 +145,8 @@ def test_cs_x_update_solves_its_normal_equations(cls, colour, rho):
     prox = DataProx(op, y, rho)
     v = torch.rand(3, 16, 16, generator=gen(2))
     assert prox.normal_equation_residual(prox(v, v), v) < 1e-4
+    if cls is CompressiveSensing:  # the factorisation is the operator's, shared by every image and the pseudo-inverse's AAᵀ
+        assert DataProx(op, op.measure(x, gen(3)), rho).chol is prox.chol
 
 
 def test_pnp_admm_bm3d_beats_least_squares_on_cs(camera32):

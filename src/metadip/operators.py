@@ -212,7 +212,22 @@ class CompressiveSensing(_Compressive):
         super().__init__(image_shape, ratio, sigma, seed, colour)
         g = _generator(self.seed)
         self.register_buffer("matrix", torch.randn(self.m, self.n, generator=g) / math.sqrt(self.m))
-        self._gram_chol: Tensor | None = None
+        self._gram: Tensor | None = None  # AAᵀ in float64, computed once (the O(m²n) part)
+        self._chol: dict[tuple[float, torch.device], Tensor] = {}
+
+    def gram_cholesky(self, rho: float = 0.0) -> Tensor:
+        """float64 Cholesky factor of the m × m matrix AAᵀ + ρI, cached per (ρ, device).
+
+        ρ = 0 serves the pseudo-inverse, ρ > 0 PnP-ADMM's x-update (Woodbury); AAᵀ itself is
+        computed once per device and shared by every ρ.
+        """
+        key = (float(rho), self.matrix.device)
+        if key not in self._chol:
+            if self._gram is None or self._gram.device != self.matrix.device:
+                self._gram = (self.matrix @ self.matrix.mT).double()
+            eye = torch.eye(self.m, dtype=torch.float64, device=self.matrix.device)
+            self._chol[key] = torch.linalg.cholesky(self._gram + float(rho) * eye)
+        return self._chol[key]
 
     def A(self, x: Tensor) -> Tensor:
         return self._flat(x) @ self.matrix.mT
@@ -221,12 +236,9 @@ class CompressiveSensing(_Compressive):
         return self._unflat(y @ self.matrix)
 
     def A_dagger(self, y: Tensor) -> Tensor:
-        """Minimum-norm least-squares solution Aᵀ(AAᵀ)⁻¹y via a cached Cholesky factor."""
+        """Minimum-norm least-squares solution Aᵀ(AAᵀ)⁻¹y via the cached Cholesky factor."""
         self.check_measurement(y)
-        if self._gram_chol is None or self._gram_chol.device != self.matrix.device:
-            gram = self.matrix @ self.matrix.mT
-            self._gram_chol = torch.linalg.cholesky(gram.double()).to(self.matrix.dtype)
-        u = torch.cholesky_solve(y.unsqueeze(-1), self._gram_chol).squeeze(-1)
+        u = torch.cholesky_solve(y.double().unsqueeze(-1), self.gram_cholesky()).squeeze(-1).to(y.dtype)
         return self.A_adjoint(u)
 
     def initial_estimate(self, y: Tensor) -> Tensor:
@@ -282,8 +294,26 @@ class PhaseRetrievalOperator(_Compressive):
         """Aᴴ y: complex measurement → complex ``(..., C, H, W)``."""
         raise NotImplementedError
 
+    def __init__(self, image_shape, ratio: float, sigma: float, seed: int, colour: Colour = "joint") -> None:
+        super().__init__(image_shape, ratio, sigma, seed, colour)
+        self._norm_sq: dict[torch.device, float] = {}
+
     def A(self, x: Tensor) -> Tensor:
         return self.linear_A(x).abs()
+
+    def norm_sq(self, iters: int = 30) -> float:
+        """‖A‖², the largest eigenvalue of AᴴA, by seeded power iteration; cached per device."""
+        device = next(self.buffers()).device
+        cache = self._norm_sq
+        if device not in cache:
+            v = torch.randn(self.image_shape, generator=_generator(0)).to(device=device, dtype=torch.complex64)
+            lam = 1.0
+            for _ in range(iters):
+                w = self.linear_adjoint(self.linear_A(v))
+                lam = float(torch.linalg.vector_norm(w))
+                v = w / lam
+            cache[device] = lam
+        return cache[device]
 
     def _noisy(self, x: Tensor, generator: torch.Generator) -> Tensor:
         ax = self.linear_A(x)

@@ -44,34 +44,21 @@ class PnPSettings:
 
 
 class DataProx:
-    """x-update of PnP-ADMM for one operator and measurement; caches factorisations per ρ."""
+    """x-update of PnP-ADMM for one operator and measurement (the factorisations of AAᵀ + ρI and
+    ‖A‖² are cached on the operator, so every image and grid point of one operator shares them)."""
 
     def __init__(self, op: Operator, y: Tensor, rho: float, pr_steps: int = 10) -> None:
         op.check_measurement(y)
         self.op, self.y, self.rho, self.pr_steps = op, y, float(rho), pr_steps
         if isinstance(op, CompressiveSensing):
-            gram = op.matrix @ op.matrix.mT
-            gram.diagonal().add_(self.rho)
-            self.chol = torch.linalg.cholesky(gram.double())
+            self.chol = op.gram_cholesky(self.rho)
             self.aty = op.A_adjoint(y)
         elif isinstance(op, StructuredCompressiveSensing):
             self.aty = op.A_adjoint(y)
         elif isinstance(op, PhaseRetrievalOperator):
-            self.step = 1.0 / (self._norm_sq(op) + self.rho)
+            self.step = 1.0 / (op.norm_sq() + self.rho)
         else:
             raise TypeError(f"PnP-ADMM supports CS and PR operators, not {op.kind!r}")
-
-    @staticmethod
-    def _norm_sq(op: PhaseRetrievalOperator, iters: int = 30) -> float:
-        """‖A‖² (largest eigenvalue of AᴴA) by power iteration."""
-        v = torch.randn(op.image_shape, generator=torch.Generator().manual_seed(0)).to(torch.complex64)
-        v = v.to(op.linear_A(v.real).device)
-        lam = 1.0
-        for _ in range(iters):
-            w = op.linear_adjoint(op.linear_A(v))
-            lam = float(torch.linalg.vector_norm(w))
-            v = w / lam
-        return lam
 
     def __call__(self, v: Tensor, x: Tensor) -> Tensor:
         """argmin_x f(x) + ρ/2 ‖x − v‖² (exact for CS; ``pr_steps`` gradient steps from ``x`` for PR)."""
