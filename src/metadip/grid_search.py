@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from metadip.maml import TaskSpec
@@ -21,19 +20,12 @@ from metadip.pnp import Denoiser, PnPSettings, pnp_admm
 from metadip.seeding import seeded_generator
 
 
-def make_problems(problem: TaskSpec, images: Tensor, seed: int) -> tuple[Any, Tensor]:
-    """One seeded operator for ``problem`` and the measurements of ``images`` (N, C, H, W)."""
-    g = seeded_generator(seed, 3)
-    op = problem.operator(tuple(images.shape[1:]), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
-    return op, op.measure(images, g)
-
-
 def grid_search(problem: TaskSpec, denoiser: Denoiser, grid: dict[str, Sequence[float]], images: Tensor,
                 image_ids: Sequence[str], seed: int, pr_steps: int = 10) -> dict[str, Any]:
     """Mean validation PSNR of every grid point and the best one (ties: the earlier grid point)."""
     if set(grid) != {"sigma_d", "rho", "iterations"} or not all(grid.values()):
         raise ValueError(f"grid needs non-empty lists sigma_d, rho and iterations, got {sorted(grid)}")
-    op, ys = make_problems(problem, images, seed)
+    op, ys = problem.simulate(images, seeded_generator(seed, 3))
     iterations = sorted(int(i) for i in grid["iterations"])
     results = []
     for sigma_d, rho in itertools.product(grid["sigma_d"], grid["rho"]):

@@ -57,6 +57,12 @@ class TaskSpec:
             cfg.update(ratio=self.ratio, colour=self.colour)
         return build_operator(cfg)
 
+    def simulate(self, images: Tensor, generator: torch.Generator) -> tuple[Operator, Tensor]:
+        """An operator seeded from ``generator`` and the measurements of ``images`` (N, C, H, W),
+        noise drawn from the same generator."""
+        op = self.operator(tuple(images.shape[1:]), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        return op, op.measure(images, generator)
+
 
 @dataclass(frozen=True)
 class OuterSettings:
@@ -103,16 +109,15 @@ def sample_task(settings: OuterSettings, images: Tensor, seed: int, step: int) -
     spec = settings.tasks[int(torch.multinomial(weights, 1, generator=g))]
     idx = torch.randint(0, images.shape[0], (settings.meta_batch,), generator=g)
     xs = images[idx]
-    op = spec.operator(tuple(images.shape[1:]), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
-    return op, op.measure(xs, g), xs
+    op, ys = spec.simulate(xs, g)
+    return op, ys, xs
 
 
 def validation_set(settings: OuterSettings, images: Tensor, seed: int) -> tuple[Operator, Tensor, Tensor]:
     """Fixed validation problems: the first task spec applied to the first ``val_images`` images."""
     xs = images[: settings.val_images]
-    g = seeded_generator(seed, 2**31 - 1)
-    op = settings.tasks[0].operator(tuple(images.shape[1:]), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
-    return op, op.measure(xs, g), xs
+    op, ys = settings.tasks[0].simulate(xs, seeded_generator(seed, 2**31 - 1))
+    return op, ys, xs
 
 
 def validate(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int, device: torch.device) -> float:
