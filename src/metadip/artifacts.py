@@ -135,17 +135,33 @@ def save_meta_init(model: MetaModel, path: str | os.PathLike, *, training_config
     return weights, sidecar
 
 
-def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
+_META_INIT_HINT = "run meta-training or `dvc pull` the meta-init"
+_DENOISER_HINT = "run stages/train_denoiser.py or `dvc pull`"
+
+
+def read_sidecar(path: str | os.PathLike, fmt: str = FORMAT, what: str = "meta-init", hint: str = _META_INIT_HINT) -> dict[str, Any]:
+    """The JSON sidecar of an artifact (``path``: stem, .safetensors or .json), checked for its format."""
     _, sidecar = _paths(path)
     if not sidecar.is_file():
-        raise ArtifactError(f"{sidecar}: meta-init sidecar not found (run meta-training or `dvc pull` the meta-init)")
+        raise ArtifactError(f"{sidecar}: {what} sidecar not found ({hint})")
     try:
         meta = json.loads(sidecar.read_text())
     except json.JSONDecodeError as err:
         raise ArtifactError(f"{sidecar}: not valid JSON ({err})") from None
-    if meta.get("format") != FORMAT:
-        raise ArtifactError(f"{sidecar}: not a {FORMAT} sidecar (format {meta.get('format')!r})")
+    if meta.get("format") != fmt:
+        raise ArtifactError(f"{sidecar}: not a {fmt} sidecar (format {meta.get('format')!r})")
     return meta
+
+
+def _verified(path: str | os.PathLike, fmt: str, what: str, hint: str) -> tuple[Path, Path, dict[str, Any]]:
+    """(weights, sidecar, sidecar content) once the sidecar is valid and the weights' sha256 matches it."""
+    weights, sidecar = _paths(path)
+    meta = read_sidecar(sidecar, fmt, what, hint)
+    if not weights.is_file():
+        raise ArtifactError(f"{weights}: {what} weights not found ({hint})")
+    if file_sha256(weights) != meta.get("weights_sha256"):
+        raise ArtifactError(f"{weights}: sha256 does not match {sidecar.name}; the file was modified or belongs to another {what}")
+    return weights, sidecar, meta
 
 
 def load_meta_init(path: str | os.PathLike, expect_architecture: dict[str, Any] | None = None,
@@ -157,12 +173,7 @@ def load_meta_init(path: str | os.PathLike, expect_architecture: dict[str, Any] 
     sidecar's, weights that do not fit the sidecar's architecture, and an architecture, training
     config hash or dataset manifest hash other than the expected ones.
     """
-    weights, sidecar = _paths(path)
-    meta = read_sidecar(sidecar)
-    if not weights.is_file():
-        raise ArtifactError(f"{weights}: meta-init weights not found (run meta-training or `dvc pull` the meta-init)")
-    if file_sha256(weights) != meta.get("weights_sha256"):
-        raise ArtifactError(f"{weights}: sha256 does not match {sidecar.name}; the file was modified or belongs to another meta-init")
+    weights, sidecar, meta = _verified(path, FORMAT, "meta-init", _META_INIT_HINT)
     if expect_architecture is not None and meta["architecture"] != expect_architecture:
         raise ArtifactError(f"{sidecar}: architecture {meta['architecture']} differs from the expected {expect_architecture}")
     if expect_training_config_hash is not None and meta.get("training_config_hash") != expect_training_config_hash:
@@ -203,14 +214,7 @@ def save_denoiser(net: DRUNet, path: str | os.PathLike, *, source: str, training
 
 def load_denoiser(path: str | os.PathLike, channels: int | None = None) -> DRUNet:
     """Load a DRUNet saved by :func:`save_denoiser`; checks the weights hash and the channel count."""
-    weights, sidecar = _paths(path)
-    if not sidecar.is_file() or not weights.is_file():
-        raise ArtifactError(f"{weights}: denoiser weights or sidecar not found (run stages/train_denoiser.py or `dvc pull`)")
-    meta = json.loads(sidecar.read_text())
-    if meta.get("format") != DENOISER_FORMAT:
-        raise ArtifactError(f"{sidecar}: not a {DENOISER_FORMAT} sidecar")
-    if file_sha256(weights) != meta.get("weights_sha256"):
-        raise ArtifactError(f"{weights}: sha256 does not match {sidecar.name}; the file was modified or belongs to another denoiser")
+    weights, sidecar, meta = _verified(path, DENOISER_FORMAT, "denoiser", _DENOISER_HINT)
     net = DRUNet(DRUNetConfig.from_dict(meta["architecture"]["config"]))
     if channels is not None and net.config.channels != channels:
         raise ArtifactError(f"{weights}: a {net.config.channels}-channel DRUNet, but {channels}-channel images are to be denoised")
