@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
     p.add_argument("--data", required=True, help="curated dataset folder (only its val split is read)")
-    p.add_argument("--problem", required=True, help="name under baselines.pnp.problems (e.g. cs_4)")
+    p.add_argument("--problem", required=True, help="a CS or PR task under evaluate.tasks (e.g. cs_4)")
     p.add_argument("--denoiser", required=True, choices=["bm3d", "drunet"])
     p.add_argument("--weights", help="DRUNet artifact (stem, .safetensors or .json) for --denoiser drunet")
     p.add_argument("--out", required=True, help="output JSON file")
@@ -31,10 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(a.config)
         pnp = config["baselines"]["pnp"]
-        if a.problem not in pnp["problems"]:
-            raise ConfigError(f"{a.config}: no problem '{a.problem}' under baselines.pnp.problems (have: {', '.join(pnp['problems'])})")
-        problem = TaskSpec(**pnp["problems"][a.problem])
-        family = "cs" if problem.kind.startswith("cs") else "pr"
+        tasks = config["evaluate"]["tasks"]
+        if a.problem not in tasks or tasks[a.problem]["kind"] == "denoising":
+            raise ConfigError(f"{a.config}: no CS or PR task '{a.problem}' under evaluate.tasks "
+                              f"(have: {', '.join(t for t in tasks if tasks[t]['kind'] != 'denoising') or 'none'})")
+        problem = TaskSpec(**tasks[a.problem])
+        family = problem.kind.split("_")[0]
         key = f"{family}_{a.denoiser}"
         if key not in pnp["grid"]:
             raise ConfigError(f"{a.config}: no grid '{key}' under baselines.pnp.grid")

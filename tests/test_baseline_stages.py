@@ -22,10 +22,12 @@ def setup(tmp_path):
     cfg["baselines"] = {
         "drunet": {"network": {"widths": [4, 8, 8, 8], "blocks": 1},
                    "train": {"steps": 3, "batch": 2, "patch": 16, "val_images": 2, "checkpoint_every": 2, "val_every": 2}},
-        "pnp": {"val_images": 2, "problems": {"cs": {"kind": "cs_fast", "ratio": 0.5}, "pr": {"kind": "pr_fast", "ratio": 0.5}},
+        "pnp": {"val_images": 2,
                 "grid": {"cs_bm3d": {"sigma_d": [20, 50], "rho": [0.5], "iterations": [1, 2]},
                          "pr_drunet": {"sigma_d": [25], "rho": [0.5, 1.0], "iterations": [1, 3]}}},
     }
+    cfg["evaluate"] = {"tasks": {"cs": {"kind": "cs_fast", "ratio": 0.5}, "pr": {"kind": "pr_fast", "ratio": 0.5},
+                                 "den": {"kind": "denoising"}}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     return [sys.executable, "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "data")]
 
@@ -70,6 +72,8 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
     assert missing.returncode == 1 and "needs --weights" in missing.stderr
     nogrid = run("tune_pnp.py", [*base, "--problem", "pr", "--denoiser", "bm3d", "--out", str(tmp_path / "x.json")])
     assert nogrid.returncode == 1 and "no grid 'pr_bm3d'" in nogrid.stderr
+    denoising = run("tune_pnp.py", [*base, "--problem", "den", "--denoiser", "bm3d", "--out", str(tmp_path / "x.json")])
+    assert denoising.returncode == 1 and "no CS or PR task 'den'" in denoising.stderr
     assert not (tmp_path / "x.json").exists()
 
 

@@ -7,7 +7,7 @@ import torch
 
 from conftest import gen
 from metadip.dip import DIPSettings, fit_dip, total_variation
-from metadip.metrics import psnr
+from metadip.metrics import nmse, psnr
 from metadip.networks import DIPConfig, DIPPrior, SirenConfig, SirenPrior
 from metadip.operators import CompressiveSensing, Denoising, OperatorInputError, StructuredPhaseRetrieval
 
@@ -47,12 +47,25 @@ def test_trace_and_result_layout(camera32):
     op = Denoising(camera32.shape, 25, seed=0)
     _, result = run(op, camera32, steps=7)
     assert result.estimate.shape == result.last.shape == camera32.shape
-    assert set(result.trace) == {"step", "loss", "seconds", "psnr", "nmse", "psnr_last"}
+    assert set(result.trace) == {"step", "loss", "seconds", "psnr", "nmse", "psnr_last", "nmse_last"}
     assert result.trace["step"] == list(range(1, 8))
     assert all(len(v) == 7 for v in result.trace.values())
     assert result.trace["seconds"] == sorted(result.trace["seconds"]) and result.seconds >= result.trace["seconds"][-1]
     assert result.trace["psnr"][-1] == pytest.approx(psnr(result.estimate, camera32).item())
     assert result.trace["psnr_last"][-1] == pytest.approx(psnr(result.last, camera32).item())
+    assert result.trace["nmse_last"][-1] == pytest.approx(nmse(result.last, camera32).item())
+
+
+def test_snapshots_equal_a_shorter_run(camera32):
+    """A run read at step k (snapshot) is the run of k steps: Adam's iterates ignore the total."""
+    op = Denoising(camera32.shape, 25, seed=0)
+    y = op.measure(camera32, gen(1))
+    long = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=6), gen(2), device="cpu", show_progress=False, keep_at=(3, 6))
+    short = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=3), gen(2), device="cpu", show_progress=False)
+    assert set(long.snapshots) == {3, 6}
+    torch.testing.assert_close(long.snapshots[3][0], short.estimate)
+    torch.testing.assert_close(long.snapshots[3][1], short.last)
+    torch.testing.assert_close(long.snapshots[6][0], long.estimate)
 
 
 def test_ema_starts_at_the_first_output_and_last_iterate_without_ema(camera32):

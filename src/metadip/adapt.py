@@ -205,7 +205,7 @@ def solve_batch(model: MetaModel, op: Operator, ys: Tensor, steps: int = 50, x_t
         vstep, vfinal = vmap(step, in_dims=(0, 0, 0, None)), vmap(final)
     else:
         state = [(dict(theta0), {k: torch.zeros_like(v) for k, v in theta0.items()}) for _ in range(B)]
-    traces = [{"step": [], "loss": [], "seconds": []} | ({"psnr": [], "nmse": [], "psnr_last": []} if truth is not None else {})
+    traces = [{"step": [], "loss": [], "seconds": []} | ({"psnr": [], "nmse": [], "psnr_last": [], "nmse_last": []} if truth is not None else {})
               for _ in range(B)]
     start = time.perf_counter()
 
@@ -220,7 +220,9 @@ def solve_batch(model: MetaModel, op: Operator, ys: Tensor, steps: int = 50, x_t
                 p = float(psnr(outs[b], truth[b]))
                 tr["psnr"].append(p)
                 tr["psnr_last"].append(p)
-                tr["nmse"].append(float(nmse(outs[b], truth[b])))
+                e = float(nmse(outs[b], truth[b]))
+                tr["nmse"].append(e)
+                tr["nmse_last"].append(e)
 
     # iteration k evaluates (loss, output) at θ_k, then updates to θ_{k+1}; row k ≥ 1 is θ_k's
     for k in progress(range(steps), desc=f"MetaDIP {op.kind}", enabled=show_progress):

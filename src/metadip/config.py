@@ -67,3 +67,35 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
 def config_hash(section: Any) -> str:
     """Short stable hash of a (sub-)config: sha256 of its canonical JSON, 16 hex digits."""
     return hashlib.sha256(json.dumps(section, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Cross-checks of a validated config that the schema cannot express (names that refer to other
+    sections); returns ``config`` or raises :class:`ConfigError` naming the key and the fix."""
+    datasets, meta, ev = config["curate"]["datasets"], config["meta"], config["evaluate"]
+    problems = []
+    for role, name in ev["roles"].items():
+        if name not in datasets:
+            problems.append(f"evaluate.roles.{role}: no dataset '{name}' under curate.datasets")
+    if meta["methods"] and meta["train_dataset"] not in datasets:
+        problems.append(f"meta.train_dataset: no dataset '{meta['train_dataset']}' under curate.datasets")
+    grid = config["baselines"]["pnp"]["grid"]
+    for name, m in ev["methods"].items():
+        ref = {"meta": "init", "dip": "network_of"}.get(m["kind"])
+        if ref and m.get(ref) not in meta["methods"]:
+            problems.append(f"evaluate.methods.{name}.{ref}: no method '{m.get(ref)}' under meta.methods")
+        if m["kind"] in ("denoiser", "pnp") and "denoiser" not in m:
+            problems.append(f"evaluate.methods.{name}: kind '{m['kind']}' needs a denoiser (bm3d or drunet)")
+        if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
+            problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")
+        if m["kind"] == "pnp" and "denoiser" in m:
+            for t, spec in ev["tasks"].items():
+                key = f"{spec['kind'].split('_')[0]}_{m['denoiser']}"
+                if spec["kind"] != "denoising" and key not in grid:
+                    problems.append(f"baselines.pnp.grid: no grid '{key}' for method '{name}' on task '{t}'")
+    for t, spec in ev["tasks"].items():
+        if spec["kind"] != "denoising" and spec.get("ratio") is None:
+            problems.append(f"evaluate.tasks.{t}: kind '{spec['kind']}' needs a ratio m/n")
+    if problems:
+        raise ConfigError(f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return config

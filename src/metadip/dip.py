@@ -44,12 +44,14 @@ class DIPSettings:
 class DIPResult:
     """A DIP reconstruction: ``estimate`` (EMA or last iterate) and ``last``, both ``(C, H, W)``
     on the CPU; ``trace`` has one entry per step: step (1-based), loss, seconds since start and,
-    when the ground truth was given, psnr / nmse of the estimate and psnr_last of the last iterate."""
+    when the ground truth was given, psnr / nmse of the estimate and psnr_last / nmse_last of the
+    last iterate; ``snapshots`` maps a step to its (estimate, last iterate) when asked for."""
 
     estimate: Tensor
     last: Tensor
     seconds: float
     trace: dict[str, list[float]] = field(default_factory=dict)
+    snapshots: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
 
 
 def total_variation(x: Tensor) -> Tensor:
@@ -72,11 +74,13 @@ def fit_dip(
     x_true: Tensor | None = None,
     device: torch.device | str | None = None,
     show_progress: bool = True,
+    keep_at: tuple[int, ...] = (),
 ) -> DIPResult:
     """Run vanilla DIP from ``prior``'s current weights (they are updated in place).
 
     ``y``: one measurement of shape ``operator.measurement_shape``; ``x_true`` (optional): the
-    ``(C, H, W)`` ground truth for the trace; ``generator``: CPU generator for the jitter draws.
+    ``(C, H, W)`` ground truth for the trace; ``generator``: CPU generator for the jitter draws;
+    ``keep_at``: steps whose (estimate, last iterate) are kept in ``result.snapshots``.
     """
     operator.check_measurement(y)
     if y.shape != operator.measurement_shape:
@@ -92,7 +96,8 @@ def fit_dip(
     opt = torch.optim.Adam(prior.parameters(), lr=settings.lr)
     trace: dict[str, list[float]] = {"step": [], "loss": [], "seconds": []}
     if truth is not None:
-        trace.update(psnr=[], nmse=[], psnr_last=[])
+        trace.update(psnr=[], nmse=[], psnr_last=[], nmse_last=[])
+    snapshots: dict[int, tuple[Tensor, Tensor]] = {}
     ema: Tensor | None = None
     start = time.perf_counter()
     for step in progress(range(1, settings.steps + 1), desc=f"DIP {operator.kind}", enabled=show_progress):
@@ -121,5 +126,8 @@ def fit_dip(
             trace["psnr"].append(float(psnr(estimate, truth)))
             trace["nmse"].append(float(nmse(estimate, truth)))
             trace["psnr_last"].append(float(psnr(last, truth)))
+            trace["nmse_last"].append(float(nmse(last, truth)))
+        if step in keep_at:
+            snapshots[step] = (estimate.cpu().clone(), last.cpu().clone())
     seconds = time.perf_counter() - start
-    return DIPResult(estimate=estimate.cpu(), last=last.cpu(), seconds=seconds, trace=trace)
+    return DIPResult(estimate=estimate.cpu(), last=last.cpu(), seconds=seconds, trace=trace, snapshots=snapshots)

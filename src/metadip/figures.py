@@ -51,3 +51,43 @@ def save_image_grid(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def save_convergence_figure(
+    conv: Sequence[dict],
+    panels: Sequence[tuple[str, str, str]],
+    path: str | os.PathLike,
+    title: str | None = None,
+) -> None:
+    """Figure 2: NMSE vs iteration (log–log), one panel per ``(task, dataset, panel title)``, one
+    line per series (mean over images) with a band from the minimum to the maximum image."""
+    ncols = max(1, min(len(panels), 3 if len(panels) % 3 == 0 else 4))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows + 0.5), squeeze=False)
+    names = sorted({r["series"] for r in conv})
+    colours = {n: plt.cm.tab10(i % 10) for i, n in enumerate(names)}
+    for ax, (task, dataset, caption) in zip(axes.flat, panels):
+        for name in names:
+            pts = [r for r in conv if r["task"] == task and r["dataset"] == dataset and r["series"] == name]
+            if not pts:
+                continue
+            steps = [r["step"] for r in pts]
+            ax.plot(steps, [r["nmse_mean"] for r in pts], color=colours[name], lw=1.6,
+                    ls="--" if "EMA" in name else "-", label=f"{name} (n={pts[0]['images']})")
+            ax.fill_between(steps, [r["nmse_min"] for r in pts], [r["nmse_max"] for r in pts], color=colours[name], alpha=0.15, lw=0)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(caption, fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("NMSE ‖x̂ − x‖² / ‖x‖²")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,37 @@
+# The metadip pipeline: curate -> train DRUNet -> tune PnP -> meta-train -> evaluate shards ->
+# aggregate -> render Tables 1-3, Figures 2-5 and the report.
+#
+#   snakemake --cores 2                                  # the default config (config/config.yaml)
+#   snakemake --cores 2 --configfile config/paper.yaml   # another config file (replaces the default)
+#   snakemake --profile profiles/slurm                   # on a SLURM cluster
+#   snakemake --report results/report.html               # HTML report of the last run
+#
+# The config file is validated against config/config.schema.yaml (defaults filled in) and passed
+# as a whole to every stage: one file is the single source of truth. Snakemake reruns a step when
+# its config section (a hash in params) changes or an output is missing; inputs are ancient(), so
+# file times (e.g. after `dvc pull`) never trigger rebuilds.
+
+include: "rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_.-]+",
+    method="[A-Za-z0-9_.-]+",
+    task="[A-Za-z0-9_.-]+",
+    denoiser="bm3d|drunet",
+    shard=r"\d+",
+
+
+include: "rules/data.smk"
+include: "rules/baselines.smk"
+include: "rules/meta.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+report: "report/workflow.rst"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,50 @@
+rule train_denoiser:
+    """Train DRUNet on the meta-training dataset (or convert official weights when configured)."""
+    input:
+        data=dataset_dir(CFG["meta"]["train_dataset"]),
+    output:
+        weights=DRUNET,
+        sidecar=f"{RES}/denoisers/drunet.json",
+    params:
+        **STAGE,
+        config_hash=section_hash("baselines.drunet", "meta.image_size", "seed"),
+        out=lambda wc, output: os.path.dirname(output.weights),
+    log:
+        f"{LOGS}/train_denoiser.log",
+    benchmark:
+        f"{BENCH}/train_denoiser.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py} {params.stages}/train_denoiser.py --config {params.config} --data {input.data} --out {params.out} > {log} 2>&1"
+
+
+rule tune_pnp:
+    """3x3x3 PnP-ADMM grid search for one CS/PR task and denoiser on validation images."""
+    input:
+        data=dataset_dir(CFG["meta"]["train_dataset"]),
+        weights=lambda wc: ancient(DRUNET) if wc.denoiser == "drunet" else [],
+    output:
+        f"{RES}/pnp/{{task}}_{{denoiser}}.json",
+    params:
+        **STAGE,
+        config_hash=lambda wc: section_hash("baselines", f"evaluate.tasks.{wc.task}", "meta.image_size", "seed"),
+        weights=lambda wc, input: f"--weights {input.weights}" if wc.denoiser == "drunet" else "",
+    log:
+        f"{LOGS}/tune_pnp/{{task}}_{{denoiser}}.log",
+    benchmark:
+        f"{BENCH}/tune_pnp/{{task}}_{{denoiser}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py} {params.stages}/tune_pnp.py --config {params.config} --data {input.data} --problem {wildcards.task} "
+        "--denoiser {wildcards.denoiser} {params.weights} --out {output} > {log} 2>&1"

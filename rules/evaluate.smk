@@ -1,0 +1,26 @@
+rule evaluate:
+    """One method on one shard of one (task setting, dataset): a parquet file of per-image rows."""
+    input:
+        unpack(evaluation_inputs),
+    output:
+        f"{RES}/eval/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.parquet",
+    params:
+        **STAGE,
+        config_hash=lambda wc: section_hash(f"evaluate.tasks.{wc.task}", f"evaluate.methods.{wc.method}", "evaluate.images",
+                                            "evaluate.shards", "evaluate.split", "meta.image_size", "seed"),
+        artifacts=artifact_args,
+    log:
+        f"{LOGS}/evaluate/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.tsv"
+    threads: 1
+    resources:
+        gpu=lambda wc: int(EV["methods"][wc.method]["kind"] in ("dip", "meta")),
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py} {params.stages}/evaluate.py --config {params.config} --task {wildcards.task} --dataset {wildcards.dataset} "
+        "--data {input.data} --method {wildcards.method} --shard {wildcards.shard} {params.artifacts} "
+        "--threads {threads} --out {output} > {log} 2>&1"

@@ -1,0 +1,25 @@
+rule meta_train:
+    """MAML meta-training of one initialisation (MetaDIP or MetaSIREN); resumes from its checkpoint."""
+    input:
+        data=dataset_dir(CFG["meta"]["train_dataset"]),
+    output:
+        weights=f"{RES}/meta/{{method}}/meta_init.safetensors",
+        sidecar=f"{RES}/meta/{{method}}/meta_init.json",
+    params:
+        **STAGE,
+        config_hash=lambda wc: section_hash(f"meta.methods.{wc.method}", "meta.image_size", "meta.train_dataset", "seed"),
+        out=lambda wc, output: os.path.dirname(output.weights),
+    log:
+        f"{LOGS}/meta_train/{{method}}.log",
+    benchmark:
+        f"{BENCH}/meta_train/{{method}}.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py} {params.stages}/meta_train.py --config {params.config} --method {wildcards.method} --data {input.data} "
+        "--out {params.out} > {log} 2>&1"

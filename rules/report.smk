@@ -1,0 +1,47 @@
+localrules:
+    aggregate,
+    render,
+
+
+rule aggregate:
+    """All shards -> results.parquet, the DVC metrics summary and the convergence CSV."""
+    input:
+        [ancient(shard_path(job)) for job in EVAL_JOBS],
+    output:
+        results=f"{RES}/results.parquet",
+        summary=f"{RES}/summary.json",
+        convergence=f"{RES}/convergence.csv",
+    params:
+        **STAGE,
+    log:
+        f"{LOGS}/aggregate.log",
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py} {params.stages}/aggregate.py --config {params.config} --shards {input} --results {output.results} "
+        "--summary {output.summary} --convergence {output.convergence} > {log} 2>&1"
+
+
+rule render:
+    """Tables 1-3 (Markdown, LaTeX, CSV) and Figures 2-5."""
+    input:
+        results=ancient(f"{RES}/results.parquet"),
+        data=[dataset_dir(d) for d in sorted(set(EV["roles"].values()))],
+    output:
+        tables=[report(f"{RES}/tables/table{t}.{ext}", category="Tables", caption="../report/table.rst")
+                for t in tables_of(CFG) for ext in ("md", "tex", "csv")],
+        figures=[report(f"{RES}/figures/figure{n}.png", category="Figures", caption=f"../report/figure{n}.rst")
+                 for n in [2] + [t + 2 for t in tables_of(CFG)]],
+    params:
+        **STAGE,
+        config_hash=section_hash("evaluate", "meta.image_size", "seed"),
+        curated=lambda wc, input: os.path.dirname(input.data[0]),
+        tables=lambda wc, output: os.path.dirname(output.tables[0]),
+        figures=lambda wc, output: os.path.dirname(output.figures[0]),
+    log:
+        f"{LOGS}/render.log",
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py} {params.stages}/render.py --config {params.config} --results {input.results} --curated {params.curated} "
+        "--tables {params.tables} --figures {params.figures} > {log} 2>&1"

@@ -1,0 +1,201 @@
+"""Evaluation of one shard: every image of a (task setting, dataset, shard) reconstructed by one
+method, one result row per image and reported variant (e.g. DIP read at 50 and at 1000 steps).
+
+Seeds do not depend on the shard layout, so any shard count gives the same rows (up to timings):
+the operator of a (task, dataset) is drawn from (seed, task, dataset), the noise of image i from
+(seed, task, dataset, i), DIP's latent jitter from (seed, task, dataset, i, "dip").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch import Tensor
+
+from metadip.adapt import solve
+from metadip.artifacts import architecture_from_config, build_model, file_sha256, git_commit, load_denoiser, load_meta_init
+from metadip.atomic import atomic_path
+from metadip.config import config_hash
+from metadip.denoisers import DRUNetDenoiser, bm3d_denoise, run_denoiser
+from metadip.dip import DIPResult, DIPSettings, default_device, fit_dip
+from metadip.maml import TaskSpec
+from metadip.metrics import psnr, ssim
+from metadip.operators import Operator
+from metadip.plan import TABLE_OF_KIND, applies
+from metadip.pnp import PnPSettings, pnp_admm
+from metadip.seeding import name_key, seeded_generator
+
+_OPERATOR, _NOISE, _JITTER = 11, 12, 13  # purposes in seeded_generator keys
+
+
+def task_spec(task: dict[str, Any]) -> TaskSpec:
+    return TaskSpec(kind=task["kind"], sigma=task.get("sigma", 25.0), ratio=task.get("ratio"), colour=task.get("colour", "joint"))
+
+
+def setting_operator(task: dict[str, Any], image_shape: tuple[int, int, int], seed: int, task_name: str, dataset: str) -> tuple[Operator, int]:
+    """The operator of a (task, dataset) setting and its seed; shared by all images and shards."""
+    op_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=seeded_generator(seed, _OPERATOR, name_key(task_name), name_key(dataset))))
+    return task_spec(task).operator(image_shape, op_seed), op_seed
+
+
+def measure_image(op: Operator, x: Tensor, seed: int, task_name: str, dataset: str, index: int) -> tuple[Tensor, int]:
+    """The measurement of image ``index`` ``x`` (C, H, W) and the seed of its noise."""
+    noise_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=seeded_generator(seed, _NOISE, name_key(task_name), name_key(dataset), index)))
+    return op.measure(x.unsqueeze(0), torch.Generator().manual_seed(noise_seed))[0], noise_seed
+
+
+@dataclass
+class Outcome:
+    """One reported variant of a method on one image."""
+
+    method: str  # row id, e.g. "metadip", "dip_50"
+    label: str  # table label, e.g. "DIP (50)"
+    steps: int
+    result: DIPResult  # estimate / last of this variant, trace up to ``steps``
+    seeds: dict[str, Any]
+
+
+Runner = Callable[[Operator, Tensor, Tensor, int], list[Outcome]]
+
+
+def _truncate(trace: dict[str, list[float]], k: int) -> dict[str, list[float]]:
+    return {key: v[:k] for key, v in trace.items()}
+
+
+def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config: dict[str, Any], task_name: str, dataset: str,
+                 image_shape: tuple[int, int, int], artifacts: dict[str, str], device: torch.device,
+                 show_progress: bool = False) -> tuple[Runner, dict[str, Any]]:
+    """A function reconstructing one image with method ``name`` and the provenance it records.
+
+    ``artifacts``: paths of what the method needs — ``meta_init`` (meta), ``drunet`` (DRUNet
+    denoiser or PnP-ADMM + DRUNet), ``pnp`` (the tuned grid JSON of PnP-ADMM).
+    """
+    kind, label, seed = method["kind"], method["label"], config["seed"]
+    provenance: dict[str, Any] = {}
+
+    def need(key: str) -> str:
+        if not artifacts.get(key):
+            raise ValueError(f"method '{name}' ({kind}) needs the {key.replace('_', '-')} artifact (--{key.replace('_', '-')})")
+        return artifacts[key]
+
+    if kind in ("denoiser", "pnp"):
+        if method["denoiser"] == "drunet":
+            denoiser = DRUNetDenoiser(load_denoiser(need("drunet"), channels=3), device=device)
+            provenance["drunet_sha256"] = file_sha256(Path(need("drunet")).with_suffix(".safetensors"))
+        else:
+            denoiser = bm3d_denoise
+    if kind == "denoiser":
+        def run(op, y, x, index):
+            return [Outcome(name, label, 1, run_denoiser(denoiser, y, task["sigma"], x), {})]
+    elif kind == "pnp":
+        best = json.loads(Path(need("pnp")).read_text())["best"]
+        settings = PnPSettings(best["sigma_d"], best["rho"], int(best["iterations"]), config["baselines"]["pnp"]["pr_steps"])
+        provenance["pnp"] = {"sigma_d": settings.sigma_d, "rho": settings.rho, "iterations": settings.iterations}
+
+        def run(op, y, x, index):
+            return [Outcome(name, label, settings.iterations, pnp_admm(op, y, denoiser, settings, x_true=x), {})]
+    elif kind == "dip":
+        source = config["meta"]["methods"][method["network_of"]]
+        arch = architecture_from_config(source["network"], source["arch"], image_shape)
+        settings = DIPSettings(steps=method["steps"], lr=method["lr"], jitter_std=method["jitter_std"], ema=method["ema"])
+        report = sorted(set(method.get("report_at") or [method["steps"]]))
+        provenance["init_seed"] = arch["seed"]
+
+        def run(op, y, x, index):
+            g_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=seeded_generator(
+                seed, _JITTER, name_key(task_name), name_key(dataset), index)))
+            prior = build_model(arch, source["inner"]).prior
+            full = fit_dip(prior, op, y, settings, torch.Generator().manual_seed(g_seed), x_true=x, device=device,
+                           show_progress=show_progress, keep_at=tuple(report))
+            outs = []
+            for k in report:
+                est, last = full.snapshots[k]
+                outs.append(Outcome(f"{name}_{k}", f"{label} ({k})", k,
+                                    DIPResult(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k)), {"jitter_seed": g_seed}))
+            return outs
+    elif kind == "meta":
+        path = need("meta_init")
+        model = load_meta_init(path)
+        provenance["meta_init_sha256"] = file_sha256(Path(path).with_suffix(".safetensors"))
+
+        def run(op, y, x, index):
+            return [Outcome(name, label, method["steps"], solve(model, op, y, method["steps"], x_true=x, device=device,
+                                                               show_progress=show_progress), {})]
+    else:
+        raise ValueError(f"unknown method kind {kind!r}")
+    return run, provenance
+
+
+def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_name: str, images: Tensor, image_ids: Sequence[str],
+                   indices: Sequence[int], artifacts: dict[str, str], device: torch.device | str | None = None,
+                   show_progress: bool = False) -> list[dict[str, Any]]:
+    """Result rows of method ``method_name`` on images ``indices`` (into ``images`` (N, C, H, W),
+    the whole evaluation set of the dataset) for task ``task_name``."""
+    ev = config["evaluate"]
+    task, method = ev["tasks"][task_name], ev["methods"][method_name]
+    if not applies(method, task):
+        raise ValueError(f"method '{method_name}' ({method['kind']}) does not apply to task '{task_name}' ({task['kind']})")
+    device = torch.device(device) if device is not None else default_device()
+    op, op_seed = setting_operator(task, tuple(images.shape[1:]), config["seed"], task_name, dataset)
+    run, provenance = build_runner(method_name, method, task, config, task_name, dataset, tuple(images.shape[1:]), artifacts,
+                                   device, show_progress)
+    role = next((r for r, d in ev["roles"].items() if d == dataset), None)
+    common = {
+        "dataset": dataset, "role": role, "task": task_name, "kind": task["kind"], "table": TABLE_OF_KIND[task["kind"]],
+        "sigma": float(task.get("sigma", 25.0)), "ratio": task.get("ratio"), "method_name": method_name,
+        "device": device.type if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "host": platform.node(), "threads": torch.get_num_threads(), "seed": config["seed"], "operator_seed": op_seed,
+        "config_hash": shard_config_hash(config, task_name, method_name), "git_commit": git_commit(), "torch": torch.__version__,
+    }
+    rows = []
+    for i in indices:
+        x = images[i]
+        y, noise_seed = measure_image(op, x, config["seed"], task_name, dataset, i)
+        for o in run(op, y, x, i):
+            est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
+            tr = o.result.trace
+            rows.append({
+                **common, "image_id": image_ids[i], "image_index": int(i), "method": o.method, "label": o.label, "steps": o.steps,
+                "psnr": float(psnr(est, x)), "psnr_last": float(psnr(last, x)), "ssim": float(ssim(est, x)),
+                "seconds": float(o.result.seconds), "noise_seed": noise_seed,
+                "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
+                "estimate": _u8(est), "estimate_last": _u8(last), "height": int(x.shape[1]), "width": int(x.shape[2]),
+                "trace_step": [int(s) for s in tr["step"]], "trace_nmse": tr.get("nmse", []), "trace_nmse_last": tr.get("nmse_last", tr.get("nmse", [])),
+                "trace_psnr": tr.get("psnr", []), "trace_seconds": tr["seconds"],
+            })
+    return rows
+
+
+def shard_config_hash(config: dict[str, Any], task_name: str, method_name: str) -> str:
+    """Hash of every config value a shard's rows depend on."""
+    ev = config["evaluate"]
+    return config_hash({"seed": config["seed"], "curate": config["curate"], "meta": config["meta"], "baselines": config["baselines"],
+                        "task": ev["tasks"][task_name], "method": ev["methods"][method_name], "images": ev["images"], "split": ev["split"]})
+
+
+def _u8(x: Tensor) -> bytes:
+    """(C, H, W) in [0, 1] → uint8 bytes in (H, W, C) order."""
+    return (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy().tobytes()
+
+
+def decode_image(data: bytes, height: int, width: int) -> Tensor:
+    """Inverse of the stored estimate encoding: (3, H, W) float in [0, 1]."""
+    arr = np.frombuffer(data, dtype=np.uint8).reshape(height, width, -1)
+    return torch.from_numpy(arr.astype(np.float32) / 255.0).permute(2, 0, 1)
+
+
+def write_rows(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Write result rows as one parquet file, atomically."""
+    table = pa.Table.from_pylist(rows)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)

@@ -1,0 +1,41 @@
+"""The evaluation plan of a config, without heavy imports (the Snakefile reads it at start-up):
+which method runs on which task, which table a task belongs to, and the shard jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TABLE_OF_KIND = {"denoising": 1, "cs": 2, "cs_fast": 2, "pr": 3, "pr_fast": 3}
+
+
+def applies(method: dict[str, Any], task: dict[str, Any]) -> bool:
+    """Whether a method (config entry) runs on a task: plain denoisers on denoising only, PnP on CS/PR only."""
+    if method["kind"] == "denoiser":
+        return task["kind"] == "denoising"
+    if method["kind"] == "pnp":
+        return task["kind"] != "denoising"
+    return True
+
+
+def shard_indices(n_images: int, shards: int, shard: int) -> list[int]:
+    """Image indices of shard ``shard`` of ``shards``: contiguous, sizes differing by at most one,
+    empty shards only when there are more shards than images."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} out of range for {shards} shards")
+    base, extra = divmod(n_images, shards)
+    start = shard * base + min(shard, extra)
+    return list(range(start, start + base + (shard < extra)))
+
+
+def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every (task, dataset, method, shard) job of the evaluation, in config order."""
+    ev = config["evaluate"]
+    datasets = list(dict.fromkeys(ev["roles"][r] for r in ("faces", "natural")))
+    return [{"task": t, "dataset": d, "method": m, "shard": s}
+            for t, task in ev["tasks"].items() for d in datasets for m, method in ev["methods"].items() if applies(method, task)
+            for s in range(min(ev["shards"], ev["images"]))]
+
+
+def tables_of(config: dict[str, Any]) -> list[int]:
+    """Table numbers the config's tasks fill (1 denoising, 2 CS, 3 PR)."""
+    return sorted({TABLE_OF_KIND[t["kind"]] for t in config["evaluate"]["tasks"].values()})

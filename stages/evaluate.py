@@ -1,0 +1,68 @@
+"""Stage: evaluate one method on one shard of one (task setting, dataset) and write its result
+rows (PSNR, SSIM, seconds, seeds, provenance, estimates, per-iteration traces) as one parquet file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from metadip.artifacts import ArtifactError
+from metadip.config import ConfigError, check_pipeline_config, load_config
+from metadip.datasets import CuratedSplit
+from metadip.evaluation import evaluate_shard, write_rows
+from metadip.images import resize_images
+from metadip.plan import shard_indices
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--task", required=True, help="name under evaluate.tasks (e.g. cs_4)")
+    p.add_argument("--dataset", required=True, help="curated dataset name (its folder is --data)")
+    p.add_argument("--data", required=True, help="curated dataset folder")
+    p.add_argument("--method", required=True, help="name under evaluate.methods (e.g. metadip)")
+    p.add_argument("--shard", type=int, default=0, help="shard index in [0, evaluate.shards)")
+    p.add_argument("--meta-init", help="meta-init artifact (meta methods)")
+    p.add_argument("--drunet", help="DRUNet artifact (DRUNet and PnP-ADMM + DRUNet)")
+    p.add_argument("--pnp", help="tuned PnP-ADMM grid JSON from stages/tune_pnp.py (PnP methods)")
+    p.add_argument("--out", required=True, help="output parquet file")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    try:
+        config = check_pipeline_config(load_config(a.config), a.config)
+        ev = config["evaluate"]
+        for key, names in (("tasks", a.task), ("methods", a.method)):
+            if names not in ev[key]:
+                raise ConfigError(f"{a.config}: no '{names}' under evaluate.{key} (have: {', '.join(ev[key])})")
+        split = CuratedSplit(a.data, ev["split"])
+        if len(split) < ev["images"]:
+            raise ConfigError(f"{a.data}: the {ev['split']} split has {len(split)} images, evaluate.images asks for {ev['images']}; "
+                              "curate more or lower evaluate.images")
+        images = resize_images(split.stack(list(range(ev["images"]))), config["meta"]["image_size"])
+        indices = shard_indices(ev["images"], ev["shards"], a.shard)
+        artifacts = {k: v for k, v in (("meta_init", a.meta_init), ("drunet", a.drunet), ("pnp", a.pnp)) if v}
+        t = time.perf_counter()
+        rows = evaluate_shard(config, a.task, a.dataset, a.method, images, split.ids, indices, artifacts, a.device,
+                              show_progress=sys.stderr.isatty())
+    except (ConfigError, ArtifactError, FileNotFoundError, ValueError) as err:
+        print(f"evaluate: error: {err}", file=sys.stderr)
+        return 1
+    write_rows(rows, a.out)
+    by_method: dict[str, list[float]] = {}
+    for r in rows:
+        by_method.setdefault(r["label"], []).append(r["psnr"])
+    summary = ", ".join(f"{k} {sum(v) / len(v):.2f} dB" for k, v in by_method.items())
+    print(f"evaluated {a.method} on {a.task}/{a.dataset} shard {a.shard} ({len(indices)} images) in "
+          f"{time.perf_counter() - t:.1f} s: {summary} -> {Path(a.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

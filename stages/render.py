@@ -1,0 +1,41 @@
+"""Stage: render Tables 1–3 (Markdown, LaTeX, CSV with the paper's numbers beside ours), Figure 2
+and Figures 3–5 from the aggregated results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from metadip.config import ConfigError, check_pipeline_config, load_config
+from metadip.datasets import CuratedSplit
+from metadip.images import resize_images
+from metadip.report import render
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--results", required=True, help="results parquet from stages/aggregate.py")
+    p.add_argument("--curated", required=True, help="folder holding the curated datasets (ground truth of the figures)")
+    p.add_argument("--tables", required=True, help="output folder of table{1,2,3}.{md,tex,csv}")
+    p.add_argument("--figures", required=True, help="output folder of figure{2,3,4,5}.png")
+    a = p.parse_args(argv)
+    try:
+        config = check_pipeline_config(load_config(a.config), a.config)
+        rows = pq.read_table(a.results).to_pylist()
+        ev = config["evaluate"]
+        truth = {d: resize_images(CuratedSplit(Path(a.curated) / d, ev["split"]).stack(list(range(ev["images"]))),
+                                  config["meta"]["image_size"]) for d in set(ev["roles"].values())}
+    except (ConfigError, FileNotFoundError, OSError) as err:
+        print(f"render: error: {err}", file=sys.stderr)
+        return 1
+    written = render(config, rows, truth, a.tables, a.figures)
+    print(f"rendered {len(written)} files: {', '.join(str(w) for w in written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
