@@ -31,7 +31,30 @@ include: "rules/report.smk"
 report: "report/workflow.rst"
 
 
+localrules:
+    all,
+    curated,
+    meta_inits,
+    baselines,
+
+
 rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+# Coarse targets, one per expensive boundary (dvc.yaml runs them as its stages).
+rule curated:
+    input:
+        [f"{CUR}/{d}" for d in DATASETS],
+
+
+rule meta_inits:
+    input:
+        [meta_init(m) for m in META_METHODS],
+
+
+rule baselines:
+    input:
+        ([DRUNET] if USES_DRUNET else []) + [f"{RES}/pnp/{t}_{d}.json" for t in PNP_TASKS for d in PNP_DENOISERS],

@@ -22,6 +22,7 @@ EVAL_JOBS = evaluation_jobs(CFG)
 PNP_DENOISERS = sorted({m["denoiser"] for m in EV["methods"].values() if m["kind"] == "pnp"})
 PNP_TASKS = [t for t, spec in EV["tasks"].items() if spec["kind"] != "denoising"]
 USES_DRUNET = any(m.get("denoiser") == "drunet" for m in EV["methods"].values())
+DATASETS = sorted({*EV["roles"].values(), *([CFG["meta"]["train_dataset"]] if CFG["meta"]["methods"] else [])})
 META_METHODS = sorted({m["init"] for m in EV["methods"].values() if m["kind"] == "meta"})
 
 
