@@ -74,14 +74,17 @@ def _truncate(trace: dict[str, list[float]], k: int) -> dict[str, list[float]]:
 
 def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config: dict[str, Any], task_name: str, dataset: str,
                  image_shape: tuple[int, int, int], artifacts: dict[str, str], device: torch.device,
-                 show_progress: bool = False) -> tuple[Runner, dict[str, Any]]:
-    """A function reconstructing one image with method ``name`` and the provenance it records.
+                 show_progress: bool = False) -> tuple[Runner, dict[str, Any], Callable[[Operator, Tensor], None]]:
+    """A function reconstructing one image with method ``name``, the provenance it records, and a
+    warm-up: two untimed steps on ``device`` so that no image's seconds include one-off start-up
+    costs (CUDA context, kernel selection, first functional-transform calls).
 
     ``artifacts``: paths of what the method needs — ``meta_init`` (meta), ``drunet`` (DRUNet
     denoiser or PnP-ADMM + DRUNet), ``pnp`` (the tuned grid JSON of PnP-ADMM).
     """
     kind, label, seed = method["kind"], method["label"], config["seed"]
     provenance: dict[str, Any] = {}
+    warm: Callable[[Operator, Tensor], None] = lambda op, y: None  # noqa: E731
 
     def need(key: str) -> str:
         if not artifacts.get(key):
@@ -123,6 +126,10 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
                 outs.append(Outcome(f"{name}_{k}", f"{label} ({k})", k,
                                     DIPResult(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k)), {"jitter_seed": g_seed}))
             return outs
+
+        def warm(op, y):
+            fit_dip(build_model(arch, source["inner"]).prior, op, y, DIPSettings(steps=2), torch.Generator().manual_seed(0),
+                    device=device, show_progress=False)
     elif kind == "meta":
         path = need("meta_init")
         model = load_meta_init(path)
@@ -131,9 +138,12 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
         def run(op, y, x, index):
             return [Outcome(name, label, method["steps"], solve(model, op, y, method["steps"], x_true=x, device=device,
                                                                show_progress=show_progress), {})]
+
+        def warm(op, y):
+            solve(model, op, y, 2, device=device, show_progress=False)
     else:
         raise ValueError(f"unknown method kind {kind!r}")
-    return run, provenance
+    return run, provenance, warm
 
 
 def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_name: str, images: Tensor, image_ids: Sequence[str],
@@ -147,7 +157,7 @@ def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_
         raise ValueError(f"method '{method_name}' ({method['kind']}) does not apply to task '{task_name}' ({task['kind']})")
     device = torch.device(device) if device is not None else default_device()
     op, op_seed = setting_operator(task, tuple(images.shape[1:]), config["seed"], task_name, dataset)
-    run, provenance = build_runner(method_name, method, task, config, task_name, dataset, tuple(images.shape[1:]), artifacts,
+    run, provenance, warm_up = build_runner(method_name, method, task, config, task_name, dataset, tuple(images.shape[1:]), artifacts,
                                    device, show_progress)
     role = next((r for r, d in ev["roles"].items() if d == dataset), None)
     common = {
@@ -157,10 +167,13 @@ def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_
         "host": platform.node(), "threads": torch.get_num_threads(), "seed": config["seed"], "operator_seed": op_seed,
         "config_hash": shard_config_hash(config, task_name, method_name), "git_commit": git_commit(), "torch": torch.__version__,
     }
+    # measure every image first, on the CPU (the solvers move the operator to their device)
+    measured = [(i, *measure_image(op, images[i], config["seed"], task_name, dataset, i)) for i in indices]
+    if measured:
+        warm_up(op, measured[0][1])
     rows = []
-    for i in indices:
+    for i, y, noise_seed in measured:
         x = images[i]
-        y, noise_seed = measure_image(op, x, config["seed"], task_name, dataset, i)
         for o in run(op, y, x, i):
             est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
             tr = o.result.trace

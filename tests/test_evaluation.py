@@ -1,0 +1,105 @@
+"""Evaluation shards: the plan, seeds independent of the shard layout, rows and their provenance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from metadip.config import ConfigError, check_pipeline_config, validate_config
+from metadip.evaluation import decode_image, evaluate_shard, measure_image, setting_operator, write_rows
+from metadip.images import bundled_image
+from metadip.plan import applies, evaluation_jobs, shard_indices, tables_of
+
+
+@given(n=st.integers(0, 40), shards=st.integers(1, 12))
+def test_shards_partition_the_images(n, shards):
+    parts = [shard_indices(n, shards, s) for s in range(shards)]
+    assert [i for p in parts for i in p] == list(range(n))  # disjoint, contiguous, in order, complete
+    sizes = [len(p) for p in parts]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_shard_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="out of range"):
+        shard_indices(4, 2, 2)
+
+
+def tiny_config(**evaluate) -> dict:
+    cfg = {
+        "seed": 3,
+        "curate": {"datasets": {"a": {"crops": {"train": 1, "val": 1, "test": 3}, "sources": [{"type": "skimage", "name": "s"}]},
+                                "b": {"crops": {"train": 1, "val": 1, "test": 3}, "sources": [{"type": "skimage", "name": "s"}]}}},
+        "meta": {"image_size": 64, "train_dataset": "a",
+                 "methods": {"md": {"arch": "dip", "network": {"width": 4, "latent_channels": 4}, "inner": {"steps": 2}}}},
+        "evaluate": {"roles": {"faces": "a", "natural": "b"}, "images": 3, "shards": 2,
+                     "tasks": {"den": {"kind": "denoising", "sigma": 25}, "cs": {"kind": "cs_fast", "ratio": 0.25}},
+                     "methods": {"dip": {"kind": "dip", "label": "DIP", "network_of": "md", "steps": 3, "report_at": [1, 3]},
+                                 "bm3d": {"kind": "denoiser", "denoiser": "bm3d", "label": "BM3D"}},
+                     **evaluate},
+    }
+    return check_pipeline_config(validate_config(cfg))
+
+
+def test_plan_pairs_methods_with_the_tasks_they_apply_to():
+    assert applies({"kind": "denoiser"}, {"kind": "denoising"}) and not applies({"kind": "denoiser"}, {"kind": "cs"})
+    assert applies({"kind": "pnp"}, {"kind": "pr_fast"}) and not applies({"kind": "pnp"}, {"kind": "denoising"})
+    jobs = evaluation_jobs(tiny_config())
+    # den: dip + bm3d, cs: dip only; 2 datasets, 2 shards
+    assert len(jobs) == (2 + 1) * 2 * 2
+    assert {(j["task"], j["method"]) for j in jobs} == {("den", "dip"), ("den", "bm3d"), ("cs", "dip")}
+    assert tables_of(tiny_config()) == [1, 2]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["evaluate"]["roles"].update(faces="missing"), "evaluate.roles.faces: no dataset 'missing'"),
+    (lambda c: c["evaluate"]["methods"]["dip"].update(network_of="nope"), "network_of: no method 'nope'"),
+    (lambda c: c["evaluate"]["methods"]["dip"].update(report_at=[5]), "report_at: steps beyond"),
+    (lambda c: c["evaluate"]["methods"].update(p={"kind": "pnp", "denoiser": "bm3d", "label": "P"}), "no grid 'cs_bm3d'"),
+])
+def test_cross_references_are_checked(change, message):
+    cfg = tiny_config()
+    change(cfg)
+    with pytest.raises(ConfigError, match=message):
+        check_pipeline_config(cfg)
+
+
+def test_rows_do_not_depend_on_the_shard_layout(tmp_path):
+    cfg = tiny_config()
+    images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
+    ids = ["a/test/0", "a/test/1", "a/test/2"]
+    whole = evaluate_shard(cfg, "cs", "a", "dip", images, ids, [0, 1, 2], {}, "cpu")
+    split = [r for part in ([0], [1, 2]) for r in evaluate_shard(cfg, "cs", "a", "dip", images, ids, part, {}, "cpu")]
+    key = lambda r: (r["image_index"], r["method"])  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
+    assert [strip(r) for r in sorted(whole, key=key)] == [strip(r) for r in sorted(split, key=key)]
+    # two variants per image: DIP read at 1 and 3 steps, traces truncated to them
+    assert sorted({r["method"] for r in whole}) == ["dip_1", "dip_3"]
+    r3 = next(r for r in whole if r["method"] == "dip_3" and r["image_index"] == 0)
+    assert r3["label"] == "DIP (3)" and r3["trace_step"] == [1, 2, 3] and len(r3["trace_nmse_last"]) == 3
+    assert math.isfinite(r3["psnr"]) and r3["psnr_last"] != r3["psnr"]  # EMA vs last iterate
+    assert decode_image(r3["estimate"], 64, 64).shape == (3, 64, 64)
+    for field in ("seed", "operator_seed", "noise_seed", "config_hash", "git_commit", "device", "provenance"):
+        assert r3[field] not in (None, "")
+    # another task or dataset draws another operator and other noise
+    op_a, seed_a = setting_operator(cfg["evaluate"]["tasks"]["cs"], (3, 64, 64), 3, "cs", "a")
+    op_b, seed_b = setting_operator(cfg["evaluate"]["tasks"]["cs"], (3, 64, 64), 3, "cs", "b")
+    assert seed_a != seed_b and r3["operator_seed"] == seed_a
+    assert measure_image(op_a, images[0], 3, "cs", "a", 0)[1] != measure_image(op_a, images[0], 3, "cs", "a", 1)[1]
+    write_rows(whole, tmp_path / "shard.parquet")
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "shard.parquet").num_rows == len(whole)
+
+
+def test_missing_artifact_and_wrong_task_are_clear_errors():
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2}
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    with pytest.raises(ValueError, match="needs the meta-init artifact"):
+        evaluate_shard(cfg, "den", "a", "m", images, ["x"], [0], {}, "cpu")
+    with pytest.raises(ValueError, match="does not apply to task 'cs'"):
+        evaluate_shard(cfg, "cs", "a", "bm3d", images, ["x"], [0], {}, "cpu")
