@@ -7,7 +7,7 @@ rule train_denoiser:
         sidecar=f"{RES}/denoisers/drunet.json",
     params:
         **STAGE,
-        config_hash=section_hash("baselines.drunet", "meta.image_size", "seed"),
+        config_hash=DRUNET_HASH,
         out=lambda wc, output: os.path.dirname(output.weights),
     log:
         f"{LOGS}/train_denoiser.log",
@@ -21,7 +21,7 @@ rule train_denoiser:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/train_denoiser.py --config {params.config} --data {input.data} --out {params.out} > {log} 2>&1"
+        "{params.py} {params.stages}/train_denoiser.py --data {input.data} --out {params.out} > {log} 2>&1"
 
 
 rule tune_pnp:
@@ -33,7 +33,7 @@ rule tune_pnp:
         f"{RES}/pnp/{{task}}_{{denoiser}}.json",
     params:
         **STAGE,
-        config_hash=lambda wc: section_hash("baselines", f"evaluate.tasks.{wc.task}", "meta.image_size", "seed"),
+        config_hash=lambda wc: pnp_hash(wc.task, wc.denoiser),
         weights=lambda wc, input: f"--weights {input.weights}" if wc.denoiser == "drunet" else "",
     log:
         f"{LOGS}/tune_pnp/{{task}}_{{denoiser}}.log",
@@ -46,5 +46,5 @@ rule tune_pnp:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/tune_pnp.py --config {params.config} --data {input.data} --problem {wildcards.task} "
+        "{params.py} {params.stages}/tune_pnp.py --data {input.data} --problem {wildcards.task} "
         "--denoiser {wildcards.denoiser} {params.weights} --out {output} > {log} 2>&1"

@@ -10,9 +10,12 @@ CONFIGFILE = os.path.abspath(workflow.overwrite_configfiles[-1] if workflow.over
 CFG = check_pipeline_config(load_config(CONFIGFILE), CONFIGFILE)
 PY = sys.executable
 STAGES = os.path.join(workflow.basedir, "stages")  # entry points; the working directory may be elsewhere (--directory)
-# params of every rule: interpreter, stages folder, config file — relative to the working directory,
-# so that a clone elsewhere (or a `dvc pull` into one) does not count as changed params
-STAGE = {"py": os.path.relpath(PY), "stages": os.path.relpath(STAGES), "config": os.path.relpath(CONFIGFILE)}
+# params of every rule: interpreter and stages folder, relative to the working directory so that a
+# clone elsewhere (or a `dvc pull` into one) does not count as changed params. The config file
+# reaches the stages through $METADIP_CONFIG (also in cluster jobs, which re-read this file), so
+# naming the same content by another path reruns nothing: its content is in each rule's hash.
+STAGE = {"py": os.path.relpath(PY), "stages": os.path.relpath(STAGES)}
+os.environ.update(METADIP_CONFIG=CONFIGFILE)  # set here, read by the stages
 CUR = CFG["paths"]["curated"]
 RES = CFG["paths"]["results"]
 LOGS = f"{RES}/logs"
@@ -27,7 +30,7 @@ META_METHODS = sorted({m["init"] for m in EV["methods"].values() if m["kind"] ==
 
 
 def section_hash(*keys):
-    """Hash of the config sections (dotted keys) a step depends on; in params it triggers reruns."""
+    """Hash of the config sections named by dotted keys."""
     picked = {}
     for key in keys:
         node = CFG
@@ -35,6 +38,42 @@ def section_hash(*keys):
             node = node[part]
         picked[key] = node
     return config_hash(picked)
+
+
+# Each step's hash covers its own config and its inputs' hashes, so a config change reruns every
+# step downstream of it, also across separate invocations (inputs are ancient(): file times never
+# trigger reruns).
+def curate_hash(dataset):
+    return section_hash("seed", "curate.crop_size", "curate.shard_size", "curate.preview_crops", f"curate.datasets.{dataset}")
+
+
+TRAIN_DATA_HASH = curate_hash(CFG["meta"]["train_dataset"]) if CFG["meta"]["methods"] else ""
+DRUNET_HASH = config_hash([TRAIN_DATA_HASH, section_hash("baselines.drunet", "meta.image_size", "seed")])
+
+
+def meta_hash(method):
+    return config_hash([TRAIN_DATA_HASH, section_hash(f"meta.methods.{method}", "meta.image_size", "meta.train_dataset", "seed")])
+
+
+def pnp_hash(task, denoiser):
+    upstream = [TRAIN_DATA_HASH] + ([DRUNET_HASH] if denoiser == "drunet" else [])
+    return config_hash(upstream + [section_hash("baselines.pnp", f"evaluate.tasks.{task}", "meta.image_size", "seed")])
+
+
+def evaluation_hash(task, dataset, method):
+    m = EV["methods"][method]
+    upstream = [curate_hash(dataset)]
+    if m["kind"] == "meta":
+        upstream.append(meta_hash(m["init"]))
+    if m.get("denoiser") == "drunet":
+        upstream.append(DRUNET_HASH)
+    if m["kind"] == "pnp":
+        upstream.append(pnp_hash(task, m["denoiser"]))
+    if m["kind"] == "dip":
+        upstream.append(section_hash(f"meta.methods.{m['network_of']}"))
+    own = section_hash(f"evaluate.tasks.{task}", f"evaluate.methods.{method}", "evaluate.images", "evaluate.shards",
+                       "evaluate.split", "meta.image_size", "seed")
+    return config_hash(upstream + [own])
 
 
 def dataset_dir(name):

@@ -4,7 +4,7 @@ rule curate:
         directory(f"{CUR}/{{dataset}}"),
     params:
         **STAGE,
-        config_hash=lambda wc: section_hash("curate.crop_size", "curate.shard_size", "curate.preview_crops", f"curate.datasets.{wc.dataset}", "seed"),
+        config_hash=lambda wc: curate_hash(wc.dataset),
     log:
         f"{LOGS}/curate/{{dataset}}.log",
     threads: 1
@@ -14,4 +14,4 @@ rule curate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/curate.py --config {params.config} --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
+        "{params.py} {params.stages}/curate.py --dataset {wildcards.dataset} --out {output} > {log} 2>&1"

@@ -6,8 +6,7 @@ rule evaluate:
         f"{RES}/eval/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.parquet",
     params:
         **STAGE,
-        config_hash=lambda wc: section_hash(f"evaluate.tasks.{wc.task}", f"evaluate.methods.{wc.method}", "evaluate.images",
-                                            "evaluate.shards", "evaluate.split", "meta.image_size", "seed"),
+        config_hash=lambda wc: evaluation_hash(wc.task, wc.dataset, wc.method),
         artifacts=artifact_args,
     log:
         f"{LOGS}/evaluate/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.log",
@@ -21,6 +20,6 @@ rule evaluate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/evaluate.py --config {params.config} --task {wildcards.task} --dataset {wildcards.dataset} "
+        "{params.py} {params.stages}/evaluate.py --task {wildcards.task} --dataset {wildcards.dataset} "
         "--data {input.data} --method {wildcards.method} --shard {wildcards.shard} {params.artifacts} "
         "--threads {threads} --out {output} > {log} 2>&1"

@@ -7,7 +7,7 @@ rule meta_train:
         sidecar=f"{RES}/meta/{{method}}/meta_init.json",
     params:
         **STAGE,
-        config_hash=lambda wc: section_hash(f"meta.methods.{wc.method}", "meta.image_size", "meta.train_dataset", "seed"),
+        config_hash=lambda wc: meta_hash(wc.method),
         out=lambda wc, output: os.path.dirname(output.weights),
     log:
         f"{LOGS}/meta_train/{{method}}.log",
@@ -21,5 +21,5 @@ rule meta_train:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/meta_train.py --config {params.config} --method {wildcards.method} --data {input.data} "
+        "{params.py} {params.stages}/meta_train.py --method {wildcards.method} --data {input.data} "
         "--out {params.out} > {log} 2>&1"

@@ -18,7 +18,7 @@ rule aggregate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/aggregate.py --config {params.config} --shards {input} --results {output.results} "
+        "{params.py} {params.stages}/aggregate.py --shards {input} --results {output.results} "
         "--summary {output.summary} --convergence {output.convergence} > {log} 2>&1"
 
 
@@ -43,5 +43,5 @@ rule render:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/render.py --config {params.config} --results {input.results} --curated {params.curated} "
+        "{params.py} {params.stages}/render.py --results {input.results} --curated {params.curated} "
         "--tables {params.tables} --figures {params.figures} > {log} 2>&1"

@@ -12,13 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metadip.atomic import atomic_path, write_text
-from metadip.config import ConfigError, load_config
+from metadip.config import ConfigError, default_config_path, load_config
 from metadip.tables import convergence_csv, convergence_rows, metrics_summary
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
     p.add_argument("--shards", nargs="+", required=True, help="shard parquet files from stages/evaluate.py")
     p.add_argument("--results", required=True, help="output: all rows as one parquet file")
     p.add_argument("--summary", required=True, help="output: JSON metrics summary")

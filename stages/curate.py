@@ -7,14 +7,14 @@ import logging
 import sys
 import time
 
-from metadip.config import ConfigError, load_config
+from metadip.config import ConfigError, default_config_path, load_config
 from metadip.datasets.curate import CurationError, curate_dataset
 from metadip.datasets.sources import SourceError
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
     p.add_argument("--dataset", required=True, help="name of a dataset under curate.datasets")
     p.add_argument("--out", required=True, help="output folder (replaced atomically)")
     a = p.parse_args(argv)

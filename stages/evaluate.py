@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from metadip.artifacts import ArtifactError
-from metadip.config import ConfigError, check_pipeline_config, load_config
+from metadip.config import ConfigError, check_pipeline_config, default_config_path, load_config
 from metadip.datasets import CuratedSplit
 from metadip.evaluation import evaluate_shard, write_rows
 from metadip.images import resize_images
@@ -20,7 +20,7 @@ from metadip.plan import shard_indices
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
     p.add_argument("--task", required=True, help="name under evaluate.tasks (e.g. cs_4)")
     p.add_argument("--dataset", required=True, help="curated dataset name (its folder is --data)")
     p.add_argument("--data", required=True, help="curated dataset folder")

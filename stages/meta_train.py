@@ -11,7 +11,7 @@ from pathlib import Path
 
 from metadip.adapt import InnerSettings
 from metadip.artifacts import architecture_from_config, build_model, file_sha256, save_meta_init
-from metadip.config import ConfigError, load_config
+from metadip.config import ConfigError, default_config_path, load_config
 from metadip.datasets import CuratedSplit
 from metadip.images import resize_images
 from metadip.maml import OuterSettings, meta_train, training_summary
@@ -19,7 +19,7 @@ from metadip.maml import OuterSettings, meta_train, training_summary
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
     p.add_argument("--method", required=True, help="name of a method under meta.methods (e.g. metadip, metasiren)")
     p.add_argument("--data", required=True, help="curated dataset folder (train split for tasks, val split for validation)")
     p.add_argument("--out", required=True, help="output folder: meta_init.safetensors / .json, work/ (checkpoint, metrics.csv)")

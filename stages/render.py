@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from metadip.config import ConfigError, check_pipeline_config, load_config
+from metadip.config import ConfigError, check_pipeline_config, default_config_path, load_config
 from metadip.datasets import CuratedSplit
 from metadip.images import resize_images
 from metadip.report import render
@@ -17,7 +17,7 @@ from metadip.report import render
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
     p.add_argument("--results", required=True, help="results parquet from stages/aggregate.py")
     p.add_argument("--curated", required=True, help="folder holding the curated datasets (ground truth of the figures)")
     p.add_argument("--tables", required=True, help="output folder of table{1,2,3}.{md,tex,csv}")

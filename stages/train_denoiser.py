@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from metadip.artifacts import file_sha256, save_denoiser
-from metadip.config import ConfigError, load_config
+from metadip.config import ConfigError, default_config_path, load_config
 from metadip.datasets import CuratedSplit
 from metadip.denoiser_training import DenoiserTraining, train_denoiser
 from metadip.denoisers import DRUNet, DRUNetConfig, load_official_drunet
@@ -20,7 +20,7 @@ from metadip.images import resize_images
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
     p.add_argument("--data", required=True, help="curated dataset folder (train split for training, val for validation)")
     p.add_argument("--out", required=True, help="output folder: drunet.safetensors / .json, work/")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")

@@ -11,7 +11,7 @@ import time
 
 from metadip.artifacts import ArtifactError, load_denoiser
 from metadip.atomic import write_text
-from metadip.config import ConfigError, load_config
+from metadip.config import ConfigError, default_config_path, load_config
 from metadip.datasets import CuratedSplit
 from metadip.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.grid_search import grid_search
@@ -21,7 +21,7 @@ from metadip.maml import TaskSpec
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
     p.add_argument("--data", required=True, help="curated dataset folder (only its val split is read)")
     p.add_argument("--problem", required=True, help="a CS or PR task under evaluate.tasks (e.g. cs_4)")
     p.add_argument("--denoiser", required=True, choices=["bm3d", "drunet"])

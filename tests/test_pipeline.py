@@ -82,7 +82,7 @@ def test_tiny_pipeline_end_to_end_with_dvc(tmp_path):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
     shutil.copy(ROOT / ".test" / "config.yaml", repo / "config" / "config.yaml")  # the tiny config as the default
-    (repo / ".gitignore").write_text("/.snakemake/\n/results/logs/\n/results/benchmarks/\n")
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
     sh("git", "init", "-q", cwd=repo)
     sh(BIN / "dvc", "init", "-q", cwd=repo)
     shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")  # default remote: ../../metadip-dvc-remote
@@ -133,6 +133,17 @@ def test_tiny_pipeline_end_to_end_with_dvc(tmp_path):
         (res / "meta" / "metadip" / "meta_init.safetensors").read_bytes()
     dry = sh(BIN / "snakemake", "-n", cwd=clone)
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+
+    # a config change reruns exactly the steps downstream of it (here: the PnP grids)
+    changed = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    changed["baselines"]["pnp"]["grid"]["cs_bm3d"]["rho"] = [0.25]
+    (repo / "changed.yaml").write_text(yaml.safe_dump(changed))
+    plan = sh(BIN / "snakemake", "-n", "--configfile", "changed.yaml", cwd=repo).stdout
+    stats = {line.split()[0]: int(line.split()[1]) for line in plan.split("Job stats:")[1].split("Reasons")[0].splitlines()[3:]
+             if len(line.split()) == 2}
+    cs_tasks = [t for t, spec in cfg["evaluate"]["tasks"].items() if spec["kind"].startswith("cs")]
+    assert stats.get("tune_pnp") == len(cs_tasks) and stats.get("evaluate") == len(cs_tasks) * 2 * cfg["evaluate"]["shards"]
+    assert "meta_train" not in stats and "curate" not in stats and "train_denoiser" not in stats
 
     # interrupt the evaluation, rerun: only the missing shards are computed, the tables are the same
     before = {n: (res / "tables" / n).read_text() for n in ("table1.md", "table2.md", "table3.md")}

@@ -42,6 +42,9 @@ def test_table_layout_values_and_paper_columns():
     parsed = list(csv.DictReader(io.StringIO(to_csv(t1))))
     assert {p["variant"] for p in parsed} == {"estimate", "last"} and len(parsed) == 5 * 3
     assert build_table(3, rows, cfg) is None  # no PR task in this config
+    # a method whose step count differs between settings (PnP's tuned iterations) is still one row
+    rows2 = [dict(r, steps=r["steps"] * (2 if r["dataset"] == "b" else 1)) if r["method"] == "bm3d" else r for r in rows]
+    assert [r["label"] for r in build_table(1, rows2, cfg)["rows"]] == labels
 
 
 def test_paper_numbers_sit_beside_ours_for_the_paper_methods():

@@ -18,6 +18,12 @@ import yaml
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
 
+def default_config_path() -> str:
+    """The config file stages read by default: ``$METADIP_CONFIG`` (the workflow sets it to the
+    file it was started with) or ``config/config.yaml``."""
+    return os.environ.get("METADIP_CONFIG") or "config/config.yaml"
+
+
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or violates the schema."""
 

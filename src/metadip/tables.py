@@ -81,10 +81,15 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
     means = group_means([r for r in rows if r["task"] in tasks])
     datasets = {role: ev["roles"][role] for role in ROLES}
     variants: list[tuple[str, str, str, str]] = []  # (method id, label, variant, method name)
-    seen = {(r["method"], r["label"], r["method_name"], r["steps"]) for r in rows if r["task"] in tasks}
+    # one row per method variant (a PnP method's tuned iteration count may differ between tasks)
+    seen: dict[tuple[str, str], tuple[str, int]] = {}
+    for r in rows:
+        if r["task"] in tasks:
+            label, steps = seen.get((r["method_name"], r["method"]), (r["label"], 0))
+            seen[(r["method_name"], r["method"])] = (label, max(steps, r["steps"]))
     for name, m in ev["methods"].items():
-        mine = sorted((s for s in seen if s[2] == name), key=lambda s: -s[3])
-        for method, label, _, _ in mine:
+        mine = sorted(((method, *v) for (n, method), v in seen.items() if n == name), key=lambda s: -s[2])
+        for method, label, _ in mine:
             variants.append((method, label, "estimate", name))
             if m["kind"] == "dip" and m.get("ema") is not None:
                 variants.append((method, f"{label}, last iterate", "last", name))
