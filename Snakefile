@@ -8,8 +8,9 @@
 #
 # The config file is validated against config/config.schema.yaml (defaults filled in) and passed
 # as a whole to every stage: one file is the single source of truth. Snakemake reruns a step when
-# its config section (a hash in params) changes or an output is missing; inputs are ancient(), so
-# file times (e.g. after `dvc pull`) never trigger rebuilds.
+# its config or any upstream config (a hash in params) changes, an upstream step reruns, an input
+# is newer than its outputs, or an output is missing. Files checked out by DVC carry checkout
+# times: run `snakemake --touch` once after `dvc pull` to mark them up to date.
 
 include: "rules/common.smk"
 

@@ -28,7 +28,7 @@ rule tune_pnp:
     """3x3x3 PnP-ADMM grid search for one CS/PR task and denoiser on validation images."""
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
-        weights=lambda wc: ancient(DRUNET) if wc.denoiser == "drunet" else [],
+        weights=lambda wc: DRUNET if wc.denoiser == "drunet" else [],
     output:
         f"{RES}/pnp/{{task}}_{{denoiser}}.json",
     params:

@@ -41,8 +41,7 @@ def section_hash(*keys):
 
 
 # Each step's hash covers its own config and its inputs' hashes, so a config change reruns every
-# step downstream of it, also across separate invocations (inputs are ancient(): file times never
-# trigger reruns).
+# step downstream of it, also across separate invocations.
 def curate_hash(dataset):
     return section_hash("seed", "curate.crop_size", "curate.shard_size", "curate.preview_crops", f"curate.datasets.{dataset}")
 
@@ -57,7 +56,9 @@ def meta_hash(method):
 
 def pnp_hash(task, denoiser):
     upstream = [TRAIN_DATA_HASH] + ([DRUNET_HASH] if denoiser == "drunet" else [])
-    return config_hash(upstream + [section_hash("baselines.pnp", f"evaluate.tasks.{task}", "meta.image_size", "seed")])
+    grid = f"baselines.pnp.grid.{EV['tasks'][task]['kind'].split('_')[0]}_{denoiser}"
+    own = section_hash("baselines.pnp.val_images", "baselines.pnp.pr_steps", grid, f"evaluate.tasks.{task}", "meta.image_size", "seed")
+    return config_hash(upstream + [own])
 
 
 def evaluation_hash(task, dataset, method):
@@ -77,7 +78,7 @@ def evaluation_hash(task, dataset, method):
 
 
 def dataset_dir(name):
-    return ancient(f"{CUR}/{name}")
+    return f"{CUR}/{name}"
 
 
 def meta_init(method):
@@ -101,11 +102,11 @@ def evaluation_inputs(wc):
     method = EV["methods"][wc.method]
     inputs = {"data": dataset_dir(wc.dataset)}
     if method["kind"] == "meta":
-        inputs["meta_init"] = ancient(meta_init(method["init"]))
+        inputs["meta_init"] = meta_init(method["init"])
     if method.get("denoiser") == "drunet":
-        inputs["drunet"] = ancient(DRUNET)
+        inputs["drunet"] = DRUNET
     if method["kind"] == "pnp":
-        inputs["pnp"] = ancient(f"{RES}/pnp/{wc.task}_{method['denoiser']}.json")
+        inputs["pnp"] = f"{RES}/pnp/{wc.task}_{method['denoiser']}.json"
     return inputs
 
 

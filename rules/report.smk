@@ -6,7 +6,7 @@ localrules:
 rule aggregate:
     """All shards -> results.parquet, the DVC metrics summary and the convergence CSV."""
     input:
-        [ancient(shard_path(job)) for job in EVAL_JOBS],
+        [shard_path(job) for job in EVAL_JOBS],
     output:
         results=f"{RES}/results.parquet",
         summary=f"{RES}/summary.json",
@@ -25,7 +25,7 @@ rule aggregate:
 rule render:
     """Tables 1-3 (Markdown, LaTeX, CSV) and Figures 2-5."""
     input:
-        results=ancient(f"{RES}/results.parquet"),
+        results=f"{RES}/results.parquet",
         data=[dataset_dir(d) for d in sorted(set(EV["roles"].values()))],
     output:
         tables=[report(f"{RES}/tables/table{t}.{ext}", category="Tables", caption="../report/table.rst")

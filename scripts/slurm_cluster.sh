@@ -88,10 +88,10 @@ start() {
             dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
             chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
         fi
-        if ! pid_alive "$state/munged.pid"; then
-            runuser -u munge -- /usr/sbin/munged --pid-file="$state/munged.pid.tmp" --socket=/run/munge/munge.socket.2
-            sleep 0.5
-            cp /run/munge/munged.pid "$state/munged.pid" 2>/dev/null || pgrep -n -u munge munged > "$state/munged.pid"
+        if ! pid_alive "$state/munged.pid" && ! (munge -n 2>/dev/null | unmunge >/dev/null 2>&1); then
+            runuser -u munge -- /usr/sbin/munged   # writes /run/munge/munged.pid; someone else's munged is left alone
+            sleep 0.3
+            cp /run/munge/munged.pid "$state/munged.pid"
         fi
         slurmctld
         slurmd
