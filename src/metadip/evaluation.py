@@ -28,6 +28,7 @@ from metadip.atomic import atomic_path
 from metadip.config import config_hash
 from metadip.denoisers import DRUNetDenoiser, bm3d_denoise, run_denoiser
 from metadip.dip import DIPResult, DIPSettings, default_device, fit_dip
+from metadip.images import to_tensor, to_uint8
 from metadip.maml import TaskSpec
 from metadip.metrics import psnr, ssim
 from metadip.operators import Operator
@@ -198,13 +199,12 @@ def shard_config_hash(config: dict[str, Any], task_name: str, method_name: str) 
 
 def _u8(x: Tensor) -> bytes:
     """(C, H, W) in [0, 1] → uint8 bytes in (H, W, C) order."""
-    return (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy().tobytes()
+    return to_uint8(x).tobytes()
 
 
 def decode_image(data: bytes, height: int, width: int) -> Tensor:
-    """Inverse of the stored estimate encoding: (3, H, W) float in [0, 1]."""
-    arr = np.frombuffer(data, dtype=np.uint8).reshape(height, width, -1)
-    return torch.from_numpy(arr.astype(np.float32) / 255.0).permute(2, 0, 1)
+    """Inverse of the stored estimate encoding: (C, H, W) float in [0, 1]."""
+    return to_tensor(np.frombuffer(data, dtype=np.uint8).reshape(height, width, -1))
 
 
 def write_rows(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:

@@ -22,8 +22,6 @@ from metadip.paper import PAPER_PSNR, PAPER_SECONDS
 
 ROLES = ("faces", "natural")
 TITLES = {1: "Table 1: denoising", 2: "Table 2: compressive sensing", 3: "Table 3: compressive phase retrieval"}
-LIGHT = ("dataset", "role", "task", "kind", "table", "sigma", "ratio", "method_name", "method", "label", "steps",
-         "image_id", "image_index", "psnr", "psnr_last", "ssim", "seconds")
 
 
 def group_means(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, float]]:
