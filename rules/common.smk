@@ -2,7 +2,7 @@ import os
 import sys
 
 from metadip.config import check_pipeline_config, config_hash, load_config
-from metadip.plan import evaluation_jobs, tables_of
+from metadip.plan import evaluation_jobs, pnp_grid_key, tables_of
 
 # The config file: the last --configfile given on the command line, else config/config.yaml.
 CONFIGFILE = os.path.abspath(workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles
@@ -56,7 +56,7 @@ def meta_hash(method):
 
 def pnp_hash(task, denoiser):
     upstream = [TRAIN_DATA_HASH] + ([DRUNET_HASH] if denoiser == "drunet" else [])
-    grid = f"baselines.pnp.grid.{EV['tasks'][task]['kind'].split('_')[0]}_{denoiser}"
+    grid = f"baselines.pnp.grid.{pnp_grid_key(EV['tasks'][task]['kind'], denoiser)}"
     own = section_hash("baselines.pnp.val_images", "baselines.pnp.pr_steps", grid, f"evaluate.tasks.{task}", "meta.image_size", "seed")
     return config_hash(upstream + [own])
 

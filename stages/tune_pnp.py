@@ -17,6 +17,7 @@ from metadip.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.grid_search import grid_search
 from metadip.images import resize_images
 from metadip.maml import TaskSpec
+from metadip.plan import pnp_grid_key
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"{a.config}: no CS or PR task '{a.problem}' under evaluate.tasks "
                               f"(have: {', '.join(t for t in tasks if tasks[t]['kind'] != 'denoising') or 'none'})")
         problem = TaskSpec(**tasks[a.problem])
-        family = problem.kind.split("_")[0]
-        key = f"{family}_{a.denoiser}"
+        key = pnp_grid_key(problem.kind, a.denoiser)
         if key not in pnp["grid"]:
             raise ConfigError(f"{a.config}: no grid '{key}' under baselines.pnp.grid")
         split = CuratedSplit(a.data, "val")

@@ -78,6 +78,8 @@ def config_hash(section: Any) -> str:
 def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Cross-checks of a validated config that the schema cannot express (names that refer to other
     sections); returns ``config`` or raises :class:`ConfigError` naming the key and the fix."""
+    from metadip.plan import pnp_grid_key
+
     datasets, meta, ev = config["curate"]["datasets"], config["meta"], config["evaluate"]
     problems = []
     for role, name in ev["roles"].items():
@@ -96,7 +98,7 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
             problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")
         if m["kind"] == "pnp" and "denoiser" in m:
             for t, spec in ev["tasks"].items():
-                key = f"{spec['kind'].split('_')[0]}_{m['denoiser']}"
+                key = pnp_grid_key(spec["kind"], m["denoiser"])
                 if spec["kind"] != "denoising" and key not in grid:
                     problems.append(f"baselines.pnp.grid: no grid '{key}' for method '{name}' on task '{t}'")
     for t, spec in ev["tasks"].items():

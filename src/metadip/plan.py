@@ -36,6 +36,16 @@ def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
             for s in range(min(ev["shards"], ev["images"]))]
 
 
+def tasks_of(config: dict[str, Any], table: int) -> list[str]:
+    """Names of the config's tasks whose rows go to ``table``, in config order."""
+    return [t for t, spec in config["evaluate"]["tasks"].items() if TABLE_OF_KIND[spec["kind"]] == table]
+
+
+def pnp_grid_key(kind: str, denoiser: str) -> str:
+    """Key under baselines.pnp.grid for a CS/PR task kind and a denoiser, e.g. ("cs_fast", "bm3d") -> "cs_bm3d"."""
+    return f"{kind.split('_')[0]}_{denoiser}"
+
+
 def tables_of(config: dict[str, Any]) -> list[int]:
     """Table numbers the config's tasks fill (1 denoising, 2 CS, 3 PR)."""
     return sorted({TABLE_OF_KIND[t["kind"]] for t in config["evaluate"]["tasks"].values()})

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from metadip.atomic import write_text
 from metadip.evaluation import decode_image, measure_image, setting_operator
-from metadip.plan import TABLE_OF_KIND
+from metadip.plan import tasks_of
 from metadip.figures import save_convergence_figure, save_image_grid
 from metadip.tables import ROLES, TITLES, build_table, convergence_rows, to_csv, to_latex, to_markdown
 
@@ -23,7 +23,7 @@ def qualitative_grid(table: int, rows: list[dict[str, Any]], config: dict[str, A
     ``evaluate.qualitative_images``), ground truth, the measurement when it is an image, and each
     method variant's estimate with its PSNR."""
     ev = config["evaluate"]
-    tasks = [t for t, spec in ev["tasks"].items() if TABLE_OF_KIND[spec["kind"]] == table]
+    tasks = tasks_of(config, table)
     order = {name: i for i, name in enumerate(ev["methods"])}
     grid, labels = [], []
     for task in tasks:

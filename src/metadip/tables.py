@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from metadip.plan import TABLE_OF_KIND
+from metadip.plan import tasks_of
 from metadip.paper import PAPER_PSNR, PAPER_SECONDS
 
 ROLES = ("faces", "natural")
@@ -73,7 +73,7 @@ def _fmt_s(v: float | None) -> str:
 def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any] | None:
     """The cells of one table, or None when no task of the config belongs to it."""
     ev = config["evaluate"]
-    tasks = [t for t, spec in ev["tasks"].items() if TABLE_OF_KIND[spec["kind"]] == table]
+    tasks = tasks_of(config, table)
     if not tasks:
         return None
     means = group_means([r for r in rows if r["task"] in tasks])
