@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real single-node SLURM cluster on loopback, for tests: slurmctld + slurmd + munged, one node
-# with all local CPUs and one schedulable fake GPU (gres gpu:1 on /dev/null), partition "debug".
+# with all local CPUs and two schedulable fake GPUs (gres gpu:2, character devices that are /dev/null
+# twins), partition "debug".
 #
 #   scripts/slurm_cluster.sh start [STATE_DIR]   # install (Debian, as root) if needed, configure, start, wait for idle
 #   scripts/slurm_cluster.sh stop  [STATE_DIR]   # stop exactly the daemons this script started, by PID
@@ -60,18 +61,19 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1000
-MinJobAge=600
+MinJobAge=3600
 ReturnToService=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
 GresTypes=gpu
-NodeName=$node NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem Gres=gpu:1 State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
+    for i in 0 1; do [ -c "$state/fake-gpu$i" ] || mknod "$state/fake-gpu$i" c 1 3; done   # /dev/null twins: the fake GPUs
     cat > /etc/slurm/gres.conf <<CONF
 AutoDetect=off
-Name=gpu File=/dev/null Count=1
+Name=gpu File=$state/fake-gpu[0-1]
 CONF
 }
 
@@ -98,7 +100,7 @@ start() {
     fi
     for _ in $(seq 1 100); do
         if [ "$(sinfo -h -n "$node" -o %t 2>/dev/null)" = "idle" ]; then
-            echo "slurm_cluster: node $node idle, partition debug, 1 gpu ($state)"
+            echo "slurm_cluster: node $node idle, partition debug, 2 gpus ($state)"
             return 0
         fi
         sleep 0.2
@@ -112,6 +114,7 @@ stop() {
         if pid_alive "$state/$d.pid"; then
             kill "$(cat "$state/$d.pid")"
             for _ in $(seq 1 50); do pid_alive "$state/$d.pid" || break; sleep 0.1; done
+            pid_alive "$state/$d.pid" && { echo "slurm_cluster: $d ($(cat "$state/$d.pid")) did not stop" >&2; exit 1; }
         fi
         rm -f "$state/$d.pid"
     done

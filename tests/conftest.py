@@ -1,9 +1,16 @@
-"""Shared fixtures: small images and a quiet, deterministic torch."""
+"""Shared fixtures: small images and a quiet, deterministic torch; the loopback services (SLURM,
+SSH, S3) and the tiny pipeline run that the slow workflow tests share."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
+from pathlib import Path
+
 import pytest
 import torch
+from workflow_helpers import BIN, commit, copy_workflow, sh, start_service, stop_service
 
 from metadip.images import bundled_image
 
@@ -24,3 +31,45 @@ def camera32() -> torch.Tensor:
 
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def _service(script: str, state: str, binary: str):
+    """A loopback service from scripts/<script>, in `state` (where .ci/run starts it too): started
+    unless already running; stopped at the end of the session only if started here."""
+    if os.geteuid() != 0 and shutil.which(binary) is None:
+        pytest.skip(f"installing {binary} needs root")
+    state = Path(state)
+    started = start_service(script, state)
+    yield state
+    if started:
+        stop_service(script, state)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A single-node SLURM cluster (partition `debug`, two fake GPUs); its state directory."""
+    yield from _service("slurm_cluster.sh", "/tmp/metadip-slurm", "slurmctld")
+
+
+@pytest.fixture(scope="session")
+def ssh_remote():
+    """An SSH server on 127.0.0.1 (port 2222, key login); its state directory (keys, store)."""
+    yield from _service("ssh_remote.sh", "/tmp/metadip-ssh", "sshd")
+
+
+@pytest.fixture(scope="session")
+def s3_remote():
+    """Ceph RADOS Gateway on 127.0.0.1:7480, bucket `metadip`; its state directory (credentials)."""
+    yield from _service("s3_remote.sh", "/tmp/metadip-s3", "radosgw")
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory) -> Path:
+    """The tiny `.test/` pipeline reproduced with `dvc repro` in a scratch git + DVC repository, with
+    dvc.lock committed. Tests may push from it and read it; they must not change its results."""
+    repo = copy_workflow(tmp_path_factory.mktemp("tiny") / "repo")
+    t = time.perf_counter()
+    sh(BIN / "dvc", "repro", cwd=repo)
+    print(f"dvc repro (tiny pipeline): {time.perf_counter() - t:.0f} s")
+    commit(repo, "reproduced")
+    return repo

@@ -1,0 +1,89 @@
+"""Helpers shared by the workflow tests: run a command with the project's tools on PATH, copy the
+workflow into a scratch repository, read a table's PSNR cells, start and stop a loopback service."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+WORKFLOW_FILES = ["Snakefile", "rules", "stages", "src", "report", "profiles", "envs", "config", "dvc.yaml", ".test"]
+GIT_USER = ["-c", "user.name=t", "-c", "user.email=t@t"]
+
+
+def sh(*cmd, cwd, check=True, timeout=1800, env=None) -> subprocess.CompletedProcess:
+    """Run a command, captured; on failure (when `check`) raise with the tail of its output."""
+    proc = subprocess.run([str(c) for c in cmd], check=False, cwd=cwd, env=env or ENV, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def copy_workflow(repo: Path, *, git: bool = True) -> Path:
+    """The workflow files with the tiny `.test/` config as the default config, optionally as a git +
+    DVC repository (one commit; default DVC remote as in the project: a sibling directory)."""
+    repo.mkdir(parents=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
+    shutil.copy(ROOT / ".test" / "config.yaml", repo / "config" / "config.yaml")
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    if git:
+        sh("git", "init", "-q", cwd=repo)
+        sh(BIN / "dvc", "init", "-q", cwd=repo)
+        shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
+        commit(repo, "init")
+    return repo
+
+
+def commit(repo: Path, message: str) -> None:
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", *GIT_USER, "commit", "-q", "--allow-empty", "-m", message, cwd=repo)
+
+
+def psnr_cells(path: Path) -> dict[tuple, float]:
+    """(method, variant, task, role) → PSNR of a table CSV (time cells left out)."""
+    return {(r["method"], r["variant"], r["task"], r["role"]): float(r["psnr_db"])
+            for r in csv.DictReader(path.open()) if r["role"] != "time"}
+
+
+def assert_same_tables(res: Path, ref: Path) -> None:
+    """Tables 1-3 of two runs agree: every PSNR cell equal, BM3D-based cells to 0.01 dB (the bm3d
+    binary is not bitwise reproducible, ~4e-7 per pixel measured)."""
+    for n in ("table1", "table2", "table3"):
+        got, want = psnr_cells(res / "tables" / f"{n}.csv"), psnr_cells(ref / "tables" / f"{n}.csv")
+        assert got.keys() == want.keys(), n
+        for key, v in got.items():
+            if "bm3d" in key[0]:
+                assert abs(v - want[key]) < 0.01, (n, key, v, want[key])
+            else:
+                assert v == want[key], (n, key, v, want[key])
+
+
+def start_service(script: str, state: Path) -> bool:
+    """Start scripts/<script> in `state`; True when this call started it (False: already running)."""
+    proc = sh("bash", ROOT / "scripts" / script, "start", state, cwd=ROOT, timeout=900)
+    return "already running" not in proc.stdout
+
+
+def stop_service(script: str, state: Path) -> None:
+    """Stop scripts/<script> in `state` and check that every process it had started is gone."""
+    pids = [int(p.read_text()) for p in state.rglob("*.pid") if p.read_text().strip().isdigit()]
+    sh("bash", ROOT / "scripts" / script, "stop", state, cwd=ROOT, timeout=120)
+    alive = [p for p in pids if Path(f"/proc/{p}").exists() and "zombie" not in _state_of(p)]
+    assert not alive, f"{script} stop left processes {alive} running"
+
+
+def _state_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
