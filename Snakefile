@@ -1,5 +1,5 @@
 # The metadip pipeline: curate -> train DRUNet -> tune PnP -> meta-train -> evaluate shards ->
-# aggregate -> render Tables 1-3, Figures 2-5 and the report.
+# aggregate -> render Tables 1-3, Figures 2-5 and the report; optionally the ablation table.
 #
 #   snakemake --cores 2                                  # the default config (config/config.yaml)
 #   snakemake --cores 2 --configfile config/paper.yaml   # another config file (replaces the default)
@@ -19,6 +19,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
     method="[A-Za-z0-9_.-]+",
     task="[A-Za-z0-9_.-]+",
+    variant="[A-Za-z0-9_.-]+",
     denoiser="bm3d|drunet",
     shard=r"\d+",
 
@@ -28,6 +29,7 @@ include: "rules/baselines.smk"
 include: "rules/meta.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/ablation.smk"
 
 report: "report/workflow.rst"
 

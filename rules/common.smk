@@ -77,6 +77,15 @@ def evaluation_hash(task, dataset, method):
     return config_hash(upstream + [own])
 
 
+AB = CFG["ablation"]
+
+
+def ablation_hash(variant):
+    own = section_hash(f"meta.methods.{AB['method']}", f"ablation.variants.{variant}", "ablation.method", "ablation.outer_steps",
+                       "ablation.test_steps", "ablation.val_images", "ablation.tasks", "meta.image_size", "meta.train_dataset", "seed")
+    return config_hash([TRAIN_DATA_HASH, own])
+
+
 def dataset_dir(name):
     return f"{CUR}/{name}"
 
@@ -95,7 +104,8 @@ def shard_path(job):
 def final_outputs():
     tables = [f"{RES}/tables/table{t}.{ext}" for t in tables_of(CFG) for ext in ("md", "tex", "csv")]
     figures = [f"{RES}/figures/figure{n}.png" for n in [2] + [t + 2 for t in tables_of(CFG)]]
-    return tables + figures + [f"{RES}/summary.json", f"{RES}/convergence.csv"]
+    ablation = [f"{RES}/ablation/ablation.md", f"{RES}/ablation/ablation.csv"] if AB["enabled"] else []
+    return tables + figures + [f"{RES}/summary.json", f"{RES}/convergence.csv"] + ablation
 
 
 def evaluation_inputs(wc):

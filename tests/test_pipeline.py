@@ -32,6 +32,16 @@ def test_dry_run_needs_nothing(configfile, tmp_path):
         assert f"rule {rule}:" in out or f"localrule {rule}:" in out, rule
 
 
+def test_ablation_is_off_by_default_and_one_job_per_variant_when_on(tmp_path):
+    off = sh(BIN / "snakemake", "-n", "-d", tmp_path, cwd=ROOT).stdout
+    assert "rule ablate:" not in off
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["ablation"]["enabled"] = True
+    (tmp_path / "on.yaml").write_text(yaml.safe_dump(cfg))
+    on = sh(BIN / "snakemake", "-n", "-d", tmp_path, "--configfile", tmp_path / "on.yaml", cwd=ROOT).stdout
+    assert on.count("rule ablate:") == len(cfg["ablation"]["variants"]) and "rule ablation_table:" in on
+
+
 def test_bad_config_stops_the_workflow_with_one_line(tmp_path):
     cfg = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())
     cfg["evaluate"]["roles"]["faces"] = "celeba"

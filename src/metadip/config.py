@@ -56,6 +56,18 @@ def validate_config(config: dict[str, Any], source: str = "config", schema_path:
     return config
 
 
+def validate_definition(instance: dict[str, Any], definition: str, source: str, schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Validate ``instance`` in place against the schema's ``$defs/<definition>`` (defaults filled in)."""
+    schema = yaml.safe_load(schema_path.read_text())
+    sub = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
+    errors = sorted(_Validator(sub).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = "/".join(map(str, e.absolute_path)) or "(top level)"
+        raise ConfigError(f"{source}: {where}: {e.message} (see {schema_path.name})")
+    return instance
+
+
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML config file, validate it and fill in defaults."""
     path = Path(path)
@@ -101,9 +113,25 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
                 key = pnp_grid_key(spec["kind"], m["denoiser"])
                 if spec["kind"] != "denoising" and key not in grid:
                     problems.append(f"baselines.pnp.grid: no grid '{key}' for method '{name}' on task '{t}'")
-    for t, spec in ev["tasks"].items():
-        if spec["kind"] != "denoising" and spec.get("ratio") is None:
-            problems.append(f"evaluate.tasks.{t}: kind '{spec['kind']}' needs a ratio m/n")
+    for section, tasks in (("evaluate", ev["tasks"]), ("ablation", config["ablation"]["tasks"])):
+        for t, spec in tasks.items():
+            if spec["kind"] != "denoising" and spec.get("ratio") is None:
+                problems.append(f"{section}.tasks.{t}: kind '{spec['kind']}' needs a ratio m/n")
+    ab = config["ablation"]
+    if ab["enabled"]:
+        if ab["method"] not in meta["methods"]:
+            problems.append(f"ablation.method: no method '{ab['method']}' under meta.methods")
+        if ab["reference"] not in ab["variants"]:
+            problems.append(f"ablation.reference: no variant '{ab['reference']}' under ablation.variants")
+        elif ab["method"] in meta["methods"]:
+            from metadip.ablation import variant_method
+
+            for name, overrides in ab["variants"].items():
+                method = variant_method(meta["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
+                try:
+                    validate_definition(method, "meta_method", source=f"ablation.variants.{name}")
+                except ConfigError as err:
+                    problems.append(str(err))
     if problems:
         raise ConfigError(f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     return config

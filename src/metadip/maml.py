@@ -20,7 +20,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from metadip.config import config_hash
 from metadip.metrics import psnr
 from metadip.operators import Operator, build_operator
 from metadip.progress import progress
-from metadip.seeding import seeded_generator
+from metadip.seeding import name_key, seeded_generator
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,23 @@ def validate(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int,
     """Mean PSNR (dB) of ``steps``-step reconstructions of the validation measurements."""
     results = solve_batch(model, op, ys, steps, device=device, show_progress=False, vectorise=False)
     return float(np.mean([psnr(r.estimate, x).item() for r, x in zip(results, xs, strict=True)]))
+
+
+def named_problems(tasks: Mapping[str, Mapping[str, Any]], images: Tensor, seed: int, purpose: int) -> dict[str, tuple]:
+    """Fixed problems per named task setting: name → (operator, measurements (N, ...), ``images``
+    (N, C, H, W)); seeded by (seed, purpose, name), so they do not depend on what else is scored."""
+    problems = {}
+    for name, spec in tasks.items():
+        task = TaskSpec(**{k: v for k, v in spec.items() if k in ("kind", "sigma", "ratio", "colour")})
+        op, ys = task.simulate(images, seeded_generator(seed, purpose, name_key(name)))
+        problems[name] = (op, ys, images)
+    return problems
+
+
+def score_problems(model: MetaModel, problems: Mapping[str, tuple], steps: int, device: torch.device | str | None = None) -> dict[str, float]:
+    """Name → mean PSNR (dB) of ``steps``-step reconstructions from the model's θ₀ (4 decimals)."""
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return {name: round(validate(model, op, ys, xs, steps, device), 4) for name, (op, ys, xs) in problems.items()}
 
 
 FIELDS = ["step", "train_loss", "val_psnr", "seconds"]

@@ -1,0 +1,48 @@
+rule ablate:
+    """One ablation variant: meta-train the method with the variant's settings, score it on the
+    validation split (config `ablation`; in the targets only when ablation.enabled)."""
+    input:
+        data=dataset_dir(CFG["meta"]["train_dataset"]),
+    output:
+        result=f"{RES}/ablation/{{variant}}/result.json",
+    params:
+        **STAGE,
+        config_hash=lambda wc: ablation_hash(wc.variant),
+        out=lambda wc, output: os.path.dirname(output.result),
+    log:
+        f"{LOGS}/ablate/{{variant}}.log",
+    benchmark:
+        f"{BENCH}/ablate/{{variant}}.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py} {params.stages}/ablate.py --variant {wildcards.variant} --data {input.data} "
+        "--out {params.out} > {log} 2>&1"
+
+
+localrules:
+    ablation_table,
+
+
+rule ablation_table:
+    """The ablation table (Markdown and CSV) from every variant's result."""
+    input:
+        [f"{RES}/ablation/{v}/result.json" for v in AB["variants"]],
+    output:
+        markdown=f"{RES}/ablation/ablation.md",
+        csv=f"{RES}/ablation/ablation.csv",
+    params:
+        **STAGE,
+        config_hash=section_hash("ablation.variants", "ablation.reference"),
+    log:
+        f"{LOGS}/ablation_table.log",
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py} {params.stages}/ablation_table.py --results {input} --markdown {output.markdown} "
+        "--csv {output.csv} > {log} 2>&1"

@@ -1,0 +1,47 @@
+"""Stage: the ablation table — every variant's PSNR after the test steps per task setting, next to
+its un-meta-trained init and the reference variant (Markdown and CSV)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from metadip.ablation import table_rows, to_csv, to_markdown
+from metadip.atomic import write_text
+from metadip.config import ConfigError, default_config_path, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument("--results", nargs="+", required=True, help="result.json files from stages/ablate.py")
+    p.add_argument("--markdown", required=True, help="output: Markdown table")
+    p.add_argument("--csv", required=True, help="output: CSV, one row per variant and task")
+    a = p.parse_args(argv)
+    try:
+        config = load_config(a.config)
+        results = []
+        for path in a.results:
+            try:
+                results.append(json.loads(Path(path).read_text()))
+            except (OSError, json.JSONDecodeError) as err:
+                raise ConfigError(f"{path}: not a readable ablation result ({err}); delete it and rerun the workflow") from None
+    except ConfigError as err:
+        print(f"ablation_table: error: {err}", file=sys.stderr)
+        return 1
+    order = list(config["ablation"]["variants"])
+    results.sort(key=lambda r: order.index(r["variant"]) if r["variant"] in order else len(order))
+    ab = config["ablation"]
+    caption = (f"Ablation of '{ab['method']}': mean PSNR after {ab['test_steps']} steps on {results[0]['val_images']} "
+               f"validation images of '{results[0]['dataset']}', each variant meta-trained for {ab['outer_steps']} outer "
+               "steps; in brackets the same variant before meta-training.\n\n")
+    write_text(a.markdown, caption + to_markdown(results, ab["reference"]))
+    write_text(a.csv, to_csv(table_rows(results)))
+    print(f"ablation table of {len(results)} variants -> {a.markdown}, {a.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
