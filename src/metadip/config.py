@@ -47,25 +47,24 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 def validate_config(config: dict[str, Any], source: str = "config", schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
     """Validate ``config`` in place (defaults filled in) and return it; raise :class:`ConfigError`."""
-    schema = yaml.safe_load(schema_path.read_text())
-    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        e = errors[0]
-        where = "/".join(map(str, e.absolute_path)) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {e.message} (see {schema_path.name})")
+    _raise_first_error(yaml.safe_load(schema_path.read_text()), config, source, schema_path)
     return config
 
 
 def validate_definition(instance: dict[str, Any], definition: str, source: str, schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
     """Validate ``instance`` in place against the schema's ``$defs/<definition>`` (defaults filled in)."""
     schema = yaml.safe_load(schema_path.read_text())
-    sub = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
-    errors = sorted(_Validator(sub).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}, instance, source, schema_path)
+    return instance
+
+
+def _raise_first_error(schema: dict[str, Any], instance: Any, source: str, schema_path: Path) -> None:
+    """Validate (filling defaults); raise :class:`ConfigError` naming the first failing key."""
+    errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         where = "/".join(map(str, e.absolute_path)) or "(top level)"
         raise ConfigError(f"{source}: {where}: {e.message} (see {schema_path.name})")
-    return instance
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
