@@ -34,7 +34,11 @@ install_packages() {
 }
 
 write_config() {
-    rm -rf "$state" && mkdir -p "$state"/{run,log,mon/a,mgr/x,osd/0,rgw}
+    if [ -n "$(ls -A "$state" 2>/dev/null)" ] && ! grep -qs "written by scripts/s3_remote.sh" "$conf"; then
+        echo "s3_remote: $state is not empty and not ours; name an empty or new STATE_DIR" >&2
+        exit 1
+    fi
+    rm -rf "$state" && mkdir -p "$state"/{run,log,mon/a,mgr/x,osd/0,rgw}   # a fresh cluster each start
     cat > "$conf" <<CONF
 # written by scripts/s3_remote.sh (metadip tests)
 [global]
