@@ -6,6 +6,7 @@ in, so every consumer (stages, Snakemake, DVC params) reads one fully specified 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -47,15 +48,21 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 def validate_config(config: dict[str, Any], source: str = "config", schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
     """Validate ``config`` in place (defaults filled in) and return it; raise :class:`ConfigError`."""
-    _raise_first_error(yaml.safe_load(schema_path.read_text()), config, source, schema_path)
+    _raise_first_error(_load_schema(schema_path), config, source, schema_path)
     return config
 
 
 def validate_definition(instance: dict[str, Any], definition: str, source: str, schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
     """Validate ``instance`` in place against the schema's ``$defs/<definition>`` (defaults filled in)."""
-    schema = yaml.safe_load(schema_path.read_text())
-    _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}, instance, source, schema_path)
+    defs = _load_schema(schema_path)["$defs"]
+    _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": defs}, instance, source, schema_path)
     return instance
+
+
+@functools.lru_cache(maxsize=4)
+def _load_schema(schema_path: Path) -> dict[str, Any]:
+    """The parsed schema, read once per process (validation never modifies it)."""
+    return yaml.safe_load(schema_path.read_text())
 
 
 def _raise_first_error(schema: dict[str, Any], instance: Any, source: str, schema_path: Path) -> None:

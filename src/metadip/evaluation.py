@@ -39,14 +39,10 @@ from metadip.seeding import name_key, seeded_generator
 _OPERATOR, _NOISE, _JITTER = 11, 12, 13  # purposes in seeded_generator keys
 
 
-def task_spec(task: dict[str, Any]) -> TaskSpec:
-    return TaskSpec(kind=task["kind"], sigma=task.get("sigma", 25.0), ratio=task.get("ratio"), colour=task.get("colour", "joint"))
-
-
 def setting_operator(task: dict[str, Any], image_shape: tuple[int, int, int], seed: int, task_name: str, dataset: str) -> tuple[Operator, int]:
     """The operator of a (task, dataset) setting and its seed; shared by all images and shards."""
     op_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=seeded_generator(seed, _OPERATOR, name_key(task_name), name_key(dataset))))
-    return task_spec(task).operator(image_shape, op_seed), op_seed
+    return TaskSpec.from_setting(task).operator(image_shape, op_seed), op_seed
 
 
 def measure_image(op: Operator, x: Tensor, seed: int, task_name: str, dataset: str, index: int) -> tuple[Tensor, int]:

@@ -29,6 +29,7 @@ from torch import Tensor
 from metadip.adapt import MetaModel, batched_task_loss, solve_batch, task_loss
 from metadip.checkpoints import load_checkpoint, read_log, save_checkpoint, write_log
 from metadip.config import config_hash
+from metadip.dip import default_device
 from metadip.metrics import psnr
 from metadip.operators import Operator, build_operator
 from metadip.progress import progress
@@ -50,6 +51,13 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if self.kind != "denoising" and self.ratio is None:
             raise ValueError(f"task kind {self.kind!r} needs a sampling ratio m/n")
+
+    @classmethod
+    def from_setting(cls, setting: Mapping[str, Any]) -> "TaskSpec":
+        """The measurement model of a named task setting (``evaluate.tasks`` / ``ablation.tasks``
+        entry; its other keys are ignored)."""
+        return cls(kind=setting["kind"], sigma=setting.get("sigma", 25.0), ratio=setting.get("ratio"),
+                   colour=setting.get("colour", "joint"))
 
     def operator(self, image_shape: tuple[int, int, int], seed: int) -> Operator:
         cfg: dict[str, Any] = {"kind": self.kind, "image_shape": image_shape, "sigma": self.sigma, "seed": seed}
@@ -131,15 +139,14 @@ def named_problems(tasks: Mapping[str, Mapping[str, Any]], images: Tensor, seed:
     (N, C, H, W)); seeded by (seed, purpose, name), so they do not depend on what else is scored."""
     problems = {}
     for name, spec in tasks.items():
-        task = TaskSpec(**{k: v for k, v in spec.items() if k in ("kind", "sigma", "ratio", "colour")})
-        op, ys = task.simulate(images, seeded_generator(seed, purpose, name_key(name)))
+        op, ys = TaskSpec.from_setting(spec).simulate(images, seeded_generator(seed, purpose, name_key(name)))
         problems[name] = (op, ys, images)
     return problems
 
 
 def score_problems(model: MetaModel, problems: Mapping[str, tuple], steps: int, device: torch.device | str | None = None) -> dict[str, float]:
     """Name → mean PSNR (dB) of ``steps``-step reconstructions from the model's θ₀ (4 decimals)."""
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device) if device is not None else default_device()
     return {name: round(validate(model, op, ys, xs, steps, device), 4) for name, (op, ys, xs) in problems.items()}
 
 
