@@ -9,13 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from workflow_helpers import start_service
+from workflow_helpers import ROOT, sh, start_service
 
 pytestmark = pytest.mark.slow
 
 
-def run(*cmd, check=True, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=check, timeout=timeout)
+def run(*cmd, check=True) -> subprocess.CompletedProcess:
+    return sh(*cmd, cwd=ROOT, check=check, timeout=120)
 
 
 def assert_loopback_only(pidfiles: list[Path]) -> None:
