@@ -193,6 +193,20 @@ def test_meta_training_is_deterministic_and_moves_the_init(tmp_path):
     assert rows[0] == "step,train_loss,val_psnr,seconds" and [r.split(",")[0] for r in rows[1:]] == ["0", "3", "6"]
 
 
+def test_step_sizes_have_their_own_outer_learning_rate(tmp_path):
+    """lr_step_sizes sets Adam's step on log α only: after one outer step θ₀ is the same, and log α
+    moved 30x as far (Adam's first step is ±lr per element)."""
+    base = meta_train(tiny_model(), outer(steps=1), images(), images(seed=1), 0, tmp_path / "a", device="cpu", show_progress=False)
+    fast = meta_train(tiny_model(), outer(steps=1, lr_step_sizes=0.3), images(), images(seed=1), 0, tmp_path / "b",
+                      device="cpu", show_progress=False)
+    for k, v in state(base).items():
+        if k != "log_lr":
+            assert torch.equal(v, state(fast)[k]), k
+    init = tiny_model().log_lr.detach()
+    moved = [(m.log_lr.detach() - init).abs().max().item() for m in (base, fast)]
+    assert moved[0] == pytest.approx(1e-2, rel=1e-3) and moved[1] == pytest.approx(0.3, rel=1e-3)
+
+
 def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     full = meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "full", device="cpu", show_progress=False)
 

@@ -78,7 +78,8 @@ class OuterSettings:
 
     steps: int = 1000
     meta_batch: int = 4
-    lr: float = 1e-3  # Adam on θ₀ and log α
+    lr: float = 1e-3  # Adam on θ₀ (and on log α unless lr_step_sizes is set)
+    lr_step_sizes: float | None = None  # Adam on the learned log α (None: lr)
     first_order: bool = False
     task_batching: str = "loop"  # "loop": one task after another; "vmap": all tasks of a batch in one vmapped call
     grad_clip: float | None = None  # max global gradient norm (None: no clipping)
@@ -89,7 +90,8 @@ class OuterSettings:
     tasks: tuple[TaskSpec, ...] = field(default_factory=lambda: (TaskSpec(),))
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.meta_batch < 1 or not self.lr > 0 or self.checkpoint_every < 1 or self.val_every < 1:
+        if (self.steps < 1 or self.meta_batch < 1 or not self.lr > 0 or self.checkpoint_every < 1 or self.val_every < 1
+                or (self.lr_step_sizes is not None and not self.lr_step_sizes > 0)):
             raise ValueError(f"invalid outer-loop settings: {self}")
         if self.task_batching not in ("loop", "vmap"):
             raise ValueError(f"task_batching must be 'loop' or 'vmap', got {self.task_batching!r}")
@@ -169,7 +171,9 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     train_images = train_images.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    step_sizes = [p for n, p in model.named_parameters() if n == "log_lr"]
+    opt = torch.optim.Adam([{"params": [p for n, p in model.named_parameters() if n != "log_lr"]},
+                            {"params": step_sizes, "lr": settings.lr_step_sizes or settings.lr}], lr=settings.lr)
     run_hash = config_hash({"outer": settings.to_dict(), "inner": model.inner.to_dict(), "seed": seed,
                             "prior": getattr(model.prior.config, "to_dict", lambda: {})()})
     ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
