@@ -101,11 +101,14 @@ def shard_path(job):
     return f"{RES}/eval/{job['task']}/{job['dataset']}/{job['method']}/shard-{job['shard']}.parquet"
 
 
+CLAIMS_OUT = [f"{RES}/claims.json", f"{RES}/claims.md"] if CFG["claims"]["enabled"] else []
+
+
 def final_outputs():
     tables = [f"{RES}/tables/table{t}.{ext}" for t in tables_of(CFG) for ext in ("md", "tex", "csv")]
     figures = [f"{RES}/figures/figure{n}.png" for n in [2] + [t + 2 for t in tables_of(CFG)]]
     ablation = [f"{RES}/ablation/ablation.md", f"{RES}/ablation/ablation.csv"] if AB["enabled"] else []
-    return tables + figures + [f"{RES}/summary.json", f"{RES}/convergence.csv"] + ablation
+    return tables + figures + [f"{RES}/summary.json", f"{RES}/convergence.csv"] + CLAIMS_OUT + ablation
 
 
 def evaluation_inputs(wc):

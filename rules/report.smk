@@ -4,22 +4,24 @@ localrules:
 
 
 rule aggregate:
-    """All shards -> results.parquet, the DVC metrics summary and the convergence CSV."""
+    """All shards -> results.parquet, the DVC metrics summary, the convergence CSV and the claims verdict."""
     input:
         [shard_path(job) for job in EVAL_JOBS],
     output:
         results=f"{RES}/results.parquet",
         summary=f"{RES}/summary.json",
         convergence=f"{RES}/convergence.csv",
+        claims=CLAIMS_OUT,
     params:
         **STAGE,
+        claims=f"--claims {RES}/claims" if CFG["claims"]["enabled"] else "",
     log:
         f"{LOGS}/aggregate.log",
     conda:
         "../envs/metadip.yaml"
     shell:
         "{params.py} {params.stages}/aggregate.py --shards {input} --results {output.results} "
-        "--summary {output.summary} --convergence {output.convergence} > {log} 2>&1"
+        "--summary {output.summary} --convergence {output.convergence} {params.claims} > {log} 2>&1"
 
 
 rule render:

@@ -1,5 +1,6 @@
 """Stage: gather the evaluation shards into one results table (parquet), the DVC metrics summary
-(mean PSNR and seconds per task, dataset and method) and the convergence CSV of Figure 2."""
+(mean PSNR and seconds per task, dataset and method), the convergence CSV of Figure 2 and the
+verdict on the paper's claims (config section ``claims``)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metadip.atomic import atomic_path, write_text
-from metadip.config import ConfigError, default_config_path, load_config
-from metadip.tables import convergence_csv, convergence_rows, metrics_summary
+from metadip.claims import check_claims, claims_markdown
+from metadip.config import ConfigError, check_pipeline_config, default_config_path, load_config
+from metadip.tables import convergence_csv, convergence_rows, group_means, metrics_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", required=True, help="output: all rows as one parquet file")
     p.add_argument("--summary", required=True, help="output: JSON metrics summary")
     p.add_argument("--convergence", required=True, help="output: convergence CSV (NMSE per iteration)")
+    p.add_argument("--claims", help="output prefix of the claims verdict: PREFIX.json and PREFIX.md (with claims.enabled)")
     a = p.parse_args(argv)
     try:
-        config = load_config(a.config)
+        config = check_pipeline_config(load_config(a.config), a.config)
+        if a.claims and not config["claims"]["enabled"]:
+            raise ConfigError("--claims given but claims.enabled is false in the config")
         tables = []
         for path in a.shards:
             try:
@@ -45,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     write_text(a.summary, json.dumps(metrics_summary(rows), indent=2, sort_keys=True) + "\n")
     write_text(a.convergence, convergence_csv(convergence_rows(rows, config)))
     print(f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, {Path(a.convergence)}")
+    if a.claims:
+        verdict = check_claims(group_means(rows), config)
+        write_text(f"{a.claims}.json", json.dumps(verdict, indent=2) + "\n")
+        write_text(f"{a.claims}.md", claims_markdown(verdict, config))
+        for v in verdict["verdicts"]:
+            print(f"claim {v['claim']}: holds in {v['held']}/{v['settings']} settings - {v['text']}")
     return 0
 
 

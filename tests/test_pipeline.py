@@ -98,6 +98,9 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     assert int(rows[0]) > 0
     metrics = sh(BIN / "dvc", "metrics", "show", cwd=repo).stdout
     assert "metadip.psnr_db" in metrics and "metadip.seconds" in metrics and "pnp_bm3d.psnr_db" in metrics
+    claims = json.loads((res / "claims.json").read_text())  # the verdict is written (this tiny run need not pass it)
+    assert [v["claim"] for v in claims["verdicts"]] == ["1-quality", "1-speed", "2", "3"]
+    assert len(claims["checks"]) == 4 * len(cfg["evaluate"]["tasks"]) * 2 and "| claim | holds in |" in (res / "claims.md").read_text()
     assert (repo / "dvc.lock").is_file()
 
     # share: push to the default (local directory) remote, pull into a fresh clone -> nothing to do

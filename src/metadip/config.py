@@ -93,6 +93,17 @@ def config_hash(section: Any) -> str:
     return hashlib.sha256(json.dumps(section, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
+def method_ids(methods: dict[str, Any]) -> set[str]:
+    """The method ids of the result rows: a name, or ``<name>_<steps>`` per reported step of a dip method."""
+    ids = set()
+    for name, m in methods.items():
+        if m["kind"] == "dip":
+            ids.update(f"{name}_{k}" for k in (m.get("report_at") or [m["steps"]]))
+        else:
+            ids.add(name)
+    return ids
+
+
 def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Cross-checks of a validated config that the schema cannot express (names that refer to other
     sections); returns ``config`` or raises :class:`ConfigError` naming the key and the fix."""
@@ -119,6 +130,13 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
                 key = pnp_grid_key(spec["kind"], m["denoiser"])
                 if spec["kind"] != "denoising" and key not in grid:
                     problems.append(f"baselines.pnp.grid: no grid '{key}' for method '{name}' on task '{t}'")
+    ids = method_ids(ev["methods"])
+    claims = config["claims"]
+    if claims["enabled"]:
+        for key, name in [(k, claims[k]) for k in ("method", "long", "short")] + [("rivals", r) for r in claims["rivals"]]:
+            if name not in ids:
+                problems.append(f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "
+                                "name one or set claims.enabled: false")
     for section, tasks in (("evaluate", ev["tasks"]), ("ablation", config["ablation"]["tasks"])):
         for t, spec in tasks.items():
             if spec["kind"] != "denoising" and spec.get("ratio") is None:
