@@ -3,10 +3,12 @@ rule ablate:
     validation split (config `ablation`; in the targets only when ablation.enabled)."""
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
+        transfer=[dataset_dir(AB["transfer"]["dataset"])] if AB["transfer"]["dataset"] else [],
     output:
         result=f"{RES}/ablation/{{variant}}/result.json",
     params:
         **STAGE,
+        transfer=lambda wc, input: f"--transfer-data {input.transfer[0]}" if input.transfer else "",
         config_hash=lambda wc: ablation_hash(wc.variant),
         out=lambda wc, output: os.path.dirname(output.result),
     log:
@@ -21,7 +23,7 @@ rule ablate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/ablate.py --variant {wildcards.variant} --data {input.data} "
+        "{params.py} {params.stages}/ablate.py --variant {wildcards.variant} --data {input.data} {params.transfer} "
         "--out {params.out} > {log} 2>&1"
 
 

@@ -82,7 +82,8 @@ AB = CFG["ablation"]
 
 def ablation_hash(variant):
     own = section_hash(f"meta.methods.{AB['method']}", f"ablation.variants.{variant}", "ablation.method", "ablation.outer_steps",
-                       "ablation.test_steps", "ablation.val_images", "ablation.tasks", "meta.image_size", "meta.train_dataset", "seed")
+                       "ablation.test_steps", "ablation.val_images", "ablation.tasks", "ablation.transfer", "meta.image_size",
+                       "meta.train_dataset", "seed")
     return config_hash([TRAIN_DATA_HASH, own])
 
 

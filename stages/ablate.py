@@ -1,7 +1,8 @@
 """Stage: one ablation variant — meta-train the configured method with the variant's settings
 overridden (config `ablation`), then score its init and the un-meta-trained one as the mean PSNR
 after `ablation.test_steps` inner steps on the validation split, per task setting. Resumes from
-the checkpoint in <out>/work."""
+the checkpoint in <out>/work.  With `ablation.transfer` also scored on the validation split of another
+curated dataset (`--transfer-data`), under the keys <dataset>:<task>."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
     p.add_argument("--variant", required=True, help="name of a variant under ablation.variants")
     p.add_argument("--data", required=True, help="curated dataset folder (train split for tasks, val split for scores)")
+    p.add_argument("--transfer-data", help="curated dataset folder of ablation.transfer.dataset (val split scored)")
     p.add_argument("--out", required=True, help="output folder: result.json, work/ (checkpoint, metrics.csv)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     a = p.parse_args(argv)
@@ -47,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         val = resize_images(CuratedSplit(data, "val").stack(), size)[: ab["val_images"]]
         if len(train) == 0 or len(val) == 0:
             raise ConfigError(f"{data}: the ablation needs non-empty train and val splits")
+        transfer = ab["transfer"]
+        if bool(transfer["dataset"]) != bool(a.transfer_data):
+            raise ConfigError(f"{a.config}: ablation.transfer.dataset is {transfer['dataset']!r} but --transfer-data is "
+                              f"{a.transfer_data!r}; give both or neither")
+        transfer_val = (resize_images(CuratedSplit(Path(a.transfer_data), "val").stack(), size)[: ab["val_images"]]
+                        if a.transfer_data else None)
         arch = architecture_from_config(method["network"], method["arch"], tuple(train.shape[1:]))
         model = build_model(arch, method["inner"])
         outer = OuterSettings.from_dict(method["outer"])
@@ -56,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = Path(a.out)
     problems = named_problems(ab["tasks"], val, config["seed"], VALIDATION_PURPOSE)
+    if transfer_val is not None:
+        name = transfer["dataset"]
+        problems |= {f"{name}:{k}": v for k, v in named_problems(transfer["tasks"], transfer_val, config["seed"], VALIDATION_PURPOSE).items()}
     before = score_problems(model, problems, ab["test_steps"], a.device)
     t = time.perf_counter()
     meta_train(model, outer, train, val, config["seed"], out / "work", device=a.device)

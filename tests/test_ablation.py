@@ -68,21 +68,26 @@ def test_a_variant_with_a_bad_setting_is_a_config_error(tmp_path):
     cfg = ablation_config(tmp_path, reference="nope")
     with pytest.raises(ConfigError, match="ablation.reference: no variant 'nope'"):
         check_pipeline_config(validate_config(cfg))
+    cfg = ablation_config(tmp_path, transfer={"dataset": "celeba", "tasks": {"den_15": {"kind": "denoising"}}})
+    with pytest.raises(ConfigError, match="ablation.transfer.dataset: no dataset 'celeba'"):
+        check_pipeline_config(validate_config(cfg))
 
 
 def test_ablate_and_table_stages(tmp_path):
-    cfg = ablation_config(tmp_path)
+    # scored on the training collection's val split and (transfer) on another dataset's: here the same one
+    cfg = ablation_config(tmp_path, transfer={"dataset": "d", "tasks": {"den_15": {"kind": "denoising", "sigma": 15}}})
     data = tmp_path / "data"
     curate(cfg, data)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    stage = [sys.executable, str(ROOT / "stages" / "ablate.py"), "--config", str(tmp_path / "c.yaml"), "--data", str(data)]
+    stage = [sys.executable, str(ROOT / "stages" / "ablate.py"), "--config", str(tmp_path / "c.yaml"), "--data", str(data),
+             "--transfer-data", str(data)]
     results = []
     for variant in ("reference", "no_momentum"):
         out = tmp_path / "ablation" / variant
         proc = subprocess.run([*stage, "--variant", variant, "--out", str(out)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         rec = json.loads((out / "result.json").read_text())
-        assert rec["variant"] == variant and set(rec["psnr_meta_db"]) == {"den_25", "cs_4"}
+        assert rec["variant"] == variant and set(rec["psnr_meta_db"]) == {"den_25", "cs_4", "d:den_15"}
         assert all(5 < v < 60 for v in [*rec["psnr_meta_db"].values(), *rec["psnr_init_db"].values()])
         results.append(out / "result.json")
     ref, nom = (json.loads(p.read_text()) for p in results)
@@ -99,6 +104,9 @@ def test_ablate_and_table_stages(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| no_momentum | inner.momentum=0.0 |" in md.read_text()
     rows = list(csv.DictReader(table.open()))
-    assert len(rows) == 4 and {r["task"] for r in rows} == {"den_25", "cs_4"}
+    assert len(rows) == 6 and {r["task"] for r in rows} == {"den_25", "cs_4", "d:den_15"}
     bad = subprocess.run([*stage, "--variant", "nope", "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 1 and "no variant 'nope'" in bad.stderr
+    bad = subprocess.run([*stage[:-2], "--variant", "reference", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert bad.returncode == 1 and "ablation.transfer.dataset is 'd' but --transfer-data is None" in bad.stderr
+    assert not (tmp_path / "x").exists()

@@ -137,7 +137,8 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
             if name not in ids:
                 problems.append(f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "
                                 "name one or set claims.enabled: false")
-    for section, tasks in (("evaluate", ev["tasks"]), ("ablation", config["ablation"]["tasks"])):
+    for section, tasks in (("evaluate", ev["tasks"]), ("ablation", config["ablation"]["tasks"]),
+                           ("ablation.transfer", config["ablation"]["transfer"]["tasks"])):
         for t, spec in tasks.items():
             if spec["kind"] != "denoising" and spec.get("ratio") is None:
                 problems.append(f"{section}.tasks.{t}: kind '{spec['kind']}' needs a ratio m/n")
@@ -145,6 +146,11 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
     if ab["enabled"]:
         if ab["method"] not in meta["methods"]:
             problems.append(f"ablation.method: no method '{ab['method']}' under meta.methods")
+        transfer = ab["transfer"]
+        if transfer["dataset"] is not None and transfer["dataset"] not in datasets:
+            problems.append(f"ablation.transfer.dataset: no dataset '{transfer['dataset']}' under curate.datasets")
+        if transfer["dataset"] is not None and not transfer["tasks"]:
+            problems.append("ablation.transfer.tasks: name at least one task setting to score on the transfer dataset")
         if ab["reference"] not in ab["variants"]:
             problems.append(f"ablation.reference: no variant '{ab['reference']}' under ablation.variants")
         elif ab["method"] in meta["methods"]:
