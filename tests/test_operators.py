@@ -43,6 +43,22 @@ def inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # -- adjointness ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("kind, tol", [("denoising", 1e-12), ("cs_fast", 1e-12), ("cs", 0.05)])
+@pytest.mark.parametrize("ratio", [1 / 8, 1 / 2])
+def test_data_loss_estimates_the_image_mse_for_every_operator(kind, tol, ratio):
+    """The loss is per image value, ‖A d‖²/n: with E[AᵀA] = I its sum over the n unit perturbations
+    d = e_j (the Hessian's trace / 2) is ‖A‖_F²/n = 1 for every operator and ratio, as for denoising,
+    so a step size learned on denoising has the right scale on CS (dividing by m gave n/m)."""
+    shape = (3, 8, 8)
+    op = make(kind, shape, ratio)
+    n = math.prod(shape)
+    x = torch.rand(shape, generator=gen(0))
+    basis = torch.eye(n).reshape(n, *shape)
+    trace = op.data_loss(x + basis, op.A(x)).sum().item()
+    assert trace == pytest.approx(1.0, rel=tol, abs=1e-6)
+    assert op.data_loss(x + basis[:2], op.A(x)).shape == (2,)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     kind=st.sampled_from(("denoising", *CS_KINDS)),

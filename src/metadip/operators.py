@@ -114,9 +114,16 @@ class Operator(nn.Module):
         raise NotImplementedError
 
     def data_loss(self, x: Tensor, y: Tensor) -> Tensor:
-        """Mean squared measurement residual ‖M(x) − y‖² / numel per item of the batch dims."""
+        """Squared measurement residual per image value, ‖M(x) − y‖² / n with n = C·H·W (not the
+        number of measurements m), per item of the batch dims.
+
+        The operators are normalised so that E[AᵀA] = I; the loss of an error d is then on average
+        ‖d‖²/n, the image MSE — for every operator and ratio, as for denoising (m = n) — so the
+        gradient scale and a step size learned on denoising carry over to CS and PR.  Dividing by m
+        made the loss n/m times steeper (8x at m/n = 1/8) and MetaDIP's learned steps diverged there.
+        """
         r = self.A(x) - y
-        return r.pow(2).flatten(start_dim=r.dim() - len(self.measurement_shape)).mean(-1)
+        return r.pow(2).flatten(start_dim=r.dim() - len(self.measurement_shape)).sum(-1) / math.prod(self.image_shape)
 
     def config(self) -> dict[str, Any]:
         """JSON-serialisable constructor arguments; ``build_operator(op.config())`` rebuilds it."""
