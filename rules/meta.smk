@@ -14,6 +14,7 @@ rule meta_train:
     benchmark:
         f"{BENCH}/meta_train/{{method}}.tsv"
     threads: 1
+    priority: 10  # the longest job on the critical path: start it before the independent DIP runs
     resources:
         gpu=1,
         mem_mb=8000,
