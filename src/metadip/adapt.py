@@ -1,7 +1,8 @@
 """The MetaDIP inner loop: a few gradient steps on the measurement loss from a (meta-)init.
 
 One step from parameters θ_k (all functional, so it works under ``torch.func.vmap`` and can be
-differentiated through for MAML), with g_k = ∇_θ [ ‖M(f_θk(z)) − y‖² / numel + λ_TV · TV(f_θk(z)) ]
+differentiated through for MAML), with g_k = ∇_θ [ ‖M(f_θk(z)) − y‖² / n + λ_TV · TV(f_θk(z)) ]
+(n = C·H·W, :meth:`Operator.data_loss`)
 and one of two update rules (``update``)::
 
     sgd:  v_{k+1} = μ · v_k + g_k                                    (heavy-ball momentum)
@@ -10,8 +11,8 @@ and one of two update rules (``update``)::
           θ_{k+1} = θ_k − α_k ⊙ m̂ / (sqrt(ŝ) + ε)   (m̂, ŝ: m, s divided by 1 − μ^{k+1}, 1 − β₂^{k+1})
 
 "adam" normalises every element's step by its own gradient scale, so the step does not shrink with
-the residual as plain gradient steps do; high-frequency detail (texture) is fitted in far fewer
-steps.  The learned α_k then scales Adam's direction per tensor and step.
+the residual as a plain gradient step does; the learned α_k then scales Adam's direction per tensor
+and step.
 
 α_k holds one learned learning rate per parameter tensor and per step (Meta-SGD, stored as
 log α so it stays positive); for steps beyond the K it was trained for, the rule ``beyond_k``
