@@ -223,10 +223,19 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     assert steps == ["0", "3", "6"]  # no duplicated or lost rows
 
 
-def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
-    meta_train(tiny_model(), outer(steps=2), images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False)
-    with pytest.raises(RuntimeError, match="checkpoint of a different run configuration"):
-        meta_train(tiny_model(), outer(steps=2, lr=5e-3), images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False)
+def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, caplog):
+    """A config edit reruns the job in the same folder: it starts from step 0 (warning) and ends like a
+    run of the new config in an empty folder; the metrics log holds only the new run's rows."""
+    meta_train(tiny_model(), outer(steps=6), images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False)
+    new = outer(steps=3, lr=5e-3)
+    with caplog.at_level("WARNING", logger="metadip.checkpoints"):
+        rerun = meta_train(tiny_model(), new, images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False)
+    assert "checkpoint of another run configuration" in caplog.text
+    fresh = meta_train(tiny_model(), new, images(), images(seed=1), 0, tmp_path / "fresh", device="cpu", show_progress=False)
+    for k, v in state(fresh).items():
+        torch.testing.assert_close(state(rerun)[k], v, rtol=1e-6, atol=1e-7)
+    steps = {d: [r.split(",")[0] for r in (tmp_path / d / "metrics.csv").read_text().splitlines()[1:]] for d in ("w", "fresh")}
+    assert steps["w"] == steps["fresh"] == ["0", "3"]
 
 
 def test_task_sampling_is_seeded_and_mixes_kinds():

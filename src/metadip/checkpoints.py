@@ -1,13 +1,15 @@
 """Training checkpoints: model state, Adam state and step in one safetensors file, written atomically.
 
-A checkpoint records the hash of the run's configuration and is refused by a run with another
-configuration, so a resumed run always continues the same training.
+A checkpoint records the hash of the run's configuration. A run resumes only from a checkpoint of its
+own configuration; one left by another configuration (the config was edited, so the workflow reruns
+the job in the same folder) is ignored with a warning and overwritten at the first checkpoint.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from metadip.atomic import atomic_path, write_text
+
+log = logging.getLogger(__name__)
 
 
 def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, step: int, run_hash: str) -> None:
@@ -49,6 +53,20 @@ def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, run_has
                 "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(device),
             }
     return int(meta["step"])
+
+
+def resume_step(path: Path, model: nn.Module, opt: torch.optim.Adam, run_hash: str, device: torch.device) -> int:
+    """The step to continue from: 0 without a checkpoint at ``path`` or with one of another run
+    configuration (a fresh start), else the checkpoint's step after restoring it into ``model``/``opt``."""
+    if not path.is_file():
+        return 0
+    with safe_open(str(path), framework="pt") as f:
+        other = (f.metadata() or {}).get("run_hash")
+    if other != run_hash:
+        log.warning("%s: checkpoint of another run configuration (hash %s, this run %s); starting from step 0",
+                    path, other, run_hash)
+        return 0
+    return load_checkpoint(path, model, opt, run_hash, device)
 
 
 def read_log(path: Path, upto: int) -> list[dict[str, str]]:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from metadip.checkpoints import load_checkpoint, read_log, save_checkpoint, write_log
+from metadip.checkpoints import read_log, resume_step, save_checkpoint, write_log
 from metadip.config import config_hash
 from metadip.denoisers import DRUNet
 from metadip.metrics import psnr
@@ -97,7 +97,7 @@ def train_denoiser(net: DRUNet, s: DenoiserTraining, train_images: Tensor, val_i
     opt = torch.optim.Adam(net.parameters(), lr=s.lr)
     run_hash = config_hash({"training": asdict(s), "net": net.config.to_dict(), "seed": seed})
     ckpt, log_path = work / "checkpoint.safetensors", work / "metrics.csv"
-    start = load_checkpoint(ckpt, net, opt, run_hash, device) if ckpt.is_file() else 0
+    start = resume_step(ckpt, net, opt, run_hash, device)
     if start:
         log.info("resuming denoiser training at step %d from %s", start, ckpt)
     val = val_images[: s.val_images]

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from metadip.adapt import MetaModel, batched_task_loss, solve_batch, task_loss
-from metadip.checkpoints import load_checkpoint, read_log, save_checkpoint, write_log
+from metadip.checkpoints import read_log, resume_step, save_checkpoint, write_log
 from metadip.config import config_hash
 from metadip.dip import default_device
 from metadip.metrics import psnr
@@ -177,7 +177,7 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
     run_hash = config_hash({"outer": settings.to_dict(), "inner": model.inner.to_dict(), "seed": seed,
                             "prior": getattr(model.prior.config, "to_dict", lambda: {})()})
     ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
-    start_step = load_checkpoint(ckpt, model, opt, run_hash, device) if ckpt.is_file() else 0
+    start_step = resume_step(ckpt, model, opt, run_hash, device)
     if start_step:
         log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
     rows = read_log(metrics_path, start_step)
