@@ -28,11 +28,13 @@ def test_deep_merge_replaces_leaves_and_lists_and_keeps_the_base():
     assert base["inner"]["momentum"] == 0.5  # untouched
 
 
-def test_variant_method_trains_every_variant_equally_long():
+def test_variant_method_trains_every_variant_equally_long_unless_it_sets_the_length():
     cfg = validate_config({"meta": {"methods": {"m": dict(METHOD)}}})["meta"]["methods"]["m"]
-    v = variant_method(cfg, {"outer": {"first_order": False, "steps": 999}}, outer_steps=7, test_steps=5)
+    v = variant_method(cfg, {"outer": {"first_order": False}}, outer_steps=7, test_steps=5)
     assert v["outer"]["steps"] == 7 and v["outer"]["test_steps"] == 5 and v["outer"]["val_every"] == 7
     assert v["outer"]["first_order"] is False and cfg["outer"]["first_order"] is True
+    longer = variant_method(cfg, {"outer": {"steps": 30}}, outer_steps=7, test_steps=5)
+    assert longer["outer"]["steps"] == 30 and longer["outer"]["val_every"] == 30
 
 
 def test_overrides_text_names_each_changed_setting():
@@ -40,6 +42,7 @@ def test_overrides_text_names_each_changed_setting():
     assert overrides_text({"inner": {"momentum": 0.0, "learn_lr": False}, "network": {"fourier_features": 64}}) == \
         "inner.learn_lr=false, inner.momentum=0.0, network.fourier_features=64"
     assert overrides_text({"outer": {"tasks": [{"kind": "cs_fast", "ratio": 0.25}]}}) == "outer.tasks=[{kind:cs_fast ratio:0.25}]"
+    assert overrides_text({"outer": {"lr_step_sizes": None}}) == "outer.lr_step_sizes=null"
 
 
 def test_markdown_table_shows_meta_init_and_difference_to_reference():

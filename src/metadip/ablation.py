@@ -31,11 +31,13 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[st
 
 def variant_method(method: Mapping[str, Any], overrides: Mapping[str, Any], outer_steps: int,
                    test_steps: int) -> dict[str, Any]:
-    """The method config of one variant: overrides merged in, every variant trained for the same
-    ``outer_steps`` and validated after ``test_steps`` inner steps."""
+    """The method config of one variant: overrides merged in, trained for ``outer_steps`` (unless the
+    variant sets ``outer.steps`` itself: the training-length ablation) and validated after
+    ``test_steps`` inner steps."""
     merged = deep_merge(method, overrides)
-    merged["outer"] = {**merged["outer"], "steps": outer_steps, "test_steps": test_steps,
-                       "val_every": outer_steps, "checkpoint_every": min(merged["outer"]["checkpoint_every"], outer_steps)}
+    steps = overrides.get("outer", {}).get("steps", outer_steps)
+    merged["outer"] = {**merged["outer"], "steps": steps, "test_steps": test_steps,
+                       "val_every": steps, "checkpoint_every": min(merged["outer"]["checkpoint_every"], steps)}
     return merged
 
 
@@ -95,4 +97,6 @@ def _compact(value: Any) -> str:
         return "[" + "; ".join(_compact(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + " ".join(f"{k}:{_compact(v)}" for k, v in value.items()) + "}"
+    if value is None:
+        return "null"
     return str(value).lower() if isinstance(value, bool) else str(value)
