@@ -14,7 +14,7 @@ rule aggregate:
         claims=CLAIMS_OUT,
     params:
         **STAGE,
-        claims=f"--claims {RES}/claims" if CFG["claims"]["enabled"] else "",
+        claims=f"--claims {RES}/claims" if CLAIMS_OUT else "",
     log:
         f"{LOGS}/aggregate.log",
     conda:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from metadip.plan import tasks_of
-from metadip.tables import ROLES, _header
+from metadip.tables import ROLES, setting_label
 
 Means = dict[tuple[str, str, str], dict[str, float]]
 
@@ -77,7 +77,7 @@ def check_claims(means: Means, config: dict[str, Any]) -> dict[str, Any]:
 def _setting(task: dict[str, Any]) -> str:
     """'den σ=15', 'CS m/n=1/4', 'PR m/n=1/8'."""
     kind = "den" if task["kind"] == "denoising" else task["kind"].split("_")[0].upper()
-    return f"{kind} {_header(task)}"
+    return f"{kind} {setting_label(task)}"
 
 
 def claims_markdown(result: dict[str, Any], config: dict[str, Any]) -> str:

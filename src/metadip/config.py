@@ -93,12 +93,23 @@ def config_hash(section: Any) -> str:
     return hashlib.sha256(json.dumps(section, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
+def report_steps(method: dict[str, Any]) -> list[int]:
+    """The steps (ascending) at which one run of a ``dip`` evaluation method is read: its
+    ``report_at``, or only its last step."""
+    return sorted(set(method.get("report_at") or [method["steps"]]))
+
+
+def dip_method_id(name: str, steps: int) -> str:
+    """The result-row id of ``dip`` method ``name`` read after ``steps`` steps."""
+    return f"{name}_{steps}"
+
+
 def method_ids(methods: dict[str, Any]) -> set[str]:
-    """The method ids of the result rows: a name, or ``<name>_<steps>`` per reported step of a dip method."""
+    """The method ids of the result rows: a name, or one id per reported step of a dip method."""
     ids = set()
     for name, m in methods.items():
         if m["kind"] == "dip":
-            ids.update(f"{name}_{k}" for k in (m.get("report_at") or [m["steps"]]))
+            ids.update(dip_method_id(name, k) for k in report_steps(m))
         else:
             ids.add(name)
     return ids

@@ -25,7 +25,7 @@ from torch import Tensor
 from metadip.adapt import solve
 from metadip.artifacts import architecture_from_config, build_model, file_sha256, git_commit, load_denoiser, load_meta_init
 from metadip.atomic import atomic_path
-from metadip.config import config_hash
+from metadip.config import config_hash, dip_method_id, report_steps
 from metadip.denoisers import DRUNetDenoiser, bm3d_denoise, run_denoiser
 from metadip.dip import DIPResult, DIPSettings, default_device, fit_dip
 from metadip.images import to_tensor, to_uint8
@@ -108,7 +108,7 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
         source = config["meta"]["methods"][method["network_of"]]
         arch = architecture_from_config(source["network"], source["arch"], image_shape)
         settings = DIPSettings(steps=method["steps"], lr=method["lr"], jitter_std=method["jitter_std"], ema=method["ema"])
-        report = sorted(set(method.get("report_at") or [method["steps"]]))
+        report = report_steps(method)
         provenance["init_seed"] = arch["seed"]
 
         def run(op, y, x, index):
@@ -120,7 +120,7 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
             outs = []
             for k in report:
                 est, last = full.snapshots[k]
-                outs.append(Outcome(f"{name}_{k}", f"{label} ({k})", k,
+                outs.append(Outcome(dip_method_id(name, k), f"{label} ({k})", k,
                                     DIPResult(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k)), {"jitter_seed": g_seed}))
             return outs
 

@@ -58,7 +58,8 @@ def _setting(task: dict[str, Any]) -> float:
     return float(task["sigma"]) if task["kind"] == "denoising" else float(task["ratio"])
 
 
-def _header(task: dict[str, Any]) -> str:
+def setting_label(task: dict[str, Any]) -> str:
+    """A task setting as a column header: ``σ=15`` (denoising) or ``m/n=1/4`` (CS, PR)."""
     return f"σ={task['sigma']:g}" if task["kind"] == "denoising" else f"m/n={_ratio(task['ratio'])}"
 
 
@@ -114,8 +115,8 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
     for group in groups:
         for task in group:
             for role in ROLES:
-                headers.append(f"{_header(ev['tasks'][task])} {role}")
-        headers.append("time (s)" if table == 1 else f"{_header(ev['tasks'][group[0]])} time (s)")
+                headers.append(f"{setting_label(ev['tasks'][task])} {role}")
+        headers.append("time (s)" if table == 1 else f"{setting_label(ev['tasks'][group[0]])} time (s)")
     return {"table": table, "title": TITLES[table], "headers": headers, "rows": body, "notes": table_notes(config)}
 
 
