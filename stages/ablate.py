@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 from metadip.ablation import overrides_text, variant_method
@@ -20,7 +19,7 @@ from metadip.atomic import write_text
 from metadip.config import ConfigError, default_config_path, load_config, validate_definition
 from metadip.datasets import CuratedSplit
 from metadip.images import resize_images
-from metadip.maml import OuterSettings, meta_train, named_problems, score_problems
+from metadip.maml import OuterSettings, meta_train, named_problems, score_problems, training_summary
 
 VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements
 
@@ -68,12 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         name = transfer["dataset"]
         problems |= {f"{name}:{k}": v for k, v in named_problems(transfer["tasks"], transfer_val, config["seed"], VALIDATION_PURPOSE).items()}
     before = score_problems(model, problems, ab["test_steps"], a.device)
-    t = time.perf_counter()
     meta_train(model, outer, train, val, config["seed"], out / "work", device=a.device)
-    seconds = time.perf_counter() - t
+    seconds = training_summary(out / "work")["seconds"]  # the whole training, also when it was resumed
     after = score_problems(model, problems, ab["test_steps"], a.device)
     record = {"variant": a.variant, "overrides": overrides, "overrides_text": overrides_text(overrides),
-              "method": ab["method"], "outer_steps": ab["outer_steps"], "test_steps": ab["test_steps"],
+              "method": ab["method"], "outer_steps": outer.steps, "test_steps": ab["test_steps"],
               "val_images": len(val), "dataset": data.name, "psnr_init_db": before, "psnr_meta_db": after,
               "train_seconds": round(seconds, 1)}
     write_text(out / "result.json", json.dumps(record, indent=2) + "\n")

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ab = config["ablation"]
     caption = (f"Ablation of '{ab['method']}': mean PSNR after {ab['test_steps']} steps on {results[0]['val_images']} "
                f"validation images of '{results[0]['dataset']}', each variant meta-trained for {ab['outer_steps']} outer "
-               "steps; in brackets the same variant before meta-training.\n\n")
+               "steps unless it sets outer.steps; in brackets the same variant before meta-training.\n\n")
     write_text(a.markdown, caption + to_markdown(results, ab["reference"]))
     write_text(a.csv, to_csv(table_rows(results)))
     print(f"ablation table of {len(results)} variants -> {a.markdown}, {a.csv}")

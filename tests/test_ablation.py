@@ -95,6 +95,12 @@ def test_ablate_and_table_stages(tmp_path):
         results.append(out / "result.json")
     ref, nom = (json.loads(p.read_text()) for p in results)
     assert ref["psnr_init_db"] != nom["psnr_init_db"]  # same problems, different inner optimiser
+    assert ref["outer_steps"] == 2 and ref["train_seconds"] > 0
+    # rerun in the same folder: resumed at the last step, the record keeps the whole training's time
+    proc = subprocess.run([*stage, "--variant", "reference", "--out", str(results[0].parent)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(results[0].read_text())
+    assert again["train_seconds"] == ref["train_seconds"] and again["psnr_meta_db"] == ref["psnr_meta_db"]
     # the same validation problems for every variant: an identical variant scores identically
     cfg["ablation"]["variants"]["same"] = {}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))

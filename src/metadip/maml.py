@@ -228,9 +228,10 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
 
 
 def training_summary(work_dir: str | os.PathLike) -> dict[str, Any]:
-    """The metrics CSV of a run as a dict (first / last / best validation PSNR)."""
+    """The metrics CSV of a run as a dict: validation PSNR per logged step, first and last, and the
+    training seconds up to the last logged step (summed over resumed sessions)."""
     rows = read_log(Path(work_dir) / "metrics.csv", 1 << 62)
     vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"] != ""]
     return {"validation": vals, "initial_val_psnr": vals[0][1] if vals else None,
-            "final_val_psnr": vals[-1][1] if vals else None}
+            "final_val_psnr": vals[-1][1] if vals else None, "seconds": float(rows[-1]["seconds"]) if rows else None}
 
