@@ -36,13 +36,18 @@ def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, step: i
         save_file(tensors, str(tmp), metadata={"step": str(step), "run_hash": run_hash})
 
 
-def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, run_hash: str, device: torch.device) -> int:
-    """Restore what :func:`save_checkpoint` wrote; return the step. Refuses another run's checkpoint."""
+def resume_step(path: Path, model: nn.Module, opt: torch.optim.Adam, run_hash: str, device: torch.device) -> int:
+    """The step to continue from: 0 without a checkpoint at ``path`` or with one of another run
+    configuration (a fresh start), else the checkpoint's step after restoring what
+    :func:`save_checkpoint` wrote into ``model`` and ``opt``."""
+    if not path.is_file():
+        return 0
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         if meta.get("run_hash") != run_hash:
-            raise RuntimeError(f"{path}: checkpoint of a different run configuration (hash {meta.get('run_hash')}, "
-                               f"this run {run_hash}); delete it or use another output folder")
+            log.warning("%s: checkpoint of another run configuration (hash %s, this run %s); starting from step 0",
+                        path, meta.get("run_hash"), run_hash)
+            return 0
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     for i, p in enumerate(model.parameters()):
@@ -53,20 +58,6 @@ def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, run_has
                 "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(device),
             }
     return int(meta["step"])
-
-
-def resume_step(path: Path, model: nn.Module, opt: torch.optim.Adam, run_hash: str, device: torch.device) -> int:
-    """The step to continue from: 0 without a checkpoint at ``path`` or with one of another run
-    configuration (a fresh start), else the checkpoint's step after restoring it into ``model``/``opt``."""
-    if not path.is_file():
-        return 0
-    with safe_open(str(path), framework="pt") as f:
-        other = (f.metadata() or {}).get("run_hash")
-    if other != run_hash:
-        log.warning("%s: checkpoint of another run configuration (hash %s, this run %s); starting from step 0",
-                    path, other, run_hash)
-        return 0
-    return load_checkpoint(path, model, opt, run_hash, device)
 
 
 def read_log(path: Path, upto: int) -> list[dict[str, str]]:
