@@ -76,9 +76,23 @@ def test_ema_starts_at_the_first_output_and_last_iterate_without_ema(camera32):
     torch.testing.assert_close(one.estimate, first)
     plain = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=5, ema=None), gen(2), device="cpu", show_progress=False)
     assert torch.equal(plain.estimate, plain.last)
-    # two steps with weight w: ema = w·out1 + (1 − w)·out2
+    # two steps with weight w: ema = w·out1 + (1 − w)·out2, out2 = f_θ1(z) = the last iterate after one step
     two = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=2, ema=0.9, jitter_std=0), gen(2), device="cpu", show_progress=False)
-    torch.testing.assert_close(two.estimate, 0.9 * first + 0.1 * two.last)
+    torch.testing.assert_close(two.estimate, 0.9 * first + 0.1 * one.last)
+
+
+def test_last_iterate_is_the_unjittered_output_after_the_update(camera32):
+    """DIP's last iterate at step k is f_θk(z) after the k-th update, without jitter (as MetaDIP's)."""
+    op = Denoising(camera32.shape, 25, seed=0)
+    y = op.measure(camera32, gen(1))
+    prior = tiny_prior(camera32.shape)
+    result = fit_dip(prior, op, y, DIPSettings(steps=4), gen(2), device="cpu", show_progress=False, x_true=camera32, keep_at=(2,))
+    with torch.no_grad():
+        after = prior(None)[0]
+    torch.testing.assert_close(result.last, after)
+    assert result.trace["psnr_last"][-1] == pytest.approx(psnr(after, camera32).item())
+    again = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=2), gen(2), device="cpu", show_progress=False)
+    torch.testing.assert_close(result.snapshots[2][1], again.last)
 
 
 def test_same_seeds_same_reconstruction(camera32):
