@@ -12,10 +12,9 @@ import torch
 
 from metadip.artifacts import ArtifactError
 from metadip.config import ConfigError, check_pipeline_config, default_config_path, load_config
-from metadip.datasets import CuratedSplit
 from metadip.evaluation import evaluate_shard, write_rows
-from metadip.images import resize_images
 from metadip.plan import shard_indices
+from metadip.sampling import load_evaluation_set
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,15 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         for key, names in (("tasks", a.task), ("methods", a.method)):
             if names not in ev[key]:
                 raise ConfigError(f"{a.config}: no '{names}' under evaluate.{key} (have: {', '.join(ev[key])})")
-        split = CuratedSplit(a.data, ev["split"])
-        if len(split) < ev["images"]:
-            raise ConfigError(f"{a.data}: the {ev['split']} split has {len(split)} images, evaluate.images asks for {ev['images']}; "
-                              "curate more or lower evaluate.images")
-        images = resize_images(split.stack(list(range(ev["images"]))), config["meta"]["image_size"])
+        chosen = load_evaluation_set(a.data, ev["split"], ev["images"], ev["min_photos"], config["meta"]["image_size"])
         indices = shard_indices(ev["images"], ev["shards"], a.shard)
         artifacts = {k: v for k, v in (("meta_init", a.meta_init), ("drunet", a.drunet), ("pnp", a.pnp)) if v}
         t = time.perf_counter()
-        rows = evaluate_shard(config, a.task, a.dataset, a.method, images, split.ids, indices, artifacts, a.device,
+        rows = evaluate_shard(config, a.task, a.dataset, a.method, chosen.images, chosen.ids, chosen.sources, indices, artifacts, a.device,
                               show_progress=sys.stderr.isatty())
     except (ConfigError, ArtifactError, FileNotFoundError, ValueError) as err:
         print(f"evaluate: error: {err}", file=sys.stderr)

@@ -182,7 +182,8 @@ def _header_size(path: Path) -> tuple[int, int] | None:
 def _assign_splits(candidates: list[_Candidate], dataset: dict[str, Any], seed: int, name: str) -> None:
     """Fixed splits (CelebA) are kept; the rest are split per collection by a seeded hash order:
     the first round(f_test·N) images go to test, the next round(f_val·N) to val, the rest to train
-    (at least one image per split whose fraction and crop count are > 0, when there are enough)."""
+    (at least one image per split whose fraction and crop count are > 0, when there are enough; a
+    dataset that only serves evaluation may give train nothing: fraction or crop count 0)."""
     fractions = dataset.get("split_fractions", {"train": 0.6, "val": 0.2, "test": 0.2})
     total = sum(fractions.get(s, 0) for s in SPLITS)
     if total <= 0:
@@ -200,7 +201,8 @@ def _assign_splits(candidates: list[_Candidate], dataset: dict[str, Any], seed: 
         counts = {s: round(fractions.get(s, 0) / total * n) for s in ("test", "val")}
         for s in wanted:
             counts[s] = max(counts[s], 1)
-        while counts["test"] + counts["val"] >= n and counts["test"] + counts["val"] > 0:  # keep ≥ 1 for train
+        keep_train = int(fractions.get("train", 0) > 0 and dataset["crops"]["train"] > 0)  # ≥ 1 image when train is wanted
+        while counts["test"] + counts["val"] > n - keep_train and counts["test"] + counts["val"] > 0:
             bigger = "test" if counts["test"] >= counts["val"] else "val"
             counts[bigger] -= 1
             if n == 1:
