@@ -72,8 +72,11 @@ def evaluation_hash(task, dataset, method):
         upstream.append(pnp_hash(task, m["denoiser"]))
     if m["kind"] == "dip":
         upstream.append(section_hash(f"meta.methods.{m['network_of']}"))
-    own = section_hash(f"evaluate.tasks.{task}", f"evaluate.methods.{method}", "evaluate.images", "evaluate.shards",
-                       "evaluate.split", "meta.image_size", "seed")
+    if m.get("speed_reference"):
+        ref = EV["methods"][m["speed_reference"]]
+        upstream.append(section_hash(f"evaluate.methods.{m['speed_reference']}", f"meta.methods.{ref['network_of']}"))
+    own = section_hash(f"evaluate.tasks.{task}", f"evaluate.methods.{method}", "evaluate.images", "evaluate.min_photos",
+                       "evaluate.shards", "evaluate.split", "meta.image_size", "seed")
     return config_hash(upstream + [own])
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from metadip.config import ConfigError, check_pipeline_config, validate_config
 from metadip.evaluation import decode_image, evaluate_shard, measure_image, setting_operator, write_rows
 from metadip.images import bundled_image
+from metadip.metrics import psnr
 from metadip.plan import applies, evaluation_jobs, shard_indices, tables_of
 
 
@@ -71,8 +72,8 @@ def test_rows_do_not_depend_on_the_shard_layout(tmp_path):
     cfg = tiny_config()
     images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
     ids = ["a/test/0", "a/test/1", "a/test/2"]
-    whole = evaluate_shard(cfg, "cs", "a", "dip", images, ids, [0, 1, 2], {}, "cpu")
-    split = [r for part in ([0], [1, 2]) for r in evaluate_shard(cfg, "cs", "a", "dip", images, ids, part, {}, "cpu")]
+    whole = evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, [0, 1, 2], {}, "cpu")
+    split = [r for part in ([0], [1, 2]) for r in evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, part, {}, "cpu")]
     key = lambda r: (r["image_index"], r["method"])  # noqa: E731
     strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
     assert [strip(r) for r in sorted(whole, key=key)] == [strip(r) for r in sorted(split, key=key)]
@@ -100,6 +101,73 @@ def test_missing_artifact_and_wrong_task_are_clear_errors():
     cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2}
     images = bundled_image("astronaut", 64).unsqueeze(0)
     with pytest.raises(ValueError, match="needs the meta-init artifact"):
-        evaluate_shard(cfg, "den", "a", "m", images, ["x"], [0], {}, "cpu")
+        evaluate_shard(cfg, "den", "a", "m", images, ["x"], ["x"], [0], {}, "cpu")
     with pytest.raises(ValueError, match="does not apply to task 'cs'"):
-        evaluate_shard(cfg, "cs", "a", "bm3d", images, ["x"], [0], {}, "cpu")
+        evaluate_shard(cfg, "cs", "a", "bm3d", images, ["x"], ["x"], [0], {}, "cpu")
+
+
+def _perturbed_meta_init(cfg: dict, path) -> None:
+    """A 'meta-init' of method md whose weights and step sizes differ from the network's own init."""
+    from metadip.artifacts import architecture_from_config, build_model, save_meta_init
+
+    md = cfg["meta"]["methods"]["md"]
+    model = build_model(architecture_from_config(md["network"], "dip", (3, 64, 64)), md["inner"])
+    with torch.no_grad():
+        for p in model.prior.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        model.log_lr.add_(torch.linspace(-0.5, 0.5, model.log_lr.numel()).reshape(model.log_lr.shape))
+    save_meta_init(model, path, training_config=md, dataset_manifest_sha256="0" * 64, seed=0)
+
+
+def test_control_row_is_a_fresh_network_through_the_learned_inner_loop(tmp_path):
+    """random_init: the network's own initialisation (not the meta-init's weights) with the meta-init's
+    learned step sizes; without it, the meta-init's weights."""
+    from metadip.adapt import solve
+    from metadip.artifacts import architecture_from_config, build_model, load_meta_init
+    from metadip.evaluation import measure_image, setting_operator
+
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"].update(
+        m={"kind": "meta", "init": "md", "label": "M", "steps": 2, "random_init": False, "speed_reference": None, "speed_rounds": 1},
+        c={"kind": "meta", "init": "md", "label": "C", "steps": 2, "random_init": True, "speed_reference": None, "speed_rounds": 1})
+    _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    art = {"meta_init": str(tmp_path / "init.safetensors")}
+    meta = evaluate_shard(cfg, "den", "a", "m", images, ["x"], ["p"], [0], art, "cpu")[0]
+    control = evaluate_shard(cfg, "den", "a", "c", images, ["x"], ["p"], [0], art, "cpu")[0]
+    assert meta["psnr"] != control["psnr"] and control["method"] == "c" and control["source_file"] == "p"
+    # the control equals solving from the network's own init with the meta-init's step sizes
+    loaded = load_meta_init(tmp_path / "init.safetensors")
+    md = cfg["meta"]["methods"]["md"]
+    fresh = build_model(architecture_from_config(md["network"], "dip", (3, 64, 64)), md["inner"])
+    loaded.prior.load_state_dict(fresh.prior.state_dict())
+    assert not torch.equal(loaded.log_lr, fresh.log_lr)  # learned step sizes are kept
+    op, _ = setting_operator(cfg["evaluate"]["tasks"]["den"], (3, 64, 64), cfg["seed"], "den", "a")
+    y, _ = measure_image(op, images[0], cfg["seed"], "den", "a", 0)
+    expected = solve(loaded, op, y, 2, x_true=images[0], device="cpu", show_progress=False)
+    assert control["psnr"] == pytest.approx(float(psnr(expected.estimate.clamp(0, 1), images[0])), abs=1e-4)
+
+
+def test_speed_reference_times_both_solvers_in_the_same_process(tmp_path):
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2, "random_init": False,
+                                       "speed_reference": "dip", "speed_rounds": 2}
+    _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    row = evaluate_shard(cfg, "cs", "a", "m", images, ["x"], ["p"], [0], {"meta_init": str(tmp_path / "init.safetensors")}, "cpu")[0]
+    assert row["ref_method"] == "dip_3" and row["ref_steps"] == 3
+    assert row["step_seconds"] > 0 and row["ref_step_seconds"] > 0
+    dip = evaluate_shard(cfg, "cs", "a", "dip", images, ["x"], ["p"], [0], {}, "cpu")[0]
+    assert dip["step_seconds"] is None and dip["ref_method"] is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(speed_reference="bm3d"), "speed_reference: needs a meta method and a dip method"),
+    (lambda m: m.update(speed_reference="nope"), "speed_reference"),
+])
+def test_speed_reference_must_name_a_dip_method(change, message):
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2}
+    change(cfg["evaluate"]["methods"]["m"])
+    with pytest.raises(ConfigError, match=message):
+        check_pipeline_config(cfg)

@@ -134,6 +134,12 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
             problems.append(f"evaluate.methods.{name}.{ref}: no method '{m.get(ref)}' under meta.methods")
         if m["kind"] in ("denoiser", "pnp") and "denoiser" not in m:
             problems.append(f"evaluate.methods.{name}: kind '{m['kind']}' needs a denoiser (bm3d or drunet)")
+        ref = m.get("speed_reference")
+        if ref is not None and (m["kind"] != "meta" or ev["methods"].get(ref, {}).get("kind") != "dip"):
+            problems.append(f"evaluate.methods.{name}.speed_reference: needs a meta method and a dip method under evaluate.methods "
+                            f"(got '{ref}')")
+        if m.get("random_init") and m["kind"] != "meta":
+            problems.append(f"evaluate.methods.{name}.random_init: only a meta method has a meta-init to replace")
         if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
             problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")
         if m["kind"] == "pnp" and "denoiser" in m:

@@ -12,7 +12,7 @@ import json
 import os
 import platform
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,16 @@ import pyarrow.parquet as pq
 import torch
 from torch import Tensor
 
-from metadip.adapt import solve
-from metadip.artifacts import architecture_from_config, build_model, file_sha256, git_commit, load_denoiser, load_meta_init
+from metadip.adapt import MetaModel, solve
+from metadip.artifacts import (
+    architecture,
+    architecture_from_config,
+    build_model,
+    file_sha256,
+    git_commit,
+    load_denoiser,
+    load_meta_init,
+)
 from metadip.atomic import atomic_path
 from metadip.config import config_hash, dip_method_id, report_steps
 from metadip.denoisers import DRUNetDenoiser, bm3d_denoise, run_denoiser
@@ -60,6 +68,7 @@ class Outcome:
     steps: int
     result: DIPResult  # estimate / last of this variant, trace up to ``steps``
     seeds: dict[str, Any]
+    speed: dict[str, Any] = field(default_factory=dict)  # step_seconds, ref_* (meta methods with a speed_reference)
 
 
 Runner = Callable[[Operator, Tensor, Tensor, int], list[Outcome]]
@@ -81,7 +90,7 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
     """
     kind, label, seed = method["kind"], method["label"], config["seed"]
     provenance: dict[str, Any] = {}
-    warm: Callable[[Operator, Tensor], None] = lambda op, y: None  # noqa: E731
+    warm: Callable[[Operator, Tensor], None] = lambda op, y: None
 
     def need(key: str) -> str:
         if not artifacts.get(key):
@@ -97,6 +106,9 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
     if kind == "denoiser":
         def run(op, y, x, index):
             return [Outcome(name, label, 1, run_denoiser(denoiser, y, task["sigma"], x), {})]
+
+        def warm(op, y):
+            run_denoiser(denoiser, y, task["sigma"])
     elif kind == "pnp":
         best = json.loads(Path(need("pnp")).read_text())["best"]
         settings = PnPSettings(best["sigma_d"], best["rho"], int(best["iterations"]), config["baselines"]["pnp"]["pr_steps"])
@@ -104,6 +116,9 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
 
         def run(op, y, x, index):
             return [Outcome(name, label, settings.iterations, pnp_admm(op, y, denoiser, settings, x_true=x), {})]
+
+        def warm(op, y):
+            pnp_admm(op, y, denoiser, replace(settings, iterations=1))
     elif kind == "dip":
         source = config["meta"]["methods"][method["network_of"]]
         arch = architecture_from_config(source["network"], source["arch"], image_shape)
@@ -131,10 +146,20 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
         path = need("meta_init")
         model = load_meta_init(path)
         provenance["meta_init_sha256"] = file_sha256(Path(path).with_suffix(".safetensors"))
+        if method["random_init"]:
+            # the control: the network's own initialisation (the point meta-training started from),
+            # run through the meta-init's learned inner loop (step sizes, momentum, steps)
+            fresh = build_model(architecture(model), model.inner.to_dict())
+            model.prior.load_state_dict(fresh.prior.state_dict())
+            provenance["random_init_seed"] = architecture(model)["seed"]
+        reference = _speed_reference(method, config, image_shape)
 
         def run(op, y, x, index):
-            return [Outcome(name, label, method["steps"], solve(model, op, y, method["steps"], x_true=x, device=device,
-                                                               show_progress=show_progress), {})]
+            out = Outcome(name, label, method["steps"], solve(model, op, y, method["steps"], x_true=x, device=device,
+                                                              show_progress=show_progress), {})
+            if reference is not None:
+                out.speed = _interleaved_speed(model, reference, op, y, method["speed_rounds"], device)
+            return [out]
 
         def warm(op, y):
             solve(model, op, y, 2, device=device, show_progress=False)
@@ -144,10 +169,11 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
 
 
 def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_name: str, images: Tensor, image_ids: Sequence[str],
-                   indices: Sequence[int], artifacts: dict[str, str], device: torch.device | str | None = None,
-                   show_progress: bool = False) -> list[dict[str, Any]]:
+                   sources: Sequence[str], indices: Sequence[int], artifacts: dict[str, str],
+                   device: torch.device | str | None = None, show_progress: bool = False) -> list[dict[str, Any]]:
     """Result rows of method ``method_name`` on images ``indices`` (into ``images`` (N, C, H, W),
-    the whole evaluation set of the dataset) for task ``task_name``."""
+    the whole evaluation set of the dataset, with crop ids ``image_ids`` and source photographs
+    ``sources``) for task ``task_name``."""
     ev = config["evaluate"]
     task, method = ev["tasks"][task_name], ev["methods"][method_name]
     if not applies(method, task):
@@ -175,7 +201,9 @@ def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_
             est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
             tr = o.result.trace
             rows.append({
-                **common, "image_id": image_ids[i], "image_index": int(i), "method": o.method, "label": o.label, "steps": o.steps,
+                **common, "image_id": image_ids[i], "source_file": sources[i], "image_index": int(i), "method": o.method,
+                "label": o.label, "steps": o.steps,
+                **{k: o.speed.get(k) for k in SPEED_FIELDS},
                 "psnr": float(psnr(est, x)), "psnr_last": float(psnr(last, x)), "ssim": float(ssim(est, x)),
                 "seconds": float(o.result.seconds), "noise_seed": noise_seed,
                 "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
@@ -184,6 +212,49 @@ def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_
                 "trace_psnr": tr.get("psnr", []), "trace_seconds": tr["seconds"],
             })
     return rows
+
+
+SPEED_FIELDS = ("step_seconds", "ref_method", "ref_step_seconds", "ref_steps")
+
+
+@dataclass(frozen=True)
+class _SpeedReference:
+    """The vanilla-DIP run a meta method's inner step is timed against."""
+
+    method_id: str  # row id of the long run, e.g. "dip_1000"
+    steps: int
+    arch: dict[str, Any]
+    inner: dict[str, Any]
+    settings: DIPSettings
+
+
+def _speed_reference(method: dict[str, Any], config: dict[str, Any], image_shape: tuple[int, int, int]) -> _SpeedReference | None:
+    name = method["speed_reference"]
+    if name is None:
+        return None
+    ref = config["evaluate"]["methods"][name]
+    source = config["meta"]["methods"][ref["network_of"]]
+    return _SpeedReference(dip_method_id(name, ref["steps"]), ref["steps"],
+                           architecture_from_config(source["network"], source["arch"], image_shape), source["inner"],
+                           DIPSettings(steps=ref["steps"], lr=ref["lr"], jitter_std=ref["jitter_std"], ema=ref["ema"]))
+
+
+def _interleaved_speed(model: MetaModel, ref: _SpeedReference, op: Operator, y: Tensor, rounds: int,
+                       device: torch.device, steps: int = 4) -> dict[str, Any]:
+    """Seconds per step of the meta method's inner loop and of the reference DIP's Adam loop on the
+    same image and operator, timed in alternation (``rounds`` × ``steps`` steps each, after the
+    first step of each run, which allocates state) so that both see the machine's load of the same
+    moment; the median over rounds. The speed claim compares ``ref_steps · ref_step_seconds`` with
+    ``steps · step_seconds`` of the same row."""
+    meta, dip = [], []
+    for r in range(rounds):
+        tr = solve(model, op, y, steps + 2, device=device, show_progress=False).trace["seconds"]
+        meta.append((tr[-2] - tr[0]) / steps)  # rows 1..steps+1 are inner steps; the last row adds the final forward
+        tr = fit_dip(build_model(ref.arch, ref.inner).prior, op, y, replace(ref.settings, steps=steps + 1),
+                     torch.Generator().manual_seed(r), device=device, show_progress=False).trace["seconds"]
+        dip.append((tr[-1] - tr[0]) / steps)
+    return {"step_seconds": float(np.median(meta)), "ref_method": ref.method_id, "ref_step_seconds": float(np.median(dip)),
+            "ref_steps": ref.steps}
 
 
 def shard_config_hash(config: dict[str, Any], task_name: str, method_name: str) -> str:
