@@ -1,6 +1,7 @@
 """Stage: gather the evaluation shards into one results table (parquet), the DVC metrics summary
-(mean PSNR and seconds per task, dataset and method), the convergence CSV of Figure 2 and the
-verdict on the paper's claims (config section ``claims``)."""
+(mean PSNR with its 95% interval over photographs, and seconds, per task, dataset and method), the
+convergence CSV of Figure 2 and the verdicts on the paper's claims (config section ``claims``):
+holds, fails or inconclusive per setting."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ import pyarrow.parquet as pq
 
 from metadip.atomic import atomic_path, write_text
 from metadip.claims import check_claims, claims_markdown
-from metadip.config import ConfigError, check_pipeline_config, default_config_path, load_config
-from metadip.tables import convergence_csv, convergence_rows, group_means, metrics_summary
+from metadip.config import (
+    ConfigError,
+    check_pipeline_config,
+    default_config_path,
+    load_config,
+)
+from metadip.tables import convergence_csv, convergence_rows, metrics_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,11 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     write_text(a.convergence, convergence_csv(convergence_rows(rows, config)))
     print(f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, {Path(a.convergence)}")
     if a.claims:
-        verdict = check_claims(group_means(rows), config)
+        try:
+            verdict = check_claims(rows, config)
+        except ValueError as err:  # rows of two methods that do not pair up (a broken shard)
+            print(f"aggregate: error: claims: {err}", file=sys.stderr)
+            return 1
         write_text(f"{a.claims}.json", json.dumps(verdict, indent=2) + "\n")
         write_text(f"{a.claims}.md", claims_markdown(verdict, config))
         for v in verdict["verdicts"]:
-            print(f"claim {v['claim']}: holds in {v['held']}/{v['settings']} settings - {v['text']}")
+            n = v["counts"]
+            print(f"claim {v['claim']}: {v['verdict']} - holds in {n['holds']}, fails in {n['fails']}, inconclusive in "
+                  f"{n['inconclusive']} of {v['settings']} settings - {v['text']}")
     return 0
 
 

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from metadip.config import ConfigError, check_pipeline_config, default_config_path, load_config
-from metadip.datasets import CuratedSplit
-from metadip.images import resize_images
+from metadip.config import (
+    ConfigError,
+    check_pipeline_config,
+    default_config_path,
+    load_config,
+)
 from metadip.report import render
+from metadip.sampling import load_evaluation_set
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         config = check_pipeline_config(load_config(a.config), a.config)
         rows = pq.read_table(a.results).to_pylist()
         ev = config["evaluate"]
-        truth = {d: resize_images(CuratedSplit(Path(a.curated) / d, ev["split"]).stack(list(range(ev["images"]))),
-                                  config["meta"]["image_size"]) for d in set(ev["roles"].values())}
-    except (ConfigError, FileNotFoundError, OSError) as err:
+        # the images the evaluation used, in its order (image_index i = position i)
+        truth = {d: load_evaluation_set(Path(a.curated) / d, ev["split"], ev["images"], ev["min_photos"], config["meta"]["image_size"]).images
+                 for d in set(ev["roles"].values())}
+    except (ConfigError, FileNotFoundError, OSError, ValueError) as err:
         print(f"render: error: {err}", file=sys.stderr)
         return 1
     written = render(config, rows, truth, a.tables, a.figures)

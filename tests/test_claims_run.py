@@ -1,15 +1,15 @@
-"""The paper's claims 1–3 hold on a reduced run of the default method (marked slow; `.ci/run` runs it).
+"""The paper's claims 1–3 do not fail on a reduced run of the default method (marked slow; `.ci/run` runs it).
 
 The run is the default config (config/config.yaml: networks, inner and outer loops, DIP and
-MetaSIREN recipes, the claims' thresholds) with the data and the evaluation cut down: 128
-training crops, one test image per class, and one task setting per table where the default has
-two (σ=25, m/n=1/8). A regression in the method or its tuning makes this test fail with the
-per-setting verdict of results/claims.md.
+MetaSIREN recipes, the control row, the claims' thresholds) with the data and the evaluation cut
+down: 128 training crops, two test images (from two photographs) per class, and one task setting
+per table where the default has two (σ=25, m/n=1/8). A regression in the method or its tuning
+makes this test fail with the per-setting verdicts of results/claims.md.
 
-What is asserted is what holds at this scale, with its thresholds from the config: claims 1-speed,
-2 and 3 in every setting, claim 1-quality for denoising. Claim 1-quality for CS and PR at m/n=1/8
-does not hold on the natural crops here (2.5–2.6 dB short when this test was written; the README's
-"Results of the default run" reports it) and is printed, not asserted.
+Each check is holds / fails / inconclusive on a 95% interval over photographs; with two
+photographs per class the intervals are wide, so what is asserted is that no check *fails* where
+the claim held at this scale when the test was written: claims 1-speed, 2 and 3 in every setting,
+claim 1-quality for denoising. The others (1-quality for CS and PR, 2-control, 4) are printed.
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ import time
 
 import pytest
 import yaml
-
 from workflow_helpers import BIN, ROOT, copy_workflow, sh
 
 REDUCED = {
-    "curate": {"preview_crops": 4, "datasets": {"wallpapers": {"crops": {"train": 128, "val": 8, "test": 1}},
-                                                 "skimage": {"crops": {"train": 8, "val": 2, "test": 1}}}},
-    "evaluate": {"images": 1, "qualitative_images": 1},
+    "curate": {"preview_crops": 4, "datasets": {"wallpapers": {"crops": {"train": 128, "val": 8, "test": 4}},
+                                                 "skimage": {"crops": {"train": 8, "val": 2, "test": 4}}}},
+    "evaluate": {"images": 2, "min_photos": 2, "qualitative_images": 1},
 }
 TASKS = ("den_25", "cs_8", "pr_8")
-METHODS = ("dip", "metasiren", "metadip")  # what claims 1-3 compare; no BM3D, DRUNet or PnP
+METHODS = ("dip", "metasiren", "metadip", "metadip_random")  # what the claims compare; no BM3D, DRUNet or PnP
 ASSERTED = {"1-speed": TASKS, "2": TASKS, "3": TASKS, "1-quality": ("den_25",)}
 
 
@@ -55,8 +54,8 @@ def test_claims_1_to_3_hold_on_a_reduced_default_run(tmp_path):
     verdict = json.loads((repo / "results" / "claims.json").read_text())
     report = (repo / "results" / "claims.md").read_text()
     print(report)
-    assert {v["claim"] for v in verdict["verdicts"]} == {"1-quality", "1-speed", "2", "3"}
-    assert len(verdict["checks"]) == 4 * 3 * 2  # 4 checks x 3 settings x 2 classes
-    failed = [f"claim {c['claim']} at {c['task']} {c['role']}: {c['value']} (bound {c['bound']})"
-              for c in verdict["checks"] if c["task"] in ASSERTED[c["claim"]] and not c["holds"]]
+    assert {v["claim"] for v in verdict["verdicts"]} == {"1-quality", "1-speed", "2", "2-control", "3", "4"}
+    assert len([c for c in verdict["checks"] if c["claim"] != "4"]) == 5 * 3 * 2  # 5 checks x 3 settings x 2 classes
+    failed = [f"claim {c['claim']} at {c['task']} {c['role']}: {c['mean']} [{c['ci_low']}, {c['ci_high']}] (bound {c['bound']})"
+              for c in verdict["checks"] if c["task"] in ASSERTED.get(c["claim"], ()) and c["verdict"] == "fails"]
     assert not failed, "claims failed on the reduced run:\n" + "\n".join(failed) + f"\n{report}"

@@ -150,7 +150,10 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
     ids = method_ids(ev["methods"])
     claims = config["claims"]
     if claims["enabled"]:
-        for key, name in [(k, claims[k]) for k in ("method", "long", "short")] + [("rivals", r) for r in claims["rivals"]]:
+        named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
+        named += [("rivals", r) for r in claims["rivals"]]
+        named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
+        for key, name in named:
             if name not in ids:
                 problems.append(f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "
                                 "name one or set claims.enabled: false")

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from torch import Tensor  # noqa: E402
+import matplotlib.pyplot as plt
+from torch import Tensor
 
-from metadip.atomic import atomic_path  # noqa: E402
-from metadip.images import to_uint8  # noqa: E402
+from metadip.atomic import atomic_path
+from metadip.images import to_uint8
 
 
 def save_image_grid(
@@ -60,7 +60,9 @@ def save_convergence_figure(
     title: str | None = None,
 ) -> None:
     """Figure 2: NMSE vs iteration (log–log), one panel per ``(task, dataset, panel title)``, one
-    line per series (mean over images) with a band from the minimum to the maximum image."""
+    line per series (mean over images) with its 95% interval over photographs as a shaded band
+    (rows' ``nmse_ci_low`` / ``nmse_ci_high``; none with fewer than 2 photographs) and the minimum
+    and maximum image as thin dotted lines."""
     ncols = max(1, min(len(panels), 3 if len(panels) % 3 == 0 else 4))
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows + 0.5), squeeze=False)
@@ -72,9 +74,13 @@ def save_convergence_figure(
             if not pts:
                 continue
             steps = [r["step"] for r in pts]
-            ax.plot(steps, [r["nmse_mean"] for r in pts], color=colours[name], lw=1.6,
-                    ls="--" if "EMA" in name else "-", label=f"{name} (n={pts[0]['images']})")
-            ax.fill_between(steps, [r["nmse_min"] for r in pts], [r["nmse_max"] for r in pts], color=colours[name], alpha=0.15, lw=0)
+            ax.plot(steps, [r["nmse_mean"] for r in pts], color=colours[name], lw=1.6, ls="--" if "EMA" in name else "-",
+                    label=f"{name} (n={pts[0]['images']} images / {pts[0].get('photos', '?')} photos)")
+            if pts[0].get("nmse_ci_low") is not None:
+                ax.fill_between(steps, [r["nmse_ci_low"] for r in pts], [r["nmse_ci_high"] for r in pts], color=colours[name],
+                                alpha=0.25, lw=0)
+            for k in ("nmse_min", "nmse_max"):
+                ax.plot(steps, [r[k] for r in pts], color=colours[name], lw=0.6, ls=":", alpha=0.6)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(caption, fontsize=9)
@@ -84,10 +90,13 @@ def save_convergence_figure(
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.02), ncol=min(4, max(1, len(labels))), fontsize=8,
+               frameon=False)
+    fig.text(0.5, 0.005, "line: mean over images; band: its 95% interval (bootstrap over source photographs); dotted: "
+             "min and max image", ha="center", va="bottom", fontsize=7, color="0.35")
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

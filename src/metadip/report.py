@@ -13,7 +13,7 @@ from metadip.atomic import write_text
 from metadip.evaluation import decode_image, measure_image, setting_operator
 from metadip.plan import tasks_of
 from metadip.figures import save_convergence_figure, save_image_grid
-from metadip.tables import ROLES, TITLES, build_table, convergence_rows, to_csv, to_latex, to_markdown
+from metadip.tables import ROLES, TITLES, build_table, convergence_rows, data_label, to_csv, to_latex, to_markdown
 
 FIGURE_OF_TABLE = {1: 3, 2: 4, 3: 5}
 
@@ -67,9 +67,9 @@ def render(config: dict[str, Any], rows: list[dict[str, Any]], truth: dict[str, 
                         f"({config['meta']['image_size']} px, PSNR in dB)", cell_inches=1.6)
         written.append(path)
     ev = config["evaluate"]
-    panels = [(task, ev["roles"][role], f"{task} ({role}: {ev['roles'][role]})") for task in ev["tasks"] for role in ROLES]
+    panels = [(task, ev["roles"][role], f"{task} · {data_label(config, role)}") for task in ev["tasks"] for role in ROLES]
     path = figures_dir / "figure2.png"
     save_convergence_figure(convergence_rows(rows, config), panels, path,
-                            title="Figure 2: NMSE vs iteration, meta-init vs random init (mean; band: min–max over images)")
+                            title="Figure 2: NMSE vs iteration, meta-init vs random init (mean; band: 95% interval over photographs)")
     written.append(path)
     return written
