@@ -1,30 +1,144 @@
 """Training checkpoints: model state, Adam state and step in one safetensors file, written atomically.
 
-A checkpoint records the hash of the run's configuration. A run resumes only from a checkpoint of its
-own configuration; one left by another configuration (the config was edited, so the workflow reruns
-the job in the same folder) is ignored with a warning and overwritten at the first checkpoint.
+A checkpoint records the identity of the run that wrote it (its provenance), and a run resumes only
+from a checkpoint of the same identity:
+
+- ``run_hash``: the hash of the run's configuration (training settings, architecture, seed);
+- ``init_sha256``: the sha256 of the model's initial weights (covers the network's init seed);
+- ``data_sha256``: the sha256 of the training and validation images as trained on
+  (:func:`tensors_sha256`), plus, from the stages, ``dataset_manifest_sha256`` (the curated
+  dataset's manifest, the hash the artifact's sidecar records);
+- ``code_sha256``: the sha256 of the source of the training code (:func:`code_sha256`).
+
+A checkpoint of another identity (the config was edited, the dataset re-curated, the code changed,
+and the workflow reruns the job in the same folder) is ignored with a warning naming what differs,
+and overwritten at the first checkpoint: the run starts from step 0 and ends like a run in an empty
+folder.  A rerun with everything the same (e.g. ``snakemake --forcerun``) resumes, also from the
+final checkpoint: the training is deterministic, so that reproduces the same weights, without the
+cost.  A checkpoint written before provenance was recorded lacks the keys and is not resumed.
+
+The code version is the content of the source files, not the git commit: an uncommitted edit
+changes the code as much as a commit does.  It covers the modules the training imports, directly
+or not, inside the ``metadip`` package (found by reading their ``import`` statements, so a module
+added later is covered as soon as it is imported), plus any script given as a root (the stage):
+an edit of the tables or the report does not restart a finished training, an edit of the inner
+loop, the networks or the operators does.
 """
 
 from __future__ import annotations
 
+import ast
 import csv
+import hashlib
 import io
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch import nn
+from torch import Tensor, nn
 
 from metadip.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
+PACKAGE = Path(__file__).resolve().parent  # the metadip package in use (src/metadip)
 
-def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, step: int, run_hash: str) -> None:
-    """Write model + Adam state (exp_avg, exp_avg_sq, step per parameter) + step atomically."""
+#: what each identity key of a checkpoint stands for, in the warning
+IDENTITY_LABELS = {"run_hash": "configuration", "init_sha256": "initial weights", "data_sha256": "training/validation images",
+                   "dataset_manifest_sha256": "dataset manifest", "code_sha256": "code"}
+
+
+# -- provenance -------------------------------------------------------------------------------------
+
+
+def tensors_sha256(*tensors: Tensor) -> str:
+    """sha256 of the dtype, shape and bytes of each tensor (on the CPU, contiguous), in order."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)};".encode())
+        h.update(t.numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``name`` of the metadip package (None: not one of its modules)."""
+    parts = name.split(".")
+    if parts[0] != "metadip":
+        return None
+    base = PACKAGE.joinpath(*parts[1:])
+    for candidate in (base / "__init__.py", base.parent / f"{base.name}.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _metadip_imports(path: Path) -> set[str]:
+    """The metadip modules the source at ``path`` imports anywhere (also inside functions), with
+    their parent packages (importing ``metadip.a.b`` runs ``metadip/__init__`` and ``metadip/a/__init__``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)  # `from metadip import maml`
+    modules = set()
+    for name in names:
+        parts = name.split(".")
+        modules.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {m for m in modules if m.split(".")[0] == "metadip"}
+
+
+def code_files(*roots: str | os.PathLike) -> dict[str, Path]:
+    """Label → file of the source :func:`code_sha256` covers: each root (a module name such as
+    ``"metadip.maml"``, or the path of a script) and every metadip module it imports, directly or
+    not.  Labels are stable across checkouts: ``metadip/<path in the package>``, or a script's name."""
+    files: dict[str, Path] = {}
+    todo: list[Path] = []
+    for root in roots:
+        if isinstance(root, str) and not root.endswith(".py"):
+            path = _module_file(root)
+            if path is None:
+                raise ValueError(f"{root!r} is not a module of the metadip package")
+        else:
+            path = Path(root).resolve()
+            if not path.is_relative_to(PACKAGE):
+                files[path.name] = path
+        todo.append(path)
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        if path.is_relative_to(PACKAGE):
+            files["metadip/" + path.relative_to(PACKAGE).as_posix()] = path
+        todo.extend(f for f in map(_module_file, _metadip_imports(path)) if f is not None)
+    return dict(sorted(files.items()))
+
+
+def code_sha256(*roots: str | os.PathLike) -> str:
+    """sha256 over (label, content) of the :func:`code_files` of ``roots``: the code version of a run."""
+    h = hashlib.sha256()
+    for label, path in code_files(*roots).items():
+        h.update(f"{label}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, step: int, identity: Mapping[str, str]) -> None:
+    """Write model + Adam state (exp_avg, exp_avg_sq, step per parameter) + step atomically, with the
+    run's ``identity`` (``run_hash``, ``data_sha256``, ``code_sha256``, ...) in the metadata."""
+    if "step" in identity:
+        raise ValueError("'step' is not an identity key")
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for i, p in enumerate(model.parameters()):
         st = opt.state.get(p)
@@ -33,22 +147,34 @@ def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, step: i
             tensors[f"opt.{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
             tensors[f"opt.{i}.step"] = torch.as_tensor(st["step"], dtype=torch.float64).reshape(1).cpu()
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"step": str(step), "run_hash": run_hash})
+        save_file(tensors, str(tmp), metadata={"step": str(step), **{k: str(v) for k, v in identity.items()}})
 
 
-def resume_step(path: Path, model: nn.Module, opt: torch.optim.Adam, run_hash: str, device: torch.device) -> int:
-    """The step to continue from: 0 without a checkpoint at ``path`` or with one of another run
-    configuration (a fresh start), else the checkpoint's step after restoring what
-    :func:`save_checkpoint` wrote into ``model`` and ``opt``."""
+def identity_differences(written: Mapping[str, str], identity: Mapping[str, str]) -> list[str]:
+    """What differs between the identity a checkpoint was ``written`` with and this run's, one
+    phrase per key (``code: a1b2c3d4e5f6 -> 0f9e8d7c6b5a``; a key the checkpoint lacks: 'not recorded')."""
+    diffs = []
+    for key in identity:
+        if written.get(key) != identity[key]:
+            was = written.get(key)
+            diffs.append(f"{IDENTITY_LABELS.get(key, key)}: {was[:12] if was else 'not recorded'} -> {identity[key][:12]}")
+    return diffs
+
+
+def resume_step(path: Path, model: nn.Module, opt: torch.optim.Adam, identity: Mapping[str, str], device: torch.device) -> int:
+    """The step to continue from: 0 without a checkpoint at ``path`` or with one whose identity
+    differs from ``identity`` in any key (a fresh start, with a warning naming what differs), else
+    the checkpoint's step after restoring what :func:`save_checkpoint` wrote into ``model`` and ``opt``."""
     if not path.is_file():
         return 0
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-        if meta.get("run_hash") != run_hash:
-            log.warning("%s: checkpoint of another run configuration (hash %s, this run %s); starting from step 0",
-                        path, meta.get("run_hash"), run_hash)
+        diffs = identity_differences(meta, identity)
+        if diffs:
+            log.warning("%s: checkpoint of another run (%s); starting from step 0", path, "; ".join(diffs))
             return 0
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        names = f.keys()  # a safe_open handle is not iterable
+        tensors = {k: f.get_tensor(k) for k in names}
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     for i, p in enumerate(model.parameters()):
         if f"opt.{i}.exp_avg" in tensors:

@@ -3,8 +3,9 @@
 Each step draws a batch of random ``patch`` × ``patch`` crops (random flips / 90° rotations) from
 the training images and a noise level σ ~ U(0, sigma_max) per crop (0–255 scale), and minimises
 the L1 error of DRUNet(x + σ/255·n, σ) to x (KAIR's loss) with Adam.  As in meta-training, all
-randomness of step t is drawn from generators seeded by (seed, t), checkpoints are atomic and a
-resumed run retraces the uninterrupted one; validation is PSNR at σ = ``val_sigma`` on held-out
+randomness of step t is drawn from generators seeded by (seed, t), checkpoints are atomic, resumed
+only by a run of the same configuration, data and code (:mod:`metadip.checkpoints`), and a resumed
+run retraces the uninterrupted one; validation is PSNR at σ = ``val_sigma`` on held-out
 images, logged to ``metrics.csv``.
 """
 
@@ -13,15 +14,22 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from metadip.checkpoints import read_log, resume_step, save_checkpoint, write_log
+from metadip.checkpoints import (
+    code_sha256,
+    read_log,
+    resume_step,
+    save_checkpoint,
+    tensors_sha256,
+    write_log,
+)
 from metadip.config import config_hash
 from metadip.denoisers import DRUNet
 from metadip.metrics import psnr
@@ -88,16 +96,22 @@ def validate_denoiser(net: DRUNet, images: Tensor, sigma: float, seed: int, devi
 
 def train_denoiser(net: DRUNet, s: DenoiserTraining, train_images: Tensor, val_images: Tensor, seed: int,
                    work_dir: str | os.PathLike, device: torch.device | str | None = None, show_progress: bool = True,
-                   on_step: Callable[[int], None] | None = None) -> DRUNet:
-    """Train ``net`` in place; resumes from ``work_dir/checkpoint.safetensors`` when present."""
+                   on_step: Callable[[int], None] | None = None, provenance: Mapping[str, str] | None = None) -> DRUNet:
+    """Train ``net`` in place; resumes from ``work_dir/checkpoint.safetensors`` if that was written
+    by a run of the same identity (:mod:`metadip.checkpoints`): the same settings, network config,
+    seed, initial weights, images and code.  ``provenance``:
+    more identity entries from the caller (as for :func:`metadip.maml.meta_train`)."""
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    identity = {"init_sha256": tensors_sha256(*net.state_dict().values()),
+                "data_sha256": tensors_sha256(train_images, val_images[: s.val_images]),
+                "code_sha256": code_sha256("metadip.denoiser_training"), **(provenance or {})}
     net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=s.lr)
-    run_hash = config_hash({"training": asdict(s), "net": net.config.to_dict(), "seed": seed})
+    identity["run_hash"] = config_hash({"training": asdict(s), "net": net.config.to_dict(), "seed": seed})
     ckpt, log_path = work / "checkpoint.safetensors", work / "metrics.csv"
-    start = resume_step(ckpt, net, opt, run_hash, device)
+    start = resume_step(ckpt, net, opt, identity, device)
     if start:
         log.info("resuming denoiser training at step %d from %s", start, ckpt)
     val = val_images[: s.val_images]
@@ -124,7 +138,7 @@ def train_denoiser(net: DRUNet, s: DenoiserTraining, train_images: Tensor, val_i
             write_log(log_path, rows, FIELDS)
             log.info("step %d: L1 %.5f, val PSNR (sigma %g) %.2f dB", step, rows[-1]["train_loss"], s.val_sigma, v)
         if step % s.checkpoint_every == 0 or step == s.steps:
-            save_checkpoint(ckpt, net, opt, step, run_hash)
+            save_checkpoint(ckpt, net, opt, step, identity)
         if on_step is not None:
             on_step(step)
     return net.eval()

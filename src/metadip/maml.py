@@ -9,7 +9,8 @@ sizes α with Adam along the gradient of the mean outer loss ‖f_{θ_K}(z) − 
 Everything random in outer step t is drawn from generators seeded by (seed, t), so a run that
 is killed and resumed from its last checkpoint retraces the uninterrupted run exactly.
 Checkpoints (safetensors: model, Adam state, step) are written atomically every
-``checkpoint_every`` steps; validation (mean PSNR after the test-time number of steps on held-out
+``checkpoint_every`` steps and resumed only by a run of the same configuration, data and code
+(:mod:`metadip.checkpoints`); validation (mean PSNR after the test-time number of steps on held-out
 images) is logged to a CSV metrics file and the progress bar.
 """
 
@@ -18,16 +19,24 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from metadip.adapt import MetaModel, batched_task_loss, solve_batch, task_loss
-from metadip.checkpoints import read_log, resume_step, save_checkpoint, write_log
+from metadip.checkpoints import (
+    code_sha256,
+    read_log,
+    resume_step,
+    save_checkpoint,
+    tensors_sha256,
+    write_log,
+)
 from metadip.config import config_hash
 from metadip.dip import default_device
 from metadip.metrics import psnr
@@ -53,7 +62,7 @@ class TaskSpec:
             raise ValueError(f"task kind {self.kind!r} needs a sampling ratio m/n")
 
     @classmethod
-    def from_setting(cls, setting: Mapping[str, Any]) -> "TaskSpec":
+    def from_setting(cls, setting: Mapping[str, Any]) -> TaskSpec:
         """The measurement model of a named task setting (``evaluate.tasks`` / ``ablation.tasks``
         entry; its other keys are ignored)."""
         return cls(kind=setting["kind"], sigma=setting.get("sigma", 25.0), ratio=setting.get("ratio"),
@@ -101,7 +110,7 @@ class OuterSettings:
             raise ValueError("task_batching 'vmap' needs first_order: true (second-order MAML loops over tasks)")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "OuterSettings":
+    def from_dict(cls, d: dict[str, Any]) -> OuterSettings:
         d = dict(d)
         d["tasks"] = tuple(TaskSpec(**t) for t in d.get("tasks", [{}]))
         return cls(**d)
@@ -160,24 +169,33 @@ FIELDS = ["step", "train_loss", "val_psnr", "seconds"]
 
 def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, val_images: Tensor, seed: int,
                work_dir: str | os.PathLike, device: torch.device | str | None = None, show_progress: bool = True,
-               stop_after: int | None = None, on_step: Callable[[int], None] | None = None) -> MetaModel:
-    """Meta-train ``model`` in place; resumes from ``work_dir/checkpoint.safetensors`` if present.
+               stop_after: int | None = None, on_step: Callable[[int], None] | None = None,
+               provenance: Mapping[str, str] | None = None) -> MetaModel:
+    """Meta-train ``model`` in place; resumes from ``work_dir/checkpoint.safetensors`` if that was
+    written by a run of the same identity (:mod:`metadip.checkpoints`): the same configuration
+    (outer and inner settings, prior, seed), the same initial weights, images and code.
 
-    ``train_images`` / ``val_images``: ``(N, C, H, W)`` in [0, 1].  ``stop_after``: stop (after
-    checkpointing) once this outer step is done — for tests of resumption.  Returns the model.
+    ``train_images`` / ``val_images``: ``(N, C, H, W)`` in [0, 1].  ``provenance``: more identity
+    entries of the run from the caller, e.g. ``dataset_manifest_sha256``, or ``code_sha256`` of the
+    calling stage (replacing the default, the code of :mod:`metadip.maml` and :mod:`metadip.networks`).
+    ``stop_after``: stop (after checkpointing) once this outer step is done — for tests of
+    resumption.  Returns the model.
     """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    identity = {"init_sha256": tensors_sha256(*model.state_dict().values()),
+                "data_sha256": tensors_sha256(train_images, val_images),
+                "code_sha256": code_sha256("metadip.maml", "metadip.networks"), **(provenance or {})}
     model.to(device)
     train_images = train_images.to(device)
     step_sizes = [p for n, p in model.named_parameters() if n == "log_lr"]
     opt = torch.optim.Adam([{"params": [p for n, p in model.named_parameters() if n != "log_lr"]},
                             {"params": step_sizes, "lr": settings.lr_step_sizes or settings.lr}], lr=settings.lr)
-    run_hash = config_hash({"outer": settings.to_dict(), "inner": model.inner.to_dict(), "seed": seed,
-                            "prior": getattr(model.prior.config, "to_dict", lambda: {})()})
+    identity["run_hash"] = config_hash({"outer": settings.to_dict(), "inner": model.inner.to_dict(), "seed": seed,
+                                        "prior": getattr(model.prior.config, "to_dict", dict)()})
     ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
-    start_step = resume_step(ckpt, model, opt, run_hash, device)
+    start_step = resume_step(ckpt, model, opt, identity, device)
     if start_step:
         log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
     rows = read_log(metrics_path, start_step)
@@ -219,7 +237,7 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
                 bar.set_postfix(val_psnr=f"{val:.2f}")
             log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, rows[-1]["train_loss"], val)
         if step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after:
-            save_checkpoint(ckpt, model, opt, step, run_hash)
+            save_checkpoint(ckpt, model, opt, step, identity)
         if on_step is not None:
             on_step(step)
         if stop_after is not None and step >= stop_after:
