@@ -2,7 +2,8 @@
 overridden (config `ablation`), then score its init and the un-meta-trained one as the mean PSNR
 after `ablation.test_steps` inner steps on the validation split, per task setting. Resumes from
 the checkpoint in <out>/work.  With `ablation.transfer` also scored on the validation split of another
-curated dataset (`--transfer-data`), under the keys <dataset>:<task>."""
+curated dataset (`--transfer-data`), under the keys <dataset>:<task>. The test split is refused.
+A checkpoint is resumed only when written for the same config, data and code."""
 
 from __future__ import annotations
 
@@ -14,12 +15,24 @@ from pathlib import Path
 
 from metadip.ablation import overrides_text, variant_method
 from metadip.adapt import InnerSettings
-from metadip.artifacts import architecture_from_config, build_model
+from metadip.artifacts import architecture_from_config, build_model, file_sha256
 from metadip.atomic import write_text
-from metadip.config import ConfigError, default_config_path, load_config, validate_definition
-from metadip.datasets import CuratedSplit
+from metadip.checkpoints import code_sha256
+from metadip.config import (
+    ConfigError,
+    default_config_path,
+    load_config,
+    validate_definition,
+)
+from metadip.datasets.store import training_split
 from metadip.images import resize_images
-from metadip.maml import OuterSettings, meta_train, named_problems, score_problems, training_summary
+from metadip.maml import (
+    OuterSettings,
+    meta_train,
+    named_problems,
+    score_problems,
+    training_summary,
+)
 
 VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements
 
@@ -44,16 +57,17 @@ def main(argv: list[str] | None = None) -> int:
         validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
         data = Path(a.data)
         size = config["meta"]["image_size"]
-        train = resize_images(CuratedSplit(data, "train").stack(), size)
-        val = resize_images(CuratedSplit(data, "val").stack(), size)[: ab["val_images"]]
+        train = resize_images(training_split(data, "train", key="meta.train_dataset").stack(), size)
+        val = resize_images(training_split(data, "val", key="ablation.val_images").stack(), size)[: ab["val_images"]]
         if len(train) == 0 or len(val) == 0:
             raise ConfigError(f"{data}: the ablation needs non-empty train and val splits")
         transfer = ab["transfer"]
         if bool(transfer["dataset"]) != bool(a.transfer_data):
             raise ConfigError(f"{a.config}: ablation.transfer.dataset is {transfer['dataset']!r} but --transfer-data is "
                               f"{a.transfer_data!r}; give both or neither")
-        transfer_val = (resize_images(CuratedSplit(Path(a.transfer_data), "val").stack(), size)[: ab["val_images"]]
+        transfer_val = (resize_images(training_split(Path(a.transfer_data), "val", key="ablation.transfer").stack(), size)[: ab["val_images"]]
                         if a.transfer_data else None)
+        manifest_sha256 = file_sha256(data / "manifest.parquet")
         arch = architecture_from_config(method["network"], method["arch"], tuple(train.shape[1:]))
         model = build_model(arch, method["inner"])
         outer = OuterSettings.from_dict(method["outer"])
@@ -67,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         name = transfer["dataset"]
         problems |= {f"{name}:{k}": v for k, v in named_problems(transfer["tasks"], transfer_val, config["seed"], VALIDATION_PURPOSE).items()}
     before = score_problems(model, problems, ab["test_steps"], a.device)
-    meta_train(model, outer, train, val, config["seed"], out / "work", device=a.device)
+    meta_train(model, outer, train, val, config["seed"], out / "work", device=a.device,
+               provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)})
     seconds = training_summary(out / "work")["seconds"]  # the whole training, also when it was resumed
     after = score_problems(model, problems, ab["test_steps"], a.device)
     record = {"variant": a.variant, "overrides": overrides, "overrides_text": overrides_text(overrides),

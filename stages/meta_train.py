@@ -1,5 +1,7 @@
-"""Stage: meta-train one method (MetaDIP or MetaSIREN) of the config on a curated dataset and
-write its meta-init (safetensors + JSON sidecar). Resumes from the checkpoint in <out>/work."""
+"""Stage: meta-train one method (MetaDIP or MetaSIREN) of the config on a curated dataset's train
+split (validation on its val split; the test split is refused) and write its meta-init (safetensors
++ JSON sidecar). Resumes from the checkpoint in <out>/work when that was written for the same
+config, data (dataset manifest and images) and code; otherwise starts over."""
 
 from __future__ import annotations
 
@@ -10,9 +12,15 @@ import time
 from pathlib import Path
 
 from metadip.adapt import InnerSettings
-from metadip.artifacts import architecture_from_config, build_model, file_sha256, save_meta_init
+from metadip.artifacts import (
+    architecture_from_config,
+    build_model,
+    file_sha256,
+    save_meta_init,
+)
+from metadip.checkpoints import code_sha256
 from metadip.config import ConfigError, default_config_path, load_config
-from metadip.datasets import CuratedSplit
+from metadip.datasets.store import training_split
 from metadip.images import resize_images
 from metadip.maml import OuterSettings, meta_train, training_summary
 
@@ -33,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"{a.config}: no method '{a.method}' under meta.methods (have: {', '.join(meta['methods']) or 'none'})")
         method = meta["methods"][a.method]
         data = Path(a.data)
-        train = resize_images(CuratedSplit(data, "train").stack(), meta["image_size"])
-        val = resize_images(CuratedSplit(data, "val").stack(), meta["image_size"])
+        train = resize_images(training_split(data, "train", key="meta.train_dataset").stack(), meta["image_size"])
+        val = resize_images(training_split(data, "val", key=f"meta.methods.{a.method}.outer.val_images").stack(), meta["image_size"])
+        manifest_sha256 = file_sha256(data / "manifest.parquet")
         if len(train) == 0 or len(val) == 0:
             raise ConfigError(f"{data}: meta-training needs non-empty train and val splits")
         arch = architecture_from_config(method["network"], method["arch"], tuple(train.shape[1:]))
@@ -46,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = Path(a.out)
     t = time.perf_counter()
-    meta_train(model, outer, train, val, config["seed"], out / "work", device=a.device)
+    seed = config["seed"] if method["seed"] is None else method["seed"]  # a replicate's own task draws
+    meta_train(model, outer, train, val, seed, out / "work", device=a.device,
+               provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)})
     training = {"method": a.method, **method, "image_size": meta["image_size"], "dataset": data.name}
     save_meta_init(model, out / "meta_init", training_config=training,
-                   dataset_manifest_sha256=file_sha256(data / "manifest.parquet"), seed=config["seed"],
+                   dataset_manifest_sha256=manifest_sha256, seed=seed,
                    extra={"training_summary": training_summary(out / "work")})
     s = training_summary(out / "work")
     print(f"meta-trained '{a.method}' in {time.perf_counter() - t:.0f} s: validation PSNR after "

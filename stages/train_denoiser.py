@@ -1,6 +1,7 @@
 """Stage: train DRUNet on a curated dataset's train split (random σ ∈ [0, sigma_max]) and write
 it as safetensors + JSON sidecar; or, when baselines.drunet.official_weights is set, convert the
-official KAIR file instead. Resumes from the checkpoint in <out>/work."""
+official KAIR file instead. Validation on the val split (the test split is refused). Resumes from
+the checkpoint in <out>/work when that was written for the same config, data and code."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import time
 from pathlib import Path
 
 from metadip.artifacts import file_sha256, save_denoiser
+from metadip.checkpoints import code_sha256
 from metadip.config import ConfigError, default_config_path, load_config
-from metadip.datasets import CuratedSplit
+from metadip.datasets.store import training_split
 from metadip.denoiser_training import DenoiserTraining, train_denoiser
 from metadip.denoisers import DRUNet, DRUNetConfig, load_official_drunet
 from metadip.images import resize_images
@@ -37,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         size = config["meta"]["image_size"]
         data = Path(a.data)
-        train = resize_images(CuratedSplit(data, "train").stack(), size)
-        val = resize_images(CuratedSplit(data, "val").stack(), size)
+        train = resize_images(training_split(data, "train", key="baselines.drunet.train").stack(), size)
+        val = resize_images(training_split(data, "val", key="baselines.drunet.train.val_images").stack(), size)
+        manifest_sha256 = file_sha256(data / "manifest.parquet")
         settings = DenoiserTraining(**cfg["train"])
         net = DRUNet(DRUNetConfig(channels=train.shape[1], widths=tuple(cfg["network"]["widths"]), blocks=cfg["network"]["blocks"]),
                      seed=cfg["network"]["seed"])
@@ -46,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_denoiser: error: {err}", file=sys.stderr)
         return 1
     t = time.perf_counter()
-    train_denoiser(net, settings, train, val, config["seed"], out / "work", device=a.device)
+    train_denoiser(net, settings, train, val, config["seed"], out / "work", device=a.device,
+                   provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)})
     save_denoiser(net, out / "drunet", source="trained", training_config={**cfg, "image_size": size, "dataset": data.name},
-                  dataset_manifest_sha256=file_sha256(data / "manifest.parquet"), seed=config["seed"])
+                  dataset_manifest_sha256=manifest_sha256, seed=config["seed"])
     last = (out / "work" / "metrics.csv").read_text().strip().splitlines()[-1].split(",")
     print(f"trained DRUNet in {time.perf_counter() - t:.0f} s: validation PSNR at sigma {settings.val_sigma:g} {float(last[2]):.2f} dB "
           f"-> {out / 'drunet.safetensors'}")

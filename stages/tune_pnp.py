@@ -1,5 +1,6 @@
 """Stage: PnP-ADMM grid search for one inverse problem and denoiser on a curated dataset's
-*validation* split; writes the grid, every result and the chosen values as JSON."""
+*validation* split (the test split is refused); writes the grid, every result and the chosen
+values as JSON."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ import json
 import sys
 import time
 
-
 from metadip.artifacts import ArtifactError, load_denoiser
 from metadip.atomic import write_text
 from metadip.config import ConfigError, default_config_path, load_config
-from metadip.datasets import CuratedSplit
+from metadip.datasets.store import training_split
 from metadip.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.grid_search import grid_search
 from metadip.images import resize_images
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         key = pnp_grid_key(problem.kind, a.denoiser)
         if key not in pnp["grid"]:
             raise ConfigError(f"{a.config}: no grid '{key}' under baselines.pnp.grid")
-        split = CuratedSplit(a.data, "val")
+        split = training_split(a.data, "val", key="baselines.pnp.val_images")
         n = min(pnp["val_images"], len(split))
         images = resize_images(split.stack(list(range(n))), config["meta"]["image_size"])
         if a.denoiser == "drunet":

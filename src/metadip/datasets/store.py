@@ -1,4 +1,11 @@
-"""Read curated datasets: the manifest and the uint8 crops of a split, as tensors on demand."""
+"""Read curated datasets: the manifest and the uint8 crops of a split, as tensors on demand.
+
+The test split decides nothing: meta-training, DRUNet training, PnP tuning, ablations and sweeps
+open their data with :func:`training_split`, which refuses anything but train and val with a
+one-line error naming the config key of the reader.  :class:`CuratedSplit` itself opens any split;
+only the evaluation (``stages/evaluate.py``, ``metadip.sampling``, ``stages/render.py`` for its
+ground-truth panels) constructs it directly, which ``tests/test_provenance.py`` checks.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +27,19 @@ def load_manifest(root: str | os.PathLike):
     return pq.read_table(path)
 
 
+#: the splits a reader other than the evaluation may open
+TRAINING_SPLITS = ("train", "val")
+
+
+class SplitError(ValueError):
+    """A reader other than the evaluation asked for the test split."""
+
+
 class CuratedSplit:
     """One split of a curated dataset; ``split[i]`` is a float32 ``(3, S, S)`` image in [0, 1].
 
-    Shards are memory-mapped, so opening a split costs nothing until images are read.
+    Shards are memory-mapped, so opening a split costs nothing until images are read.  The
+    evaluation's reader: everything else opens splits with :func:`training_split`.
     """
 
     def __init__(self, root: str | os.PathLike, split: str) -> None:
@@ -51,3 +67,14 @@ class CuratedSplit:
         """Images ``indices`` (default: all) as one ``(N, 3, S, S)`` tensor."""
         idx = range(len(self)) if indices is None else indices
         return torch.stack([self[i] for i in idx]) if len(idx) else torch.empty(0)
+
+
+def training_split(root: str | os.PathLike, split: str, *, key: str) -> CuratedSplit:
+    """Split ``split`` (train or val) of the curated dataset at ``root`` for a reader other than the
+    evaluation; ``key`` is the config key of that reader (e.g. ``baselines.pnp.val_images``), named
+    in the error.  Raises :class:`SplitError` for the test split (or any other name): test images
+    may be used for evaluation only, never to train, tune, select or ablate anything."""
+    if split not in TRAINING_SPLITS:
+        raise SplitError(f"{key}: may read only the train and val splits of {root}, not {split!r} "
+                         "(the test split is for evaluation only: evaluate.split)")
+    return CuratedSplit(root, split)
