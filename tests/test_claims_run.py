@@ -1,15 +1,14 @@
-"""The paper's claims 1–3 do not fail on a reduced run of the default method (marked slow; `.ci/run` runs it).
+"""The claims verdict on a reduced run of the default config (marked slow; `.ci/run` runs it).
 
 The run is the default config (config/config.yaml: networks, inner and outer loops, DIP and
 MetaSIREN recipes, the control row, the claims' thresholds) with the data and the evaluation cut
 down: 128 training crops, two test images (from two photographs) per class, and one task setting
-per table where the default has two (σ=25, m/n=1/8). A regression in the method or its tuning
-makes this test fail with the per-setting verdicts of results/claims.md.
+per table where the default has two (σ=25, m/n=1/8).
 
-Each check is holds / fails / inconclusive on a 95% interval over photographs; with two
-photographs per class the intervals are wide, so what is asserted is that no check *fails* where
-the claim held at this scale when the test was written: claims 1-speed, 2 and 3 in every setting,
-claim 1-quality for denoising. The others (1-quality for CS and PR, 2-control, 4) are printed.
+What the claims say is a measured result, reported in the docs, not something this test keeps
+green: it asserts that the verdict is well formed — every check present for every setting, the
+interval around its mean, the counts of images and photographs, each verdict the one its interval
+and bound imply, the interleaved speed timings recorded — and prints the verdicts.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ REDUCED = {
 }
 TASKS = ("den_25", "cs_8", "pr_8")
 METHODS = ("dip", "metasiren", "metadip", "metadip_random")  # what the claims compare; no BM3D, DRUNet or PnP
-ASSERTED = {"1-speed": TASKS, "2": TASKS, "3": TASKS, "1-quality": ("den_25",)}
 
 
 def reduced_config() -> dict:
@@ -44,7 +42,7 @@ def reduced_config() -> dict:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_claims_1_to_3_hold_on_a_reduced_default_run(tmp_path):
+def test_claims_verdict_on_a_reduced_default_run(tmp_path):
     repo = copy_workflow(tmp_path / "repo", git=False)
     cfg = reduced_config()
     (repo / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -52,10 +50,18 @@ def test_claims_1_to_3_hold_on_a_reduced_default_run(tmp_path):
     sh(BIN / "snakemake", "--cores", "2", "all", cwd=repo, timeout=1700)
     print(f"reduced default run: {time.perf_counter() - t:.0f} s")
     verdict = json.loads((repo / "results" / "claims.json").read_text())
-    report = (repo / "results" / "claims.md").read_text()
-    print(report)
-    assert {v["claim"] for v in verdict["verdicts"]} == {"1-quality", "1-speed", "2", "2-control", "3", "4"}
-    assert len([c for c in verdict["checks"] if c["claim"] != "4"]) == 5 * 3 * 2  # 5 checks x 3 settings x 2 classes
-    failed = [f"claim {c['claim']} at {c['task']} {c['role']}: {c['mean']} [{c['ci_low']}, {c['ci_high']}] (bound {c['bound']})"
-              for c in verdict["checks"] if c["task"] in ASSERTED.get(c["claim"], ()) and c["verdict"] == "fails"]
-    assert not failed, "claims failed on the reduced run:\n" + "\n".join(failed) + f"\n{report}"
+    print((repo / "results" / "claims.md").read_text())
+    assert [v["claim"] for v in verdict["verdicts"]] == ["1-quality", "1-speed", "2", "2-control", "3", "4"]
+    checks = verdict["checks"]
+    # 5 checks in each of 3 settings x 2 classes; claim 4 wherever task or class differ from meta-training
+    # (denoising on the wallpapers): every setting but den_25 natural
+    assert len([c for c in checks if c["claim"] != "4"]) == 5 * 3 * 2
+    assert sorted((c["task"], c["role"]) for c in checks if c["claim"] == "4") == sorted(
+        (t, r) for t in TASKS for r in ("faces", "natural") if (t, r) != ("den_25", "natural"))
+    for c in checks:
+        assert (c["n_images"], c["n_photos"]) == (2, 2), c
+        assert c["ci_low"] <= c["mean"] <= c["ci_high"], c
+        expected = "holds" if c["ci_low"] >= c["bound"] else "fails" if c["ci_high"] < c["bound"] else "inconclusive"
+        assert c["verdict"] == expected and (c["reason"] is None) == (expected != "inconclusive"), c
+    speed = [c for c in checks if c["claim"] == "1-speed"]
+    assert all(c["ref_method"] == "dip_1000" and c["mean"] > 1 for c in speed), speed
