@@ -22,7 +22,7 @@ from workflow_helpers import BIN, ROOT, copy_workflow, sh
 
 REDUCED = {
     "curate": {"preview_crops": 4, "datasets": {"wallpapers": {"crops": {"train": 128, "val": 8, "test": 4}},
-                                                 "skimage": {"crops": {"train": 8, "val": 2, "test": 4}}}},
+                                                 "skimage": {"crops": {"train": 0, "val": 2, "test": 4}}}},
     "evaluate": {"images": 2, "min_photos": 2, "qualitative_images": 1},
 }
 TASKS = ("den_25", "cs_8", "pr_8")
