@@ -90,7 +90,7 @@ def save_convergence_figure(
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.02), ncol=min(4, max(1, len(labels))), fontsize=8,
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.02), ncol=min(3, max(1, len(labels))), fontsize=8,
                frameon=False)
     fig.text(0.5, 0.005, "line: mean over images; band: its 95% interval (bootstrap over source photographs); dotted: "
              "min and max image", ha="center", va="bottom", fontsize=7, color="0.35")

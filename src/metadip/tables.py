@@ -265,7 +265,8 @@ def convergence_rows(rows: list[dict[str, Any]], config: dict[str, Any]) -> list
     for r in rows:
         m = methods[r["method_name"]]
         if m["kind"] == "meta":
-            series[(r["task"], r["dataset"], f"{m['label']} (meta-init)")].append((list(r["trace_nmse"]), photo_of(r)))
+            name = m["label"] if m.get("random_init") else f"{m['label']} (meta-init)"  # the control starts from a random init
+            series[(r["task"], r["dataset"], name)].append((list(r["trace_nmse"]), photo_of(r)))
         elif m["kind"] == "dip" and r["steps"] == longest[r["method_name"]]:
             series[(r["task"], r["dataset"], f"{m['label']} random init, last iterate")].append((list(r["trace_nmse_last"]), photo_of(r)))
             if m.get("ema") is not None:
