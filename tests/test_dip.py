@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -141,3 +143,17 @@ def test_divergence_is_reported(camera32):
         next(prior.parameters()).fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         fit_dip(prior, op, y, DIPSettings(steps=2), gen(2), device="cpu")
+
+
+def test_last_iterate_trace_on_a_grid(camera32):
+    """With last_every / last_dense the last iterate is read densely, then every k-th step (NaN between);
+    the estimate's trace and the result do not change."""
+    op = Denoising(camera32.shape, 25, seed=0)
+    y = op.measure(camera32, gen(1))
+    kw = dict(device="cpu", show_progress=False, x_true=camera32)
+    full = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=12), gen(2), **kw)
+    grid = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=12), gen(2), last_every=5, last_dense=3, **kw)
+    read = [s for s, v in zip(grid.trace["step"], grid.trace["psnr_last"], strict=True) if not math.isnan(v)]
+    assert read == [1, 2, 3, 5, 10, 12]
+    assert [full.trace["psnr_last"][s - 1] for s in read] == [grid.trace["psnr_last"][s - 1] for s in read]
+    assert grid.trace["psnr"] == full.trace["psnr"] and torch.equal(grid.last, full.last)

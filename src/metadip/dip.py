@@ -12,6 +12,7 @@ the optimisation only (forward, backward, Adam, EMA); metrics and that forward a
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -80,12 +81,17 @@ def fit_dip(
     device: torch.device | str | None = None,
     show_progress: bool = True,
     keep_at: tuple[int, ...] = (),
+    last_every: int = 1,
+    last_dense: int = 0,
 ) -> DIPResult:
     """Run vanilla DIP from ``prior``'s current weights (they are updated in place).
 
     ``y``: one measurement of shape ``operator.measurement_shape``; ``x_true`` (optional): the
     ``(C, H, W)`` ground truth for the trace; ``generator``: CPU generator for the jitter draws;
-    ``keep_at``: steps whose (estimate, last iterate) are kept in ``result.snapshots``.
+    ``keep_at``: steps whose (estimate, last iterate) are kept in ``result.snapshots``;
+    ``last_every`` / ``last_dense``: with ``x_true``, the last iterate's trace is recorded at every
+    step up to ``last_dense`` and then at every ``last_every``-th step (NaN in between), since each
+    reading costs an extra forward pass.
     """
     operator.check_measurement(y)
     if y.shape != operator.measurement_shape:
@@ -129,15 +135,17 @@ def fit_dip(
         trace["step"].append(step)
         trace["loss"].append(float(loss.detach()))
         trace["seconds"].append(seconds)
-        if truth is not None or step in keep_at or step == settings.steps:
+        traced = truth is not None and (step <= last_dense or step % last_every == 0 or step == settings.steps)
+        fresh = traced or step in keep_at or step == settings.steps or (settings.ema is None and truth is not None)
+        if fresh:
             with torch.no_grad():  # BatchNorm uses the image's own statistics: no state changes
                 last = prior(None)[0]
         estimate = ema if settings.ema is not None else last
         if truth is not None:
             trace["psnr"].append(float(psnr(estimate, truth)))
             trace["nmse"].append(float(nmse(estimate, truth)))
-            trace["psnr_last"].append(float(psnr(last, truth)))
-            trace["nmse_last"].append(float(nmse(last, truth)))
+            trace["psnr_last"].append(float(psnr(last, truth)) if traced else math.nan)
+            trace["nmse_last"].append(float(nmse(last, truth)) if traced else math.nan)
         if step in keep_at:
             snapshots[step] = (estimate.cpu().clone(), last.cpu().clone())
     return DIPResult(estimate=estimate.cpu(), last=last.cpu(), seconds=seconds, trace=trace, snapshots=snapshots)

@@ -131,7 +131,8 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
                 seed, _JITTER, name_key(task_name), name_key(dataset), index)))
             prior = build_model(arch, source["inner"]).prior
             full = fit_dip(prior, op, y, settings, torch.Generator().manual_seed(g_seed), x_true=x, device=device,
-                           show_progress=show_progress, keep_at=tuple(report))
+                           show_progress=show_progress, keep_at=tuple(report), last_every=method["trace_last_every"],
+                           last_dense=method["trace_last_dense"])
             outs = []
             for k in report:
                 est, last = full.snapshots[k]

@@ -276,6 +276,8 @@ def convergence_rows(rows: list[dict[str, Any]], config: dict[str, Any]) -> list
         arr, photos = np.array([t for t, _ in traces]), [p for _, p in traces]
         ci = interval(arr, photos)
         for k in range(arr.shape[1]):
+            if not np.isfinite(arr[:, k]).all():
+                continue  # a step the trace did not record (DIP's last iterate is read on a grid)
             out.append({"task": task, "dataset": dataset, "series": name, "step": k + 1, "images": arr.shape[0],
                         "photos": len(set(photos)), "nmse_mean": float(arr[:, k].mean()),
                         "nmse_ci_low": None if ci is None else float(ci[0][k]), "nmse_ci_high": None if ci is None else float(ci[1][k]),
