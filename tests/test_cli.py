@@ -26,7 +26,7 @@ def init(tmp_path):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "metadip.cli", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "metadip.cli", *map(str, args)], check=False, capture_output=True, text=True)
 
 
 def test_simulate_then_reconstruct_the_saved_measurement(init):

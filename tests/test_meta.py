@@ -19,7 +19,7 @@ from metadip.adapt import (
     solve_batch,
     task_loss,
 )
-from metadip.artifacts import ArtifactError, load_meta_init, save_meta_init
+from metadip.artifacts import ArtifactError, behaviour_fields, behaviour_sha256, load_meta_init, save_meta_init
 from metadip.dip import DIPSettings, fit_dip
 from metadip.maml import OuterSettings, TaskSpec, meta_train, sample_task
 from metadip.networks import DIPConfig, DIPPrior, SirenConfig, SirenPrior
@@ -302,6 +302,10 @@ def test_mismatched_architecture_is_refused(tmp_path):
     saved(tmp_path)
     side = json.loads((tmp_path / "init.json").read_text())
     side["architecture"]["config"]["channels_down"] = [8, 8]
+    (tmp_path / "init.json").write_text(json.dumps(side))
+    with pytest.raises(ArtifactError, match="architecture.config.channels_down changed since the meta-init was saved"):
+        load_meta_init(tmp_path / "init")
+    side.update(behaviour_sha256=behaviour_sha256(side), behaviour_fields=behaviour_fields(side))  # consistent hashes, wrong shapes
     (tmp_path / "init.json").write_text(json.dumps(side))
     with pytest.raises(ArtifactError, match="weights do not fit the architecture"):
         load_meta_init(tmp_path / "init")

@@ -15,7 +15,9 @@ and the workflow reruns the job in the same folder) is ignored with a warning na
 and overwritten at the first checkpoint: the run starts from step 0 and ends like a run in an empty
 folder.  A rerun with everything the same (e.g. ``snakemake --forcerun``) resumes, also from the
 final checkpoint: the training is deterministic, so that reproduces the same weights, without the
-cost.  A checkpoint written before provenance was recorded lacks the keys and is not resumed.
+cost.  A checkpoint written before provenance was recorded lacks the keys and is not resumed.  A
+checkpoint that cannot be read back (truncated by a full disk, corrupt) is renamed to
+``checkpoint.safetensors.corrupt`` with a warning and the run starts from step 0.
 
 The code version is the content of the source files, not the git commit: an uncommitted edit
 changes the code as much as a commit does.  It covers the modules the training imports, directly
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
@@ -161,20 +163,76 @@ def identity_differences(written: Mapping[str, str], identity: Mapping[str, str]
     return diffs
 
 
+class CorruptCheckpoint(ValueError):
+    """A checkpoint file that cannot be read back (truncated, corrupt, or not what it claims to hold)."""
+
+
+def _read_checkpoint(path: Path) -> tuple[dict[str, str], dict[str, Tensor]]:
+    """(metadata, tensors) of a checkpoint; :class:`CorruptCheckpoint` for a file that cannot be read."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            names = f.keys()  # a safe_open handle is not iterable
+            tensors = {k: f.get_tensor(k) for k in names}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CorruptCheckpoint(str(err).splitlines()[0][:160] if str(err) else type(err).__name__) from None
+    return meta, tensors
+
+
+def _check_fits(meta: Mapping[str, str], tensors: Mapping[str, Tensor], model: nn.Module) -> None:
+    """Refuse (:class:`CorruptCheckpoint`) a checkpoint whose step or tensors do not fit ``model``,
+    before anything is loaded into the model."""
+    try:
+        step = int(meta["step"])
+    except (KeyError, ValueError):
+        raise CorruptCheckpoint(f"no valid step in its metadata ({meta.get('step')!r})") from None
+    if step < 0:
+        raise CorruptCheckpoint(f"negative step {step}")
+    state = model.state_dict()
+    saved = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    if saved.keys() != state.keys():
+        raise CorruptCheckpoint(f"model tensors {sorted(saved.keys() ^ state.keys())[:3]} missing or unexpected")
+    for k, v in state.items():
+        if saved[k].shape != v.shape or saved[k].dtype != v.dtype:
+            raise CorruptCheckpoint(f"model tensor {k} of shape {tuple(saved[k].shape)}, expected {tuple(v.shape)}")
+    for i, p in enumerate(model.parameters()):
+        if f"opt.{i}.exp_avg" in tensors:
+            for part in ("exp_avg", "exp_avg_sq"):
+                if tensors.get(f"opt.{i}.{part}") is None or tensors[f"opt.{i}.{part}"].shape != p.shape:
+                    raise CorruptCheckpoint(f"optimiser state opt.{i}.{part} missing or of the wrong shape")
+            if tensors.get(f"opt.{i}.step") is None or tensors[f"opt.{i}.step"].numel() != 1:
+                raise CorruptCheckpoint(f"optimiser state opt.{i}.step missing")
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Rename an unreadable checkpoint to ``<name>.corrupt`` (replacing an older one) with a warning;
+    returns the new path.  The run then starts from step 0, as in an empty folder."""
+    aside = path.with_name(path.name + ".corrupt")
+    os.replace(path, aside)
+    log.warning("%s: unreadable checkpoint (%s); set aside as %s, starting from step 0", path, reason, aside.name)
+    return aside
+
+
 def resume_step(path: Path, model: nn.Module, opt: torch.optim.Adam, identity: Mapping[str, str], device: torch.device) -> int:
     """The step to continue from: 0 without a checkpoint at ``path`` or with one whose identity
     differs from ``identity`` in any key (a fresh start, with a warning naming what differs), else
-    the checkpoint's step after restoring what :func:`save_checkpoint` wrote into ``model`` and ``opt``."""
+    the checkpoint's step after restoring what :func:`save_checkpoint` wrote into ``model`` and ``opt``.
+
+    A checkpoint that cannot be read back (truncated, corrupt, tensors that do not fit ``model``) is
+    renamed to ``<name>.corrupt`` with a warning (:func:`set_aside`) and the run starts from step 0;
+    nothing is loaded into ``model`` or ``opt`` from it."""
     if not path.is_file():
         return 0
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    try:
+        meta, tensors = _read_checkpoint(path)
         diffs = identity_differences(meta, identity)
         if diffs:
             log.warning("%s: checkpoint of another run (%s); starting from step 0", path, "; ".join(diffs))
             return 0
-        names = f.keys()  # a safe_open handle is not iterable
-        tensors = {k: f.get_tensor(k) for k in names}
+        _check_fits(meta, tensors, model)
+    except CorruptCheckpoint as err:
+        set_aside(path, str(err))
+        return 0
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     for i, p in enumerate(model.parameters()):
         if f"opt.{i}.exp_avg" in tensors:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
@@ -420,15 +420,28 @@ def save_operator(operator: Operator, path: str | os.PathLike) -> None:
 
 
 def load_operator(path: str | os.PathLike) -> Operator:
-    """Rebuild an operator saved by :func:`save_operator`; its buffers must match exactly."""
+    """Rebuild an operator saved by :func:`save_operator`; its buffers must match exactly.
+
+    Raises ``FileNotFoundError`` or ``ValueError``, one line naming the file, for a missing,
+    truncated or corrupt file, or one that does not hold a metadip operator."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: operator file not found")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if "metadip.operator" not in meta:
-            raise ValueError(f"{path}: not a metadip operator file (no 'metadip.operator' metadata)")
-        state = {k: f.get_tensor(k) for k in f.keys()}
-    operator = build_operator(json.loads(meta["metadip.operator"]))
-    operator.load_state_dict(state, strict=True)
+    fix = "save the operator again (--save-operator, metadip.operators.save_operator)"
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if "metadip.operator" not in meta:
+                raise ValueError(f"{path}: not a metadip operator file (no 'metadip.operator' metadata)")
+            names = f.keys()  # a safe_open handle is not iterable
+            state = {k: f.get_tensor(k) for k in names}
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path}: not a readable operator file, truncated or corrupt "
+                         f"({str(err).splitlines()[0][:120] if str(err) else type(err).__name__}); {fix}") from None
+    try:
+        operator = build_operator(json.loads(meta["metadip.operator"]))
+        operator.load_state_dict(state, strict=True)
+    except (ValueError, TypeError, KeyError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: the operator it describes cannot be rebuilt ({first}); {fix}") from None
     return operator
