@@ -9,8 +9,10 @@
 # The config file is validated against config/config.schema.yaml (defaults filled in) and passed
 # as a whole to every stage: one file is the single source of truth. Snakemake reruns a step when
 # its config or any upstream config (a hash in params) changes, an upstream step reruns, an input
-# is newer than its outputs, or an output is missing. Files checked out by DVC carry checkout
-# times: run `snakemake --touch` once after `dvc pull` to mark them up to date.
+# is newer than its outputs, or an output is missing (`all` lists the intermediate files as well,
+# so that a deleted shard or results.parquet is rebuilt, with the steps downstream of it). Files
+# checked out by DVC carry checkout times: run `snakemake --touch` once after `dvc pull` to mark
+# them up to date.
 
 include: "rules/common.smk"
 
@@ -44,20 +46,21 @@ localrules:
 rule all:
     input:
         final_outputs(),
+        intermediate_outputs(),
     default_target: True
 
 
 # Coarse targets, one per expensive boundary (dvc.yaml runs them as its stages).
 rule curated:
     input:
-        [f"{CUR}/{d}" for d in DATASETS],
+        CURATED_DIRS,
 
 
 rule meta_inits:
     input:
-        [meta_init(m) for m in META_METHODS],
+        META_OUTPUTS,
 
 
 rule baselines:
     input:
-        ([DRUNET] if USES_DRUNET else []) + [f"{RES}/pnp/{t}_{d}.json" for t in PNP_TASKS for d in PNP_DENOISERS],
+        BASELINE_OUTPUTS,

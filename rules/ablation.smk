@@ -8,7 +8,7 @@ rule ablate:
         result=f"{RES}/ablation/{{variant}}/result.json",
     params:
         **STAGE,
-        transfer=lambda wc, input: f"--transfer-data {input.transfer[0]}" if input.transfer else "",
+        transfer=lambda wc, input: f"--transfer-data {shlex.quote(input.transfer[0])}" if input.transfer else "",
         config_hash=lambda wc: ablation_hash(wc.variant),
         out=lambda wc, output: os.path.dirname(output.result),
     log:
@@ -23,8 +23,8 @@ rule ablate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/ablate.py --variant {wildcards.variant} --data {input.data} {params.transfer} "
-        "--out {params.out} > {log} 2>&1"
+        "{params.py:q} {params.stages:q}/ablate.py --variant {wildcards.variant} --data {input.data:q} {params.transfer} "
+        "--out {params.out:q} > {log:q} 2>&1"
 
 
 localrules:
@@ -46,5 +46,5 @@ rule ablation_table:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/ablation_table.py --results {input} --markdown {output.markdown} "
-        "--csv {output.csv} > {log} 2>&1"
+        "{params.py:q} {params.stages:q}/ablation_table.py --results {input:q} --markdown {output.markdown:q} "
+        "--csv {output.csv:q} > {log:q} 2>&1"

@@ -21,7 +21,7 @@ rule train_denoiser:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/train_denoiser.py --data {input.data} --out {params.out} > {log} 2>&1"
+        "{params.py:q} {params.stages:q}/train_denoiser.py --data {input.data:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule tune_pnp:
@@ -34,7 +34,7 @@ rule tune_pnp:
     params:
         **STAGE,
         config_hash=lambda wc: pnp_hash(wc.task, wc.denoiser),
-        weights=lambda wc, input: f"--weights {input.weights}" if wc.denoiser == "drunet" else "",
+        weights=lambda wc, input: f"--weights {shlex.quote(input.weights)}" if wc.denoiser == "drunet" else "",
     log:
         f"{LOGS}/tune_pnp/{{task}}_{{denoiser}}.log",
     benchmark:
@@ -46,5 +46,5 @@ rule tune_pnp:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/tune_pnp.py --data {input.data} --problem {wildcards.task} "
-        "--denoiser {wildcards.denoiser} {params.weights} --out {output} > {log} 2>&1"
+        "{params.py:q} {params.stages:q}/tune_pnp.py --data {input.data:q} --problem {wildcards.task} "
+        "--denoiser {wildcards.denoiser} {params.weights} --out {output:q} > {log:q} 2>&1"

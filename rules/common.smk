@@ -1,4 +1,5 @@
 import os
+import shlex
 import sys
 
 from metadip.config import check_pipeline_config, config_hash, load_config
@@ -115,6 +116,23 @@ def final_outputs():
     return tables + figures + [f"{RES}/summary.json", f"{RES}/convergence.csv"] + CLAIMS_OUT + ablation
 
 
+CURATED_DIRS = [dataset_dir(d) for d in DATASETS]
+META_OUTPUTS = [f"{RES}/meta/{m}/meta_init.{ext}" for m in META_METHODS for ext in ("safetensors", "json")]
+BASELINE_OUTPUTS = ([DRUNET, f"{RES}/denoisers/drunet.json"] if USES_DRUNET else []) + \
+    [f"{RES}/pnp/{t}_{d}.json" for t in PNP_TASKS for d in PNP_DENOISERS]
+
+
+def intermediate_outputs():
+    """Every file between the sources and the final outputs: the curated datasets, meta-inits,
+    DRUNet, PnP grids, evaluation shards, results.parquet (and the ablation variants when on).
+    `all` requests them too because Snakemake (>= 7.7) rebuilds a missing file only when it is a
+    target or a job downstream of it has to run anyway: without them a deleted shard or
+    results.parquet is never rebuilt while the tables are up to date ("Nothing to be done")."""
+    ablation = [f"{RES}/ablation/{v}/result.json" for v in AB["variants"]] if AB["enabled"] else []
+    return CURATED_DIRS + META_OUTPUTS + BASELINE_OUTPUTS + [shard_path(job) for job in EVAL_JOBS] + \
+        [f"{RES}/results.parquet"] + ablation
+
+
 def evaluation_inputs(wc):
     method = EV["methods"][wc.method]
     inputs = {"data": dataset_dir(wc.dataset)}
@@ -129,4 +147,4 @@ def evaluation_inputs(wc):
 
 def artifact_args(wc, input):
     flags = {"meta_init": "--meta-init", "drunet": "--drunet", "pnp": "--pnp"}
-    return " ".join(f"{flag} {input[key]}" for key, flag in flags.items() if key in input.keys())
+    return " ".join(f"{flag} {shlex.quote(input[key])}" for key, flag in flags.items() if key in input.keys())

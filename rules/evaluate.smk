@@ -20,6 +20,6 @@ rule evaluate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/evaluate.py --task {wildcards.task} --dataset {wildcards.dataset} "
-        "--data {input.data} --method {wildcards.method} --shard {wildcards.shard} {params.artifacts} "
-        "--threads {threads} --out {output} > {log} 2>&1"
+        "{params.py:q} {params.stages:q}/evaluate.py --task {wildcards.task} --dataset {wildcards.dataset} "
+        "--data {input.data:q} --method {wildcards.method} --shard {wildcards.shard} {params.artifacts} "
+        "--threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -14,14 +14,14 @@ rule aggregate:
         claims=CLAIMS_OUT,
     params:
         **STAGE,
-        claims=f"--claims {RES}/claims" if CLAIMS_OUT else "",
+        claims=f"--claims {shlex.quote(f'{RES}/claims')}" if CLAIMS_OUT else "",
     log:
         f"{LOGS}/aggregate.log",
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/aggregate.py --shards {input} --results {output.results} "
-        "--summary {output.summary} --convergence {output.convergence} {params.claims} > {log} 2>&1"
+        "{params.py:q} {params.stages:q}/aggregate.py --shards {input:q} --results {output.results:q} "
+        "--summary {output.summary:q} --convergence {output.convergence:q} {params.claims} > {log:q} 2>&1"
 
 
 rule render:
@@ -45,5 +45,5 @@ rule render:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py} {params.stages}/render.py --results {input.results} --curated {params.curated} "
-        "--tables {params.tables} --figures {params.figures} > {log} 2>&1"
+        "{params.py:q} {params.stages:q}/render.py --results {input.results:q} --curated {params.curated:q} "
+        "--tables {params.tables:q} --figures {params.figures:q} > {log:q} 2>&1"

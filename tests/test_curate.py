@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -144,6 +146,66 @@ def test_every_bad_input_class_has_its_rule(folder, tmp_path):
     assert any(r["box_y1"] > 40 for r in rotated)  # only possible in the displayed (rotated) frame
 
 
+def skipped_rows(out: Path) -> dict[str, str]:
+    with (out / "skipped.csv").open() as f:
+        return {r["source_file"]: r["reason"] for r in csv.DictReader(f)}
+
+
+def test_skipped_csv_lists_every_unused_matching_file(folder, tmp_path):
+    """Every file under the root that matches the pattern is either used or in skipped.csv with a
+    reason: dangling symlinks, symlink loops, non-image files and special files included."""
+    (folder / "sub").mkdir()
+    shutil.copy(folder / "img01.png", folder / "sub" / "nested.png")
+    Image.fromarray(textured(np.random.default_rng(5), 80, 96)).save(folder / "sub" / "other.png")
+    (folder / "dangling.png").symlink_to(folder / "gone.png")
+    (folder / "self.png").symlink_to("self.png")  # a loop of one
+    (folder / "ping.jpg").symlink_to("pong.jpg")
+    (folder / "pong.jpg").symlink_to("ping.jpg")
+    (folder / "alias.png").symlink_to("img02.png")  # a duplicate through a link
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "README").write_text("no suffix")
+    os.mkfifo(folder / "pipe.png")
+    (folder / "linked_dir").symlink_to(folder / "sub", target_is_directory=True)  # a folder: not a file
+    cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(folder)}], crops=(40, 8, 8))
+    summary = curate(cfg, tmp_path / "out")
+    skipped = skipped_rows(tmp_path / "out")
+    used = {r["source_file"] for r in pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()}
+    on_disk = {(Path(d) / f).relative_to(folder).as_posix() for d, _, files in os.walk(folder) for f in files}
+    assert used | set(skipped) == on_disk and not used & set(skipped), (on_disk - used - set(skipped))
+    assert skipped["dangling.png"] == f"dangling symlink (-> {folder / 'gone.png'})"
+    assert skipped["self.png"] == skipped["ping.jpg"] == skipped["pong.jpg"] == "symlink loop"
+    assert skipped["notes.txt"] == "not an image (suffix '.txt')" and skipped["README"] == "not an image (no suffix)"
+    assert skipped["pipe.png"] == "not a regular file"
+    assert skipped["sub/nested.png"] == "duplicate of photos:img01.png (same sha256)"
+    assert skipped["img02.png"].startswith("duplicate of photos:alias.png")  # sorted by name: the link comes first
+    assert "sub/other.png" in used
+    assert summary["skipped"] == len(skipped) == 9
+    assert summary["skipped_by_reason"] == {"dangling symlink": 1, "duplicate of photos": 2, "not a regular file": 1,
+                                            "not an image": 2, "symlink loop": 3}
+    # a narrower pattern: only what it matches is accounted for
+    narrow = dataset_config([{"type": "folder", "name": "photos", "root": str(folder), "pattern": "*.jpg", "required": False},
+                             {"type": "folder", "name": "more", "root": str(folder), "pattern": "img*.png"}], crops=(40, 8, 8))
+    curate(narrow, tmp_path / "narrow")
+    assert skipped_rows(tmp_path / "narrow") == {"ping.jpg": "symlink loop", "pong.jpg": "symlink loop"}
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_file_is_skipped_with_its_reason(folder, tmp_path):
+    (folder / "img03.png").chmod(0)
+    cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(folder)}], crops=(40, 8, 8))
+    curate(cfg, tmp_path / "out")
+    assert skipped_rows(tmp_path / "out") == {"img03.png": "unreadable file (Permission denied)"}
+
+
+def test_a_source_with_only_unusable_files_names_them(tmp_path):
+    root = tmp_path / "broken"
+    root.mkdir()
+    (root / "a.png").symlink_to(root / "missing.png")
+    cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(root)}])
+    with pytest.raises(SourceError, match=r"no images found under .*broken \(1 matching files unusable, e.g. a.png: dangling symlink"):
+        curate(cfg, tmp_path / "out")
+
+
 def test_missing_required_source_fails_cleanly_and_keeps_old_output(folder, tmp_path):
     good = dataset_config([{"type": "folder", "name": "photos", "root": str(folder)}])
     curate(good, tmp_path / "out")
@@ -186,7 +248,7 @@ def test_texture_filter_rejects_flat_patches(tmp_path):
         Image.fromarray(img).save(root / f"h{i}.png")
     plain = curate(dataset_config([{"type": "folder", "name": "h", "root": str(root)}]), tmp_path / "plain")
     filtered = curate(dataset_config([{"type": "folder", "name": "h", "root": str(root)}], min_std=0.05), tmp_path / "filt")
-    stds = lambda d: np.array(pq.read_table(tmp_path / d / "manifest.parquet")["texture_std"].to_pylist())  # noqa: E731
+    stds = lambda d: np.array(pq.read_table(tmp_path / d / "manifest.parquet")["texture_std"].to_pylist())
     assert (stds("plain") < 0.05).any() and (stds("filt") >= 0.05).all()
     assert plain["texture_filter"]["rejected_draws"] == 0 < filtered["texture_filter"]["rejected_draws"]
 
@@ -246,8 +308,8 @@ def test_stage_cli(folder, tmp_path):
     cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(folder)}])
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     stage = [sys.executable, str(ROOT / "stages" / "curate.py"), "--config", str(tmp_path / "c.yaml")]
-    ok = subprocess.run([*stage, "--dataset", "d", "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    ok = subprocess.run([*stage, "--dataset", "d", "--out", str(tmp_path / "o")], check=False, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "curated 'd'" in ok.stdout and json.loads((tmp_path / "o" / "summary.json").read_text())["crops"]["train"] == 40
-    bad = subprocess.run([*stage, "--dataset", "nope", "--out", str(tmp_path / "o2")], capture_output=True, text=True)
+    bad = subprocess.run([*stage, "--dataset", "nope", "--out", str(tmp_path / "o2")], check=False, capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "no dataset 'nope'" in bad.stderr

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,16 @@ import time
 
 import pytest
 import yaml
-from workflow_helpers import BIN, ENV, ROOT, assert_same_tables, psnr_cells, sh
+from workflow_helpers import (
+    BIN,
+    ENV,
+    ROOT,
+    WORKFLOW_FILES,
+    assert_same_tables,
+    copy_workflow,
+    psnr_cells,
+    sh,
+)
 
 
 def test_lint_is_clean():
@@ -49,6 +59,115 @@ def test_bad_config_stops_the_workflow_with_one_line(tmp_path):
     proc = sh(BIN / "snakemake", "-n", "-d", tmp_path, "--configfile", tmp_path / "bad.yaml", cwd=ROOT, check=False)
     assert proc.returncode != 0
     assert "evaluate.roles.faces: no dataset 'celeba' under curate.datasets" in proc.stdout + proc.stderr
+
+
+def spaced_config(repo, curated: str, results: str, **extra) -> None:
+    """The repository's (tiny) config with paths.curated and paths.results replaced."""
+    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    cfg["paths"] = {"curated": curated, "results": results}
+    cfg.update(extra)
+    (repo / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
+def job_stats(out: str) -> dict[str, int]:
+    """Job counts of a Snakemake run or dry run (its "Job stats" table)."""
+    if "Job stats:" not in out:
+        return {}
+    block = out.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE) if m[1] != "total"}
+
+
+def test_every_path_in_every_shell_command_is_quoted(tmp_path):
+    """Paths with spaces reach every stage as one argument each, the log redirection included
+    (unquoted, `> my results/logs/x.log` wrote a file `my` and passed the rest on)."""
+    repo = copy_workflow(tmp_path / "repo", git=False)
+    ablation = {"enabled": True, "transfer": {"dataset": "skimage", "tasks": {"den_15": {"kind": "denoising", "sigma": 15}}},
+                "variants": {"reference": {}, "fixed_lr": {"inner": {"learn_lr": False}}}}
+    spaced_config(repo, str(tmp_path / "shared data" / "cur ated"), "my results", ablation=ablation)
+    out = sh(BIN / "snakemake", "-n", "--printshellcmds", cwd=repo).stdout
+    commands = re.findall(r"^Shell command: (.+)$", out, re.MULTILINE)
+    commands = [c for c in commands if c != "None"]
+    rules = {r for r in re.findall(r"^(?:local)?rule (\w+):", out, re.MULTILINE) if r != "all"}
+    assert rules == {"curate", "meta_train", "train_denoiser", "tune_pnp", "evaluate", "aggregate", "render", "ablate",
+                     "ablation_table"}
+    assert len(commands) == sum(job_stats(out).values()) - 1  # every job but `all`
+    for cmd in commands:
+        args = shlex.split(cmd)
+        assert not {"my", "data", str(tmp_path / "shared")} & set(args), cmd  # no path split at its space
+        assert args[-3] == ">" and args[-2].startswith("my results/logs/") and args[-1] == "2>&1", cmd
+        for flag in ("--out", "--data", "--results", "--curated", "--tables", "--figures", "--summary", "--convergence",
+                     "--claims", "--meta-init", "--drunet", "--pnp", "--weights", "--transfer-data", "--markdown", "--csv"):
+            for i in (i for i, a in enumerate(args) if a == flag):
+                assert args[i + 1].startswith(("my results/", f"{tmp_path}/shared data/cur ated")), (flag, cmd)
+
+
+def test_a_deleted_shard_or_results_parquet_is_rebuilt_with_its_downstream(tmp_path):
+    """Every output in place and up to date (created empty, then `snakemake --touch`): deleting a
+    shard and results.parquet plans exactly that shard, aggregate and render. (Snakemake >= 7.7
+    rebuilds a missing file only when it is a target or a job downstream of it has to run anyway,
+    so `all` lists the intermediate files; before, this was "Nothing to be done".)"""
+    repo = copy_workflow(tmp_path / "repo", git=False)
+    plan = sh(BIN / "snakemake", "-n", cwd=repo).stdout
+    for block in plan.split("\n\n"):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
+        outputs = re.search(r"^    output: (.+)$", block, re.MULTILINE)
+        for out in outputs[1].split(", ") if rule and outputs else []:
+            path = repo / out
+            if rule[1] == "curate":
+                path.mkdir(parents=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+    sh(BIN / "snakemake", "--touch", "--cores", "1", cwd=repo)
+    assert "Nothing to be done" in sh(BIN / "snakemake", "-n", cwd=repo).stdout
+    shard = repo / "results" / "eval" / "cs_4" / "wallpapers" / "metadip" / "shard-1.parquet"
+    shard.unlink()
+    (repo / "results" / "results.parquet").unlink()
+    plan = sh(BIN / "snakemake", "-n", cwd=repo).stdout
+    assert job_stats(plan) == {"evaluate": 1, "aggregate": 1, "render": 1, "all": 1}, plan[-3000:]
+    assert re.search(r"output: (\S+)\n(?:.*\n)*?\s+reason: Missing output files", plan.split("rule evaluate:")[1])[1] == \
+        "results/eval/cs_4/wallpapers/metadip/shard-1.parquet"
+    # a deleted results.parquet alone: aggregate and render only
+    shard.touch()
+    (repo / "results" / "results.parquet").touch()
+    sh(BIN / "snakemake", "--touch", "--cores", "1", cwd=repo)
+    (repo / "results" / "results.parquet").unlink()
+    assert job_stats(sh(BIN / "snakemake", "-n", cwd=repo).stdout) == {"aggregate": 1, "render": 1, "all": 1}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(tmp_path):
+    """The tiny pipeline with paths.results = "my results" (relative) and paths.curated a folder
+    with spaces outside the project: every step runs, its outputs land there, no stray file
+    appears. Then a deleted shard and results.parquet are rebuilt by a plain `snakemake`, with
+    aggregate and render and nothing else; the other shards are kept and the tables agree."""
+    repo = copy_workflow(tmp_path / "repo", git=False)
+    curated = tmp_path / "shared data" / "cur ated"
+    spaced_config(repo, str(curated), "my results")
+    run = sh(BIN / "snakemake", "--cores", "2", cwd=repo, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    res = repo / "my results"
+    for n in (1, 2, 3):
+        assert (res / "tables" / f"table{n}.csv").stat().st_size > 200
+    assert (res / "results.parquet").is_file() and (res / "logs" / "render.log").is_file()
+    assert {p.name for p in curated.iterdir()} == {"skimage", "wallpapers"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo", "shared data"]  # nothing outside the project
+    allowed = {*WORKFLOW_FILES, ".gitignore", ".snakemake", "my results"}
+    assert {p.name for p in repo.iterdir()} <= allowed, {p.name for p in repo.iterdir()} - allowed
+    assert {p.name for p in (tmp_path / "shared data").iterdir()} == {"cur ated"}
+
+    shutil.copytree(res / "tables", tmp_path / "before" / "tables")
+    shards = {p: p.stat().st_mtime_ns for p in (res / "eval").rglob("*.parquet")}
+    shard = res / "eval" / "cs_4" / "wallpapers" / "metadip" / "shard-1.parquet"
+    shard.unlink()
+    (res / "results.parquet").unlink()
+    rerun = sh(BIN / "snakemake", "--cores", "2", cwd=repo)
+    assert job_stats(rerun.stdout + rerun.stderr) == {"evaluate": 1, "aggregate": 1, "render": 1, "all": 1}
+    assert shard.is_file() and (res / "results.parquet").is_file()
+    assert all(p.stat().st_mtime_ns == t for p, t in shards.items() if p != shard)
+    assert_same_tables(res, tmp_path / "before")
+    assert "Nothing to be done" in sh(BIN / "snakemake", "-n", cwd=repo).stdout
 
 
 def without_time(md: str) -> str:
@@ -139,7 +258,7 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     # non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
     proc = subprocess.Popen([BIN / "snakemake", "--cores", "2", "all"], cwd=repo, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     deadline = time.time() + 600
     while len(list((res / "eval").rglob("*.parquet"))) < 6 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)

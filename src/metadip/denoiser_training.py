@@ -11,6 +11,7 @@ images, logged to ``metrics.csv``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from metadip.atomic import write_text
 from metadip.checkpoints import (
     code_sha256,
     read_log,
@@ -38,6 +40,27 @@ from metadip.seeding import seeded_generator
 
 log = logging.getLogger(__name__)
 FIELDS = ["step", "train_loss", "val_psnr", "seconds"]
+PROGRESS = "progress.json"  # the log's running totals at the checkpointed step (as in metadip.maml)
+
+
+def save_progress(path: Path, step: int, seconds: float, pending_losses: list[float]) -> None:
+    """Cumulative seconds and the losses since the last log row, recorded with the checkpoint of
+    ``step`` (kept apart from :mod:`metadip.maml`'s copy so that this module's code hash, part of
+    its checkpoints' identity, does not depend on the meta-training code)."""
+    write_text(path, json.dumps({"step": step, "seconds": round(seconds, 4), "pending_losses": pending_losses}) + "\n")
+
+
+def resume_totals(path: Path, start_step: int, rows: list[dict]) -> tuple[float, list[float]]:
+    """(cumulative seconds, losses not yet logged) at the checkpoint of ``start_step``; without a
+    record of that step, from the last kept log row."""
+    if start_step > 0:
+        try:
+            rec = json.loads(path.read_text())
+            if int(rec["step"]) == start_step:
+                return float(rec["seconds"]), [float(v) for v in rec["pending_losses"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return (float(rows[-1]["seconds"]) if rows else 0.0), []
 
 
 @dataclass(frozen=True)
@@ -117,10 +140,11 @@ def train_denoiser(net: DRUNet, s: DenoiserTraining, train_images: Tensor, val_i
     val = val_images[: s.val_images]
     rows = read_log(log_path, start)
     if start == 0:
+        (work / PROGRESS).unlink(missing_ok=True)
         rows = [{"step": 0, "train_loss": "", "val_psnr": round(validate_denoiser(net, val, s.val_sigma, seed, device), 4), "seconds": 0.0}]
         write_log(log_path, rows, FIELDS)
-    t0 = time.perf_counter() - float(rows[-1]["seconds"]) if rows else time.perf_counter()
-    losses: list[float] = []
+    done_seconds, losses = resume_totals(work / PROGRESS, start, rows)
+    t0 = time.perf_counter() - done_seconds  # cumulative over resumed sessions
     for step in progress(range(start + 1, s.steps + 1), desc="train DRUNet", enabled=show_progress, initial=start, total=s.steps):
         noisy, clean, sigma = training_batch(train_images, s, seed, step)
         loss = (net(noisy.to(device), sigma.to(device)) - clean.to(device)).abs().mean()
@@ -139,6 +163,7 @@ def train_denoiser(net: DRUNet, s: DenoiserTraining, train_images: Tensor, val_i
             log.info("step %d: L1 %.5f, val PSNR (sigma %g) %.2f dB", step, rows[-1]["train_loss"], s.val_sigma, v)
         if step % s.checkpoint_every == 0 or step == s.steps:
             save_checkpoint(ckpt, net, opt, step, identity)
+            save_progress(work / PROGRESS, step, time.perf_counter() - t0, losses)
         if on_step is not None:
             on_step(step)
     return net.eval()

@@ -16,6 +16,7 @@ images) is logged to a CSV metrics file and the progress bar.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor
 
 from metadip.adapt import MetaModel, batched_task_loss, solve_batch, task_loss
+from metadip.atomic import write_text
 from metadip.checkpoints import (
     code_sha256,
     read_log,
@@ -162,6 +164,28 @@ def score_problems(model: MetaModel, problems: Mapping[str, tuple], steps: int, 
 
 
 FIELDS = ["step", "train_loss", "val_psnr", "seconds"]
+PROGRESS = "progress.json"  # beside the checkpoint: the log's running totals at the checkpointed step
+
+
+def save_progress(path: Path, step: int, seconds: float, pending_losses: list[float]) -> None:
+    """Record, with the checkpoint of ``step``, the cumulative training seconds and the losses of
+    the steps since the last log row, so that a resumed run continues both (instead of counting
+    time from the resume and averaging only the resumed steps' losses into the next row)."""
+    write_text(path, json.dumps({"step": step, "seconds": round(seconds, 4), "pending_losses": pending_losses}) + "\n")
+
+
+def resume_totals(path: Path, start_step: int, rows: list[dict[str, Any]]) -> tuple[float, list[float]]:
+    """(cumulative seconds, losses not yet logged) at the checkpoint of ``start_step``: from the
+    progress record written with that checkpoint, else (a record of another step, or none) from
+    the last kept log row."""
+    if start_step > 0:
+        try:
+            rec = json.loads(path.read_text())
+            if int(rec["step"]) == start_step:
+                return float(rec["seconds"]), [float(v) for v in rec["pending_losses"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return (float(rows[-1]["seconds"]) if rows else 0.0), []
 
 
 # -- the trainer ------------------------------------------------------------------------------------
@@ -201,10 +225,11 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
     rows = read_log(metrics_path, start_step)
     val_op, val_ys, val_xs = validation_set(settings, val_images, seed)
     if start_step == 0:
+        (work / PROGRESS).unlink(missing_ok=True)
         rows = [{"step": 0, "train_loss": "", "val_psnr": round(validate(model, val_op, val_ys, val_xs, settings.test_steps, device), 4), "seconds": 0.0}]
         write_log(metrics_path, rows, FIELDS)
-    t0 = time.perf_counter() - float(rows[-1]["seconds"]) if rows else time.perf_counter()
-    losses: list[float] = []
+    done_seconds, losses = resume_totals(work / PROGRESS, start_step, rows)
+    t0 = time.perf_counter() - done_seconds  # cumulative over resumed sessions
     bar = progress(range(start_step + 1, settings.steps + 1), desc="meta-train", enabled=show_progress,
                    initial=start_step, total=settings.steps)
     for step in bar:
@@ -238,6 +263,7 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
             log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, rows[-1]["train_loss"], val)
         if step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after:
             save_checkpoint(ckpt, model, opt, step, identity)
+            save_progress(work / PROGRESS, step, time.perf_counter() - t0, losses)
         if on_step is not None:
             on_step(step)
         if stop_after is not None and step >= stop_after:
@@ -246,10 +272,12 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
 
 
 def training_summary(work_dir: str | os.PathLike) -> dict[str, Any]:
-    """The metrics CSV of a run as a dict: validation PSNR per logged step, first and last, and the
-    training seconds up to the last logged step (summed over resumed sessions)."""
+    """The metrics CSV of a run as a dict: validation PSNR per logged step, first and last, the last
+    logged step and the training seconds up to it (the log's cumulative column: summed over resumed
+    sessions, counting each session up to the checkpoint the next one resumed from)."""
     rows = read_log(Path(work_dir) / "metrics.csv", 1 << 62)
     vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"] != ""]
     return {"validation": vals, "initial_val_psnr": vals[0][1] if vals else None,
-            "final_val_psnr": vals[-1][1] if vals else None, "seconds": float(rows[-1]["seconds"]) if rows else None}
+            "final_val_psnr": vals[-1][1] if vals else None, "steps": int(rows[-1]["step"]) if rows else None,
+            "seconds": float(rows[-1]["seconds"]) if rows else None}
 

@@ -8,14 +8,17 @@ never leaves a half-written dataset.  Output folder::
     manifest.parquet      one row per crop (id, split, shard, index, collection, source_file,
                           source_sha256, box_x0..box_y1 in source pixels, scale, texture_std)
     preview-{split}.png   a grid of the first crops of each split
-    skipped.csv           every source file not used, with the reason
+    skipped.csv           every source file not used, with the reason (for a folder source: every
+                          match of its pattern that is not a folder, i.e. also dangling symlinks,
+                          symlink loops, special and non-image files)
     summary.json          counts per split and collection, texture-filter rejections, config hash
 
-Rules for bad input: unreadable / corrupt / missing files, images smaller than the crop (after
-downscaling) and duplicates (same sha256 as an earlier file; the first by collection order then
-name is kept) are skipped with a logged reason; grey / palette / RGBA / 16-bit / EXIF-rotated
-images are converted (:func:`metadip.images.read_rgb`).  A required source with no images, a
-split that receives no usable image, or a bad config stops with a one-line error.
+Rules for bad input: unreadable / corrupt / missing files, dangling symlinks, symlink loops,
+non-image files, images smaller than the crop (after downscaling) and duplicates (same sha256 as
+an earlier file; the first by collection order then name is kept) are skipped with a logged
+reason; grey / palette / RGBA / 16-bit / EXIF-rotated images are converted
+(:func:`metadip.images.read_rgb`).  A required source with no images, a split that receives no
+usable image, or a bad config stops with a one-line error.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from metadip.atomic import dir_mode
 from metadip.config import config_hash
-from metadip.datasets.sources import SourceImage, list_source
+from metadip.datasets.sources import SourceImage, scan_source, unusable_reason
 from metadip.images import UnreadableImageError, read_rgb
 from metadip.progress import progress
 
@@ -128,14 +132,15 @@ def _candidates(dataset: dict[str, Any], crop_size: int, skipped: list, show_pro
     seen: dict[str, str] = {}
     out: list[_Candidate] = []
     for si, source in enumerate(dataset["sources"]):
-        images = list_source(source)
+        images, unusable = scan_source(source)
+        skipped += unusable
         center = source.get("mode", "patches") == "center"
         scale = source.get("scale", 1.0)
         for img in progress(images, desc=f"check {source['name']}", enabled=show_progress):
             try:
                 sha = _sha256(img.path)
-            except FileNotFoundError:
-                skipped.append((img.collection, img.name, "missing file"))
+            except OSError as err:  # missing, dangling or looping symlink, no permission, ...
+                skipped.append((img.collection, img.name, unusable_reason(img.path, err)))
                 continue
             if sha in seen:
                 skipped.append((img.collection, img.name, f"duplicate of {seen[sha]} (same sha256)"))
@@ -347,7 +352,7 @@ def _write(out_dir: Path, name: str, crops: dict[str, list[_Crop]], skipped: lis
            crop_size: int, shard_size: int, preview_crops: int) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    tmp.chmod(0o755)
+    tmp.chmod(dir_mode())  # mkdtemp creates 0o700; give the folder the mode mkdir would
     try:
         columns: dict[str, list] = defaultdict(list)
         for split in SPLITS:

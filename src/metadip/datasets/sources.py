@@ -7,12 +7,17 @@
   ``list_eval_partition.txt`` (``<file> <0|1|2>`` = train / val / test), official split honoured.
 
 Names recorded for each image are portable (relative to the collection root), never absolute
-paths, so manifests are identical across machines.
+paths, so manifests are identical across machines.  :func:`scan_source` also returns the files a
+folder source matched but cannot use (dangling symlinks, symlink loops, non-image files, ...) with
+the reason, for ``skipped.csv``.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,23 +53,42 @@ class SourceImage:
 def list_source(source: dict[str, Any]) -> list[SourceImage]:
     """Images of one configured source, sorted by name. Raises :class:`SourceError` if unusable
     and ``required``; returns [] with a warning otherwise."""
+    return scan_source(source)[0]
+
+
+def scan_source(source: dict[str, Any]) -> tuple[list[SourceImage], list[tuple[str, str, str]]]:
+    """(images, unusable files) of one configured source: the images as :func:`list_source`; the
+    files that matched but are not images, as ``(collection, name, reason)`` (folder sources)."""
+    skipped: list[tuple[str, str, str]] = []
     try:
-        images = _LISTERS[source["type"]](source)
+        images = _LISTERS[source["type"]](source, skipped)
         if not images:
-            raise SourceError(f"source '{source['name']}': no images found" + _where(source))
-        return images
+            found = f" ({len(skipped)} matching files unusable, e.g. {skipped[0][1]}: {skipped[0][2]})" if skipped else ""
+            raise SourceError(f"source '{source['name']}': no images found" + _where(source) + found)
+        return images, skipped
     except SourceError as err:
         if source.get("required", True):
             raise
         log.warning("%s; skipped (required: false)", err)
-        return []
+        return [], skipped
+
+
+def unusable_reason(path: Path, err: OSError) -> str:
+    """Why ``path`` cannot be opened, for skipped.csv (``err``: what stat or open raised)."""
+    if err.errno == errno.ELOOP:
+        return "symlink loop"
+    if path.is_symlink() and err.errno in (errno.ENOENT, errno.ENOTDIR):
+        return f"dangling symlink (-> {os.readlink(path)})"
+    if err.errno == errno.ENOENT:
+        return "missing file"
+    return f"unreadable file ({err.strerror or err})"
 
 
 def _where(source: dict[str, Any]) -> str:
     return f" under {source['root']}" if source.get("root") else ""
 
 
-def _skimage(source: dict[str, Any]) -> list[SourceImage]:
+def _skimage(source: dict[str, Any], skipped: list) -> list[SourceImage]:
     import skimage
 
     root = Path(skimage.__file__).parent / "data"
@@ -81,13 +105,30 @@ def _root(source: dict[str, Any]) -> Path:
     return root
 
 
-def _folder(source: dict[str, Any]) -> list[SourceImage]:
+def _folder(source: dict[str, Any], skipped: list) -> list[SourceImage]:
+    """Every match of the pattern that is not a folder: the images, and in ``skipped`` the rest
+    (dangling symlinks, symlink loops, unreadable entries, special files, other suffixes)."""
     root = _root(source)
-    files = sorted(p for p in root.glob(source.get("pattern", "**/*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    return [SourceImage(source["name"], p.relative_to(root).as_posix(), p) for p in files]
+    out = []
+    for p in sorted(root.glob(source.get("pattern", "**/*"))):
+        name = p.relative_to(root).as_posix()
+        try:
+            mode = p.stat().st_mode  # follows symlinks
+        except OSError as err:
+            skipped.append((source["name"], name, unusable_reason(p, err)))
+            continue
+        if stat.S_ISDIR(mode):
+            continue
+        if not stat.S_ISREG(mode):
+            skipped.append((source["name"], name, "not a regular file"))
+        elif p.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((source["name"], name, f"not an image (suffix '{p.suffix}')" if p.suffix else "not an image (no suffix)"))
+        else:
+            out.append(SourceImage(source["name"], name, p))
+    return out
 
 
-def _celeba(source: dict[str, Any]) -> list[SourceImage]:
+def _celeba(source: dict[str, Any], skipped: list) -> list[SourceImage]:
     root = _root(source)
     partition = root / "list_eval_partition.txt"
     images = root / "img_align_celeba"
