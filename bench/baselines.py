@@ -1,4 +1,4 @@
-"""Benchmark of the baselines at 128×128 RGB on this machine (numbers for the README).
+"""Benchmark of the baselines at 128×128 RGB on this machine (numbers for docs/performance.md).
 
 Seconds per image for BM3D, DRUNet inference (official size and the CPU-scale default),
 PnP-ADMM + BM3D / + DRUNet per task (CS and PR at m/n = 1/4, 10 iterations), and the PnP x-update

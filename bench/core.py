@@ -1,4 +1,4 @@
-"""Benchmark of the imaging core on this machine (not a test; numbers go to the README).
+"""Benchmark of the imaging core on this machine (not a test; numbers go to docs/performance.md).
 
 1. Seconds per vanilla-DIP step (forward + backward + Adam) at 128×128 RGB for skip-net widths
    32 / 64 / 128 (depth 5, Fourier features off and on).

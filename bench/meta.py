@@ -1,4 +1,4 @@
-"""Benchmark of meta-learning and MetaDIP inference on this machine (numbers for the README).
+"""Benchmark of meta-learning and MetaDIP inference on this machine (numbers for docs/performance.md).
 
 1. Seconds and peak memory per outer step (one task, meta-batch 1) for K = 5 / 10 / 20 inner
    steps, first vs second order, at 64×64 and 128×128, skip-net widths 32 and 64 (RGB, depth 5).

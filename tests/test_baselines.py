@@ -56,7 +56,7 @@ def test_denoiser_bad_input():
 
 def test_drunet_has_the_official_layout_and_size():
     net = DRUNet(DRUNetConfig(channels=3))
-    assert 32.5e6 < count_parameters(net) < 32.7e6  # design.md: about 32.6 M
+    assert 32.5e6 < count_parameters(net) < 32.7e6  # the official DRUNet: about 32.6 M
     sd = net.state_dict()
     assert sd["m_head.weight"].shape == (64, 4, 3, 3)  # RGB + noise-level map
     assert sd["m_down1.4.weight"].shape == (128, 64, 2, 2) and sd["m_up3.0.weight"].shape == (512, 256, 2, 2)

@@ -26,7 +26,7 @@ def small_dip(**kw) -> DIPPrior:
 
 def test_default_skip_net_matches_ulyanov_size():
     prior = DIPPrior(DIPConfig(), seed=0)
-    assert 2.1e6 < count_parameters(prior) < 2.3e6  # design.md: about 2.2 M parameters
+    assert 2.1e6 < count_parameters(prior) < 2.3e6  # the paper's network: about 2.2 M parameters
     bns = [m for m in prior.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and all(not m.track_running_stats and m.running_mean is None for m in bns)
     assert prior.z.shape == (1, 32, 128, 128) and 0 <= prior.z.min() and prior.z.max() <= 0.1

@@ -45,7 +45,7 @@ class InnerSettings:
     """Inner-loop settings shared by meta-training and inference."""
 
     steps: int = 20  # K, inner steps at meta-training (the paper: 20)
-    lr_init: float = 1.0  # initial α (plain-gradient steps on the mean loss; design.md: ~1 works)
+    lr_init: float = 1.0  # initial α (plain-gradient steps on the mean loss)
     learn_lr: bool = True  # Meta-SGD per tensor per step (MetaSIREN: False)
     momentum: float = 0.9
     tv_weight: float = 0.0

@@ -152,7 +152,7 @@ def load_official_drunet(path: str | os.PathLike, channels: int) -> DRUNet:
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: DRUNet weights not found; bring drunet_color.pth / drunet_gray.pth in with dvc import-url "
-            "(see README) or train one with stages/train_denoiser.py"
+            "(see docs/method.md) or train one with stages/train_denoiser.py"
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

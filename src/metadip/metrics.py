@@ -1,6 +1,6 @@
 """Image-quality metrics, computed per image on tensors of shape ``(..., C, H, W)``.
 
-Conventions (design.md): images in [0, 1]; the *estimate* is clipped to [0, 1]; PSNR uses data
+Conventions (docs/method.md): images in [0, 1]; the *estimate* is clipped to [0, 1]; PSNR uses data
 range 1; averages over a dataset are means of per-image values.
 """
 

@@ -4,7 +4,7 @@ Every operator is an :class:`torch.nn.Module` whose random state (matrices, sign
 row subsets) lives in buffers drawn once from an explicit seed, so ``state_dict`` round-trips,
 ``.to(device)`` moves it, and the same seed always gives the same operator.
 
-Conventions (``../shared/design.md``):
+Conventions (``docs/method.md``):
 
 * images are float32 in [0, 1] with shape ``(..., C, H, W)``; leading dims are batch dims;
 * ``sigma`` is given on the 0–255 scale and divided by 255 here, once;
