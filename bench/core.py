@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from functools import partial
 
 import torch
-
 from timing import timed
 
 from metadip.networks import DIPConfig, DIPPrior, count_parameters
@@ -29,11 +29,16 @@ def dip_steps(widths: tuple[int, ...], reps: int) -> None:
     print("|---|---|---|---|---|")
     for width in widths:
         for ff in (0, 256):
-            prior = DIPPrior(DIPConfig(image_shape=(3, 128, 128), channels_down=(width,) * 5, channels_up=(width,) * 5, fourier_features=ff), 0)
+            prior = DIPPrior(
+                DIPConfig(
+                    image_shape=(3, 128, 128), channels_down=(width,) * 5, channels_up=(width,) * 5, fourier_features=ff
+                ),
+                0,
+            )
             opt = torch.optim.Adam(prior.parameters(), lr=0.01)
             target = torch.rand(1, 3, 128, 128)
 
-            def step():
+            def step(prior=prior, opt=opt, target=target):
                 loss = (prior(torch.randn(prior.latent_shape) / 30) - target).square().mean()
                 opt.zero_grad()
                 loss.backward()
@@ -58,13 +63,13 @@ def operators(reps: int) -> None:
         mem = sum(b.numel() * b.element_size() for b in op.buffers()) / 2**20
         y = op.measure(x, torch.Generator().manual_seed(1))
         if op.linear:
-            fwd, adj = (lambda: op.A(x)), (lambda: op.A_adjoint(y))
+            fwd, adj = partial(op.A, x), partial(op.A_adjoint, y)
         else:
             yc = op.linear_A(x)
-            fwd, adj = (lambda: op.linear_A(x)), (lambda: op.linear_adjoint(yc))
+            fwd, adj = partial(op.linear_A, x), partial(op.linear_adjoint, yc)
         xg = x.clone().requires_grad_(True)
 
-        def loss_fb():
+        def loss_fb(op=op, xg=xg, y=y):
             op.data_loss(xg, y).backward()
 
         row = (mem, build, 1e3 * timed(fwd, reps), 1e3 * timed(adj, reps), 1e3 * timed(loss_fb, reps))
@@ -75,7 +80,9 @@ def operators(reps: int) -> None:
     print("|---|---|---|---|---|")
     for dense, fast in (("cs", "cs_fast"), ("pr", "pr_fast")):
         d, f = results[dense], results[fast]
-        print(f"| {dense} / {fast} | {d[0] / f[0]:,.0f}× | {d[2] / f[2]:.0f}× | {d[3] / f[3]:.0f}× | {d[4] / f[4]:.0f}× |")
+        print(
+            f"| {dense} / {fast} | {d[0] / f[0]:,.0f}× | {d[2] / f[2]:.0f}× | {d[3] / f[3]:.0f}× | {d[4] / f[4]:.0f}× |"
+        )
 
 
 def main() -> None:
@@ -83,8 +90,11 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
     a = p.parse_args()
     reps = 3 if a.quick else 10
-    print(f"# metadip core benchmark — torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}, {torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}")
+    print(
+        f"# metadip core benchmark — torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}, "
+        f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
+    )
     dip_steps((32, 64, 128), reps)
     operators(reps)
 

@@ -30,7 +30,9 @@ def main() -> int:
     cfg["curate"]["datasets"] = {"skimage": cfg["curate"]["datasets"]["skimage"]}
     cfg["meta"]["train_dataset"] = "skimage"
     cfg["meta"]["methods"]["metadip"]["network"]["width"] = 32
-    cfg["meta"]["methods"]["metadip"]["outer"].update(steps=a.outer_steps, val_every=a.outer_steps, checkpoint_every=a.outer_steps)
+    cfg["meta"]["methods"]["metadip"]["outer"].update(
+        steps=a.outer_steps, val_every=a.outer_steps, checkpoint_every=a.outer_steps
+    )
     cfg["evaluate"]["roles"] = {"faces": "skimage", "natural": "skimage"}
     cfg["evaluate"]["methods"]["dip"].update(steps=200, report_at=[10, 200])
     tmp = Path(tempfile.mkdtemp(prefix="device-smoke-"))
@@ -39,26 +41,47 @@ def main() -> int:
 
     def stage(name: str, *args: str) -> float:
         t = time.perf_counter()
-        proc = subprocess.run([py, str(stages / name), "--config", str(tmp / "c.yaml"), *args], capture_output=True, text=True)
+        proc = subprocess.run(
+            [py, str(stages / name), "--config", str(tmp / "c.yaml"), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode:
             sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
         return time.perf_counter() - t
 
     data = str(tmp / "skimage")
     print(f"curate: {stage('curate.py', '--dataset', 'skimage', '--out', data):.1f} s")
-    print(f"meta_train ({a.outer_steps} outer steps): "
-          f"{stage('meta_train.py', '--method', 'metadip', '--data', data, '--out', str(tmp / 'meta'), '--device', a.device):.1f} s")
+    seconds = stage(
+        "meta_train.py", "--method", "metadip", "--data", data, "--out", str(tmp / "meta"), "--device", a.device
+    )
+    print(f"meta_train ({a.outer_steps} outer steps): {seconds:.1f} s")
     print("| task | method | mean PSNR (dB) | last iterate (dB) | s / image | device |\n|---|---|---|---|---|---|")
     for task in ("den_25", "cs_4", "pr_8"):
         for method, extra in (("dip", []), ("metadip", ["--meta-init", str(tmp / "meta" / "meta_init")])):
             out = tmp / f"{task}-{method}.parquet"
-            stage("evaluate.py", "--task", task, "--dataset", "skimage", "--data", data, "--method", method, *extra,
-                  "--device", a.device, "--out", str(out))
+            stage(
+                "evaluate.py",
+                "--task",
+                task,
+                "--dataset",
+                "skimage",
+                "--data",
+                data,
+                "--method",
+                method,
+                *extra,
+                "--device",
+                a.device,
+                "--out",
+                str(out),
+            )
             rows = pq.read_table(out).to_pylist()
             for m in sorted({r["method"] for r in rows}):
                 rs = [r for r in rows if r["method"] == m]
-                mean = lambda k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
-                print(f"| {task} | {m} | {mean('psnr'):.2f} | {mean('psnr_last'):.2f} | {mean('seconds'):.3f} | {rs[0]['device']} |")
+                psnr, last, secs = (sum(r[k] for r in rs) / len(rs) for k in ("psnr", "psnr_last", "seconds"))
+                print(f"| {task} | {m} | {psnr:.2f} | {last:.2f} | {secs:.3f} | {rs[0]['device']} |")
     return 0
 
 

@@ -62,16 +62,32 @@ def outer_table(quick: bool) -> None:
     print("|---|---|---|---|---|---|---|")
     for size in (64, 128):
         for width in (32, 64):
-            for k in ((5, 10) if quick else (5, 10, 20)):
+            for k in (5, 10) if quick else (5, 10, 20):
                 res = {}
                 for order in ("first", "second"):
-                    out = subprocess.run([sys.executable, __file__, "--one", str(k), order, str(size), str(width), "1" if quick else "2"],
-                                         capture_output=True, text=True, check=True)
+                    out = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--one",
+                            str(k),
+                            order,
+                            str(size),
+                            str(width),
+                            "1" if quick else "2",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
                     res[order] = json.loads(out.stdout.strip().splitlines()[-1])
                 for order in ("first", "second"):
                     r = res[order]
                     ratio = f"{res['second']['seconds'] / res['first']['seconds']:.1f}×" if order == "second" else ""
-                    print(f"| {size} | {width} | {k} | {order} | {r['seconds']:.2f} | {r['peak_mib']:,.0f} | {ratio} |", flush=True)
+                    print(
+                        f"| {size} | {width} | {k} | {order} | {r['seconds']:.2f} | {r['peak_mib']:,.0f} | {ratio} |",
+                        flush=True,
+                    )
 
 
 def solve_vs_dip(quick: bool) -> None:
@@ -85,8 +101,15 @@ def solve_vs_dip(quick: bool) -> None:
         x = torch.rand(3, 128, 128, generator=torch.Generator().manual_seed(0))
         y = op.measure(x, torch.Generator().manual_seed(1))
         meta = solve(m, op, y, 50, device="cpu", show_progress=False).seconds
-        dip = fit_dip(DIPPrior(m.prior.config, 0), op, y, DIPSettings(steps=dip_steps), torch.Generator().manual_seed(2),
-                      device="cpu", show_progress=False).seconds * (1000 / dip_steps)
+        dip = fit_dip(
+            DIPPrior(m.prior.config, 0),
+            op,
+            y,
+            DIPSettings(steps=dip_steps),
+            torch.Generator().manual_seed(2),
+            device="cpu",
+            show_progress=False,
+        ).seconds * (1000 / dip_steps)
         print(f"| {width} | {meta:.1f} | {dip:.1f} | {dip / meta:.1f}× |", flush=True)
 
 
@@ -105,7 +128,10 @@ def batched(quick: bool) -> None:
                 t = time.perf_counter()
                 solve_batch(m, op, ys, 20, device="cpu", show_progress=False, vectorise=vec)
                 rates[vec] = b / (time.perf_counter() - t)
-            print(f"| {size} | {b} | {rates[False]:.2f} | {rates[True]:.2f} | {rates[True] / rates[False]:.2f}× |", flush=True)
+            print(
+                f"| {size} | {b} | {rates[False]:.2f} | {rates[True]:.2f} | {rates[True] / rates[False]:.2f}× |",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -118,8 +144,10 @@ def main() -> None:
         print(json.dumps(one_outer_step(int(k), order == "first", int(size), int(width), int(reps))))
         return
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    print(f"# metadip meta-learning benchmark — torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.machine()}, {device}")
+    print(
+        f"# metadip meta-learning benchmark — torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.machine()}, {device}"
+    )
     outer_table(a.quick)
     solve_vs_dip(a.quick)
     batched(a.quick)

@@ -71,11 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=default_config_path(), help="config file (default: %(default)s)")
     p.add_argument("--method", default="metasiren", help="a siren method under meta.methods (default: %(default)s)")
-    p.add_argument("--data", nargs="+", help="curated dataset folders (default: <paths.curated>/<each curate.datasets name>)")
+    p.add_argument(
+        "--data", nargs="+", help="curated dataset folders (default: <paths.curated>/<each curate.datasets name>)"
+    )
     p.add_argument("--per-dataset", type=int, default=8, help="val crops per dataset (default: %(default)s)")
     p.add_argument("--steps", type=int, default=50, help="inner steps per solve (default: %(default)s)")
     p.add_argument("--sigma", type=float, default=25.0, help="noise level, 0-255 scale (default: %(default)s)")
-    p.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0], help="step sizes (default: %(default)s)")
+    p.add_argument(
+        "--lrs", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0], help="step sizes (default: %(default)s)"
+    )
     p.add_argument("--momenta", type=float, nargs="+", default=[0.5, 0.9], help="momenta (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
     a = p.parse_args(argv)
@@ -86,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         if method is None or method["arch"] != "siren":
             raise ConfigError(f"{a.config}: no siren method '{a.method}' under meta.methods")
         size = config["meta"]["image_size"]
-        roots = [Path(d) for d in a.data] if a.data else [Path(config["paths"]["curated"]) / n for n in config["curate"]["datasets"]]
+        roots = (
+            [Path(d) for d in a.data]
+            if a.data
+            else [Path(config["paths"]["curated"]) / n for n in config["curate"]["datasets"]]
+        )
         parts = [val_crops(r, a.per_dataset, size, a.method) for r in roots]
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"metasiren_sweep: error: {err}", file=sys.stderr)
@@ -96,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     op, ys = TaskSpec("denoising", a.sigma).simulate(xs, seeded_generator(config["seed"], NOISE_PURPOSE))
     arch = architecture_from_config(method["network"], "siren", tuple(xs.shape[1:]))
     net = {k: method["network"][k] for k in ("width", "depth", "omega0", "seed")}
-    print(f"MetaSIREN inner-loop sweep: random init of meta.methods.{a.method} ({net}, {size} px), "
-          f"denoising sigma {a.sigma:g}, {a.steps} fixed-step updates, {len(xs)} val crops of {len(set(photos))} photographs "
-          f"({', '.join(r.name for r in roots)}), {a.threads} thread(s)")
+    print(
+        f"MetaSIREN inner-loop sweep: random init of meta.methods.{a.method} ({net}, {size} px), "
+        f"denoising sigma {a.sigma:g}, {a.steps} fixed-step updates, {len(xs)} val crops of "
+        f"{len(set(photos))} photographs "
+        f"({', '.join(r.name for r in roots)}), {a.threads} thread(s)"
+    )
     results: dict[tuple[float, float], np.ndarray] = {}
     diverged: dict[tuple[float, float], int] = {}
     for lr, mu in itertools.product(a.lrs, a.momenta):
@@ -109,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         values = np.array([float(psnr(r.estimate, x)) for r, x in zip(out, xs, strict=True)])
         diverged[(lr, mu)] = int((~np.isfinite(values)).sum())
         results[(lr, mu)] = np.where(np.isfinite(values), values, 0.0)
-        print(f"  lr {lr:g}, momentum {mu:g}: {np.mean(results[(lr, mu)]):.2f} dB ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
+        print(
+            f"  lr {lr:g}, momentum {mu:g}: {np.mean(results[(lr, mu)]):.2f} dB ({time.perf_counter() - t:.0f} s)",
+            file=sys.stderr,
+        )
     best = max(results, key=lambda k: np.mean(results[k]))
     print("\n| lr | momentum | mean PSNR (dB) | 95% CI | Δ vs best (dB) | 95% CI of Δ | diverged |")
     print("|---:|---:|---:|---|---:|---|---:|")
@@ -117,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         low, high = cluster_bootstrap(v, photos)
         d = v - results[best]
         dl, dh = cluster_bootstrap(d, photos)
-        print(f"| {lr:g} | {mu:g} | {v.mean():.2f} | [{low:.2f}, {high:.2f}] | {d.mean():+.2f} | [{dl:+.2f}, {dh:+.2f}] | "
-              f"{diverged[(lr, mu)]}/{len(v)} |")
+        print(
+            f"| {lr:g} | {mu:g} | {v.mean():.2f} | [{low:.2f}, {high:.2f}] | {d.mean():+.2f} | [{dl:+.2f}, "
+            f"{dh:+.2f}] | "
+            f"{diverged[(lr, mu)]}/{len(v)} |"
+        )
     print(f"\nbest: lr {best[0]:g}, momentum {best[1]:g} ({results[best].mean():.2f} dB)")
     return 0
 

@@ -37,10 +37,15 @@ def main() -> None:
     dev = torch.device(a.device)
     shape = (3, a.size, a.size)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    print(f"device {name}, torch {torch.__version__}, image {shape}, width {a.width}, Fourier features {a.fourier}, K {a.k}")
+    print(
+        f"device {name}, torch {torch.__version__}, image {shape}, width {a.width}, Fourier features "
+        f"{a.fourier}, K {a.k}"
+    )
 
     def model() -> MetaModel:
-        cfg = DIPConfig(image_shape=shape, channels_down=(a.width,) * 5, channels_up=(a.width,) * 5, fourier_features=a.fourier)
+        cfg = DIPConfig(
+            image_shape=shape, channels_down=(a.width,) * 5, channels_up=(a.width,) * 5, fourier_features=a.fourier
+        )
         return MetaModel(DIPPrior(cfg, 0), InnerSettings(steps=a.k, lr_init=1.0, momentum=0.5)).to(dev)
 
     op = Denoising(shape, 25, 0).to(dev)
@@ -48,8 +53,12 @@ def main() -> None:
     ys = op.measure(xs, torch.Generator().manual_seed(1))
     m = model()
     print(f"parameters: {sum(v.numel() for v in m.prior.parameters()):,}")
-    fit_dip(m.prior, op, ys[0], DIPSettings(steps=5), torch.Generator().manual_seed(2), device=dev, show_progress=False)  # warm-up
-    r = fit_dip(m.prior, op, ys[0], DIPSettings(steps=50), torch.Generator().manual_seed(2), device=dev, show_progress=False)
+    fit_dip(
+        m.prior, op, ys[0], DIPSettings(steps=5), torch.Generator().manual_seed(2), device=dev, show_progress=False
+    )  # warm-up
+    r = fit_dip(
+        m.prior, op, ys[0], DIPSettings(steps=50), torch.Generator().manual_seed(2), device=dev, show_progress=False
+    )
     step = r.seconds / 50
     print("| measurement | seconds |\n|---|---|")
     print(f"| DIP step (Adam) | {step:.4f} |\n| DIP(1000), extrapolated | {1000 * step:.2f} |")
@@ -65,7 +74,7 @@ def main() -> None:
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         times = []
-        for rep in range(3):
+        for _ in range(3):
             sync(dev)
             t = time.perf_counter()
             opt.zero_grad()
@@ -75,8 +84,11 @@ def main() -> None:
             sync(dev)
             times.append(time.perf_counter() - t)
         peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else float("nan")
-        print(f"| MAML outer step, {'first' if first_order else 'second'} order, meta-batch 4 (median of 3; peak {peak:.1f} GiB) "
-              f"| {sorted(times)[1]:.2f} |")
+        print(
+            f"| MAML outer step, {'first' if first_order else 'second'} order, meta-batch 4 (median of 3; "
+            f"peak {peak:.1f} GiB) "
+            f"| {sorted(times)[1]:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,11 @@ VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
     p.add_argument("--variant", required=True, help="name of a variant under ablation.variants")
     p.add_argument("--data", required=True, help="curated dataset folder (train split for tasks, val split for scores)")
     p.add_argument("--transfer-data", help="curated dataset folder of ablation.transfer.dataset (val split scored)")
@@ -51,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(a.config)
         ab = config["ablation"]
         if a.variant not in ab["variants"]:
-            raise ConfigError(f"{a.config}: no variant '{a.variant}' under ablation.variants (have: {', '.join(ab['variants'])})")
+            raise ConfigError(
+                f"{a.config}: no variant '{a.variant}' under ablation.variants (have: {', '.join(ab['variants'])})"
+            )
         overrides = ab["variants"][a.variant]
         method = variant_method(config["meta"]["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
         validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
@@ -63,10 +69,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"{data}: the ablation needs non-empty train and val splits")
         transfer = ab["transfer"]
         if bool(transfer["dataset"]) != bool(a.transfer_data):
-            raise ConfigError(f"{a.config}: ablation.transfer.dataset is {transfer['dataset']!r} but --transfer-data is "
-                              f"{a.transfer_data!r}; give both or neither")
-        transfer_val = (resize_images(training_split(Path(a.transfer_data), "val", key="ablation.transfer").stack(), size)[: ab["val_images"]]
-                        if a.transfer_data else None)
+            raise ConfigError(
+                f"{a.config}: ablation.transfer.dataset is {transfer['dataset']!r} but --transfer-data is "
+                f"{a.transfer_data!r}; give both or neither"
+            )
+        transfer_val = (
+            resize_images(training_split(Path(a.transfer_data), "val", key="ablation.transfer").stack(), size)[
+                : ab["val_images"]
+            ]
+            if a.transfer_data
+            else None
+        )
         manifest_sha256 = file_sha256(data / "manifest.parquet")
         arch = architecture_from_config(method["network"], method["arch"], tuple(train.shape[1:]))
         model = build_model(arch, method["inner"])
@@ -79,19 +92,42 @@ def main(argv: list[str] | None = None) -> int:
     problems = named_problems(ab["tasks"], val, config["seed"], VALIDATION_PURPOSE)
     if transfer_val is not None:
         name = transfer["dataset"]
-        problems |= {f"{name}:{k}": v for k, v in named_problems(transfer["tasks"], transfer_val, config["seed"], VALIDATION_PURPOSE).items()}
+        problems |= {
+            f"{name}:{k}": v
+            for k, v in named_problems(transfer["tasks"], transfer_val, config["seed"], VALIDATION_PURPOSE).items()
+        }
     before = score_problems(model, problems, ab["test_steps"], a.device)
-    meta_train(model, outer, train, val, config["seed"], out / "work", device=a.device,
-               provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)})
+    meta_train(
+        model,
+        outer,
+        train,
+        val,
+        config["seed"],
+        out / "work",
+        device=a.device,
+        provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
+    )
     seconds = training_summary(out / "work")["seconds"]  # the whole training, also when it was resumed
     after = score_problems(model, problems, ab["test_steps"], a.device)
-    record = {"variant": a.variant, "overrides": overrides, "overrides_text": overrides_text(overrides),
-              "method": ab["method"], "outer_steps": outer.steps, "test_steps": ab["test_steps"],
-              "val_images": len(val), "dataset": data.name, "psnr_init_db": before, "psnr_meta_db": after,
-              "train_seconds": round(seconds, 1)}
+    record = {
+        "variant": a.variant,
+        "overrides": overrides,
+        "overrides_text": overrides_text(overrides),
+        "method": ab["method"],
+        "outer_steps": outer.steps,
+        "test_steps": ab["test_steps"],
+        "val_images": len(val),
+        "dataset": data.name,
+        "psnr_init_db": before,
+        "psnr_meta_db": after,
+        "train_seconds": round(seconds, 1),
+    }
     write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
-    print(f"ablation '{a.variant}' ({record['overrides_text'] or 'reference'}): "
-          + ", ".join(f"{k} {before[k]:.2f} -> {after[k]:.2f} dB" for k in after) + f" ({seconds:.0f} s)")
+    print(
+        f"ablation '{a.variant}' ({record['overrides_text'] or 'reference'}): "
+        + ", ".join(f"{k} {before[k]:.2f} -> {after[k]:.2f} dB" for k in after)
+        + f" ({seconds:.0f} s)"
+    )
     return 0
 
 

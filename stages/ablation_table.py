@@ -15,7 +15,11 @@ from metadip.config import ConfigError, default_config_path, load_config
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
     p.add_argument("--results", nargs="+", required=True, help="result.json files from stages/ablate.py")
     p.add_argument("--markdown", required=True, help="output: Markdown table")
     p.add_argument("--csv", required=True, help="output: CSV, one row per variant and task")
@@ -27,16 +31,20 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 results.append(json.loads(Path(path).read_text()))
             except (OSError, json.JSONDecodeError) as err:
-                raise ConfigError(f"{path}: not a readable ablation result ({err}); delete it and rerun the workflow") from None
+                raise ConfigError(
+                    f"{path}: not a readable ablation result ({err}); delete it and rerun the workflow"
+                ) from None
     except ConfigError as err:
         print(f"ablation_table: error: {err}", file=sys.stderr)
         return 1
     order = list(config["ablation"]["variants"])
     results.sort(key=lambda r: order.index(r["variant"]) if r["variant"] in order else len(order))
     ab = config["ablation"]
-    caption = (f"Ablation of '{ab['method']}': mean PSNR after {ab['test_steps']} steps on {results[0]['val_images']} "
-               f"validation images of '{results[0]['dataset']}', each variant meta-trained for {ab['outer_steps']} outer "
-               "steps unless it sets outer.steps; in brackets the same variant before meta-training.\n\n")
+    caption = (
+        f"Ablation of '{ab['method']}': mean PSNR after {ab['test_steps']} steps on {results[0]['val_images']} "
+        f"validation images of '{results[0]['dataset']}', each variant meta-trained for {ab['outer_steps']} outer "
+        "steps unless it sets outer.steps; in brackets the same variant before meta-training.\n\n"
+    )
     write_text(a.markdown, caption + to_markdown(results, ab["reference"]))
     write_text(a.csv, to_csv(table_rows(results)))
     print(f"ablation table of {len(results)} variants -> {a.markdown}, {a.csv}")

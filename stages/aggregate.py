@@ -26,12 +26,18 @@ from metadip.tables import convergence_csv, convergence_rows, metrics_summary
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
     p.add_argument("--shards", nargs="+", required=True, help="shard parquet files from stages/evaluate.py")
     p.add_argument("--results", required=True, help="output: all rows as one parquet file")
     p.add_argument("--summary", required=True, help="output: JSON metrics summary")
     p.add_argument("--convergence", required=True, help="output: convergence CSV (NMSE per iteration)")
-    p.add_argument("--claims", help="output prefix of the claims verdict: PREFIX.json and PREFIX.md (with claims.enabled)")
+    p.add_argument(
+        "--claims", help="output prefix of the claims verdict: PREFIX.json and PREFIX.md (with claims.enabled)"
+    )
     a = p.parse_args(argv)
     try:
         config = check_pipeline_config(load_config(a.config), a.config)
@@ -47,15 +53,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aggregate: error: {err}", file=sys.stderr)
         return 1
     table = pa.concat_tables(tables, promote_options="default")
-    order = sorted(range(table.num_rows), key=lambda i: (table["table"][i].as_py(), table["task"][i].as_py(), table["dataset"][i].as_py(),
-                                                          table["method"][i].as_py(), table["image_index"][i].as_py()))
+    order = sorted(
+        range(table.num_rows),
+        key=lambda i: (
+            table["table"][i].as_py(),
+            table["task"][i].as_py(),
+            table["dataset"][i].as_py(),
+            table["method"][i].as_py(),
+            table["image_index"][i].as_py(),
+        ),
+    )
     table = table.take(order)
     rows = table.to_pylist()
     with atomic_path(a.results) as tmp:
         pq.write_table(table, tmp)
     write_text(a.summary, json.dumps(metrics_summary(rows), indent=2, sort_keys=True) + "\n")
     write_text(a.convergence, convergence_csv(convergence_rows(rows, config)))
-    print(f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, {Path(a.convergence)}")
+    print(
+        f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, "
+        f"{Path(a.convergence)}"
+    )
     if a.claims:
         try:
             verdict = check_claims(rows, config)
@@ -66,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         write_text(f"{a.claims}.md", claims_markdown(verdict, config))
         for v in verdict["verdicts"]:
             n = v["counts"]
-            print(f"claim {v['claim']}: {v['verdict']} - holds in {n['holds']}, fails in {n['fails']}, inconclusive in "
-                  f"{n['inconclusive']} of {v['settings']} settings - {v['text']}")
+            print(
+                f"claim {v['claim']}: {v['verdict']} - holds in {n['holds']}, fails in {n['fails']}, inconclusive in "
+                f"{n['inconclusive']} of {v['settings']} settings - {v['text']}"
+            )
     return 0
 
 

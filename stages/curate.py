@@ -14,7 +14,11 @@ from metadip.datasets.sources import SourceError
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
     p.add_argument("--dataset", required=True, help="name of a dataset under curate.datasets")
     p.add_argument("--out", required=True, help="output folder (replaced atomically)")
     a = p.parse_args(argv)
@@ -23,16 +27,28 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(a.config)
         cur = config["curate"]
         if a.dataset not in cur["datasets"]:
-            raise ConfigError(f"{a.config}: no dataset '{a.dataset}' under curate.datasets (have: {', '.join(cur['datasets']) or 'none'})")
+            raise ConfigError(
+                f"{a.config}: no dataset '{a.dataset}' under curate.datasets (have: "
+                f"{', '.join(cur['datasets']) or 'none'})"
+            )
         t = time.perf_counter()
-        summary = curate_dataset(a.dataset, cur["datasets"][a.dataset], cur["crop_size"], config["seed"],
-                                 cur["shard_size"], cur["preview_crops"], a.out)
+        summary = curate_dataset(
+            a.dataset,
+            cur["datasets"][a.dataset],
+            cur["crop_size"],
+            config["seed"],
+            cur["shard_size"],
+            cur["preview_crops"],
+            a.out,
+        )
     except (ConfigError, CurationError, SourceError) as err:
         print(f"curate: error: {err}", file=sys.stderr)
         return 1
-    print(f"curated '{a.dataset}' in {time.perf_counter() - t:.1f} s: crops {summary['crops']}, "
-          f"source images {summary['source_images']}, skipped {summary['skipped']} "
-          f"{summary['skipped_by_reason'] or ''} -> {a.out}")
+    print(
+        f"curated '{a.dataset}' in {time.perf_counter() - t:.1f} s: crops {summary['crops']}, "
+        f"source images {summary['source_images']}, skipped {summary['skipped']} "
+        f"{summary['skipped_by_reason'] or ''} -> {a.out}"
+    )
     return 0
 
 

@@ -19,7 +19,11 @@ from metadip.sampling import load_evaluation_set
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
     p.add_argument("--task", required=True, help="name under evaluate.tasks (e.g. cs_4)")
     p.add_argument("--dataset", required=True, help="curated dataset name (its folder is --data)")
     p.add_argument("--data", required=True, help="curated dataset folder")
@@ -44,8 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         indices = shard_indices(ev["images"], ev["shards"], a.shard)
         artifacts = {k: v for k, v in (("meta_init", a.meta_init), ("drunet", a.drunet), ("pnp", a.pnp)) if v}
         t = time.perf_counter()
-        rows = evaluate_shard(config, a.task, a.dataset, a.method, chosen.images, chosen.ids, chosen.sources, indices, artifacts, a.device,
-                              show_progress=sys.stderr.isatty())
+        rows = evaluate_shard(
+            config,
+            a.task,
+            a.dataset,
+            a.method,
+            chosen.images,
+            chosen.ids,
+            chosen.sources,
+            indices,
+            artifacts,
+            a.device,
+            show_progress=sys.stderr.isatty(),
+        )
     except (ConfigError, ArtifactError, FileNotFoundError, ValueError) as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 1
@@ -54,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         by_method.setdefault(r["label"], []).append(r["psnr"])
     summary = ", ".join(f"{k} {sum(v) / len(v):.2f} dB" for k, v in by_method.items())
-    print(f"evaluated {a.method} on {a.task}/{a.dataset} shard {a.shard} ({len(indices)} images) in "
-          f"{time.perf_counter() - t:.1f} s: {summary} -> {Path(a.out)}")
+    print(
+        f"evaluated {a.method} on {a.task}/{a.dataset} shard {a.shard} ({len(indices)} images) in "
+        f"{time.perf_counter() - t:.1f} s: {summary} -> {Path(a.out)}"
+    )
     return 0
 
 

@@ -27,10 +27,18 @@ from metadip.maml import OuterSettings, meta_train, training_summary
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
     p.add_argument("--method", required=True, help="name of a method under meta.methods (e.g. metadip, metasiren)")
-    p.add_argument("--data", required=True, help="curated dataset folder (train split for tasks, val split for validation)")
-    p.add_argument("--out", required=True, help="output folder: meta_init.safetensors / .json, work/ (checkpoint, metrics.csv)")
+    p.add_argument(
+        "--data", required=True, help="curated dataset folder (train split for tasks, val split for validation)"
+    )
+    p.add_argument(
+        "--out", required=True, help="output folder: meta_init.safetensors / .json, work/ (checkpoint, metrics.csv)"
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -38,11 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(a.config)
         meta = config["meta"]
         if a.method not in meta["methods"]:
-            raise ConfigError(f"{a.config}: no method '{a.method}' under meta.methods (have: {', '.join(meta['methods']) or 'none'})")
+            raise ConfigError(
+                f"{a.config}: no method '{a.method}' under meta.methods (have: {', '.join(meta['methods']) or 'none'})"
+            )
         method = meta["methods"][a.method]
         data = Path(a.data)
         train = resize_images(training_split(data, "train", key="meta.train_dataset").stack(), meta["image_size"])
-        val = resize_images(training_split(data, "val", key=f"meta.methods.{a.method}.outer.val_images").stack(), meta["image_size"])
+        val = resize_images(
+            training_split(data, "val", key=f"meta.methods.{a.method}.outer.val_images").stack(), meta["image_size"]
+        )
         manifest_sha256 = file_sha256(data / "manifest.parquet")
         if len(train) == 0 or len(val) == 0:
             raise ConfigError(f"{data}: meta-training needs non-empty train and val splits")
@@ -56,15 +68,31 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     t = time.perf_counter()
     seed = config["seed"] if method["seed"] is None else method["seed"]  # a replicate's own task draws
-    meta_train(model, outer, train, val, seed, out / "work", device=a.device,
-               provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)})
+    meta_train(
+        model,
+        outer,
+        train,
+        val,
+        seed,
+        out / "work",
+        device=a.device,
+        provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
+    )
     training = {"method": a.method, **method, "image_size": meta["image_size"], "dataset": data.name}
-    save_meta_init(model, out / "meta_init", training_config=training,
-                   dataset_manifest_sha256=manifest_sha256, seed=seed,
-                   extra={"training_summary": training_summary(out / "work")})
+    save_meta_init(
+        model,
+        out / "meta_init",
+        training_config=training,
+        dataset_manifest_sha256=manifest_sha256,
+        seed=seed,
+        extra={"training_summary": training_summary(out / "work")},
+    )
     s = training_summary(out / "work")
-    print(f"meta-trained '{a.method}' in {time.perf_counter() - t:.0f} s: validation PSNR after "
-          f"{outer.test_steps} steps {s['initial_val_psnr']:.2f} -> {s['final_val_psnr']:.2f} dB -> {out / 'meta_init.safetensors'}")
+    print(
+        f"meta-trained '{a.method}' in {time.perf_counter() - t:.0f} s: validation PSNR after "
+        f"{outer.test_steps} steps {s['initial_val_psnr']:.2f} -> {s['final_val_psnr']:.2f} dB -> "
+        f"{out / 'meta_init.safetensors'}"
+    )
     return 0
 
 

@@ -21,7 +21,11 @@ from metadip.sampling import load_evaluation_set
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
     p.add_argument("--results", required=True, help="results parquet from stages/aggregate.py")
     p.add_argument("--curated", required=True, help="folder holding the curated datasets (ground truth of the figures)")
     p.add_argument("--tables", required=True, help="output folder of table{1,2,3}.{md,tex,csv}")
@@ -32,8 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = pq.read_table(a.results).to_pylist()
         ev = config["evaluate"]
         # the images the evaluation used, in its order (image_index i = position i)
-        truth = {d: load_evaluation_set(Path(a.curated) / d, ev["split"], ev["images"], ev["min_photos"], config["meta"]["image_size"]).images
-                 for d in set(ev["roles"].values())}
+        truth = {
+            d: load_evaluation_set(
+                Path(a.curated) / d, ev["split"], ev["images"], ev["min_photos"], config["meta"]["image_size"]
+            ).images
+            for d in set(ev["roles"].values())
+        }
     except (ConfigError, FileNotFoundError, OSError, ValueError) as err:
         print(f"render: error: {err}", file=sys.stderr)
         return 1

@@ -22,8 +22,14 @@ from metadip.images import resize_images
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
-    p.add_argument("--data", required=True, help="curated dataset folder (train split for training, val for validation)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
+    p.add_argument(
+        "--data", required=True, help="curated dataset folder (train split for training, val for validation)"
+    )
     p.add_argument("--out", required=True, help="output folder: drunet.safetensors / .json, work/")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     a = p.parse_args(argv)
@@ -43,19 +49,40 @@ def main(argv: list[str] | None = None) -> int:
         val = resize_images(training_split(data, "val", key="baselines.drunet.train.val_images").stack(), size)
         manifest_sha256 = file_sha256(data / "manifest.parquet")
         settings = DenoiserTraining(**cfg["train"])
-        net = DRUNet(DRUNetConfig(channels=train.shape[1], widths=tuple(cfg["network"]["widths"]), blocks=cfg["network"]["blocks"]),
-                     seed=cfg["network"]["seed"])
+        net = DRUNet(
+            DRUNetConfig(
+                channels=train.shape[1], widths=tuple(cfg["network"]["widths"]), blocks=cfg["network"]["blocks"]
+            ),
+            seed=cfg["network"]["seed"],
+        )
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"train_denoiser: error: {err}", file=sys.stderr)
         return 1
     t = time.perf_counter()
-    train_denoiser(net, settings, train, val, config["seed"], out / "work", device=a.device,
-                   provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)})
-    save_denoiser(net, out / "drunet", source="trained", training_config={**cfg, "image_size": size, "dataset": data.name},
-                  dataset_manifest_sha256=manifest_sha256, seed=config["seed"])
+    train_denoiser(
+        net,
+        settings,
+        train,
+        val,
+        config["seed"],
+        out / "work",
+        device=a.device,
+        provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
+    )
+    save_denoiser(
+        net,
+        out / "drunet",
+        source="trained",
+        training_config={**cfg, "image_size": size, "dataset": data.name},
+        dataset_manifest_sha256=manifest_sha256,
+        seed=config["seed"],
+    )
     last = (out / "work" / "metrics.csv").read_text().strip().splitlines()[-1].split(",")
-    print(f"trained DRUNet in {time.perf_counter() - t:.0f} s: validation PSNR at sigma {settings.val_sigma:g} {float(last[2]):.2f} dB "
-          f"-> {out / 'drunet.safetensors'}")
+    print(
+        f"trained DRUNet in {time.perf_counter() - t:.0f} s: validation PSNR at sigma {settings.val_sigma:g} "
+        f"{float(last[2]):.2f} dB "
+        f"-> {out / 'drunet.safetensors'}"
+    )
     return 0
 
 

@@ -22,7 +22,11 @@ from metadip.plan import pnp_grid_key
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)")
+    p.add_argument(
+        "--config",
+        default=default_config_path(),
+        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
+    )
     p.add_argument("--data", required=True, help="curated dataset folder (only its val split is read)")
     p.add_argument("--problem", required=True, help="a CS or PR task under evaluate.tasks (e.g. cs_4)")
     p.add_argument("--denoiser", required=True, choices=["bm3d", "drunet"])
@@ -34,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         pnp = config["baselines"]["pnp"]
         tasks = config["evaluate"]["tasks"]
         if a.problem not in tasks or tasks[a.problem]["kind"] == "denoising":
-            raise ConfigError(f"{a.config}: no CS or PR task '{a.problem}' under evaluate.tasks "
-                              f"(have: {', '.join(t for t in tasks if tasks[t]['kind'] != 'denoising') or 'none'})")
+            raise ConfigError(
+                f"{a.config}: no CS or PR task '{a.problem}' under evaluate.tasks "
+                f"(have: {', '.join(t for t in tasks if tasks[t]['kind'] != 'denoising') or 'none'})"
+            )
         problem = TaskSpec(**tasks[a.problem])
         key = pnp_grid_key(problem.kind, a.denoiser)
         if key not in pnp["grid"]:
@@ -57,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     result.update(problem_name=a.problem, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
     write_text(a.out, json.dumps(result, indent=2) + "\n")
     b = result["best"]
-    print(f"tuned PnP-ADMM+{a.denoiser} for {a.problem} on {n} validation images in {time.perf_counter() - t:.0f} s: "
-          f"sigma_d {b['sigma_d']:g}, rho {b['rho']:g}, {b['iterations']} iterations -> {b['mean_psnr']:.2f} dB ({a.out})")
+    print(
+        f"tuned PnP-ADMM+{a.denoiser} for {a.problem} on {n} validation images in {time.perf_counter() - t:.0f} s: "
+        f"sigma_d {b['sigma_d']:g}, rho {b['rho']:g}, {b['iterations']} iterations -> {b['mean_psnr']:.2f} dB ({a.out})"
+    )
     return 0
 
 

@@ -10,15 +10,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_curate import curate, dataset_config, make_folder
 
 from metadip.ablation import deep_merge, overrides_text, to_markdown, variant_method
 from metadip.config import ConfigError, check_pipeline_config, validate_config
-from test_curate import curate, dataset_config, make_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-METHOD = {"arch": "dip", "network": {"width": 4, "depth": 2, "latent_channels": 4},
-          "inner": {"steps": 2, "lr_init": 1.0}, "outer": {"steps": 3, "meta_batch": 2, "val_images": 2, "test_steps": 2,
-                                                           "first_order": True}}
+METHOD = {
+    "arch": "dip",
+    "network": {"width": 4, "depth": 2, "latent_channels": 4},
+    "inner": {"steps": 2, "lr_init": 1.0},
+    "outer": {"steps": 3, "meta_batch": 2, "val_images": 2, "test_steps": 2, "first_order": True},
+}
 
 
 def test_deep_merge_replaces_leaves_and_lists_and_keeps_the_base():
@@ -39,40 +42,67 @@ def test_variant_method_trains_every_variant_equally_long_unless_it_sets_the_len
 
 def test_overrides_text_names_each_changed_setting():
     assert overrides_text({}) == ""
-    assert overrides_text({"inner": {"momentum": 0.0, "learn_lr": False}, "network": {"fourier_features": 64}}) == \
-        "inner.learn_lr=false, inner.momentum=0.0, network.fourier_features=64"
-    assert overrides_text({"outer": {"tasks": [{"kind": "cs_fast", "ratio": 0.25}]}}) == "outer.tasks=[{kind:cs_fast ratio:0.25}]"
+    assert (
+        overrides_text({"inner": {"momentum": 0.0, "learn_lr": False}, "network": {"fourier_features": 64}})
+        == "inner.learn_lr=false, inner.momentum=0.0, network.fourier_features=64"
+    )
+    assert (
+        overrides_text({"outer": {"tasks": [{"kind": "cs_fast", "ratio": 0.25}]}})
+        == "outer.tasks=[{kind:cs_fast ratio:0.25}]"
+    )
     assert overrides_text({"outer": {"lr_step_sizes": None}}) == "outer.lr_step_sizes=null"
 
 
 def test_markdown_table_shows_meta_init_and_difference_to_reference():
-    results = [{"variant": "reference", "overrides_text": "", "psnr_meta_db": {"den": 30.0}, "psnr_init_db": {"den": 25.0}, "train_seconds": 10},
-               {"variant": "fixed_lr", "overrides_text": "inner.learn_lr=false", "psnr_meta_db": {"den": 29.5},
-                "psnr_init_db": {"den": 25.0}, "train_seconds": 9}]
+    results = [
+        {
+            "variant": "reference",
+            "overrides_text": "",
+            "psnr_meta_db": {"den": 30.0},
+            "psnr_init_db": {"den": 25.0},
+            "train_seconds": 10,
+        },
+        {
+            "variant": "fixed_lr",
+            "overrides_text": "inner.learn_lr=false",
+            "psnr_meta_db": {"den": 29.5},
+            "psnr_init_db": {"den": 25.0},
+            "train_seconds": 9,
+        },
+    ]
     md = to_markdown(results, "reference")
     assert "| fixed_lr | inner.learn_lr=false | 29.50 (25.00) | -0.50 | 9 |" in md
     assert "| reference | — | 30.00 (25.00) | +0.00 | 10 |" in md
 
 
 def ablation_config(tmp_path: Path, **ablation) -> dict:
-    cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos"))}], crops=(8, 2, 2))
+    cfg = dataset_config(
+        [{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos"))}], crops=(8, 2, 2)
+    )
     cfg["meta"] = {"image_size": 32, "train_dataset": "d", "methods": {"tiny": METHOD}}
     cfg["evaluate"] = {"roles": {"faces": "d", "natural": "d"}}
-    cfg["ablation"] = {"enabled": True, "method": "tiny", "outer_steps": 2, "test_steps": 2, "val_images": 2,
-                       "tasks": {"den_25": {"kind": "denoising", "sigma": 25}, "cs_4": {"kind": "cs_fast", "ratio": 0.25}},
-                       "variants": {"reference": {}, "no_momentum": {"inner": {"momentum": 0.0}}}, **ablation}
+    cfg["ablation"] = {
+        "enabled": True,
+        "method": "tiny",
+        "outer_steps": 2,
+        "test_steps": 2,
+        "val_images": 2,
+        "tasks": {"den_25": {"kind": "denoising", "sigma": 25}, "cs_4": {"kind": "cs_fast", "ratio": 0.25}},
+        "variants": {"reference": {}, "no_momentum": {"inner": {"momentum": 0.0}}},
+        **ablation,
+    }
     return cfg
 
 
 def test_a_variant_with_a_bad_setting_is_a_config_error(tmp_path):
     cfg = ablation_config(tmp_path, variants={"reference": {}, "bad": {"inner": {"momentum": 2.0}}})
-    with pytest.raises(ConfigError, match="ablation.variants.bad"):
+    with pytest.raises(ConfigError, match=r"ablation\.variants\.bad"):
         check_pipeline_config(validate_config(cfg))
     cfg = ablation_config(tmp_path, reference="nope")
-    with pytest.raises(ConfigError, match="ablation.reference: no variant 'nope'"):
+    with pytest.raises(ConfigError, match=r"ablation\.reference: no variant 'nope'"):
         check_pipeline_config(validate_config(cfg))
     cfg = ablation_config(tmp_path, transfer={"dataset": "celeba", "tasks": {"den_15": {"kind": "denoising"}}})
-    with pytest.raises(ConfigError, match="ablation.transfer.dataset: no dataset 'celeba'"):
+    with pytest.raises(ConfigError, match=r"ablation\.transfer\.dataset: no dataset 'celeba'"):
         check_pipeline_config(validate_config(cfg))
 
 
@@ -82,12 +112,22 @@ def test_ablate_and_table_stages(tmp_path):
     data = tmp_path / "data"
     curate(cfg, data)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    stage = [sys.executable, str(ROOT / "stages" / "ablate.py"), "--config", str(tmp_path / "c.yaml"), "--data", str(data),
-             "--transfer-data", str(data)]
+    stage = [
+        sys.executable,
+        str(ROOT / "stages" / "ablate.py"),
+        "--config",
+        str(tmp_path / "c.yaml"),
+        "--data",
+        str(data),
+        "--transfer-data",
+        str(data),
+    ]
     results = []
     for variant in ("reference", "no_momentum"):
         out = tmp_path / "ablation" / variant
-        proc = subprocess.run([*stage, "--variant", variant, "--out", str(out)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [*stage, "--variant", variant, "--out", str(out)], capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 0, proc.stderr
         rec = json.loads((out / "result.json").read_text())
         assert rec["variant"] == variant and set(rec["psnr_meta_db"]) == {"den_25", "cs_4", "d:den_15"}
@@ -97,25 +137,56 @@ def test_ablate_and_table_stages(tmp_path):
     assert ref["psnr_init_db"] != nom["psnr_init_db"]  # same problems, different inner optimiser
     assert ref["outer_steps"] == 2 and ref["train_seconds"] > 0
     # rerun in the same folder: resumed at the last step, the record keeps the whole training's time
-    proc = subprocess.run([*stage, "--variant", "reference", "--out", str(results[0].parent)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [*stage, "--variant", "reference", "--out", str(results[0].parent)], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     again = json.loads(results[0].read_text())
     assert again["train_seconds"] == ref["train_seconds"] and again["psnr_meta_db"] == ref["psnr_meta_db"]
     # the same validation problems for every variant: an identical variant scores identically
     cfg["ablation"]["variants"]["same"] = {}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([*stage, "--variant", "same", "--out", str(tmp_path / "ablation" / "same")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [*stage, "--variant", "same", "--out", str(tmp_path / "ablation" / "same")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "ablation" / "same" / "result.json").read_text())["psnr_meta_db"] == ref["psnr_meta_db"]
+    assert (
+        json.loads((tmp_path / "ablation" / "same" / "result.json").read_text())["psnr_meta_db"] == ref["psnr_meta_db"]
+    )
     md, table = tmp_path / "ablation.md", tmp_path / "ablation.csv"
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "ablation_table.py"), "--config", str(tmp_path / "c.yaml"),
-                           "--results", *map(str, results), "--markdown", str(md), "--csv", str(table)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "ablation_table.py"),
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--results",
+            *map(str, results),
+            "--markdown",
+            str(md),
+            "--csv",
+            str(table),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "| no_momentum | inner.momentum=0.0 |" in md.read_text()
     rows = list(csv.DictReader(table.open()))
     assert len(rows) == 6 and {r["task"] for r in rows} == {"den_25", "cs_4", "d:den_15"}
-    bad = subprocess.run([*stage, "--variant", "nope", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [*stage, "--variant", "nope", "--out", str(tmp_path / "x")], capture_output=True, text=True, check=False
+    )
     assert bad.returncode == 1 and "no variant 'nope'" in bad.stderr
-    bad = subprocess.run([*stage[:-2], "--variant", "reference", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [*stage[:-2], "--variant", "reference", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 1 and "ablation.transfer.dataset is 'd' but --transfer-data is None" in bad.stderr
     assert not (tmp_path / "x").exists()

@@ -8,32 +8,47 @@ import sys
 from pathlib import Path
 
 import yaml
+from test_curate import curate, dataset_config, make_folder
 
 from metadip.artifacts import load_denoiser
-from test_curate import curate, dataset_config, make_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def setup(tmp_path):
-    cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos"))}], crops=(8, 3, 2))
+    cfg = dataset_config(
+        [{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos"))}], crops=(8, 3, 2)
+    )
     curate(cfg, tmp_path / "data")
     cfg["meta"] = {"image_size": 32}
     cfg["baselines"] = {
-        "drunet": {"network": {"widths": [4, 8, 8, 8], "blocks": 1},
-                   "train": {"steps": 3, "batch": 2, "patch": 16, "val_images": 2, "checkpoint_every": 2, "val_every": 2}},
-        "pnp": {"val_images": 2,
-                "grid": {"cs_bm3d": {"sigma_d": [20, 50], "rho": [0.5], "iterations": [1, 2]},
-                         "pr_drunet": {"sigma_d": [25], "rho": [0.5, 1.0], "iterations": [1, 3]}}},
+        "drunet": {
+            "network": {"widths": [4, 8, 8, 8], "blocks": 1},
+            "train": {"steps": 3, "batch": 2, "patch": 16, "val_images": 2, "checkpoint_every": 2, "val_every": 2},
+        },
+        "pnp": {
+            "val_images": 2,
+            "grid": {
+                "cs_bm3d": {"sigma_d": [20, 50], "rho": [0.5], "iterations": [1, 2]},
+                "pr_drunet": {"sigma_d": [25], "rho": [0.5, 1.0], "iterations": [1, 3]},
+            },
+        },
     }
-    cfg["evaluate"] = {"tasks": {"cs": {"kind": "cs_fast", "ratio": 0.5}, "pr": {"kind": "pr_fast", "ratio": 0.5},
-                                 "den": {"kind": "denoising"}}}
+    cfg["evaluate"] = {
+        "tasks": {
+            "cs": {"kind": "cs_fast", "ratio": 0.5},
+            "pr": {"kind": "pr_fast", "ratio": 0.5},
+            "den": {"kind": "denoising"},
+        }
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     return [sys.executable, "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "data")]
 
 
 def run(stage, args, cwd=None):
-    return subprocess.run([args[0], str(ROOT / "stages" / stage), *args[1:]], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [args[0], str(ROOT / "stages" / stage), *args[1:]], capture_output=True, text=True, cwd=cwd, check=False
+    )
 
 
 def test_train_denoiser_and_tune_pnp_stages(tmp_path):
@@ -46,24 +61,43 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
 
     outs = []
     for k in range(2):
-        tuned = run("tune_pnp.py", [*base, "--problem", "cs", "--denoiser", "bm3d", "--out", str(tmp_path / f"cs{k}.json")])
+        tuned = run(
+            "tune_pnp.py", [*base, "--problem", "cs", "--denoiser", "bm3d", "--out", str(tmp_path / f"cs{k}.json")]
+        )
         assert tuned.returncode == 0, tuned.stderr
         outs.append(json.loads((tmp_path / f"cs{k}.json").read_text()))
     result = outs[0]
-    assert result["validation_images"] and all(i.startswith("d/val/") for i in result["validation_images"])  # validation only
+    assert result["validation_images"] and all(
+        i.startswith("d/val/") for i in result["validation_images"]
+    )  # validation only
     assert len(result["results"]) == 2 * 1 * 2 and result["best"] in result["results"]
     assert result["best"]["mean_psnr"] == max(r["mean_psnr"] for r in result["results"])
     # the bm3d package is not bitwise reproducible (outputs vary by ~4e-7 from call to call, and a
     # few PnP iterations amplify that to ~2e-3 dB, measured): the same grid point wins and every
     # PSNR agrees to 0.02 dB — the grid points themselves differ by decibels
-    assert outs[1]["best"]["sigma_d"] == result["best"]["sigma_d"] and outs[1]["best"]["iterations"] == result["best"]["iterations"]
+    assert (
+        outs[1]["best"]["sigma_d"] == result["best"]["sigma_d"]
+        and outs[1]["best"]["iterations"] == result["best"]["iterations"]
+    )
     for a, b in zip(result["results"], outs[1]["results"], strict=True):
         assert abs(a["mean_psnr"] - b["mean_psnr"]) < 0.02
 
     prs = []
     for k in range(2):  # DRUNet is deterministic: byte-identical output
-        pr = run("tune_pnp.py", [*base, "--problem", "pr", "--denoiser", "drunet", "--weights", str(tmp_path / "drunet" / "drunet"),
-                                 "--out", str(tmp_path / f"pr{k}.json")])
+        pr = run(
+            "tune_pnp.py",
+            [
+                *base,
+                "--problem",
+                "pr",
+                "--denoiser",
+                "drunet",
+                "--weights",
+                str(tmp_path / "drunet" / "drunet"),
+                "--out",
+                str(tmp_path / f"pr{k}.json"),
+            ],
+        )
         assert pr.returncode == 0, pr.stderr
         prs.append((tmp_path / f"pr{k}.json").read_text())
     assert prs[0] == prs[1] and len(json.loads(prs[0])["results"]) == 4

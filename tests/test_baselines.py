@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import gen
+
 from metadip.artifacts import ArtifactError, load_denoiser, save_denoiser
 from metadip.denoiser_training import DenoiserTraining, train_denoiser
 from metadip.denoisers import DRUNet, DRUNetConfig, DRUNetDenoiser, bm3d_denoise, load_official_drunet
@@ -38,7 +38,9 @@ def test_plain_denoising_baselines_share_the_solver_result_format(camera32):
     y = noisy(camera32)
     for den in (bm3d_denoise, DRUNetDenoiser(DRUNet(TINY), "cpu")):
         r = run_denoiser(den, y, 25, x_true=camera32)
-        assert r.estimate.shape == camera32.shape and r.seconds > 0 and set(r.trace) == {"step", "seconds", "psnr", "nmse"}
+        assert (
+            r.estimate.shape == camera32.shape and r.seconds > 0 and set(r.trace) == {"step", "seconds", "psnr", "nmse"}
+        )
         assert r.trace["psnr"][0] == pytest.approx(psnr(r.estimate, camera32).item())
 
 
@@ -71,7 +73,7 @@ def test_official_weights_load_strictly(tmp_path):
     torch.save(official.state_dict(), tmp_path / "drunet_gray.pth")  # the KAIR file's layout
     net = load_official_drunet(tmp_path / "drunet_gray.pth", channels=1)
     assert all(torch.equal(v, official.state_dict()[k]) for k, v in net.state_dict().items())
-    with pytest.raises(ValueError, match="wrong architecture: m_head.weight"):
+    with pytest.raises(ValueError, match=r"wrong architecture: m_head\.weight"):
         load_official_drunet(tmp_path / "drunet_gray.pth", channels=3)
     renamed = {k.replace("m_body", "body"): v for k, v in official.state_dict().items()}
     torch.save(renamed, tmp_path / "renamed.pth")
@@ -86,7 +88,9 @@ def test_official_weights_load_strictly(tmp_path):
 
 
 def training_images():
-    train = torch.stack([bundled_image(n, 64, channels=1) for n in ("camera", "brick", "grass", "gravel", "astronaut", "coffee")])
+    train = torch.stack(
+        [bundled_image(n, 64, channels=1) for n in ("camera", "brick", "grass", "gravel", "astronaut", "coffee")]
+    )
     val = torch.stack([bundled_image(n, 64, channels=1) for n in ("chelsea", "rocket")])
     return train, val
 
@@ -110,7 +114,9 @@ def test_denoiser_training_resumes_exactly(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False, on_step=crash)
+        train_denoiser(
+            DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False, on_step=crash
+        )
     resumed = train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False)
     for k, v in full.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[k], v)
@@ -145,7 +151,9 @@ def test_cs_x_update_solves_its_normal_equations(cls, colour, rho):
     prox = DataProx(op, y, rho)
     v = torch.rand(3, 16, 16, generator=gen(2))
     assert prox.normal_equation_residual(prox(v, v), v) < 1e-4
-    if cls is CompressiveSensing:  # the factorisation is the operator's, shared by every image and the pseudo-inverse's AAᵀ
+    if (
+        cls is CompressiveSensing
+    ):  # the factorisation is the operator's, shared by every image and the pseudo-inverse's AAᵀ
         assert DataProx(op, op.measure(x, gen(3)), rho).chol is prox.chol
 
 
@@ -153,7 +161,9 @@ def test_pnp_admm_bm3d_beats_least_squares_on_cs(camera32):
     op = CompressiveSensing(camera32.shape, 0.25, 10, seed=0)
     y = op.measure(camera32, gen(1))
     result = pnp_admm(op, y, bm3d_denoise, PnPSettings(sigma_d=50, rho=0.5, iterations=8), x_true=camera32)
-    assert psnr(result.estimate, camera32).item() > psnr(op.A_dagger(y), camera32).item() + 5.0  # measured: 21.5 vs 7.0 dB
+    assert (
+        psnr(result.estimate, camera32).item() > psnr(op.A_dagger(y), camera32).item() + 5.0
+    )  # measured: 21.5 vs 7.0 dB
     assert len(result.trace["psnr"]) == 8 and result.seconds > 0
 
 

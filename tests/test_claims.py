@@ -29,7 +29,10 @@ SPEED = {"step_seconds": 0.01, "ref_method": "dip_1000", "ref_step_seconds": 0.0
 @pytest.fixture(scope="module")
 def config():
     cfg = copy.deepcopy(load_config(default_config_path()))
-    cfg["evaluate"]["tasks"] = {"den_25": {"kind": "denoising", "sigma": 25}, "cs_8": {"kind": "cs_fast", "sigma": 25, "ratio": 0.125}}
+    cfg["evaluate"]["tasks"] = {
+        "den_25": {"kind": "denoising", "sigma": 25},
+        "cs_8": {"kind": "cs_fast", "sigma": 25, "ratio": 0.125},
+    }
     cfg["claims"].update(replicates={})
     return cfg
 
@@ -37,7 +40,14 @@ def config():
 def make_rows(config, psnr=None, images=4, photos=4, noise=None, speed=SPEED):
     """Rows of every (task, class, image, method): PSNR = the method's base + an image difficulty shared
     by all methods (+ ``noise[method](i)``), so paired differences are exactly base differences."""
-    psnr = {"metadip": 30.0, "dip_1000": 30.5, "dip_50": (20.0, 28.0), "metasiren": 29.0, "metadip_random": 28.0, **(psnr or {})}
+    psnr = {
+        "metadip": 30.0,
+        "dip_1000": 30.5,
+        "dip_50": (20.0, 28.0),
+        "metasiren": 29.0,
+        "metadip_random": 28.0,
+        **(psnr or {}),
+    }
     out = []
     for task, spec in config["evaluate"]["tasks"].items():
         for role, ds in config["evaluate"]["roles"].items():
@@ -45,11 +55,26 @@ def make_rows(config, psnr=None, images=4, photos=4, noise=None, speed=SPEED):
                 for method, base in psnr.items():
                     ema, last = base if isinstance(base, tuple) else (base, base)
                     extra = (noise or {}).get(method, lambda i: 0.0)(i)
-                    out.append({"task": task, "dataset": ds, "role": role, "kind": spec["kind"], "method": method,
-                                "method_name": method.split("_")[0] if method.startswith("dip") else method, "label": method,
-                                "steps": 50, "image_index": i, "image_id": f"{ds}/test/{i}", "source_file": f"photo{i % photos}.jpg",
-                                "noise_seed": 1000 + i, "psnr": ema - 0.5 * i + extra, "psnr_last": last - 0.5 * i + extra,
-                                "seconds": 1.0, **(speed if method == "metadip" else {})})
+                    out.append(
+                        {
+                            "task": task,
+                            "dataset": ds,
+                            "role": role,
+                            "kind": spec["kind"],
+                            "method": method,
+                            "method_name": method.split("_")[0] if method.startswith("dip") else method,
+                            "label": method,
+                            "steps": 50,
+                            "image_index": i,
+                            "image_id": f"{ds}/test/{i}",
+                            "source_file": f"photo{i % photos}.jpg",
+                            "noise_seed": 1000 + i,
+                            "psnr": ema - 0.5 * i + extra,
+                            "psnr_last": last - 0.5 * i + extra,
+                            "seconds": 1.0,
+                            **(speed if method == "metadip" else {}),
+                        }
+                    )
     return out
 
 
@@ -67,14 +92,23 @@ def test_all_claims_hold_with_margins(config):
     assert [v["claim"] for v in result["verdicts"]] == ["1-quality", "1-speed", "2", "2-control", "3", "4"]
     assert all(v["verdict"] == "holds" and v["counts"]["holds"] == v["settings"] for v in result["verdicts"])
     c = checks(result, "1-quality")[0]
-    assert (c["mean"], c["ci_low"], c["ci_high"], c["n_images"], c["n_photos"], c["bound"]) == (-0.5, -0.5, -0.5, 4, 4, -1.0)
+    assert (c["mean"], c["ci_low"], c["ci_high"], c["n_images"], c["n_photos"], c["bound"]) == (
+        -0.5,
+        -0.5,
+        -0.5,
+        4,
+        4,
+        -1.0,
+    )
     speed = checks(result, "1-speed")[0]
     assert speed["mean"] == pytest.approx(20.0) and speed["ref_method"] == "dip_1000"
     assert checks(result, "2-control")[0]["mean"] == 2.0 and checks(result, "2-control")[0]["bound"] == 1.0
 
 
 def test_verdict_at_the_bound():
-    s = lambda lo, hi: Summary((lo + hi) / 2, lo, hi, 4, 4)
+    def s(lo: float, hi: float) -> Summary:
+        return Summary((lo + hi) / 2, lo, hi, 4, 4)
+
     assert verdict(s(-1.0, 0.5), -1.0) == ("holds", None)  # interval touching the bound from above holds
     assert verdict(s(-1.5, -1.0001), -1.0) == ("fails", None)
     assert verdict(s(-1.5, -1.0), -1.0)[0] == "inconclusive"  # the upper end on the bound: not below it
@@ -110,7 +144,9 @@ def test_the_quality_bound_is_calibrated_to_the_paper_per_setting(config):
     assert quality_bound({**c, "quality_bound": "fixed"}, 2, 0.125, "faces") == (-1.0, None)
     # 2 dB below DIP(1000) on CS 1/8: within the paper's own gap + 1 dB, not within a fixed 1 dB
     rows = make_rows(config, {"metadip": 28.5})
-    by_setting = {(ch["task"], ch["role"]): (ch["bound"], ch["verdict"]) for ch in checks(check_claims(rows, config), "1-quality")}
+    by_setting = {
+        (ch["task"], ch["role"]): (ch["bound"], ch["verdict"]) for ch in checks(check_claims(rows, config), "1-quality")
+    }
     assert by_setting[("cs_8", "faces")] == (-2.3, "holds") and by_setting[("den_25", "faces")] == (-1.0, "fails")
     fixed = copy.deepcopy(config)
     fixed["claims"]["quality_bound"] = "fixed"
@@ -126,17 +162,25 @@ def test_claim_2_uses_the_stronger_of_ema_and_last_iterate(config):
 
 
 def test_control_and_transfer_checks(config):
-    # the random init reaches 29.5 with the same inner loop: 0.5 dB is not the 1 dB claimed, but positive (transfer holds)
+    # the random init reaches 29.5 with the same inner loop: 0.5 dB is not the 1 dB claimed, but positive
+    # (transfer holds)
     result = check_claims(make_rows(config, {"metadip_random": 29.5}), config)
     assert summary(result, "2-control")["verdict"] == "fails" and summary(result, "4")["verdict"] == "holds"
     # meta-trained on denoising of wallpapers: every other (task, class) is a transfer setting
     assert transfer_settings(config) == {("den_25", "skimage"), ("cs_8", "skimage"), ("cs_8", "wallpapers")}
     assert {(ch["task"], ch["dataset"]) for ch in checks(result, "4")} == transfer_settings(config)
     md = claims_markdown(result, config)
-    assert "| 4 vs metadip_random | 0.50 [0.5, 0.5] ✓ | · |" in md  # den_25 on the meta-training class: not a transfer setting
+    assert (
+        "| 4 vs metadip_random | 0.50 [0.5, 0.5] ✓ | · |" in md
+    )  # den_25 on the meta-training class: not a transfer setting
     no_control = copy.deepcopy(config)
     no_control["claims"]["control"] = None
-    assert {v["claim"] for v in check_claims(make_rows(config), no_control)["verdicts"]} == {"1-quality", "1-speed", "2", "3"}
+    assert {v["claim"] for v in check_claims(make_rows(config), no_control)["verdicts"]} == {
+        "1-quality",
+        "1-speed",
+        "2",
+        "3",
+    }
 
 
 def test_replicates_are_averaged_per_image_and_their_spread_reported(config):
@@ -144,7 +188,11 @@ def test_replicates_are_averaged_per_image_and_their_spread_reported(config):
     cfg["claims"]["replicates"] = {"metadip": ["metadip_s1", "metadip_s2"]}
     rows = make_rows(cfg, {"metadip_s1": 31.0, "metadip_s2": 29.6})  # seeds 30.0, 31.0, 29.6: mean 30.2
     c = checks(check_claims(rows, cfg), "1-quality")[0]
-    assert c["mean"] == pytest.approx(-0.3) and c["seed_means"] == {"metadip": -0.5, "metadip_s1": 0.5, "metadip_s2": -0.9}
+    assert c["mean"] == pytest.approx(-0.3) and c["seed_means"] == {
+        "metadip": -0.5,
+        "metadip_s1": 0.5,
+        "metadip_s2": -0.9,
+    }
     assert c["seed_std"] == pytest.approx(0.721, abs=1e-3)
     assert checks(check_claims(rows, cfg), "3")[0]["mean"] == pytest.approx(1.2)  # every difference uses the seed mean
     missing = check_claims([r for r in rows if r["method"] != "metadip_s2"], cfg)
@@ -155,7 +203,10 @@ def test_replicates_are_averaged_per_image_and_their_spread_reported(config):
 def test_one_photo_is_inconclusive(config):
     result = check_claims(make_rows(config, images=3, photos=1), config)
     assert {ch["verdict"] for ch in result["checks"]} == {"inconclusive"}
-    assert all(ch["reason"] == "fewer than 2 photographs (1): no interval" and ch["mean"] is not None for ch in result["checks"])
+    assert all(
+        ch["reason"] == "fewer than 2 photographs (1): no interval" and ch["mean"] is not None
+        for ch in result["checks"]
+    )
     md = claims_markdown(result, config)
     assert "-0.50 [no CI] ?" in md and "| n images / photos | 3/1 |" in md
 
@@ -173,10 +224,18 @@ def test_missing_methods_and_timings_are_inconclusive_with_a_reason(config):
 def test_markdown_cells_and_counts(config):
     rows = make_rows(config, noise={"metadip": lambda i: 0.2 * i})
     m = [r for r in rows if not (r["task"] == "cs_8" and r["role"] == "faces" and r["method"] == "metadip")]
-    m += [dict(r, psnr=r["psnr"] - 2.5) for r in rows if r["task"] == "cs_8" and r["role"] == "faces" and r["method"] == "metadip"]
+    m += [
+        dict(r, psnr=r["psnr"] - 2.5)
+        for r in rows
+        if r["task"] == "cs_8" and r["role"] == "faces" and r["method"] == "metadip"
+    ]
     result = check_claims(m, config)
     v = summary(result, "1-quality")
-    assert v["verdict"] == "fails" and v["counts"] == {"holds": 3, "fails": 1, "inconclusive": 0} and v["where"]["fails"] == ["cs_8 faces"]
+    assert (
+        v["verdict"] == "fails"
+        and v["counts"] == {"holds": 3, "fails": 1, "inconclusive": 0}
+        and v["where"]["fails"] == ["cs_8 faces"]
+    )
     md = claims_markdown(result, config)
     assert "| **fails** | 3/4 | 1 | 0 | fails cs_8 faces |" in md
     assert "-2.70 [-2.9, -2.5] ✗" in md and "| ↳ 1-quality bound | ≥ -1 | ≥ -1 | ≥ -2.3 | ≥ -2.6 |" in md
@@ -192,7 +251,9 @@ def test_rows_that_do_not_pair_up_raise(config):
 def test_config_names_an_unknown_method(config):
     bad = copy.deepcopy(config)
     bad["claims"]["long"] = "dip_2000"
-    with pytest.raises(ConfigError, match=r"claims.long: no method 'dip_2000' among the evaluated ids \(bm3d, dip_1000, dip_50"):
+    with pytest.raises(
+        ConfigError, match=r"claims.long: no method 'dip_2000' among the evaluated ids \(bm3d, dip_1000, dip_50"
+    ):
         check_pipeline_config(bad)
     bad["claims"]["enabled"] = False
     check_pipeline_config(bad)

@@ -21,8 +21,13 @@ import yaml
 from workflow_helpers import BIN, ROOT, copy_workflow, sh
 
 REDUCED = {
-    "curate": {"preview_crops": 4, "datasets": {"wallpapers": {"crops": {"train": 128, "val": 8, "test": 4}},
-                                                 "skimage": {"crops": {"train": 0, "val": 2, "test": 4}}}},
+    "curate": {
+        "preview_crops": 4,
+        "datasets": {
+            "wallpapers": {"crops": {"train": 128, "val": 8, "test": 4}},
+            "skimage": {"crops": {"train": 0, "val": 2, "test": 4}},
+        },
+    },
     "evaluate": {"images": 2, "min_photos": 2, "qualitative_images": 1},
 }
 TASKS = ("den_25", "cs_8", "pr_8")
@@ -57,7 +62,8 @@ def test_claims_verdict_on_a_reduced_default_run(tmp_path):
     # (denoising on the wallpapers): every setting but den_25 natural
     assert len([c for c in checks if c["claim"] != "4"]) == 5 * 3 * 2
     assert sorted((c["task"], c["role"]) for c in checks if c["claim"] == "4") == sorted(
-        (t, r) for t in TASKS for r in ("faces", "natural") if (t, r) != ("den_25", "natural"))
+        (t, r) for t in TASKS for r in ("faces", "natural") if (t, r) != ("den_25", "natural")
+    )
     for c in checks:
         assert (c["n_images"], c["n_photos"]) == (2, 2), c
         assert c["ci_low"] <= c["mean"] <= c["ci_high"], c

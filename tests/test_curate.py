@@ -47,7 +47,7 @@ def make_bad_inputs(root: Path) -> dict[str, str]:
     Image.fromarray(rgb).convert("L").save(root / "grey.png")
     Image.fromarray(rgb).convert("RGBA").save(root / "rgba.png")
     Image.fromarray(rgb).convert("P").save(root / "palette.png")
-    grey16 = (np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.uint16) * 257)
+    grey16 = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.uint16) * 257
     Image.fromarray(grey16).save(root / "sixteen.png")
     stored = Image.fromarray(textured(rng, 40, 200))  # stored 200 wide, 40 high
     exif = stored.getexif()
@@ -60,22 +60,45 @@ def make_bad_inputs(root: Path) -> dict[str, str]:
     Image.fromarray(textured(rng, 20, 20)).save(root / "tiny.png")
     shutil.copy(root / "img00.png", root / "zz_copy_of_img00.png")
     return {
-        "grey.png": "used", "rgba.png": "used", "palette.png": "used", "sixteen.png": "used", "rotated.jpg": "used",
-        "truncated.jpg": "unreadable image", "garbage.png": "unreadable image", "tiny.png": "too small",
+        "grey.png": "used",
+        "rgba.png": "used",
+        "palette.png": "used",
+        "sixteen.png": "used",
+        "rotated.jpg": "used",
+        "truncated.jpg": "unreadable image",
+        "garbage.png": "unreadable image",
+        "tiny.png": "too small",
         "zz_copy_of_img00.png": "duplicate of",
     }
 
 
 def dataset_config(sources: list[dict], crops=(40, 8, 8), **kw) -> dict:
-    cfg = {"seed": 0, "curate": {"crop_size": CROP, "shard_size": 16, "preview_crops": 9, "datasets": {
-        "d": {"crops": dict(zip(("train", "val", "test"), crops, strict=True)), "sources": sources, **kw}}}}
+    cfg = {
+        "seed": 0,
+        "curate": {
+            "crop_size": CROP,
+            "shard_size": 16,
+            "preview_crops": 9,
+            "datasets": {
+                "d": {"crops": dict(zip(("train", "val", "test"), crops, strict=True)), "sources": sources, **kw}
+            },
+        },
+    }
     return validate_config(cfg)
 
 
 def curate(cfg: dict, out: Path, seed: int | None = None) -> dict:
     c = cfg["curate"]
-    return curate_dataset("d", c["datasets"]["d"], c["crop_size"], cfg["seed"] if seed is None else seed,
-                          c["shard_size"], c["preview_crops"], out, show_progress=False)
+    return curate_dataset(
+        "d",
+        c["datasets"]["d"],
+        c["crop_size"],
+        cfg["seed"] if seed is None else seed,
+        c["shard_size"],
+        c["preview_crops"],
+        out,
+        show_progress=False,
+    )
 
 
 @pytest.fixture
@@ -89,8 +112,17 @@ def test_same_seed_gives_byte_identical_outputs(folder, tmp_path):
     curate(cfg, tmp_path / "b")
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
-    assert {"manifest.parquet", "summary.json", "skipped.csv", "train-000.npy", "train-001.npy", "train-002.npy",
-            "val-000.npy", "test-000.npy", "preview-train.png"} <= set(files)
+    assert {
+        "manifest.parquet",
+        "summary.json",
+        "skipped.csv",
+        "train-000.npy",
+        "train-001.npy",
+        "train-002.npy",
+        "val-000.npy",
+        "test-000.npy",
+        "preview-train.png",
+    } <= set(files)
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     curate(cfg, tmp_path / "c", seed=1)
@@ -103,7 +135,11 @@ def test_splits_are_disjoint_by_source_image(folder, tmp_path):
     m = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
     by_split = {s: {r["source_sha256"] for r in m if r["split"] == s} for s in ("train", "val", "test")}
     assert all(by_split.values())
-    assert not (by_split["train"] & by_split["val"]) and not (by_split["train"] & by_split["test"]) and not (by_split["val"] & by_split["test"])
+    assert (
+        not (by_split["train"] & by_split["val"])
+        and not (by_split["train"] & by_split["test"])
+        and not (by_split["val"] & by_split["test"])
+    )
     assert summary["crops"] == {"train": 40, "val": 8, "test": 8}
     assert summary["source_images"] == {"train": 4, "val": 2, "test": 2}  # round(0.2 · 8) each for val, test
 
@@ -119,10 +155,12 @@ def test_output_shapes_dtype_range_and_manifest(folder, tmp_path):
     assert r["id"] == "d/train/000000" and r["collection"] == "photos" and r["source_file"].startswith("img")
     assert r["scale"] == pytest.approx(0.5, rel=0.02)
     assert r["box_x1"] - r["box_x0"] == pytest.approx(CROP / 0.5, rel=0.02)
-    assert 0 <= r["box_x0"] and r["box_x1"] <= 96 + 1e-6 and r["box_y1"] <= 80 + 1e-6
+    assert r["box_x0"] >= 0 and r["box_x1"] <= 96 + 1e-6 and r["box_y1"] <= 80 + 1e-6
     split = CuratedSplit(tmp_path / "out", "train")
     x = split[3]
-    assert len(split) == 10 and x.shape == (3, CROP, CROP) and x.dtype.is_floating_point and 0 <= x.min() and x.max() <= 1
+    assert (
+        len(split) == 10 and x.shape == (3, CROP, CROP) and x.dtype.is_floating_point and x.min() >= 0 and x.max() <= 1
+    )
     assert np.array_equal((x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), shard[3])
     assert split.stack().shape == (10, 3, CROP, CROP)
 
@@ -131,7 +169,10 @@ def test_every_bad_input_class_has_its_rule(folder, tmp_path):
     expected = make_bad_inputs(folder)
     cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(folder)}], crops=(200, 30, 30))
     summary = curate(cfg, tmp_path / "out")
-    skipped = {row.split(",")[1]: row.split(",", 2)[2] for row in (tmp_path / "out" / "skipped.csv").read_text().splitlines()[1:]}
+    skipped = {
+        row.split(",")[1]: row.split(",", 2)[2]
+        for row in (tmp_path / "out" / "skipped.csv").read_text().splitlines()[1:]
+    }
     used = {r["source_file"] for r in pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()}
     for name, outcome in expected.items():
         if outcome == "used":
@@ -171,7 +212,7 @@ def test_skipped_csv_lists_every_unused_matching_file(folder, tmp_path):
     skipped = skipped_rows(tmp_path / "out")
     used = {r["source_file"] for r in pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()}
     on_disk = {(Path(d) / f).relative_to(folder).as_posix() for d, _, files in os.walk(folder) for f in files}
-    assert used | set(skipped) == on_disk and not used & set(skipped), (on_disk - used - set(skipped))
+    assert used | set(skipped) == on_disk and not used & set(skipped), on_disk - used - set(skipped)
     assert skipped["dangling.png"] == f"dangling symlink (-> {folder / 'gone.png'})"
     assert skipped["self.png"] == skipped["ping.jpg"] == skipped["pong.jpg"] == "symlink loop"
     assert skipped["notes.txt"] == "not an image (suffix '.txt')" and skipped["README"] == "not an image (no suffix)"
@@ -180,11 +221,21 @@ def test_skipped_csv_lists_every_unused_matching_file(folder, tmp_path):
     assert skipped["img02.png"].startswith("duplicate of photos:alias.png")  # sorted by name: the link comes first
     assert "sub/other.png" in used
     assert summary["skipped"] == len(skipped) == 9
-    assert summary["skipped_by_reason"] == {"dangling symlink": 1, "duplicate of photos": 2, "not a regular file": 1,
-                                            "not an image": 2, "symlink loop": 3}
+    assert summary["skipped_by_reason"] == {
+        "dangling symlink": 1,
+        "duplicate of photos": 2,
+        "not a regular file": 1,
+        "not an image": 2,
+        "symlink loop": 3,
+    }
     # a narrower pattern: only what it matches is accounted for
-    narrow = dataset_config([{"type": "folder", "name": "photos", "root": str(folder), "pattern": "*.jpg", "required": False},
-                             {"type": "folder", "name": "more", "root": str(folder), "pattern": "img*.png"}], crops=(40, 8, 8))
+    narrow = dataset_config(
+        [
+            {"type": "folder", "name": "photos", "root": str(folder), "pattern": "*.jpg", "required": False},
+            {"type": "folder", "name": "more", "root": str(folder), "pattern": "img*.png"},
+        ],
+        crops=(40, 8, 8),
+    )
     curate(narrow, tmp_path / "narrow")
     assert skipped_rows(tmp_path / "narrow") == {"ping.jpg": "symlink loop", "pong.jpg": "symlink loop"}
 
@@ -202,7 +253,9 @@ def test_a_source_with_only_unusable_files_names_them(tmp_path):
     root.mkdir()
     (root / "a.png").symlink_to(root / "missing.png")
     cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(root)}])
-    with pytest.raises(SourceError, match=r"no images found under .*broken \(1 matching files unusable, e.g. a.png: dangling symlink"):
+    with pytest.raises(
+        SourceError, match=r"no images found under .*broken \(1 matching files unusable, e.g. a.png: dangling symlink"
+    ):
         curate(cfg, tmp_path / "out")
 
 
@@ -215,8 +268,12 @@ def test_missing_required_source_fails_cleanly_and_keeps_old_output(folder, tmp_
         curate(bad, tmp_path / "out")
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "photos"]  # no temp folders left
-    optional = dataset_config([{"type": "folder", "name": "x", "root": str(tmp_path / "nowhere"), "required": False},
-                               {"type": "folder", "name": "photos", "root": str(folder)}])
+    optional = dataset_config(
+        [
+            {"type": "folder", "name": "x", "root": str(tmp_path / "nowhere"), "required": False},
+            {"type": "folder", "name": "photos", "root": str(folder)},
+        ]
+    )
     assert curate(optional, tmp_path / "out2")["crops_by_collection"]["train"] == {"photos": 40}
 
 
@@ -231,8 +288,13 @@ def test_split_without_images_is_a_clear_error(tmp_path):
 def test_per_source_weights(tmp_path):
     a = make_folder(tmp_path / "a", seed=1)
     b = make_folder(tmp_path / "b", seed=2)
-    cfg = dataset_config([{"type": "folder", "name": "a", "root": str(a), "weight": 3},
-                          {"type": "folder", "name": "b", "root": str(b), "weight": 1}], crops=(40, 8, 8))
+    cfg = dataset_config(
+        [
+            {"type": "folder", "name": "a", "root": str(a), "weight": 3},
+            {"type": "folder", "name": "b", "root": str(b), "weight": 1},
+        ],
+        crops=(40, 8, 8),
+    )
     summary = curate(cfg, tmp_path / "out")
     assert summary["crops_by_collection"]["train"] == {"a": 30, "b": 10}
     assert summary["crops_by_collection"]["test"] == {"a": 6, "b": 2}
@@ -247,8 +309,13 @@ def test_texture_filter_rejects_flat_patches(tmp_path):
         img[:, :64] = 128
         Image.fromarray(img).save(root / f"h{i}.png")
     plain = curate(dataset_config([{"type": "folder", "name": "h", "root": str(root)}]), tmp_path / "plain")
-    filtered = curate(dataset_config([{"type": "folder", "name": "h", "root": str(root)}], min_std=0.05), tmp_path / "filt")
-    stds = lambda d: np.array(pq.read_table(tmp_path / d / "manifest.parquet")["texture_std"].to_pylist())
+    filtered = curate(
+        dataset_config([{"type": "folder", "name": "h", "root": str(root)}], min_std=0.05), tmp_path / "filt"
+    )
+
+    def stds(d: str) -> np.ndarray:
+        return np.array(pq.read_table(tmp_path / d / "manifest.parquet")["texture_std"].to_pylist())
+
     assert (stds("plain") < 0.05).any() and (stds("filt") >= 0.05).all()
     assert plain["texture_filter"]["rejected_draws"] == 0 < filtered["texture_filter"]["rejected_draws"]
 
@@ -272,8 +339,10 @@ def make_celeba(root: Path, n: int = 12) -> dict[str, str]:
 
 def test_celeba_adapter_on_the_real_layout(tmp_path):
     parts = make_celeba(tmp_path / "celeba")
-    cfg = dataset_config([{"type": "celeba", "name": "celeba", "root": str(tmp_path / "celeba"), "mode": "center",
-                           "center_crop": 178}], crops=(100, 100, 100))
+    cfg = dataset_config(
+        [{"type": "celeba", "name": "celeba", "root": str(tmp_path / "celeba"), "mode": "center", "center_crop": 178}],
+        crops=(100, 100, 100),
+    )
     cfg["curate"]["crop_size"] = 128
     summary = curate(cfg, tmp_path / "out")
     rows = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
@@ -308,8 +377,14 @@ def test_stage_cli(folder, tmp_path):
     cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(folder)}])
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     stage = [sys.executable, str(ROOT / "stages" / "curate.py"), "--config", str(tmp_path / "c.yaml")]
-    ok = subprocess.run([*stage, "--dataset", "d", "--out", str(tmp_path / "o")], check=False, capture_output=True, text=True)
+    ok = subprocess.run(
+        [*stage, "--dataset", "d", "--out", str(tmp_path / "o")], check=False, capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stderr
-    assert "curated 'd'" in ok.stdout and json.loads((tmp_path / "o" / "summary.json").read_text())["crops"]["train"] == 40
-    bad = subprocess.run([*stage, "--dataset", "nope", "--out", str(tmp_path / "o2")], check=False, capture_output=True, text=True)
+    assert (
+        "curated 'd'" in ok.stdout and json.loads((tmp_path / "o" / "summary.json").read_text())["crops"]["train"] == 40
+    )
+    bad = subprocess.run(
+        [*stage, "--dataset", "nope", "--out", str(tmp_path / "o2")], check=False, capture_output=True, text=True
+    )
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "no dataset 'nope'" in bad.stderr

@@ -21,8 +21,13 @@ pytestmark = pytest.mark.slow
 def test_default_curation(dataset, tmp_path):
     config = load_config(ROOT / "config" / "config.yaml")
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "curate.py"), "--dataset", dataset, "--out", str(tmp_path / dataset)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "curate.py"), "--dataset", dataset, "--out", str(tmp_path / dataset)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     print(f"{dataset}: curated in {time.perf_counter() - t:.1f} s")
     summary = json.loads((tmp_path / dataset / "summary.json").read_text())
@@ -50,7 +55,25 @@ def test_real_data_brought_in_with_dvc_add(tmp_path):
         "curate:\n  datasets:\n    celeba:\n      crops: {train: 4, val: 2, test: 2}\n      sources:\n"
         "        - {type: celeba, name: celeba, root: data/raw/celeba, mode: center, center_crop: 178}\n"
     )
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "curate.py"), "--config", "config.yaml", "--dataset", "celeba",
-                           "--out", "data/curated/celeba"], cwd=repo, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "curate.py"),
+            "--config",
+            "config.yaml",
+            "--dataset",
+            "celeba",
+            "--out",
+            "data/curated/celeba",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((repo / "data" / "curated" / "celeba" / "summary.json").read_text())["crops"] == {"train": 4, "val": 2, "test": 2}
+    assert json.loads((repo / "data" / "curated" / "celeba" / "summary.json").read_text())["crops"] == {
+        "train": 4,
+        "val": 2,
+        "test": 2,
+    }

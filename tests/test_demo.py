@@ -14,8 +14,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_stage_writes_outputs(tmp_path):
     out = tmp_path / "demo"
-    cmd = [sys.executable, str(ROOT / "stages" / "demo.py"), "--out", str(out), "--steps", "5", "--width", "8", "--structured"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    cmd = [
+        sys.executable,
+        str(ROOT / "stages" / "demo.py"),
+        "--out",
+        str(out),
+        "--steps",
+        "5",
+        "--width",
+        "8",
+        "--structured",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader((out / "psnr.csv").open()))
     assert [r["operator"] for r in rows] == ["denoising", "cs_fast", "pr_fast"]
@@ -28,6 +38,12 @@ def test_demo_stage_writes_outputs(tmp_path):
 
 
 def test_demo_rejects_bad_arguments():
-    for args, message in ((["--image", "lena"], "invalid choice"), (["--size", "32"], "at least 64 px"), (["--steps", "0"], "must be positive")):
-        proc = subprocess.run([sys.executable, str(ROOT / "stages" / "demo.py"), *args], capture_output=True, text=True)
+    for args, message in (
+        (["--image", "lena"], "invalid choice"),
+        (["--size", "32"], "at least 64 px"),
+        (["--steps", "0"], "must be positive"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / "demo.py"), *args], capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 2 and message in proc.stderr

@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import gen
+
 from metadip.dip import DIPSettings, fit_dip, total_variation
 from metadip.metrics import nmse, psnr
 from metadip.networks import DIPConfig, DIPPrior, SirenConfig, SirenPrior
@@ -16,12 +16,24 @@ from metadip.operators import CompressiveSensing, Denoising, OperatorInputError,
 
 def tiny_prior(shape, seed=0) -> DIPPrior:
     """Depth-3, width-16 skip net: ~2 s for 300 steps at 32×32 on 2 cores."""
-    return DIPPrior(DIPConfig(image_shape=tuple(shape), channels_down=(16,) * 3, channels_up=(16,) * 3, channels_skip=(4,) * 3), seed)
+    return DIPPrior(
+        DIPConfig(image_shape=tuple(shape), channels_down=(16,) * 3, channels_up=(16,) * 3, channels_skip=(4,) * 3),
+        seed,
+    )
 
 
 def run(op, x, steps=300, seed=0, **kw):
     y = op.measure(x, gen(seed + 1))
-    result = fit_dip(tiny_prior(x.shape, seed), op, y, DIPSettings(steps=steps, **kw), gen(seed + 2), x_true=x, device="cpu", show_progress=False)
+    result = fit_dip(
+        tiny_prior(x.shape, seed),
+        op,
+        y,
+        DIPSettings(steps=steps, **kw),
+        gen(seed + 2),
+        x_true=x,
+        device="cpu",
+        show_progress=False,
+    )
     return y, result
 
 
@@ -62,7 +74,16 @@ def test_snapshots_equal_a_shorter_run(camera32):
     """A run read at step k (snapshot) is the run of k steps: Adam's iterates ignore the total."""
     op = Denoising(camera32.shape, 25, seed=0)
     y = op.measure(camera32, gen(1))
-    long = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=6), gen(2), device="cpu", show_progress=False, keep_at=(3, 6))
+    long = fit_dip(
+        tiny_prior(camera32.shape),
+        op,
+        y,
+        DIPSettings(steps=6),
+        gen(2),
+        device="cpu",
+        show_progress=False,
+        keep_at=(3, 6),
+    )
     short = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=3), gen(2), device="cpu", show_progress=False)
     assert set(long.snapshots) == {3, 6}
     torch.testing.assert_close(long.snapshots[3][0], short.estimate)
@@ -74,12 +95,24 @@ def test_ema_starts_at_the_first_output_and_last_iterate_without_ema(camera32):
     op = Denoising(camera32.shape, 25, seed=0)
     y = op.measure(camera32, gen(1))
     first = tiny_prior(camera32.shape)(None)[0].detach()
-    one = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=1, jitter_std=0), gen(2), device="cpu", show_progress=False)
+    one = fit_dip(
+        tiny_prior(camera32.shape), op, y, DIPSettings(steps=1, jitter_std=0), gen(2), device="cpu", show_progress=False
+    )
     torch.testing.assert_close(one.estimate, first)
-    plain = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=5, ema=None), gen(2), device="cpu", show_progress=False)
+    plain = fit_dip(
+        tiny_prior(camera32.shape), op, y, DIPSettings(steps=5, ema=None), gen(2), device="cpu", show_progress=False
+    )
     assert torch.equal(plain.estimate, plain.last)
     # two steps with weight w: ema = w·out1 + (1 − w)·out2, out2 = f_θ1(z) = the last iterate after one step
-    two = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=2, ema=0.9, jitter_std=0), gen(2), device="cpu", show_progress=False)
+    two = fit_dip(
+        tiny_prior(camera32.shape),
+        op,
+        y,
+        DIPSettings(steps=2, ema=0.9, jitter_std=0),
+        gen(2),
+        device="cpu",
+        show_progress=False,
+    )
     torch.testing.assert_close(two.estimate, 0.9 * first + 0.1 * one.last)
 
 
@@ -88,7 +121,9 @@ def test_last_iterate_is_the_unjittered_output_after_the_update(camera32):
     op = Denoising(camera32.shape, 25, seed=0)
     y = op.measure(camera32, gen(1))
     prior = tiny_prior(camera32.shape)
-    result = fit_dip(prior, op, y, DIPSettings(steps=4), gen(2), device="cpu", show_progress=False, x_true=camera32, keep_at=(2,))
+    result = fit_dip(
+        prior, op, y, DIPSettings(steps=4), gen(2), device="cpu", show_progress=False, x_true=camera32, keep_at=(2,)
+    )
     with torch.no_grad():
         after = prior(None)[0]
     torch.testing.assert_close(result.last, after)
@@ -116,7 +151,16 @@ def test_siren_prior_runs_under_dip():
     x = torch.rand(1, 16, 16)
     op = Denoising(x.shape, 25, 0)
     prior = SirenPrior(SirenConfig(image_shape=(1, 16, 16), width=32, depth=3), 0)
-    result = fit_dip(prior, op, op.measure(x, gen(0)), DIPSettings(steps=20, lr=1e-4), gen(1), x_true=x, device="cpu", show_progress=False)
+    result = fit_dip(
+        prior,
+        op,
+        op.measure(x, gen(0)),
+        DIPSettings(steps=20, lr=1e-4),
+        gen(1),
+        x_true=x,
+        device="cpu",
+        show_progress=False,
+    )
     assert result.trace["loss"][-1] < result.trace["loss"][0]
 
 
@@ -130,7 +174,7 @@ def test_bad_measurement_and_settings(camera32):
         fit_dip(tiny_prior(camera32.shape), op, torch.rand(3, 32, 32), DIPSettings(steps=2), gen(2), device="cpu")
     with pytest.raises(ValueError, match="one measurement"):
         fit_dip(tiny_prior(camera32.shape), op, torch.rand(2, 1, 32, 32), DIPSettings(steps=2), gen(2), device="cpu")
-    for bad in (dict(steps=0), dict(lr=0.0), dict(ema=1.0), dict(jitter_std=-1.0), dict(tv_weight=-1.0)):
+    for bad in ({"steps": 0}, {"lr": 0.0}, {"ema": 1.0}, {"jitter_std": -1.0}, {"tv_weight": -1.0}):
         with pytest.raises(ValueError):
             DIPSettings(**bad)
 
@@ -150,7 +194,7 @@ def test_last_iterate_trace_on_a_grid(camera32):
     the estimate's trace and the result do not change."""
     op = Denoising(camera32.shape, 25, seed=0)
     y = op.measure(camera32, gen(1))
-    kw = dict(device="cpu", show_progress=False, x_true=camera32)
+    kw = {"device": "cpu", "show_progress": False, "x_true": camera32}
     full = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=12), gen(2), **kw)
     grid = fit_dip(tiny_prior(camera32.shape), op, y, DIPSettings(steps=12), gen(2), last_every=5, last_dense=3, **kw)
     read = [s for s, v in zip(grid.trace["step"], grid.trace["psnr_last"], strict=True) if not math.isnan(v)]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import gen
+
 from metadip.dip import DIPSettings, fit_dip
 from metadip.metrics import psnr
 from metadip.networks import DIPConfig, DIPPrior

@@ -29,8 +29,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def configure_s3(repo: Path, state: Path, name: str, prefix: str, *, port: int = 7480, secret: str | None = None,
-                 default: bool = False) -> None:
+def configure_s3(
+    repo: Path,
+    state: Path,
+    name: str,
+    prefix: str,
+    *,
+    port: int = 7480,
+    secret: str | None = None,
+    default: bool = False,
+) -> None:
     """The remote as the README sets it up: URL and endpoint in .dvc/config, keys in config.local."""
     key, real_secret = (state / "credentials").read_text().split()
     dvc("remote", "add", "-f", *(["-d"] if default else []), name, f"s3://metadip/{prefix}", cwd=repo)
@@ -39,17 +47,36 @@ def configure_s3(repo: Path, state: Path, name: str, prefix: str, *, port: int =
     dvc("remote", "modify", "--local", name, "secret_access_key", secret or real_secret, cwd=repo)
 
 
-def configure_ssh(repo: Path, state: Path, name: str, prefix: str, *, port: int = 2222, keyfile: Path | None = None,
-                  default: bool = False) -> None:
+def configure_ssh(
+    repo: Path,
+    state: Path,
+    name: str,
+    prefix: str,
+    *,
+    port: int = 2222,
+    keyfile: Path | None = None,
+    default: bool = False,
+) -> None:
     user = sh("id", "-un", cwd=repo).stdout.strip()
-    dvc("remote", "add", "-f", *(["-d"] if default else []), name, f"ssh://{user}@127.0.0.1:{port}{state / 'store' / prefix}", cwd=repo)
+    dvc(
+        "remote",
+        "add",
+        "-f",
+        *(["-d"] if default else []),
+        name,
+        f"ssh://{user}@127.0.0.1:{port}{state / 'store' / prefix}",
+        cwd=repo,
+    )
     dvc("remote", "modify", "--local", name, "keyfile", keyfile or state / "id_ed25519", cwd=repo)
 
 
 def snapshot(repo: Path) -> dict[str, tuple[int, int]]:
     """Every file of a workspace (DVC's own temp folder aside): path → (size, mtime)."""
-    return {str(p.relative_to(repo)): (p.stat().st_size, p.stat().st_mtime_ns) for p in repo.rglob("*")
-            if p.is_file() and ".dvc/tmp" not in str(p.relative_to(repo))}
+    return {
+        str(p.relative_to(repo)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in repo.rglob("*")
+        if p.is_file() and ".dvc/tmp" not in str(p.relative_to(repo))
+    }
 
 
 def publish(repo: Path, stages: list[str]) -> None:
@@ -111,7 +138,9 @@ def test_ssh_push_then_pull_only_the_meta_init_then_the_data(tiny_repo, ssh_remo
     prefix = f"run-{uuid.uuid4().hex[:8]}"
     configure_ssh(repo, ssh_remote, "shared", prefix, default=True)
     publish(repo, ["curate", "meta_init"])
-    clone = pulled_clone(repo, tmp_path / "clone", lambda r: configure_ssh(r, ssh_remote, "shared", prefix), ["meta_init"])
+    clone = pulled_clone(
+        repo, tmp_path / "clone", lambda r: configure_ssh(r, ssh_remote, "shared", prefix), ["meta_init"]
+    )
     assert (clone / "results" / "meta" / "metadip" / "meta_init.json").is_file()
     assert not (clone / "data" / "curated").exists()  # only the meta-inits came
     dvc("pull", "curate", cwd=clone)
@@ -128,18 +157,24 @@ def test_a_bad_remote_fails_clearly_and_leaves_the_workspace(tiny_repo, s3_remot
     sh("git", "clone", "-q", tiny_repo, clone, cwd=tmp_path)
     port = free_port() if fault == "unreachable" else None
     if remote == "s3":
-        configure_s3(clone, s3_remote, "bad", "anything", port=port or 7480,
-                     secret="0" * 40 if fault == "wrong key" else None)
+        configure_s3(
+            clone, s3_remote, "bad", "anything", port=port or 7480, secret="0" * 40 if fault == "wrong key" else None
+        )
     else:
         other = tmp_path / "other_key"
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other, cwd=tmp_path)
-        configure_ssh(clone, ssh_remote, "bad", "anything", port=port or 2222,
-                      keyfile=other if fault == "wrong key" else None)
+        configure_ssh(
+            clone, ssh_remote, "bad", "anything", port=port or 2222, keyfile=other if fault == "wrong key" else None
+        )
     before = snapshot(clone)
     failed = dvc("pull", "-r", "bad", "meta_init", cwd=clone, check=False, timeout=300)
     assert failed.returncode != 0
     first = failed.stderr.strip().splitlines()[0]
-    expected = {("s3", "wrong key"): "Forbidden", ("s3", "unreachable"): "Could not connect to the endpoint URL",
-                ("ssh", "wrong key"): "Permission denied", ("ssh", "unreachable"): "Connect call failed"}
+    expected = {
+        ("s3", "wrong key"): "Forbidden",
+        ("s3", "unreachable"): "Could not connect to the endpoint URL",
+        ("ssh", "wrong key"): "Permission denied",
+        ("ssh", "unreachable"): "Connect call failed",
+    }
     assert first.startswith(f"ERROR: failed to connect to {remote}") and expected[remote, fault] in first, failed.stderr
     assert snapshot(clone) == before

@@ -32,15 +32,28 @@ def test_shard_out_of_range_is_refused():
 def tiny_config(**evaluate) -> dict:
     cfg = {
         "seed": 3,
-        "curate": {"datasets": {"a": {"crops": {"train": 1, "val": 1, "test": 3}, "sources": [{"type": "skimage", "name": "s"}]},
-                                "b": {"crops": {"train": 1, "val": 1, "test": 3}, "sources": [{"type": "skimage", "name": "s"}]}}},
-        "meta": {"image_size": 64, "train_dataset": "a",
-                 "methods": {"md": {"arch": "dip", "network": {"width": 4, "latent_channels": 4}, "inner": {"steps": 2}}}},
-        "evaluate": {"roles": {"faces": "a", "natural": "b"}, "images": 3, "shards": 2,
-                     "tasks": {"den": {"kind": "denoising", "sigma": 25}, "cs": {"kind": "cs_fast", "ratio": 0.25}},
-                     "methods": {"dip": {"kind": "dip", "label": "DIP", "network_of": "md", "steps": 3, "report_at": [1, 3]},
-                                 "bm3d": {"kind": "denoiser", "denoiser": "bm3d", "label": "BM3D"}},
-                     **evaluate},
+        "curate": {
+            "datasets": {
+                "a": {"crops": {"train": 1, "val": 1, "test": 3}, "sources": [{"type": "skimage", "name": "s"}]},
+                "b": {"crops": {"train": 1, "val": 1, "test": 3}, "sources": [{"type": "skimage", "name": "s"}]},
+            }
+        },
+        "meta": {
+            "image_size": 64,
+            "train_dataset": "a",
+            "methods": {"md": {"arch": "dip", "network": {"width": 4, "latent_channels": 4}, "inner": {"steps": 2}}},
+        },
+        "evaluate": {
+            "roles": {"faces": "a", "natural": "b"},
+            "images": 3,
+            "shards": 2,
+            "tasks": {"den": {"kind": "denoising", "sigma": 25}, "cs": {"kind": "cs_fast", "ratio": 0.25}},
+            "methods": {
+                "dip": {"kind": "dip", "label": "DIP", "network_of": "md", "steps": 3, "report_at": [1, 3]},
+                "bm3d": {"kind": "denoiser", "denoiser": "bm3d", "label": "BM3D"},
+            },
+            **evaluate,
+        },
     }
     return check_pipeline_config(validate_config(cfg))
 
@@ -55,12 +68,18 @@ def test_plan_pairs_methods_with_the_tasks_they_apply_to():
     assert tables_of(tiny_config()) == [1, 2]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: c["evaluate"]["roles"].update(faces="missing"), "evaluate.roles.faces: no dataset 'missing'"),
-    (lambda c: c["evaluate"]["methods"]["dip"].update(network_of="nope"), "network_of: no method 'nope'"),
-    (lambda c: c["evaluate"]["methods"]["dip"].update(report_at=[5]), "report_at: steps beyond"),
-    (lambda c: c["evaluate"]["methods"].update(p={"kind": "pnp", "denoiser": "bm3d", "label": "P"}), "no grid 'cs_bm3d'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c["evaluate"]["roles"].update(faces="missing"), "evaluate.roles.faces: no dataset 'missing'"),
+        (lambda c: c["evaluate"]["methods"]["dip"].update(network_of="nope"), "network_of: no method 'nope'"),
+        (lambda c: c["evaluate"]["methods"]["dip"].update(report_at=[5]), "report_at: steps beyond"),
+        (
+            lambda c: c["evaluate"]["methods"].update(p={"kind": "pnp", "denoiser": "bm3d", "label": "P"}),
+            "no grid 'cs_bm3d'",
+        ),
+    ],
+)
 def test_cross_references_are_checked(change, message):
     cfg = tiny_config()
     change(cfg)
@@ -73,7 +92,9 @@ def test_rows_do_not_depend_on_the_shard_layout(tmp_path):
     images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
     ids = ["a/test/0", "a/test/1", "a/test/2"]
     whole = evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, [0, 1, 2], {}, "cpu")
-    split = [r for part in ([0], [1, 2]) for r in evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, part, {}, "cpu")]
+    split = [
+        r for part in ([0], [1, 2]) for r in evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, part, {}, "cpu")
+    ]
     key = lambda r: (r["image_index"], r["method"])  # noqa: E731
     strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
     assert [strip(r) for r in sorted(whole, key=key)] == [strip(r) for r in sorted(split, key=key)]
@@ -87,7 +108,7 @@ def test_rows_do_not_depend_on_the_shard_layout(tmp_path):
         assert r3[field] not in (None, "")
     # another task or dataset draws another operator and other noise
     op_a, seed_a = setting_operator(cfg["evaluate"]["tasks"]["cs"], (3, 64, 64), 3, "cs", "a")
-    op_b, seed_b = setting_operator(cfg["evaluate"]["tasks"]["cs"], (3, 64, 64), 3, "cs", "b")
+    _op_b, seed_b = setting_operator(cfg["evaluate"]["tasks"]["cs"], (3, 64, 64), 3, "cs", "b")
     assert seed_a != seed_b and r3["operator_seed"] == seed_a
     assert measure_image(op_a, images[0], 3, "cs", "a", 0)[1] != measure_image(op_a, images[0], 3, "cs", "a", 1)[1]
     write_rows(whole, tmp_path / "shard.parquet")
@@ -128,8 +149,25 @@ def test_control_row_is_a_fresh_network_through_the_learned_inner_loop(tmp_path)
 
     cfg = tiny_config()
     cfg["evaluate"]["methods"].update(
-        m={"kind": "meta", "init": "md", "label": "M", "steps": 2, "random_init": False, "speed_reference": None, "speed_rounds": 1},
-        c={"kind": "meta", "init": "md", "label": "C", "steps": 2, "random_init": True, "speed_reference": None, "speed_rounds": 1})
+        m={
+            "kind": "meta",
+            "init": "md",
+            "label": "M",
+            "steps": 2,
+            "random_init": False,
+            "speed_reference": None,
+            "speed_rounds": 1,
+        },
+        c={
+            "kind": "meta",
+            "init": "md",
+            "label": "C",
+            "steps": 2,
+            "random_init": True,
+            "speed_reference": None,
+            "speed_rounds": 1,
+        },
+    )
     _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
     images = bundled_image("astronaut", 64).unsqueeze(0)
     art = {"meta_init": str(tmp_path / "init.safetensors")}
@@ -150,21 +188,33 @@ def test_control_row_is_a_fresh_network_through_the_learned_inner_loop(tmp_path)
 
 def test_speed_reference_times_both_solvers_in_the_same_process(tmp_path):
     cfg = tiny_config()
-    cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2, "random_init": False,
-                                       "speed_reference": "dip", "speed_rounds": 2}
+    cfg["evaluate"]["methods"]["m"] = {
+        "kind": "meta",
+        "init": "md",
+        "label": "M",
+        "steps": 2,
+        "random_init": False,
+        "speed_reference": "dip",
+        "speed_rounds": 2,
+    }
     _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
     images = bundled_image("astronaut", 64).unsqueeze(0)
-    row = evaluate_shard(cfg, "cs", "a", "m", images, ["x"], ["p"], [0], {"meta_init": str(tmp_path / "init.safetensors")}, "cpu")[0]
+    row = evaluate_shard(
+        cfg, "cs", "a", "m", images, ["x"], ["p"], [0], {"meta_init": str(tmp_path / "init.safetensors")}, "cpu"
+    )[0]
     assert row["ref_method"] == "dip_3" and row["ref_steps"] == 3
     assert row["step_seconds"] > 0 and row["ref_step_seconds"] > 0
     dip = evaluate_shard(cfg, "cs", "a", "dip", images, ["x"], ["p"], [0], {}, "cpu")[0]
     assert dip["step_seconds"] is None and dip["ref_method"] is None
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m: m.update(speed_reference="bm3d"), "speed_reference: needs a meta method and a dip method"),
-    (lambda m: m.update(speed_reference="nope"), "speed_reference"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(speed_reference="bm3d"), "speed_reference: needs a meta method and a dip method"),
+        (lambda m: m.update(speed_reference="nope"), "speed_reference"),
+    ],
+)
 def test_speed_reference_must_name_a_dip_method(change, message):
     cfg = tiny_config()
     cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2}

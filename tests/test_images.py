@@ -13,7 +13,7 @@ from metadip.images import bundled_image, load_image, save_png
 
 def test_bundled_image_shape_range():
     x = bundled_image("astronaut", 64)
-    assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
     assert bundled_image("camera", 32, channels=1).shape == (1, 32, 32)
     with pytest.raises(ValueError, match="unknown bundled image"):
         bundled_image("lena")
@@ -53,9 +53,8 @@ def test_unreadable_and_missing_files(tmp_path):
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.txt"
     write_text(target, "old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash mid-write")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]

@@ -27,10 +27,21 @@ from metadip.operators import Denoising, StructuredCompressiveSensing
 
 
 def tiny_model(activation="leaky_relu", steps=3, learn_lr=True, seed=0, double=False, update="sgd") -> MetaModel:
-    cfg = DIPConfig(image_shape=(1, 16, 16), latent_channels=4, channels_down=(4, 4), channels_up=(4, 4),
-                    channels_skip=(2, 2), activation=activation)
-    inner = InnerSettings(steps=steps, lr_init=0.5 if update == "sgd" else 0.01, momentum=0.5 if update == "sgd" else 0.9,
-                          learn_lr=learn_lr, update=update)
+    cfg = DIPConfig(
+        image_shape=(1, 16, 16),
+        latent_channels=4,
+        channels_down=(4, 4),
+        channels_up=(4, 4),
+        channels_skip=(2, 2),
+        activation=activation,
+    )
+    inner = InnerSettings(
+        steps=steps,
+        lr_init=0.5 if update == "sgd" else 0.01,
+        momentum=0.5 if update == "sgd" else 0.9,
+        learn_lr=learn_lr,
+        update=update,
+    )
     model = MetaModel(DIPPrior(cfg, seed), inner)
     return model.double() if double else model
 
@@ -155,7 +166,16 @@ def test_solve_trace_has_the_dip_format():
     model = tiny_model()
     op, y, x = problem()
     result = solve(model, op, y, steps=6, x_true=x, device="cpu", show_progress=False)
-    dip = fit_dip(DIPPrior(model.prior.config, 0), op, y, DIPSettings(steps=6), gen(2), x_true=x, device="cpu", show_progress=False)
+    dip = fit_dip(
+        DIPPrior(model.prior.config, 0),
+        op,
+        y,
+        DIPSettings(steps=6),
+        gen(2),
+        x_true=x,
+        device="cpu",
+        show_progress=False,
+    )
     assert set(result.trace) == set(dip.trace) and result.trace["step"] == dip.trace["step"] == list(range(1, 7))
     assert result.estimate.shape == x.shape and torch.equal(result.estimate, result.last)
     assert result.trace["loss"][-1] < result.trace["loss"][0]
@@ -176,8 +196,16 @@ def test_beyond_k_rule():
 
 
 def outer(**kw) -> OuterSettings:
-    base = {"steps": 6, "meta_batch": 2, "lr": 1e-2, "checkpoint_every": 2, "val_every": 3, "val_images": 2, "test_steps": 3,
-            "tasks": (TaskSpec("denoising", 25), TaskSpec("cs_fast", 10, ratio=0.5))}
+    base = {
+        "steps": 6,
+        "meta_batch": 2,
+        "lr": 1e-2,
+        "checkpoint_every": 2,
+        "val_every": 3,
+        "val_images": 2,
+        "test_steps": 3,
+        "tasks": (TaskSpec("denoising", 25), TaskSpec("cs_fast", 10, ratio=0.5)),
+    }
     base.update(kw)
     return OuterSettings(**base)
 
@@ -191,8 +219,12 @@ def state(model):
 
 
 def test_meta_training_is_deterministic_and_moves_the_init(tmp_path):
-    a = meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "a", device="cpu", show_progress=False)
-    b = meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "b", device="cpu", show_progress=False)
+    a = meta_train(
+        tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "a", device="cpu", show_progress=False
+    )
+    b = meta_train(
+        tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "b", device="cpu", show_progress=False
+    )
     init = tiny_model()
     for k, v in state(a).items():
         assert torch.equal(v, state(b)[k]), k
@@ -204,9 +236,19 @@ def test_meta_training_is_deterministic_and_moves_the_init(tmp_path):
 def test_step_sizes_have_their_own_outer_learning_rate(tmp_path):
     """lr_step_sizes sets Adam's step on log α only: after one outer step θ₀ is the same, and log α
     moved 30x as far (Adam's first step is ±lr per element)."""
-    base = meta_train(tiny_model(), outer(steps=1), images(), images(seed=1), 0, tmp_path / "a", device="cpu", show_progress=False)
-    fast = meta_train(tiny_model(), outer(steps=1, lr_step_sizes=0.3), images(), images(seed=1), 0, tmp_path / "b",
-                      device="cpu", show_progress=False)
+    base = meta_train(
+        tiny_model(), outer(steps=1), images(), images(seed=1), 0, tmp_path / "a", device="cpu", show_progress=False
+    )
+    fast = meta_train(
+        tiny_model(),
+        outer(steps=1, lr_step_sizes=0.3),
+        images(),
+        images(seed=1),
+        0,
+        tmp_path / "b",
+        device="cpu",
+        show_progress=False,
+    )
     for k, v in state(base).items():
         if k != "log_lr":
             assert torch.equal(v, state(fast)[k]), k
@@ -216,15 +258,29 @@ def test_step_sizes_have_their_own_outer_learning_rate(tmp_path):
 
 
 def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
-    full = meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "full", device="cpu", show_progress=False)
+    full = meta_train(
+        tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "full", device="cpu", show_progress=False
+    )
 
     def crash(step):
         if step == 5:  # after the checkpoint of step 4, before the one of step 6
             raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "run", device="cpu", show_progress=False, on_step=crash)
-    resumed = meta_train(tiny_model(seed=0), outer(), images(), images(seed=1), 0, tmp_path / "run", device="cpu", show_progress=False)
+        meta_train(
+            tiny_model(),
+            outer(),
+            images(),
+            images(seed=1),
+            0,
+            tmp_path / "run",
+            device="cpu",
+            show_progress=False,
+            on_step=crash,
+        )
+    resumed = meta_train(
+        tiny_model(seed=0), outer(), images(), images(seed=1), 0, tmp_path / "run", device="cpu", show_progress=False
+    )
     for k, v in state(full).items():
         torch.testing.assert_close(state(resumed)[k], v, rtol=1e-6, atol=1e-7)
     steps = [r.split(",")[0] for r in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
@@ -234,16 +290,25 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
 def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, caplog):
     """A config edit reruns the job in the same folder: it starts from step 0 (warning) and ends like a
     run of the new config in an empty folder; the metrics log holds only the new run's rows."""
-    meta_train(tiny_model(), outer(steps=6), images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False)
+    meta_train(
+        tiny_model(), outer(steps=6), images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False
+    )
     new = outer(steps=3, lr=5e-3)
     with caplog.at_level("WARNING", logger="metadip.checkpoints"):
-        rerun = meta_train(tiny_model(), new, images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False)
+        rerun = meta_train(
+            tiny_model(), new, images(), images(seed=1), 0, tmp_path / "w", device="cpu", show_progress=False
+        )
     differs = caplog.text.split("checkpoint of another run (")[1].split(")")[0]
     assert differs.startswith("configuration: ") and ";" not in differs  # names what differs, and only that
-    fresh = meta_train(tiny_model(), new, images(), images(seed=1), 0, tmp_path / "fresh", device="cpu", show_progress=False)
+    fresh = meta_train(
+        tiny_model(), new, images(), images(seed=1), 0, tmp_path / "fresh", device="cpu", show_progress=False
+    )
     for k, v in state(fresh).items():
         torch.testing.assert_close(state(rerun)[k], v, rtol=1e-6, atol=1e-7)
-    steps = {d: [r.split(",")[0] for r in (tmp_path / d / "metrics.csv").read_text().splitlines()[1:]] for d in ("w", "fresh")}
+    steps = {
+        d: [r.split(",")[0] for r in (tmp_path / d / "metrics.csv").read_text().splitlines()[1:]]
+        for d in ("w", "fresh")
+    }
     assert steps["w"] == steps["fresh"] == ["0", "3"]
 
 
@@ -284,7 +349,9 @@ def test_artifact_round_trip_is_bit_exact(tmp_path):
     assert side["dataset_manifest_sha256"] == "ab" * 32 and side["seed"] == 3 and side["training_config"] == {"k": 1}
     assert len(side["step_sizes"]["alpha"]) == 3 and side["versions"]["torch"].startswith("2.13")
     assert len(side["git_commit"]) in (40, 7) and "weights_sha256" in side
-    siren = MetaModel(SirenPrior(SirenConfig(image_shape=(1, 8, 8), width=8, depth=2), 1), InnerSettings(steps=2, learn_lr=False))
+    siren = MetaModel(
+        SirenPrior(SirenConfig(image_shape=(1, 8, 8), width=8, depth=2), 1), InnerSettings(steps=2, learn_lr=False)
+    )
     save_meta_init(siren, tmp_path / "siren", training_config={}, dataset_manifest_sha256="", seed=0)
     assert torch.equal(load_meta_init(tmp_path / "siren").prior.mlp[0].weight, siren.prior.mlp[0].weight)
 
@@ -303,9 +370,13 @@ def test_mismatched_architecture_is_refused(tmp_path):
     side = json.loads((tmp_path / "init.json").read_text())
     side["architecture"]["config"]["channels_down"] = [8, 8]
     (tmp_path / "init.json").write_text(json.dumps(side))
-    with pytest.raises(ArtifactError, match="architecture.config.channels_down changed since the meta-init was saved"):
+    with pytest.raises(
+        ArtifactError, match=r"architecture\.config\.channels_down changed since the meta-init was saved"
+    ):
         load_meta_init(tmp_path / "init")
-    side.update(behaviour_sha256=behaviour_sha256(side), behaviour_fields=behaviour_fields(side))  # consistent hashes, wrong shapes
+    side.update(
+        behaviour_sha256=behaviour_sha256(side), behaviour_fields=behaviour_fields(side)
+    )  # consistent hashes, wrong shapes
     (tmp_path / "init.json").write_text(json.dumps(side))
     with pytest.raises(ArtifactError, match="weights do not fit the architecture"):
         load_meta_init(tmp_path / "init")

@@ -19,7 +19,7 @@ from metadip.networks import (
 
 
 def small_dip(**kw) -> DIPPrior:
-    cfg = dict(image_shape=(3, 32, 32), channels_down=(8,) * 3, channels_up=(8,) * 3, channels_skip=(2,) * 3)
+    cfg = {"image_shape": (3, 32, 32), "channels_down": (8,) * 3, "channels_up": (8,) * 3, "channels_skip": (2,) * 3}
     cfg.update(kw)
     return DIPPrior(DIPConfig(**cfg), seed=0)
 
@@ -29,13 +29,13 @@ def test_default_skip_net_matches_ulyanov_size():
     assert 2.1e6 < count_parameters(prior) < 2.3e6  # the paper's network: about 2.2 M parameters
     bns = [m for m in prior.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and all(not m.track_running_stats and m.running_mean is None for m in bns)
-    assert prior.z.shape == (1, 32, 128, 128) and 0 <= prior.z.min() and prior.z.max() <= 0.1
+    assert prior.z.shape == (1, 32, 128, 128) and prior.z.min() >= 0 and prior.z.max() <= 0.1
 
 
 def test_output_shape_and_range():
     prior = small_dip()
     out = prior()
-    assert out.shape == (1, 3, 32, 32) and 0 < out.min() and out.max() < 1
+    assert out.shape == (1, 3, 32, 32) and out.min() > 0 and out.max() < 1
 
 
 def test_same_seed_same_weights_and_no_global_rng_side_effect():
@@ -90,9 +90,14 @@ def test_config_round_trip():
     assert SirenConfig.from_dict(scfg.to_dict()) == scfg
 
 
-@pytest.mark.parametrize("make", [lambda s: small_dip() if s == 0 else DIPPrior(small_dip().config, seed=s),
-                                  lambda s: SirenPrior(SirenConfig(image_shape=(3, 16, 16), width=32, depth=3), seed=s)],
-                         ids=["dip", "siren"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: small_dip() if s == 0 else DIPPrior(small_dip().config, seed=s),
+        lambda s: SirenPrior(SirenConfig(image_shape=(3, 16, 16), width=32, depth=3), seed=s),
+    ],
+    ids=["dip", "siren"],
+)
 def test_functional_call_and_vmap_match_module_calls(make):
     models = [make(s) for s in range(3)]
     base = models[0]

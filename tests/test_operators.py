@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from conftest import gen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import gen
 from metadip.operators import (
     OPERATORS,
     CompressiveSensing,
@@ -87,7 +87,9 @@ def test_phase_retrieval_linear_part_is_adjoint(kind, shape, colour, seed):
     op = make(kind, shape, 0.25, seed=seed, colour=colour)
     g = gen(seed)
     x = torch.complex(torch.randn(2, *shape, generator=g), torch.randn(2, *shape, generator=g))
-    y = torch.complex(torch.randn(2, *op.measurement_shape, generator=g), torch.randn(2, *op.measurement_shape, generator=g))
+    y = torch.complex(
+        torch.randn(2, *op.measurement_shape, generator=g), torch.randn(2, *op.measurement_shape, generator=g)
+    )
     lhs, rhs = inner(op.linear_A(x), y), inner(x, op.linear_adjoint(y))
     assert abs(lhs - rhs) <= 1e-4 * (1 + abs(lhs))
 
@@ -312,7 +314,9 @@ def test_bad_sigma_raises(sigma):
 
 
 @pytest.mark.parametrize("ratio", (0.0, -0.25, 1.5, float("nan")))
-@pytest.mark.parametrize("cls", (CompressiveSensing, StructuredCompressiveSensing, PhaseRetrieval, StructuredPhaseRetrieval))
+@pytest.mark.parametrize(
+    "cls", (CompressiveSensing, StructuredCompressiveSensing, PhaseRetrieval, StructuredPhaseRetrieval)
+)
 def test_bad_ratio_raises(cls, ratio):
     with pytest.raises(ValueError, match=r"ratio m/n must lie in \(0, 1\]"):
         cls((3, 16, 16), ratio, 25, 0)

@@ -63,11 +63,17 @@ def test_atomic_writes_get_the_umask_mode(umask, tmp_path):
 
 
 def test_meta_init_and_curated_folder_get_the_umask_mode(umask, tmp_path):
-    weights, sidecar = save_meta_init(tiny_model(), tmp_path / "meta" / "meta_init", training_config={"x": 1},
-                                      dataset_manifest_sha256="0" * 64, seed=0)
+    weights, sidecar = save_meta_init(
+        tiny_model(),
+        tmp_path / "meta" / "meta_init",
+        training_config={"x": 1},
+        dataset_manifest_sha256="0" * 64,
+        seed=0,
+    )
     assert mode(weights) == mode(sidecar) == 0o666 & ~umask
-    cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos", n=4))}],
-                         crops=(4, 2, 2))
+    cfg = dataset_config(
+        [{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos", n=4))}], crops=(4, 2, 2)
+    )
     out = tmp_path / "curated" / "d"
     curate(cfg, out)
     assert mode(out) == 0o777 & ~umask  # mkdtemp's 0700 would hide the dataset from the group
@@ -91,6 +97,7 @@ class FakeClock:
             self.now += 10.0
             if step == crash_at:
                 raise KeyboardInterrupt("killed")
+
         return on_step
 
 
@@ -105,18 +112,45 @@ def test_resumed_meta_training_log_carries_time_and_loss(tmp_path, monkeypatch, 
     checkpoint and the loss of step 4 belong in the row of step 6 (both were dropped)."""
     clock = FakeClock()
     monkeypatch.setattr(maml, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "full", device="cpu", show_progress=False,
-               on_step=clock.hook())
+    meta_train(
+        tiny_model(),
+        outer(),
+        images(),
+        images(seed=1),
+        0,
+        tmp_path / "full",
+        device="cpu",
+        show_progress=False,
+        on_step=clock.hook(),
+    )
     full = rows_of(tmp_path / "full" / "metrics.csv")
     # 10 s per step, counted from step 1 until each row is written (the hook runs after the row)
     assert [(r["step"], float(r["seconds"])) for r in full] == [("0", 0.0), ("3", 20.0), ("6", 50.0)]
 
     with pytest.raises(KeyboardInterrupt):
-        meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "run", device="cpu", show_progress=False,
-                   on_step=clock.hook(crash_at=crash_at))
+        meta_train(
+            tiny_model(),
+            outer(),
+            images(),
+            images(seed=1),
+            0,
+            tmp_path / "run",
+            device="cpu",
+            show_progress=False,
+            on_step=clock.hook(crash_at=crash_at),
+        )
     first = float(rows_of(tmp_path / "run" / "metrics.csv")[-1]["seconds"])
-    meta_train(tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "run", device="cpu", show_progress=False,
-               on_step=clock.hook())
+    meta_train(
+        tiny_model(),
+        outer(),
+        images(),
+        images(seed=1),
+        0,
+        tmp_path / "run",
+        device="cpu",
+        show_progress=False,
+        on_step=clock.hook(),
+    )
     run = rows_of(tmp_path / "run" / "metrics.csv")
     assert [r["step"] for r in run] == ["0", "3", "6"]
     # session 1 up to the checkpoint of step 4 (30 s: steps 1-3 + hooks) + session 2 (steps 5-6: 10 s)
@@ -133,11 +167,24 @@ def test_resumed_denoiser_training_log_carries_time_and_loss(tmp_path, monkeypat
     monkeypatch.setattr(denoiser_training, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     train, val = training_images()
     s = DenoiserTraining(steps=6, batch=2, patch=16, lr=1e-3, checkpoint_every=2, val_every=3, val_images=1)
-    train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "full", device="cpu", show_progress=False, on_step=clock.hook())
+    train_denoiser(
+        DRUNet(TINY), s, train, val, 0, tmp_path / "full", device="cpu", show_progress=False, on_step=clock.hook()
+    )
     with pytest.raises(KeyboardInterrupt):
-        train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False,
-                       on_step=clock.hook(crash_at=5))
-    train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False, on_step=clock.hook())
+        train_denoiser(
+            DRUNet(TINY),
+            s,
+            train,
+            val,
+            0,
+            tmp_path / "run",
+            device="cpu",
+            show_progress=False,
+            on_step=clock.hook(crash_at=5),
+        )
+    train_denoiser(
+        DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False, on_step=clock.hook()
+    )
     full, run = rows_of(tmp_path / "full" / "metrics.csv"), rows_of(tmp_path / "run" / "metrics.csv")
     assert [r["step"] for r in run] == ["0", "3", "6"] and float(full[-1]["seconds"]) == 50.0
     assert float(run[-1]["seconds"]) == 40.0

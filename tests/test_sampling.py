@@ -30,8 +30,8 @@ def test_the_first_n_cover_as_many_photographs_as_possible(sources, n):
 
 
 def test_too_few_images_or_photographs_are_refused():
-    with pytest.raises(ValueError, match="has 2 images, evaluate.images asks for 3"):
+    with pytest.raises(ValueError, match=r"has 2 images, evaluate\.images asks for 3"):
         evaluation_indices(["a", "b"], 3)
-    with pytest.raises(ValueError, match="from 2 source photographs, evaluate.min_photos asks for 3"):
+    with pytest.raises(ValueError, match=r"from 2 source photographs, evaluate\.min_photos asks for 3"):
         evaluation_indices(["a", "a", "b", "b"], 4, min_photos=3)
     assert evaluation_indices(["a", "a", "b", "b"], 2, min_photos=2) == [0, 2]

@@ -35,8 +35,18 @@ def test_slurm_cluster_is_idempotent_on_loopback_and_schedules_a_gpu(slurm_clust
 def test_ssh_remote_is_idempotent_on_loopback_and_takes_only_its_key(ssh_remote, tmp_path):
     assert not start_service("ssh_remote.sh", ssh_remote)
     assert_loopback_only([ssh_remote / "sshd.pid"])
-    opts = ["-p", "2222", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-            "-o", f"UserKnownHostsFile={ssh_remote / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes"]
+    opts = [
+        "-p",
+        "2222",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={ssh_remote / 'known_hosts'}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ]
     user = run("id", "-un").stdout.strip()
     ok = run("ssh", "-i", ssh_remote / "id_ed25519", *opts, f"{user}@127.0.0.1", "echo", "hello")
     assert ok.stdout.strip() == "hello"

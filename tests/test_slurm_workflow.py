@@ -41,14 +41,17 @@ def submissions(workdir: Path) -> dict[str, dict[str, str]]:
     for jid in ids:
         info = subprocess.run(["scontrol", "show", "job", jid], capture_output=True, text=True, check=True).stdout
         comment = re.search(r"Comment=rule_(\w+?)(?:_wildcards_(\S+))?\s", info)
-        jobs[jid] = {"rule": comment[1], "wildcards": comment[2] or "",
-                     "gres": (re.search(r"TresPer(?:Job|Node|Task)=(\S+)", info) or [None, ""])[1],
-                     "log": re.search(r"StdOut=(\S+)", info)[1]}
+        jobs[jid] = {
+            "rule": comment[1],
+            "wildcards": comment[2] or "",
+            "gres": (re.search(r"TresPer(?:Job|Node|Task)=(\S+)", info) or [None, ""])[1],
+            "log": re.search(r"StdOut=(\S+)", info)[1],
+        }
     return jobs
 
 
 def test_a_failing_job_is_retried_once_then_reported(slurm_cluster, tmp_path):
-    (tmp_path / "Snakefile").write_text('''
+    (tmp_path / "Snakefile").write_text("""
 rule flaky:  # fails on its first attempt only
     output: "flaky.done"
     shell: "test -e flaky.failed-once || {{ touch flaky.failed-once; exit 3; }}; touch {output}"
@@ -56,7 +59,7 @@ rule flaky:  # fails on its first attempt only
 rule broken:  # always fails
     output: "broken.done"
     shell: "echo broken on purpose >&2; exit 4"
-''')
+""")
     profile = edited_profile(tmp_path / "profile")
     base = [BIN / "snakemake", "--profile", profile, *TEST_FLAGS, "-s", tmp_path / "Snakefile", "-d", tmp_path]
     sh(*base, "flaky.done", cwd=tmp_path, timeout=300)
@@ -78,8 +81,10 @@ def test_tiny_pipeline_on_slurm_equals_the_local_run(slurm_cluster, tiny_repo, t
     profile = edited_profile(tmp_path / "profile")
     run = sh(BIN / "snakemake", "--profile", profile, *TEST_FLAGS, cwd=repo, timeout=2000)
     out = run.stdout + run.stderr
-    stats = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1].split("\n\n")[0],
-                                                   re.MULTILINE)}
+    stats = {
+        m[1]: int(m[2])
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1].split("\n\n")[0], re.MULTILINE)
+    }
     local = {"all", "aggregate", "render"}  # localrules: the target and the light report steps
     # every job but the local target went through sbatch, GPU rules with a GPU request
     jobs = submissions(repo)
@@ -91,7 +96,8 @@ def test_tiny_pipeline_on_slurm_equals_the_local_run(slurm_cluster, tiny_repo, t
     gpu_methods = {m for m, spec in cfg["evaluate"]["methods"].items() if spec["kind"] in ("dip", "meta")}
     for jid, j in jobs.items():
         wants_gpu = j["rule"] in GPU_RULES or (
-            j["rule"] == "evaluate" and any(re.search(rf"_{m}_\d+$", j["wildcards"]) for m in gpu_methods))
+            j["rule"] == "evaluate" and any(re.search(rf"_{m}_\d+$", j["wildcards"]) for m in gpu_methods)
+        )
         assert ("gpu:1" in j["gres"]) == wants_gpu, (jid, j)
         assert j["log"].startswith(str(repo / "results" / "logs" / "slurm")), j
     assert sum("gpu:1" in j["gres"] for j in jobs.values()) >= 3
@@ -102,8 +108,9 @@ def test_tiny_pipeline_on_slurm_equals_the_local_run(slurm_cluster, tiny_repo, t
     ref = tiny_repo
     for sub in ("data/curated", "results/meta", "results/denoisers"):
         files = sorted(p.relative_to(repo) for p in (repo / sub).rglob("*") if p.suffix in (".npy", ".safetensors"))
-        assert files and files == sorted(p.relative_to(ref) for p in (ref / sub).rglob("*")
-                                         if p.suffix in (".npy", ".safetensors"))
+        assert files and files == sorted(
+            p.relative_to(ref) for p in (ref / sub).rglob("*") if p.suffix in (".npy", ".safetensors")
+        )
         for f in files:
             if f.suffix == ".npy":
                 assert (repo / f).read_bytes() == (ref / f).read_bytes(), f
@@ -113,6 +120,8 @@ def test_tiny_pipeline_on_slurm_equals_the_local_run(slurm_cluster, tiny_repo, t
     for p in sorted((ref / "results" / "pnp").glob("*.json")):
         best = json.loads((repo / "results" / "pnp" / p.name).read_text())["best"]
         want = json.loads(p.read_text())["best"]
-        assert {k: v for k, v in best.items() if k != "mean_psnr"} == {k: v for k, v in want.items() if k != "mean_psnr"}
+        assert {k: v for k, v in best.items() if k != "mean_psnr"} == {
+            k: v for k, v in want.items() if k != "mean_psnr"
+        }
         assert abs(best["mean_psnr"] - want["mean_psnr"]) < 0.01, p.name
     assert_same_tables(repo / "results", ref / "results")

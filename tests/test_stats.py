@@ -19,7 +19,9 @@ from metadip.stats import (
 )
 
 
-def clustered(rng: np.random.Generator, photos: int = 12, per_photo: int = 3, mean: float = 25.0) -> tuple[np.ndarray, list[int]]:
+def clustered(
+    rng: np.random.Generator, photos: int = 12, per_photo: int = 3, mean: float = 25.0
+) -> tuple[np.ndarray, list[int]]:
     """Strongly clustered values: a photo effect (std 1) + per-image noise (std 0.3)."""
     effect = rng.normal(0.0, 1.0, photos)
     values = mean + np.repeat(effect, per_photo) + rng.normal(0.0, 0.3, photos * per_photo)
@@ -52,7 +54,7 @@ def test_same_input_same_bytes_and_row_order_does_not_matter():
 
 def test_vectorised_bootstrap_matches_column_by_column():
     values, photos = clustered(np.random.default_rng(3), photos=4)
-    matrix = np.stack([values, 2 * values, values ** 2], axis=1)
+    matrix = np.stack([values, 2 * values, values**2], axis=1)
     boot = bootstrap_means(matrix, photos, resamples=50)
     assert boot.shape == (50, 3)
     for k in range(3):
@@ -77,8 +79,19 @@ def test_geometric_summary_is_the_exponentiated_mean_log():
 
 
 def rows(method, psnr, photos=("p1", "p1", "p2"), task="den", dataset="d"):
-    return [{"task": task, "dataset": dataset, "image_index": i, "image_id": f"{dataset}/{i}", "noise_seed": 100 + i,
-             "method": method, "psnr": v, "source_file": photos[i]} for i, v in enumerate(psnr)]
+    return [
+        {
+            "task": task,
+            "dataset": dataset,
+            "image_index": i,
+            "image_id": f"{dataset}/{i}",
+            "noise_seed": 100 + i,
+            "method": method,
+            "psnr": v,
+            "source_file": photos[i],
+        }
+        for i, v in enumerate(psnr)
+    ]
 
 
 def test_paired_difference_joins_on_the_image():
@@ -94,11 +107,14 @@ def test_replicates_are_averaged_per_image():
     assert [o.value for o in avg.values()] == [31.0, 31.0, 31.0]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda r: r.pop(), "not run on the same images"),
-    (lambda r: r[0].update(noise_seed=7), "differs between the two methods"),
-    (lambda r: r[2].update(source_file="p9"), "differs between the two methods"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r.pop(), "not run on the same images"),
+        (lambda r: r[0].update(noise_seed=7), "differs between the two methods"),
+        (lambda r: r[2].update(source_file="p9"), "differs between the two methods"),
+    ],
+)
 def test_a_mismatched_join_raises(change, message):
     b = rows("b", [29.0, 29.0, 30.0])
     change(b)

@@ -29,15 +29,46 @@ def rows_for(cfg, images=4, photos=2):
     for task, kind in (("den", "denoising"), ("cs", "cs_fast")):
         for dataset in ("a", "b"):
             for i in range(images):
-                base = {"task": task, "kind": kind, "dataset": dataset, "image_index": i, "image_id": f"{dataset}/test/{i}",
-                        "source_file": f"{dataset}/photo{i % photos}.jpg"}
+                base = {
+                    "task": task,
+                    "kind": kind,
+                    "dataset": dataset,
+                    "image_index": i,
+                    "image_id": f"{dataset}/test/{i}",
+                    "source_file": f"{dataset}/photo{i % photos}.jpg",
+                }
                 for k, p in ((1, 10.0), (3, 20.0)):
-                    rows.append({**base, "method_name": "dip", "method": f"dip_{k}", "label": f"DIP ({k})", "steps": k,
-                                 "psnr": p + i, "psnr_last": p + 5 + i, "ssim": 0.5, "seconds": 0.1 * k,
-                                 "trace_nmse": [0.5, 0.3, 0.2][:k], "trace_nmse_last": [0.4, 0.2, 0.1][:k]})
+                    rows.append(
+                        {
+                            **base,
+                            "method_name": "dip",
+                            "method": f"dip_{k}",
+                            "label": f"DIP ({k})",
+                            "steps": k,
+                            "psnr": p + i,
+                            "psnr_last": p + 5 + i,
+                            "ssim": 0.5,
+                            "seconds": 0.1 * k,
+                            "trace_nmse": [0.5, 0.3, 0.2][:k],
+                            "trace_nmse_last": [0.4, 0.2, 0.1][:k],
+                        }
+                    )
                 if kind == "denoising":
-                    rows.append({**base, "method_name": "bm3d", "method": "bm3d", "label": "BM3D", "steps": 1, "psnr": 30.0 + i,
-                                 "psnr_last": 30.0 + i, "ssim": 0.9, "seconds": 2.0, "trace_nmse": [0.01], "trace_nmse_last": [0.01]})
+                    rows.append(
+                        {
+                            **base,
+                            "method_name": "bm3d",
+                            "method": "bm3d",
+                            "label": "BM3D",
+                            "steps": 1,
+                            "psnr": 30.0 + i,
+                            "psnr_last": 30.0 + i,
+                            "ssim": 0.9,
+                            "seconds": 2.0,
+                            "trace_nmse": [0.01],
+                            "trace_nmse_last": [0.01],
+                        }
+                    )
     return rows
 
 
@@ -48,7 +79,13 @@ def test_table_layout_values_intervals_and_paper_columns():
     t1 = build_table(1, rows, cfg)
     assert t1["headers"] == ["σ=25 a (for faces)", "σ=25 b (natural)", "time (s)"]
     labels = [r["label"] for r in t1["rows"]]
-    assert labels == ["DIP (3)", "DIP (3), last iterate", "DIP (1)", "DIP (1), last iterate", "BM3D"]  # config order, long run first
+    assert labels == [
+        "DIP (3)",
+        "DIP (3), last iterate",
+        "DIP (1)",
+        "DIP (1), last iterate",
+        "BM3D",
+    ]  # config order, long run first
     bm3d = t1["rows"][-1]["cells"][0]
     # photo 0 holds images 0, 2 (mean 31), photo 1 images 1, 3 (mean 32): the interval spans the photo means
     assert (bm3d["psnr"], bm3d["ci_low"], bm3d["ci_high"], bm3d["n"], bm3d["photos"]) == (31.5, 31.0, 32.0, 4, 2)
@@ -58,27 +95,47 @@ def test_table_layout_values_intervals_and_paper_columns():
     assert "| DIP (3), last iterate | 26.50 [26.0, 27.0] | 26.50 [26.0, 27.0] |" in md
     assert "n = 4 images / 2 photos per cell" in md and "n=" not in md.split("\n- ")[0]
     tex = to_latex(t1)
-    assert "\\begin{tabular}{lrrr}" in tex and "31.50\\,{\\scriptsize[31.0, 32.0]} (31.9)" in tex and "2 photographs per cell" in tex
+    assert (
+        "\\begin{tabular}{lrrr}" in tex
+        and "31.50\\,{\\scriptsize[31.0, 32.0]} (31.9)" in tex
+        and "2 photographs per cell" in tex
+    )
     parsed = list(csv.DictReader(io.StringIO(to_csv(t1))))
     assert {p["variant"] for p in parsed} == {"estimate", "last"} and len(parsed) == 5 * 3
     first = next(p for p in parsed if p["method"] == "bm3d" and p["role"] == "faces")
-    assert (first["psnr_db"], first["ci_low"], first["ci_high"], first["images"], first["photos"]) == ("31.5000", "31.0000", "32.0000", "4", "2")
+    assert (first["psnr_db"], first["ci_low"], first["ci_high"], first["images"], first["photos"]) == (
+        "31.5000",
+        "31.0000",
+        "32.0000",
+        "4",
+        "2",
+    )
     assert build_table(3, rows, cfg) is None  # no PR task in this config
     # a method whose step count differs between settings (PnP's tuned iterations) is still one row
-    rows2 = [dict(r, steps=r["steps"] * (2 if r["dataset"] == "b" else 1)) if r["method"] == "bm3d" else r for r in rows]
+    rows2 = [
+        dict(r, steps=r["steps"] * (2 if r["dataset"] == "b" else 1)) if r["method"] == "bm3d" else r for r in rows
+    ]
     assert [r["label"] for r in build_table(1, rows2, cfg)["rows"]] == labels
 
 
 def test_notes_name_the_data_and_its_photographs():
     cfg = tiny_config()
     notes = " ".join(build_table(1, rows_for(cfg, images=3, photos=3), cfg)["notes"])
-    assert "'faces' columns: 'a' (stand-in for CelebA faces; meta-training class): 3 images from 3 photographs of the 'test' split" in notes
-    assert "'natural' columns: 'b' (natural patches; transfer class)" in notes and "interleaved across photographs" in notes
+    assert (
+        "'faces' columns: 'a' (stand-in for CelebA faces; meta-training class): 3 images from 3 photographs "
+        "of the 'test' split" in notes
+    )
+    assert (
+        "'natural' columns: 'b' (natural patches; transfer class)" in notes
+        and "interleaved across photographs" in notes
+    )
     assert "first" not in notes
     cfg["evaluate"]["roles"] = {"faces": "celeba", "natural": "b"}
     rows = [dict(r, dataset="celeba") if r["dataset"] == "a" else r for r in rows_for(cfg)]
     t = build_table(1, rows, cfg)
-    assert t["headers"][0] == "σ=25 celeba (faces)" and "'celeba' (CelebA faces; transfer class)" in " ".join(t["notes"])
+    assert t["headers"][0] == "σ=25 celeba (faces)" and "'celeba' (CelebA faces; transfer class)" in " ".join(
+        t["notes"]
+    )
 
 
 def test_uneven_cells_show_their_own_n_and_one_photo_shows_no_interval():
@@ -86,38 +143,79 @@ def test_uneven_cells_show_their_own_n_and_one_photo_shows_no_interval():
     # image 3 of b missing: photo 0 keeps images 0, 2 (mean 31), photo 1 image 1 (31)
     rows = [r for r in rows_for(cfg) if not (r["method"] == "bm3d" and r["dataset"] == "b" and r["image_index"] == 3)]
     md = to_markdown(build_table(1, rows, cfg))
-    assert "n = images/photos, per cell" in md and "| BM3D | 31.50 [31.0, 32.0] (31.9) n=4/2 | 31.00 [31.0, 31.0] (31.8) n=3/2 |" in md
+    assert (
+        "n = images/photos, per cell" in md
+        and "| BM3D | 31.50 [31.0, 32.0] (31.9) n=4/2 | 31.00 [31.0, 31.0] (31.8) n=3/2 |" in md
+    )
     single = build_table(1, rows_for(cfg, photos=1), cfg)
-    assert "| BM3D | 31.50 (31.9) | 31.50 (31.8) | 2.00 [2.00, 2.00] (1.66) |" in to_markdown(single)  # time: both classes
+    assert "| BM3D | 31.50 (31.9) | 31.50 (31.8) | 2.00 [2.00, 2.00] (1.66) |" in to_markdown(
+        single
+    )  # time: both classes
     cell = next(p for p in csv.DictReader(io.StringIO(to_csv(single))) if p["method"] == "bm3d")
     assert (cell["ci_low"], cell["photos"]) == ("", "1")
 
 
 def test_paper_numbers_sit_beside_ours_for_the_paper_methods():
-    cfg = validate_config({"evaluate": {"roles": {"faces": "a", "natural": "b"},
-                                        "tasks": {"den_25": {"kind": "denoising", "sigma": 25}},
-                                        "methods": {"bm3d": {"kind": "denoiser", "denoiser": "bm3d", "label": "BM3D"}}}})
-    rows = [{"task": "den_25", "kind": "denoising", "dataset": d, "image_index": i, "image_id": "x", "method_name": "bm3d",
-             "method": "bm3d", "label": "BM3D", "steps": 1, "psnr": 29.0, "psnr_last": 29.0, "ssim": 0.8, "seconds": 1.5,
-             "source_file": f"p{i}"} for d in ("a", "b") for i in range(2)]
+    cfg = validate_config(
+        {
+            "evaluate": {
+                "roles": {"faces": "a", "natural": "b"},
+                "tasks": {"den_25": {"kind": "denoising", "sigma": 25}},
+                "methods": {"bm3d": {"kind": "denoiser", "denoiser": "bm3d", "label": "BM3D"}},
+            }
+        }
+    )
+    rows = [
+        {
+            "task": "den_25",
+            "kind": "denoising",
+            "dataset": d,
+            "image_index": i,
+            "image_id": "x",
+            "method_name": "bm3d",
+            "method": "bm3d",
+            "label": "BM3D",
+            "steps": 1,
+            "psnr": 29.0,
+            "psnr_last": 29.0,
+            "ssim": 0.8,
+            "seconds": 1.5,
+            "source_file": f"p{i}",
+        }
+        for d in ("a", "b")
+        for i in range(2)
+    ]
     t1 = build_table(1, rows, cfg)
     cells = t1["rows"][0]["cells"]
     assert [c["paper"] for c in cells] == [31.9, 31.8, 1.66]
-    assert "| BM3D | 29.00 [29.0, 29.0] (31.9) | 29.00 [29.0, 29.0] (31.8) | 1.50 [1.50, 1.50] (1.66) |" in to_markdown(t1)
+    assert "| BM3D | 29.00 [29.0, 29.0] (31.9) | 29.00 [29.0, 29.0] (31.8) | 1.50 [1.50, 1.50] (1.66) |" in to_markdown(
+        t1
+    )
 
 
 def test_metrics_summary_and_convergence():
     cfg = tiny_config()
     rows = rows_for(cfg)
     s = metrics_summary(rows)
-    assert s["den"]["a"]["dip_3"] == {"psnr_db": 21.5, "psnr_ci_low_db": 21.0, "psnr_ci_high_db": 22.0, "psnr_last_db": 26.5,
-                                      "seconds": 0.3, "images": 4, "photos": 2}
+    assert s["den"]["a"]["dip_3"] == {
+        "psnr_db": 21.5,
+        "psnr_ci_low_db": 21.0,
+        "psnr_ci_high_db": 22.0,
+        "psnr_last_db": 26.5,
+        "seconds": 0.3,
+        "images": 4,
+        "photos": 2,
+    }
     assert "psnr_last_db" not in s["den"]["a"]["bm3d"]
-    assert "psnr_ci_low_db" not in metrics_summary(rows_for(cfg, photos=1))["den"]["a"]["bm3d"]  # one photo: no interval
+    assert (
+        "psnr_ci_low_db" not in metrics_summary(rows_for(cfg, photos=1))["den"]["a"]["bm3d"]
+    )  # one photo: no interval
     conv = convergence_rows(rows, cfg)
     series = {r["series"] for r in conv}
     assert series == {"DIP random init, last iterate", "DIP random init, EMA"}  # the longest DIP run only
-    first = next(r for r in conv if r["task"] == "den" and r["dataset"] == "a" and r["series"].endswith("EMA") and r["step"] == 3)
+    first = next(
+        r for r in conv if r["task"] == "den" and r["dataset"] == "a" and r["series"].endswith("EMA") and r["step"] == 3
+    )
     assert first["nmse_mean"] == 0.2 and first["images"] == 4 and first["photos"] == 2
     header = convergence_csv(conv).splitlines()[0].split(",")
     assert header[5:9] == ["photos", "nmse_mean", "nmse_ci_low", "nmse_ci_high"]
@@ -126,9 +224,16 @@ def test_metrics_summary_and_convergence():
 def test_convergence_interval_per_step_equals_the_scalar_bootstrap(tmp_path):
     cfg = tiny_config()
     rng = __import__("numpy").random.default_rng(0)
-    rows = [dict(r, trace_nmse=list(rng.uniform(0.1, 1.0, 3)), trace_nmse_last=list(rng.uniform(0.1, 1.0, 3)))
-            for r in rows_for(cfg, images=6, photos=3) if r["method"] == "dip_3"]
-    conv = [r for r in convergence_rows(rows, cfg) if r["task"] == "cs" and r["dataset"] == "b" and r["series"].endswith("EMA")]
+    rows = [
+        dict(r, trace_nmse=list(rng.uniform(0.1, 1.0, 3)), trace_nmse_last=list(rng.uniform(0.1, 1.0, 3)))
+        for r in rows_for(cfg, images=6, photos=3)
+        if r["method"] == "dip_3"
+    ]
+    conv = [
+        r
+        for r in convergence_rows(rows, cfg)
+        if r["task"] == "cs" and r["dataset"] == "b" and r["series"].endswith("EMA")
+    ]
     mine = [r for r in rows if r["task"] == "cs" and r["dataset"] == "b"]
     for c in conv:
         s = summarize([r["trace_nmse"][c["step"] - 1] for r in mine], [(r["dataset"], r["source_file"]) for r in mine])

@@ -19,11 +19,13 @@ GIT_USER = ["-c", "user.name=t", "-c", "user.email=t@t"]
 
 def sh(*cmd, cwd, check=True, timeout=1800, env=None) -> subprocess.CompletedProcess:
     """Run a command, captured; on failure (when `check`) raise with the tail of its output."""
-    proc = subprocess.run([str(c) for c in cmd], check=False, cwd=cwd, env=env or ENV, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [str(c) for c in cmd], check=False, cwd=cwd, env=env or ENV, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -51,8 +53,11 @@ def commit(repo: Path, message: str) -> None:
 
 def psnr_cells(path: Path) -> dict[tuple, float]:
     """(method, variant, task, role) → PSNR of a table CSV (time cells left out)."""
-    return {(r["method"], r["variant"], r["task"], r["role"]): float(r["psnr_db"])
-            for r in csv.DictReader(path.open()) if r["role"] != "time"}
+    return {
+        (r["method"], r["variant"], r["task"], r["role"]): float(r["psnr_db"])
+        for r in csv.DictReader(path.open())
+        if r["role"] != "time"
+    }
 
 
 def assert_same_tables(res: Path, ref: Path) -> None:

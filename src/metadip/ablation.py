@@ -29,15 +29,21 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[st
     return out
 
 
-def variant_method(method: Mapping[str, Any], overrides: Mapping[str, Any], outer_steps: int,
-                   test_steps: int) -> dict[str, Any]:
+def variant_method(
+    method: Mapping[str, Any], overrides: Mapping[str, Any], outer_steps: int, test_steps: int
+) -> dict[str, Any]:
     """The method config of one variant: overrides merged in, trained for ``outer_steps`` (unless the
     variant sets ``outer.steps`` itself: the training-length ablation) and validated after
     ``test_steps`` inner steps."""
     merged = deep_merge(method, overrides)
     steps = overrides.get("outer", {}).get("steps", outer_steps)
-    merged["outer"] = {**merged["outer"], "steps": steps, "test_steps": test_steps,
-                       "val_every": steps, "checkpoint_every": min(merged["outer"]["checkpoint_every"], steps)}
+    merged["outer"] = {
+        **merged["outer"],
+        "steps": steps,
+        "test_steps": test_steps,
+        "val_every": steps,
+        "checkpoint_every": min(merged["outer"]["checkpoint_every"], steps),
+    }
     return merged
 
 
@@ -50,9 +56,17 @@ def table_rows(results: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for r in results:
         for task, meta in r["psnr_meta_db"].items():
             init = r["psnr_init_db"][task]
-            rows.append({"variant": r["variant"], "overrides": r["overrides_text"], "task": task,
-                         "psnr_init_db": init, "psnr_meta_db": meta, "gain_db": round(meta - init, 4),
-                         "train_seconds": r["train_seconds"]})
+            rows.append(
+                {
+                    "variant": r["variant"],
+                    "overrides": r["overrides_text"],
+                    "task": task,
+                    "psnr_init_db": init,
+                    "psnr_meta_db": meta,
+                    "gain_db": round(meta - init, 4),
+                    "train_seconds": r["train_seconds"],
+                }
+            )
     return rows
 
 
@@ -71,13 +85,13 @@ def to_markdown(results: list[Mapping[str, Any]], reference: str) -> str:
     ref = next((r for r in results if r["variant"] == reference), None)
     head = ["variant", "settings changed"] + [f"{t} (dB)" for t in tasks]
     head += [f"Δ{t} vs {reference}" for t in tasks] if ref else []
-    lines = ["| " + " | ".join(head + ["meta-training (s)"]) + " |", "|" + "---|" * (len(head) + 1)]
+    lines = ["| " + " | ".join([*head, "meta-training (s)"]) + " |", "|" + "---|" * (len(head) + 1)]
     for r in results:
         cells = [r["variant"], r["overrides_text"] or "—"]
         cells += [f"{r['psnr_meta_db'][t]:.2f} ({r['psnr_init_db'][t]:.2f})" for t in tasks]
         if ref:
             cells += [f"{r['psnr_meta_db'][t] - ref['psnr_meta_db'][t]:+.2f}" for t in tasks]
-        lines.append("| " + " | ".join(cells + [f"{r['train_seconds']:.0f}"]) + " |")
+        lines.append("| " + " | ".join([*cells, f"{r['train_seconds']:.0f}"]) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -54,8 +54,13 @@ class InnerSettings:
     beta2: float = 0.999  # adam only: decay of the squared-gradient average
 
     def __post_init__(self) -> None:
-        if (self.steps < 1 or not self.lr_init > 0 or not 0 <= self.momentum < 1 or self.tv_weight < 0
-                or not 0 <= self.beta2 < 1):
+        if (
+            self.steps < 1
+            or not self.lr_init > 0
+            or not 0 <= self.momentum < 1
+            or self.tv_weight < 0
+            or not 0 <= self.beta2 < 1
+        ):
             raise ValueError(f"invalid inner-loop settings: {self}")
         if self.beyond_k not in ("last", "mean"):
             raise ValueError(f"beyond_k must be 'last' or 'mean', got {self.beyond_k!r}")
@@ -117,8 +122,17 @@ def initial_state(model: MetaModel, params: Params) -> OptState:
     return tuple({k: torch.zeros_like(v) for k, v in params.items()} for _ in range(n))
 
 
-def inner_step(model: MetaModel, op: Operator, params: Params, state: OptState, buffers: Params, y: Tensor,
-               alpha: Tensor, step: int, first_order: bool) -> tuple[Params, OptState, Tensor, Tensor]:
+def inner_step(
+    model: MetaModel,
+    op: Operator,
+    params: Params,
+    state: OptState,
+    buffers: Params,
+    y: Tensor,
+    alpha: Tensor,
+    step: int,
+    first_order: bool,
+) -> tuple[Params, OptState, Tensor, Tensor]:
     """Inner update number ``step`` (0-based; Adam's bias correction needs it); returns
     (θ_{k+1}, state_{k+1}, loss at θ_k, output f_θk(z) of shape (C, H, W))."""
     grads, (loss, out) = grad_and_value(lambda p: _inner_loss(model, op, p, buffers, y), has_aux=True)(params)
@@ -142,8 +156,15 @@ def inner_step(model: MetaModel, op: Operator, params: Params, state: OptState, 
     return new_params, new_state, loss, out
 
 
-def adapt(model: MetaModel, op: Operator, y: Tensor, steps: int, first_order: bool,
-          params: Params | None = None, log_lr: Tensor | None = None) -> Params:
+def adapt(
+    model: MetaModel,
+    op: Operator,
+    y: Tensor,
+    steps: int,
+    first_order: bool,
+    params: Params | None = None,
+    log_lr: Tensor | None = None,
+) -> Params:
     """θ after ``steps`` inner updates from θ₀ (the model's parameters unless given) on one
     measurement ``y`` (differentiable w.r.t. θ₀ and α unless detached by ``first_order``)."""
     theta, buffers = model.prior_state()
@@ -151,7 +172,9 @@ def adapt(model: MetaModel, op: Operator, y: Tensor, steps: int, first_order: bo
     alphas = model.step_sizes(log_lr)
     state = initial_state(model, theta)
     for k in range(steps):
-        theta, state, _, _ = inner_step(model, op, theta, state, buffers, y, model.step_size_at(alphas, k), k, first_order)
+        theta, state, _, _ = inner_step(
+            model, op, theta, state, buffers, y, model.step_size_at(alphas, k), k, first_order
+        )
     return theta
 
 
@@ -161,8 +184,16 @@ def reconstruct(model: MetaModel, params: Params) -> Tensor:
     return functional_call(model.prior, (params, buffers), ())[0]
 
 
-def task_loss(model: MetaModel, op: Operator, y: Tensor, x: Tensor, steps: int, first_order: bool,
-              params: Params | None = None, log_lr: Tensor | None = None) -> Tensor:
+def task_loss(
+    model: MetaModel,
+    op: Operator,
+    y: Tensor,
+    x: Tensor,
+    steps: int,
+    first_order: bool,
+    params: Params | None = None,
+    log_lr: Tensor | None = None,
+) -> Tensor:
     """MAML outer loss of one task: mean squared error of f_{θ_K}(z) to the clean image ``x``."""
     theta = adapt(model, op, y, steps, first_order, params, log_lr)
     return (reconstruct(model, theta) - x).pow(2).mean()
@@ -190,21 +221,43 @@ def batched_task_loss(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, st
 # -- inference ------------------------------------------------------------------------------------
 
 
-def solve(model: MetaModel, op: Operator, y: Tensor, steps: int = 50, x_true: Tensor | None = None,
-          device: torch.device | str | None = None, show_progress: bool = True) -> DIPResult:
+def solve(
+    model: MetaModel,
+    op: Operator,
+    y: Tensor,
+    steps: int = 50,
+    x_true: Tensor | None = None,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+) -> DIPResult:
     """Reconstruct one measurement in ``steps`` inner updates from the meta-init.
 
     Same trace format as :func:`metadip.dip.fit_dip`: row k (1..steps) is the reconstruction
     available after k updates, f_{θ_k}(z); ``estimate`` and ``last`` are both f_{θ_steps}(z).
     """
-    result = solve_batch(model, op, y.unsqueeze(0), steps, None if x_true is None else x_true.unsqueeze(0),
-                         device, show_progress, vectorise=False)
+    result = solve_batch(
+        model,
+        op,
+        y.unsqueeze(0),
+        steps,
+        None if x_true is None else x_true.unsqueeze(0),
+        device,
+        show_progress,
+        vectorise=False,
+    )
     return result[0]
 
 
-def solve_batch(model: MetaModel, op: Operator, ys: Tensor, steps: int = 50, x_true: Tensor | None = None,
-                device: torch.device | str | None = None, show_progress: bool = True,
-                vectorise: bool = True) -> list[DIPResult]:
+def solve_batch(
+    model: MetaModel,
+    op: Operator,
+    ys: Tensor,
+    steps: int = 50,
+    x_true: Tensor | None = None,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+    vectorise: bool = True,
+) -> list[DIPResult]:
     """Reconstruct B independent measurements ``ys`` ``(B, *measurement_shape)`` of one operator.
 
     ``vectorise=True`` runs all B solves in one vmapped call over per-image parameter copies;
@@ -213,7 +266,9 @@ def solve_batch(model: MetaModel, op: Operator, ys: Tensor, steps: int = 50, x_t
     """
     op.check_measurement(ys)
     if ys.dim() != len(op.measurement_shape) + 1:
-        raise ValueError(f"solve_batch expects measurements of shape (B, {op.measurement_shape}), got {tuple(ys.shape)}")
+        raise ValueError(
+            f"solve_batch expects measurements of shape (B, {op.measurement_shape}), got {tuple(ys.shape)}"
+        )
     if x_true is not None and x_true.shape[1:] != op.image_shape:
         raise ValueError(f"x_true must have shape (B, {op.image_shape}), got {tuple(x_true.shape)}")
     device = torch.device(device) if device is not None else default_device()
@@ -240,8 +295,11 @@ def solve_batch(model: MetaModel, op: Operator, ys: Tensor, steps: int = 50, x_t
         vstep, vfinal = vmap(step, in_dims=(0, 0, 0, None, None)), vmap(final)
     else:
         state = [(dict(theta0), initial_state(model, theta0)) for _ in range(B)]
-    traces = [{"step": [], "loss": [], "seconds": []} | ({"psnr": [], "nmse": [], "psnr_last": [], "nmse_last": []} if truth is not None else {})
-              for _ in range(B)]
+    traces = [
+        {"step": [], "loss": [], "seconds": []}
+        | ({"psnr": [], "nmse": [], "psnr_last": [], "nmse_last": []} if truth is not None else {})
+        for _ in range(B)
+    ]
     start = time.perf_counter()
 
     def record(outs: Tensor, losses: Tensor, k: int) -> None:

@@ -59,8 +59,14 @@ def file_sha256(path: str | os.PathLike) -> str:
 def git_commit() -> str:
     """HEAD of the repository this package lives in ('unknown' outside a git checkout)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            check=False,
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip() if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -103,13 +109,20 @@ def architecture_from_config(network: dict[str, Any], arch: str, image_shape: tu
     if arch == "dip":
         depth = network["depth"]
         config = DIPConfig(
-            image_shape=tuple(image_shape), latent_channels=network["latent_channels"], latent_scale=network["latent_scale"],
-            fourier_features=network["fourier_features"], fourier_scale=network["fourier_scale"],
-            channels_down=(network["width"],) * depth, channels_up=(network["width"],) * depth,
-            channels_skip=(network["skip"],) * depth, activation=network["activation"],
+            image_shape=tuple(image_shape),
+            latent_channels=network["latent_channels"],
+            latent_scale=network["latent_scale"],
+            fourier_features=network["fourier_features"],
+            fourier_scale=network["fourier_scale"],
+            channels_down=(network["width"],) * depth,
+            channels_up=(network["width"],) * depth,
+            channels_skip=(network["skip"],) * depth,
+            activation=network["activation"],
         )
     elif arch == "siren":
-        config = SirenConfig(image_shape=tuple(image_shape), width=network["width"], depth=network["depth"], omega0=network["omega0"])
+        config = SirenConfig(
+            image_shape=tuple(image_shape), width=network["width"], depth=network["depth"], omega0=network["omega0"]
+        )
     else:
         raise ArtifactError(f"unknown architecture kind {arch!r} (expected 'dip' or 'siren')")
     return {"kind": arch, "config": config.to_dict(), "seed": network["seed"]}
@@ -142,13 +155,22 @@ def _type_schema(tp: Any) -> dict[str, Any]:
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return {"type": "array", "items": _type_schema(args[0])}
     if origin is tuple:
-        return {"type": "array", "prefixItems": [_type_schema(a) for a in args], "minItems": len(args), "maxItems": len(args)}
+        return {
+            "type": "array",
+            "prefixItems": [_type_schema(a) for a in args],
+            "minItems": len(args),
+            "maxItems": len(args),
+        }
     raise TypeError(f"no JSON schema for the annotation {tp!r}")
 
 
 def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": False, "properties": properties,
-            "required": [k for k in properties if k not in optional]}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "required": [k for k in properties if k not in optional],
+    }
 
 
 def _dataclass_schema(cls: type) -> dict[str, Any]:
@@ -169,32 +191,46 @@ _COMMON = {
 #: the JSON schema of each sidecar format; ``architecture.config`` is checked against
 #: :data:`ARCHITECTURE_SCHEMAS` of its ``architecture.kind``
 SIDECAR_SCHEMAS: dict[str, dict[str, Any]] = {
-    FORMAT: _object({
-        "format": {"const": FORMAT},
-        "architecture": _object({"kind": {"enum": ["dip", "siren"]}, "config": {"type": "object"}, "seed": {"type": "integer"}}),
-        "inner": _dataclass_schema(InnerSettings),
-        "step_sizes": _object({"param_names": {"type": "array", "items": {"type": "string"}},
-                               "alpha": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}),
-        "training_config": {"type": "object"},
-        "training_config_hash": {"type": "string"},
-        "dataset_manifest_sha256": {"type": "string"},
-        "seed": {"type": "integer"},
-        **_COMMON,
-        "training_summary": {"type": "object"},  # meta-training's validation curve (stages/meta_train.py)
-    }, optional=("training_summary",)),
-    DENOISER_FORMAT: _object({
-        "format": {"const": DENOISER_FORMAT},
-        "architecture": _object({"kind": {"const": "drunet"}, "config": {"type": "object"}}),
-        "source": {"type": "string"},
-        "training_config": {"type": ["object", "null"]},
-        "training_config_hash": {"type": ["string", "null"]},
-        "dataset_manifest_sha256": {"type": "string"},
-        "seed": {"type": ["integer", "null"]},
-        **_COMMON,
-    }),
+    FORMAT: _object(
+        {
+            "format": {"const": FORMAT},
+            "architecture": _object(
+                {"kind": {"enum": ["dip", "siren"]}, "config": {"type": "object"}, "seed": {"type": "integer"}}
+            ),
+            "inner": _dataclass_schema(InnerSettings),
+            "step_sizes": _object(
+                {
+                    "param_names": {"type": "array", "items": {"type": "string"}},
+                    "alpha": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                }
+            ),
+            "training_config": {"type": "object"},
+            "training_config_hash": {"type": "string"},
+            "dataset_manifest_sha256": {"type": "string"},
+            "seed": {"type": "integer"},
+            **_COMMON,
+            "training_summary": {"type": "object"},  # meta-training's validation curve (stages/meta_train.py)
+        },
+        optional=("training_summary",),
+    ),
+    DENOISER_FORMAT: _object(
+        {
+            "format": {"const": DENOISER_FORMAT},
+            "architecture": _object({"kind": {"const": "drunet"}, "config": {"type": "object"}}),
+            "source": {"type": "string"},
+            "training_config": {"type": ["object", "null"]},
+            "training_config_hash": {"type": ["string", "null"]},
+            "dataset_manifest_sha256": {"type": "string"},
+            "seed": {"type": ["integer", "null"]},
+            **_COMMON,
+        }
+    ),
 }
-ARCHITECTURE_SCHEMAS = {"dip": _dataclass_schema(DIPConfig), "siren": _dataclass_schema(SirenConfig),
-                        "drunet": _dataclass_schema(DRUNetConfig)}
+ARCHITECTURE_SCHEMAS = {
+    "dip": _dataclass_schema(DIPConfig),
+    "siren": _dataclass_schema(SirenConfig),
+    "drunet": _dataclass_schema(DRUNetConfig),
+}
 #: the sections of a sidecar that define the model's behaviour (covered by ``behaviour_sha256``)
 BEHAVIOUR_SECTIONS = {FORMAT: ("architecture", "inner", "step_sizes"), DENOISER_FORMAT: ("architecture",)}
 #: formats written before the behaviour hash, refused (their content cannot be verified)
@@ -230,8 +266,15 @@ def _training_config_hash(training_config: Any, fmt: str) -> str | None:
 
 
 def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _field(path: list[Any]) -> str:
@@ -265,19 +308,25 @@ def _describe(err: jsonschema.ValidationError, prefix: list[str]) -> str:
 def _check_structure(sidecar: Path, meta: Any, fmt: str, what: str, hint: str) -> None:
     """Refuse (one line naming the file and the field) a sidecar that does not match the schema of ``fmt``."""
     if not isinstance(meta, dict):
-        raise ArtifactError(f"{sidecar}: malformed {what} sidecar: the top level is {_json_type(meta)}, expected an object; "
-                            f"restore the file ({hint})")
+        raise ArtifactError(
+            f"{sidecar}: malformed {what} sidecar: the top level is {_json_type(meta)}, expected an object; "
+            f"restore the file ({hint})"
+        )
     got = meta.get("format")
     if OLD_FORMATS.get(got) == fmt:
-        raise ArtifactError(f"{sidecar}: format {got} predates the behaviour hash that {fmt} records and checks, so its content "
-                            f"cannot be verified; {hint} to get a current one")
+        raise ArtifactError(
+            f"{sidecar}: format {got} predates the behaviour hash that {fmt} records and checks, so its content "
+            f"cannot be verified; {hint} to get a current one"
+        )
     if got != fmt:
         raise ArtifactError(f"{sidecar}: not a {fmt} sidecar (format {json.dumps(got)[:60]})")
     err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SIDECAR_SCHEMAS[fmt]).iter_errors(meta))
     prefix: list[str] = []
     if err is None:
         config_schema = ARCHITECTURE_SCHEMAS[meta["architecture"]["kind"]]
-        err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(config_schema).iter_errors(meta["architecture"]["config"]))
+        err = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(config_schema).iter_errors(meta["architecture"]["config"])
+        )
         prefix = ["architecture", "config"]
     if err is not None:
         raise ArtifactError(f"{sidecar}: malformed {what} sidecar: {_describe(err, prefix)}; restore the file ({hint})")
@@ -288,13 +337,17 @@ def _check_behaviour(sidecar: Path, meta: dict[str, Any], fmt: str, what: str, h
     changed = []
     if behaviour_sha256(meta, fmt) != meta["behaviour_sha256"]:
         now, saved = behaviour_fields(meta, fmt), meta["behaviour_fields"]
-        changed = sorted(k for k in now.keys() | saved.keys() if now.get(k) != saved.get(k)) or list(BEHAVIOUR_SECTIONS[fmt])
+        changed = sorted(k for k in now.keys() | saved.keys() if now.get(k) != saved.get(k)) or list(
+            BEHAVIOUR_SECTIONS[fmt]
+        )
     if _training_config_hash(meta["training_config"], fmt) != meta["training_config_hash"]:
         changed.append("training_config")
     if changed:
         names = ", ".join(changed[:6]) + (f" (+{len(changed) - 6} more)" if len(changed) > 6 else "")
-        raise ArtifactError(f"{sidecar}: {names} changed since the {what} was saved (the sidecar's hashes do not match); "
-                            f"restore the original file ({hint})")
+        raise ArtifactError(
+            f"{sidecar}: {names} changed since the {what} was saved (the sidecar's hashes do not match); "
+            f"restore the original file ({hint})"
+        )
 
 
 def _sidecar_content(meta: dict[str, Any], fmt: str, what: str) -> dict[str, Any]:
@@ -308,15 +361,25 @@ def _sidecar_content(meta: dict[str, Any], fmt: str, what: str) -> dict[str, Any
 # -- meta-inits -------------------------------------------------------------------------------------
 
 
-def save_meta_init(model: MetaModel, path: str | os.PathLike, *, training_config: dict[str, Any],
-                   dataset_manifest_sha256: str, seed: int, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+def save_meta_init(
+    model: MetaModel,
+    path: str | os.PathLike,
+    *,
+    training_config: dict[str, Any],
+    dataset_manifest_sha256: str,
+    seed: int,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
     """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically; returns both paths.
 
     ``extra``: more top-level sidecar entries, among the optional ones of the schema (``training_summary``)."""
     weights, sidecar = _paths(path)
     allowed = set(SIDECAR_SCHEMAS[FORMAT]["properties"]) - set(SIDECAR_SCHEMAS[FORMAT]["required"])
     if set(extra or {}) - allowed:
-        raise ValueError(f"extra sidecar entries {sorted(set(extra or {}) - allowed)} are not in the schema (allowed: {sorted(allowed)})")
+        raise ValueError(
+            f"extra sidecar entries {sorted(set(extra or {}) - allowed)} are not in the schema (allowed: "
+            f"{sorted(allowed)})"
+        )
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     alphas = model.step_sizes().detach().cpu()
     meta = {
@@ -346,7 +409,9 @@ _META_INIT_HINT = "`dvc pull` the meta-init, re-download it, or re-run meta-trai
 _DENOISER_HINT = "`dvc pull` the denoiser or re-run stages/train_denoiser.py"
 
 
-def read_sidecar(path: str | os.PathLike, fmt: str = FORMAT, what: str = "meta-init", hint: str = _META_INIT_HINT) -> dict[str, Any]:
+def read_sidecar(
+    path: str | os.PathLike, fmt: str = FORMAT, what: str = "meta-init", hint: str = _META_INIT_HINT
+) -> dict[str, Any]:
     """The JSON sidecar of an artifact (``path``: stem, .safetensors or .json), checked for its format
     and structure (:data:`SIDECAR_SCHEMAS`); not yet for its hashes (:func:`load_meta_init` does)."""
     _, sidecar = _paths(path)
@@ -363,13 +428,17 @@ def read_sidecar(path: str | os.PathLike, fmt: str = FORMAT, what: str = "meta-i
 
 
 def _verified(path: str | os.PathLike, fmt: str, what: str, hint: str) -> tuple[Path, Path, dict[str, Any]]:
-    """(weights, sidecar, sidecar content) once the sidecar is well-formed and unedited and the weights' sha256 matches it."""
+    """(weights, sidecar, sidecar content) once the sidecar is well-formed and unedited and the weights'
+    sha256 matches it."""
     weights, sidecar = _paths(path)
     meta = read_sidecar(sidecar, fmt, what, hint)
     if not weights.is_file():
         raise ArtifactError(f"{weights}: {what} weights not found ({hint})")
     if file_sha256(weights) != meta["weights_sha256"]:
-        raise ArtifactError(f"{weights}: sha256 does not match {sidecar.name}; the file was modified or belongs to another {what} ({hint})")
+        raise ArtifactError(
+            f"{weights}: sha256 does not match {sidecar.name}; the file was modified or belongs to another "
+            f"{what} ({hint})"
+        )
     _check_behaviour(sidecar, meta, fmt, what, hint)
     return weights, sidecar, meta
 
@@ -378,13 +447,18 @@ def _load_weights(weights: Path, what: str, hint: str) -> dict[str, Any]:
     try:
         return load_file(str(weights))
     except (SafetensorError, OSError) as err:
-        raise ArtifactError(f"{weights}: not a readable safetensors file, truncated or corrupt ({str(err).splitlines()[0][:120]}); "
-                            f"restore it ({hint})") from None
+        raise ArtifactError(
+            f"{weights}: not a readable safetensors file, truncated or corrupt ({str(err).splitlines()[0][:120]}); "
+            f"restore it ({hint})"
+        ) from None
 
 
-def load_meta_init(path: str | os.PathLike, expect_architecture: dict[str, Any] | None = None,
-                   expect_training_config_hash: str | None = None,
-                   expect_dataset_manifest_sha256: str | None = None) -> MetaModel:
+def load_meta_init(
+    path: str | os.PathLike,
+    expect_architecture: dict[str, Any] | None = None,
+    expect_training_config_hash: str | None = None,
+    expect_dataset_manifest_sha256: str | None = None,
+) -> MetaModel:
     """Load a meta-init saved by :func:`save_meta_init` (``path``: the stem, .safetensors or .json).
 
     Refuses (:class:`ArtifactError`) a missing file, a malformed sidecar, weights whose sha256
@@ -395,17 +469,28 @@ def load_meta_init(path: str | os.PathLike, expect_architecture: dict[str, Any] 
     """
     weights, sidecar, meta = _verified(path, FORMAT, "meta-init", _META_INIT_HINT)
     if expect_architecture is not None and meta["architecture"] != expect_architecture:
-        raise ArtifactError(f"{sidecar}: architecture {meta['architecture']} differs from the expected {expect_architecture}")
+        raise ArtifactError(
+            f"{sidecar}: architecture {meta['architecture']} differs from the expected {expect_architecture}"
+        )
     if expect_training_config_hash is not None and meta.get("training_config_hash") != expect_training_config_hash:
-        raise ArtifactError(f"{sidecar}: trained with config hash {meta.get('training_config_hash')}, "
-                            f"expected {expect_training_config_hash}; retrain or point to the matching meta-init")
-    if expect_dataset_manifest_sha256 is not None and meta.get("dataset_manifest_sha256") != expect_dataset_manifest_sha256:
-        raise ArtifactError(f"{sidecar}: trained on a dataset with manifest sha256 {meta.get('dataset_manifest_sha256')}, "
-                            f"expected {expect_dataset_manifest_sha256}; retrain on this dataset or point to the matching meta-init")
+        raise ArtifactError(
+            f"{sidecar}: trained with config hash {meta.get('training_config_hash')}, "
+            f"expected {expect_training_config_hash}; retrain or point to the matching meta-init"
+        )
+    if (
+        expect_dataset_manifest_sha256 is not None
+        and meta.get("dataset_manifest_sha256") != expect_dataset_manifest_sha256
+    ):
+        raise ArtifactError(
+            f"{sidecar}: trained on a dataset with manifest sha256 {meta.get('dataset_manifest_sha256')}, "
+            f"expected {expect_dataset_manifest_sha256}; retrain on this dataset or point to the matching meta-init"
+        )
     try:
         model = build_model(meta["architecture"], meta["inner"])
     except (ValueError, TypeError, KeyError) as err:
-        raise ArtifactError(f"{sidecar}: cannot build the model it describes ({err}); restore the file ({_META_INIT_HINT})") from None
+        raise ArtifactError(
+            f"{sidecar}: cannot build the model it describes ({err}); restore the file ({_META_INIT_HINT})"
+        ) from None
     state = _load_weights(weights, "meta-init", _META_INIT_HINT)
     try:
         model.load_state_dict(state, strict=True)
@@ -418,19 +503,37 @@ def load_meta_init(path: str | os.PathLike, expect_architecture: dict[str, Any] 
 # -- denoisers --------------------------------------------------------------------------------------
 
 
-def save_denoiser(net: DRUNet, path: str | os.PathLike, *, source: str, training_config: dict[str, Any] | None = None,
-                  dataset_manifest_sha256: str = "", seed: int | None = None) -> tuple[Path, Path]:
+def save_denoiser(
+    net: DRUNet,
+    path: str | os.PathLike,
+    *,
+    source: str,
+    training_config: dict[str, Any] | None = None,
+    dataset_manifest_sha256: str = "",
+    seed: int | None = None,
+) -> tuple[Path, Path]:
     """Write a DRUNet as ``<stem>.safetensors`` + ``<stem>.json`` (``source``: "trained" or the official file)."""
     weights, sidecar = _paths(path)
     meta = {
-        "format": DENOISER_FORMAT, "architecture": {"kind": "drunet", "config": net.config.to_dict()}, "source": source,
-        "training_config": training_config, "training_config_hash": _training_config_hash(training_config, DENOISER_FORMAT),
-        "dataset_manifest_sha256": dataset_manifest_sha256, "seed": seed, "git_commit": git_commit(),
-        "versions": package_versions(), "weights_file": weights.name, "weights_sha256": "0" * 64,
+        "format": DENOISER_FORMAT,
+        "architecture": {"kind": "drunet", "config": net.config.to_dict()},
+        "source": source,
+        "training_config": training_config,
+        "training_config_hash": _training_config_hash(training_config, DENOISER_FORMAT),
+        "dataset_manifest_sha256": dataset_manifest_sha256,
+        "seed": seed,
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "weights_file": weights.name,
+        "weights_sha256": "0" * 64,
     }
     meta = _sidecar_content(meta, DENOISER_FORMAT, "denoiser")
     with atomic_path(weights) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp), metadata={"format": DENOISER_FORMAT})
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+            str(tmp),
+            metadata={"format": DENOISER_FORMAT},
+        )
     meta["weights_sha256"] = file_sha256(weights)
     write_text(sidecar, json.dumps(meta, indent=2) + "\n")
     return weights, sidecar
@@ -442,12 +545,18 @@ def load_denoiser(path: str | os.PathLike, channels: int | None = None) -> DRUNe
     try:
         net = DRUNet(DRUNetConfig.from_dict(meta["architecture"]["config"]))
     except (ValueError, TypeError, KeyError) as err:
-        raise ArtifactError(f"{sidecar}: cannot build the DRUNet it describes ({err}); restore the file ({_DENOISER_HINT})") from None
+        raise ArtifactError(
+            f"{sidecar}: cannot build the DRUNet it describes ({err}); restore the file ({_DENOISER_HINT})"
+        ) from None
     if channels is not None and net.config.channels != channels:
-        raise ArtifactError(f"{weights}: a {net.config.channels}-channel DRUNet, but {channels}-channel images are to be denoised")
+        raise ArtifactError(
+            f"{weights}: a {net.config.channels}-channel DRUNet, but {channels}-channel images are to be denoised"
+        )
     state = _load_weights(weights, "denoiser", _DENOISER_HINT)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ArtifactError(f"{weights}: weights do not fit the architecture in {sidecar.name} ({str(err).splitlines()[-1].strip()})") from None
+        raise ArtifactError(
+            f"{weights}: weights do not fit the architecture in {sidecar.name} ({str(err).splitlines()[-1].strip()})"
+        ) from None
     return net.eval()

@@ -51,8 +51,13 @@ log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parent  # the metadip package in use (src/metadip)
 
 #: what each identity key of a checkpoint stands for, in the warning
-IDENTITY_LABELS = {"run_hash": "configuration", "init_sha256": "initial weights", "data_sha256": "training/validation images",
-                   "dataset_manifest_sha256": "dataset manifest", "code_sha256": "code"}
+IDENTITY_LABELS = {
+    "run_hash": "configuration",
+    "init_sha256": "initial weights",
+    "data_sha256": "training/validation images",
+    "dataset_manifest_sha256": "dataset manifest",
+    "code_sha256": "code",
+}
 
 
 # -- provenance -------------------------------------------------------------------------------------
@@ -61,8 +66,8 @@ IDENTITY_LABELS = {"run_hash": "configuration", "init_sha256": "initial weights"
 def tensors_sha256(*tensors: Tensor) -> str:
     """sha256 of the dtype, shape and bytes of each tensor (on the CPU, contiguous), in order."""
     h = hashlib.sha256()
-    for t in tensors:
-        t = t.detach().cpu().contiguous()
+    for tensor in tensors:
+        t = tensor.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)};".encode())
         h.update(t.numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
@@ -136,7 +141,9 @@ def code_sha256(*roots: str | os.PathLike) -> str:
 # -- checkpoints ------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Adam, step: int, identity: Mapping[str, str]) -> None:
+def save_checkpoint(
+    path: Path, model: nn.Module, opt: torch.optim.Adam, step: int, identity: Mapping[str, str]
+) -> None:
     """Write model + Adam state (exp_avg, exp_avg_sq, step per parameter) + step atomically, with the
     run's ``identity`` (``run_hash``, ``data_sha256``, ``code_sha256``, ...) in the metadata."""
     if "step" in identity:
@@ -159,7 +166,9 @@ def identity_differences(written: Mapping[str, str], identity: Mapping[str, str]
     for key in identity:
         if written.get(key) != identity[key]:
             was = written.get(key)
-            diffs.append(f"{IDENTITY_LABELS.get(key, key)}: {was[:12] if was else 'not recorded'} -> {identity[key][:12]}")
+            diffs.append(
+                f"{IDENTITY_LABELS.get(key, key)}: {was[:12] if was else 'not recorded'} -> {identity[key][:12]}"
+            )
     return diffs
 
 
@@ -213,7 +222,9 @@ def set_aside(path: Path, reason: str) -> Path:
     return aside
 
 
-def resume_step(path: Path, model: nn.Module, opt: torch.optim.Adam, identity: Mapping[str, str], device: torch.device) -> int:
+def resume_step(
+    path: Path, model: nn.Module, opt: torch.optim.Adam, identity: Mapping[str, str], device: torch.device
+) -> int:
     """The step to continue from: 0 without a checkpoint at ``path`` or with one whose identity
     differs from ``identity`` in any key (a fresh start, with a warning naming what differs), else
     the checkpoint's step after restoring what :func:`save_checkpoint` wrote into ``model`` and ``opt``.

@@ -54,10 +54,11 @@ CLAIMS = {
     "1-quality": "{method} within {within_db:g} dB of {long}{rule}",
     "1-speed": "{long} at least {min_speedup:g}x {method}'s time per image (step times measured interleaved)",
     "2": "{method} beats {short} (stronger of EMA and last iterate) by at least {short_margin_db:g} dB",
-    "2-control": "{method} beats {control} (random init, same learned inner loop) by at least {control_margin_db:g} dB: "
-                 "the meta-init, not the inner optimiser, makes its steps enough",
+    "2-control": "{method} beats {control} (random init, same learned inner loop) by at least "
+    "{control_margin_db:g} dB: the meta-init, not the inner optimiser, makes its steps enough",
     "3": "{method} beats {rival} by at least {rival_margin_db:g} dB",
-    "4": "transfer: {method} beats {control} by at least {transfer_margin_db:g} dB where task or class differ from meta-training",
+    "4": "transfer: {method} beats {control} by at least {transfer_margin_db:g} dB where task or class differ "
+    "from meta-training",
 }
 PAPER_RULE = " (bound per setting: min(the paper's gap, 0) − {within_db:g} dB)"
 
@@ -79,16 +80,30 @@ def verdict(s: Summary | None, bound: float, missing: str | None = None) -> tupl
     return "inconclusive", "95% interval straddles the bound"
 
 
-def _check(claim: str, text: str, versus: str, where: dict[str, Any], measured: Measured, bound: float, **extra: Any) -> dict[str, Any]:
+def _check(
+    claim: str, text: str, versus: str, where: dict[str, Any], measured: Measured, bound: float, **extra: Any
+) -> dict[str, Any]:
     s, missing = measured
     v, reason = verdict(s, bound, missing)
-    numbers = s.rounded() if s is not None else {"mean": None, "ci_low": None, "ci_high": None, "n_images": 0, "n_photos": 0}
-    return {"claim": claim, "text": text, "versus": versus, **where, **numbers, "bound": round(bound, 3), "verdict": v,
-            "reason": reason, **extra}
+    numbers = (
+        s.rounded() if s is not None else {"mean": None, "ci_low": None, "ci_high": None, "n_images": 0, "n_photos": 0}
+    )
+    return {
+        "claim": claim,
+        "text": text,
+        "versus": versus,
+        **where,
+        **numbers,
+        "bound": round(bound, 3),
+        "verdict": v,
+        "reason": reason,
+        **extra,
+    }
 
 
-def _values(by_method: dict[str, list[dict[str, Any]]], method: str, replicates: dict[str, list[str]],
-            field: str = "psnr") -> Sourced:
+def _values(
+    by_method: dict[str, list[dict[str, Any]]], method: str, replicates: dict[str, list[str]], field: str = "psnr"
+) -> Sourced:
     """Per-image ``field`` of ``method``, averaged over it and its replicates; (None, reason) when rows are missing."""
     ids = [method, *replicates.get(method, [])]
     missing = [i for i in ids if i not in by_method]
@@ -108,7 +123,9 @@ def _speed(rows: list[dict[str, Any]]) -> Measured:
     """Geometric-mean speed ratio over the method's rows (module doc), or (None, reason)."""
     if not rows:
         return None, "no rows of the method"
-    if not all(isinstance(r.get(f), (int, float)) and np.isfinite(r[f]) and r[f] > 0 for r in rows for f in SPEED_FIELDS):
+    if not all(
+        isinstance(r.get(f), (int, float)) and np.isfinite(r[f]) and r[f] > 0 for r in rows for f in SPEED_FIELDS
+    ):
         return None, "no interleaved step timings (step_seconds, ref_step_seconds, ref_steps) in the rows"
     ratios = [r["ref_steps"] * r["ref_step_seconds"] / (r["steps"] * r["step_seconds"]) for r in rows]
     return geometric_summary(ratios, [photo_of(r) for r in rows], RESAMPLES, SEED), None
@@ -129,8 +146,12 @@ def transfer_settings(config: dict[str, Any]) -> set[tuple[str, str]]:
     ev, meta = config["evaluate"], config["meta"]
     init = ev["methods"].get(config["claims"]["method"], {}).get("init")
     trained = {TABLE_OF_KIND[t["kind"]] for t in meta["methods"].get(init, {}).get("outer", {}).get("tasks", [])}
-    return {(t, d) for t, spec in ev["tasks"].items() for d in ev["roles"].values()
-            if TABLE_OF_KIND[spec["kind"]] not in trained or d != meta["train_dataset"]}
+    return {
+        (t, d)
+        for t, spec in ev["tasks"].items()
+        for d in ev["roles"].values()
+        if TABLE_OF_KIND[spec["kind"]] not in trained or d != meta["train_dataset"]
+    }
 
 
 def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: dict[str, Any]) -> dict[str, Any]:
@@ -144,33 +165,81 @@ def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: dict[str, Any]) -
     for s in seeds:
         mine = by_image(by_method[s])
         means[s] = float(np.mean([mine[k].value - long[k].value for k in join(mine, long, f"{s} and {c['long']}")]))
-    return {"seed_means": {s: round(m, 3) for s, m in means.items()}, "seed_std": round(float(np.std(list(means.values()), ddof=1)), 3)}
+    return {
+        "seed_means": {s: round(m, 3) for s, m in means.items()},
+        "seed_std": round(float(np.std(list(means.values()), ddof=1)), 3),
+    }
 
 
-def _setting_checks(by_method: dict[str, list[dict[str, Any]]], config: dict[str, Any], table: int, task: str, role: str,
-                    transfer: bool) -> list[dict[str, Any]]:
+def _setting_checks(
+    by_method: dict[str, list[dict[str, Any]]], config: dict[str, Any], table: int, task: str, role: str, transfer: bool
+) -> list[dict[str, Any]]:
     """Every check of one (task, class) setting; ``by_method`` holds that setting's rows per method id."""
     c, spec = config["claims"], config["evaluate"]["tasks"][task]
     where = {"task": task, "role": role, "dataset": config["evaluate"]["roles"][role]}
     fmt = {**c, "rule": PAPER_RULE.format(**c) if c["quality_bound"] == "paper" else ""}
     reps = c["replicates"]
     me = _values(by_method, c["method"], reps)
-    bound, gap = quality_bound(c, table, float(spec["sigma"]) if spec["kind"] == "denoising" else float(spec["ratio"]), role)
-    checks = [_check("1-quality", CLAIMS["1-quality"].format(**fmt), c["long"], where, _difference(me, _values(by_method, c["long"], reps)),
-                     bound, paper_gap=gap, **seed_spread(by_method, c))]
+    bound, gap = quality_bound(
+        c, table, float(spec["sigma"]) if spec["kind"] == "denoising" else float(spec["ratio"]), role
+    )
+    checks = [
+        _check(
+            "1-quality",
+            CLAIMS["1-quality"].format(**fmt),
+            c["long"],
+            where,
+            _difference(me, _values(by_method, c["long"], reps)),
+            bound,
+            paper_gap=gap,
+            **seed_spread(by_method, c),
+        )
+    ]
     mine = by_method.get(c["method"], [])
-    checks.append(_check("1-speed", CLAIMS["1-speed"].format(**fmt), c["long"], where, _speed(mine), c["min_speedup"],
-                         ref_method=next((r.get("ref_method") for r in mine), None)))
+    checks.append(
+        _check(
+            "1-speed",
+            CLAIMS["1-speed"].format(**fmt),
+            c["long"],
+            where,
+            _speed(mine),
+            c["min_speedup"],
+            ref_method=next((r.get("ref_method") for r in mine), None),
+        )
+    )
     short = by_method.get(c["short"], [])
-    field = "psnr_last" if short and np.mean([r["psnr_last"] for r in short]) > np.mean([r["psnr"] for r in short]) else "psnr"
-    checks.append(_check("2", CLAIMS["2"].format(**fmt), c["short"], where, _difference(me, _values(by_method, c["short"], reps, field)),
-                         c["short_margin_db"], short_field=field))
+    field = (
+        "psnr_last"
+        if short and np.mean([r["psnr_last"] for r in short]) > np.mean([r["psnr"] for r in short])
+        else "psnr"
+    )
+    checks.append(
+        _check(
+            "2",
+            CLAIMS["2"].format(**fmt),
+            c["short"],
+            where,
+            _difference(me, _values(by_method, c["short"], reps, field)),
+            c["short_margin_db"],
+            short_field=field,
+        )
+    )
     if c["control"] is not None:
         control = _difference(me, _values(by_method, c["control"], reps))
-        checks.append(_check("2-control", CLAIMS["2-control"].format(**fmt), c["control"], where, control, c["control_margin_db"]))
+        checks.append(
+            _check("2-control", CLAIMS["2-control"].format(**fmt), c["control"], where, control, c["control_margin_db"])
+        )
     for rival in c["rivals"]:
-        checks.append(_check("3", CLAIMS["3"].format(rival=rival, **fmt), rival, where, _difference(me, _values(by_method, rival, reps)),
-                             c["rival_margin_db"]))
+        checks.append(
+            _check(
+                "3",
+                CLAIMS["3"].format(rival=rival, **fmt),
+                rival,
+                where,
+                _difference(me, _values(by_method, rival, reps)),
+                c["rival_margin_db"],
+            )
+        )
     if c["control"] is not None and transfer:
         checks.append(_check("4", CLAIMS["4"].format(**fmt), c["control"], where, control, c["transfer_margin_db"]))
     return checks
@@ -181,8 +250,14 @@ def _summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
     setting fails, holds when every setting holds, and is inconclusive otherwise."""
     where = {v: [f"{ch['task']} {ch['role']}" for ch in checks if ch["verdict"] == v] for v in VERDICTS}
     overall = "fails" if where["fails"] else "holds" if len(where["holds"]) == len(checks) else "inconclusive"
-    return {"claim": checks[0]["claim"], "text": checks[0]["text"], "verdict": overall, "settings": len(checks),
-            "counts": {v: len(where[v]) for v in VERDICTS}, "where": where}
+    return {
+        "claim": checks[0]["claim"],
+        "text": checks[0]["text"],
+        "verdict": overall,
+        "settings": len(checks),
+        "counts": {v: len(where[v]) for v in VERDICTS},
+        "where": where,
+    }
 
 
 def check_claims(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
@@ -197,12 +272,29 @@ def check_claims(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str
     for r in rows:
         groups[(r["task"], r["dataset"])][r["method"]].append(r)
     transfer = transfer_settings(config)
-    checks = [ch for table in (1, 2, 3) for task in tasks_of(config, table) for role in ROLES
-              for ch in _setting_checks(groups[(task, roles[role])], config, table, task, role, (task, roles[role]) in transfer)]
-    verdicts = [_summary([ch for ch in checks if ch["text"] == text]) for text in dict.fromkeys(ch["text"] for ch in checks)]
-    return {"all_hold": all(ch["verdict"] == "holds" for ch in checks),
-            "bootstrap": {"resamples": RESAMPLES, "seed": SEED, "level": LEVEL, "cluster": "source photograph (dataset, source_file)"},
-            "verdicts": verdicts, "checks": checks}
+    checks = [
+        ch
+        for table in (1, 2, 3)
+        for task in tasks_of(config, table)
+        for role in ROLES
+        for ch in _setting_checks(
+            groups[(task, roles[role])], config, table, task, role, (task, roles[role]) in transfer
+        )
+    ]
+    verdicts = [
+        _summary([ch for ch in checks if ch["text"] == text]) for text in dict.fromkeys(ch["text"] for ch in checks)
+    ]
+    return {
+        "all_hold": all(ch["verdict"] == "holds" for ch in checks),
+        "bootstrap": {
+            "resamples": RESAMPLES,
+            "seed": SEED,
+            "level": LEVEL,
+            "cluster": "source photograph (dataset, source_file)",
+        },
+        "verdicts": verdicts,
+        "checks": checks,
+    }
 
 
 def _setting(task: dict[str, Any]) -> str:
@@ -225,11 +317,16 @@ def claims_markdown(result: dict[str, Any], config: dict[str, Any]) -> str:
     and bounds, and every inconclusive check with its reason."""
     tasks = config["evaluate"]["tasks"]
     name = {(t, r): f"{_setting(tasks[t])} {r}" for t, r in ((ch["task"], ch["role"]) for ch in result["checks"])}
-    lines = ["| claim | verdict | holds | fails | inconclusive | settings that fail / are inconclusive |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| claim | verdict | holds | fails | inconclusive | settings that fail / are inconclusive |",
+        "|---|---|---|---|---|---|",
+    ]
     for v in result["verdicts"]:
         bad = "; ".join(f"{w} {', '.join(v['where'][w])}" for w in ("fails", "inconclusive") if v["where"][w]) or "—"
-        lines.append(f"| {v['claim']}: {v['text']} | **{v['verdict']}** | {v['counts']['holds']}/{v['settings']} | "
-                     f"{v['counts']['fails']} | {v['counts']['inconclusive']} | {bad} |")
+        lines.append(
+            f"| {v['claim']}: {v['text']} | **{v['verdict']}** | {v['counts']['holds']}/{v['settings']} | "
+            f"{v['counts']['fails']} | {v['counts']['inconclusive']} | {bad} |"
+        )
     columns = list(name)
     cell = {(ch["text"], ch["task"], ch["role"]): ch for ch in result["checks"]}
     lines += ["", "| claim | " + " | ".join(name[c] for c in columns) + " |", "|---|" + "---|" * len(columns)]
@@ -237,17 +334,38 @@ def claims_markdown(result: dict[str, Any], config: dict[str, Any]) -> str:
         mine = [cell.get((text, *c)) for c in columns]
         first = next(ch for ch in mine if ch is not None)
         claim = first["claim"]
-        lines.append(f"| {claim} vs {first['versus']} | " + " | ".join("·" if ch is None else _value(ch) for ch in mine) + " |")
+        lines.append(
+            f"| {claim} vs {first['versus']} | " + " | ".join("·" if ch is None else _value(ch) for ch in mine) + " |"
+        )
         if len({ch["bound"] for ch in mine if ch is not None}) > 1:
-            lines.append(f"| ↳ {claim} bound | " + " | ".join("·" if ch is None else f"≥ {ch['bound']:g}" for ch in mine) + " |")
-    n = [{(ch["n_images"], ch["n_photos"]) for ch in result["checks"] if (ch["task"], ch["role"]) == c and ch["mean"] is not None}
-         for c in columns]
-    lines.append("| n images / photos | " + " | ".join(" or ".join(f"{i}/{p}" for i, p in sorted(s)) or "—" for s in n) + " |")
+            lines.append(
+                f"| ↳ {claim} bound | " + " | ".join("·" if ch is None else f"≥ {ch['bound']:g}" for ch in mine) + " |"
+            )
+    n = [
+        {
+            (ch["n_images"], ch["n_photos"])
+            for ch in result["checks"]
+            if (ch["task"], ch["role"]) == c and ch["mean"] is not None
+        }
+        for c in columns
+    ]
+    lines.append(
+        "| n images / photos | " + " | ".join(" or ".join(f"{i}/{p}" for i, p in sorted(s)) or "—" for s in n) + " |"
+    )
     b = result["bootstrap"]
-    lines += ["", (f"Cells: mean paired difference in dB (1-speed: geometric-mean ratio) and its {b['level']:.0%} interval, "
-                   f"resampling whole source photographs ({b['resamples']} resamples, seed {b['seed']}); ✓ holds (interval at or "
-                   "above the bound), ✗ fails (interval below it), ? inconclusive; · not checked (claim 4: settings of meta-training).")]
+    lines += [
+        "",
+        (
+            f"Cells: mean paired difference in dB (1-speed: geometric-mean ratio) and its {b['level']:.0%} interval, "
+            f"resampling whole source photographs ({b['resamples']} resamples, seed {b['seed']}); ✓ holds "
+            "(interval at or "
+            "above the bound), ✗ fails (interval below it), ? inconclusive; · not checked (claim 4: settings "
+            "of meta-training)."
+        ),
+    ]
     open_ = [ch for ch in result["checks"] if ch["verdict"] == "inconclusive"]
     if open_:
-        lines += ["", "Inconclusive:"] + [f"- {ch['claim']} at {name[(ch['task'], ch['role'])]}: {ch['reason']}" for ch in open_]
+        lines += ["", "Inconclusive:"] + [
+            f"- {ch['claim']} at {name[(ch['task'], ch['role'])]}: {ch['reason']}" for ch in open_
+        ]
     return "\n".join(lines) + "\n"

@@ -52,7 +52,9 @@ def validate_config(config: dict[str, Any], source: str = "config", schema_path:
     return config
 
 
-def validate_definition(instance: dict[str, Any], definition: str, source: str, schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+def validate_definition(
+    instance: dict[str, Any], definition: str, source: str, schema_path: Path = SCHEMA_PATH
+) -> dict[str, Any]:
     """Validate ``instance`` in place against the schema's ``$defs/<definition>`` (defaults filled in)."""
     defs = _load_schema(schema_path)["$defs"]
     _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": defs}, instance, source, schema_path)
@@ -136,8 +138,10 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
             problems.append(f"evaluate.methods.{name}: kind '{m['kind']}' needs a denoiser (bm3d or drunet)")
         ref = m.get("speed_reference")
         if ref is not None and (m["kind"] != "meta" or ev["methods"].get(ref, {}).get("kind") != "dip"):
-            problems.append(f"evaluate.methods.{name}.speed_reference: needs a meta method and a dip method under evaluate.methods "
-                            f"(got '{ref}')")
+            problems.append(
+                f"evaluate.methods.{name}.speed_reference: needs a meta method and a dip method under evaluate.methods "
+                f"(got '{ref}')"
+            )
         if m.get("random_init") and m["kind"] != "meta":
             problems.append(f"evaluate.methods.{name}.random_init: only a meta method has a meta-init to replace")
         if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
@@ -155,10 +159,15 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
         named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
         for key, name in named:
             if name not in ids:
-                problems.append(f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "
-                                "name one or set claims.enabled: false")
-    for section, tasks in (("evaluate", ev["tasks"]), ("ablation", config["ablation"]["tasks"]),
-                           ("ablation.transfer", config["ablation"]["transfer"]["tasks"])):
+                problems.append(
+                    f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "
+                    "name one or set claims.enabled: false"
+                )
+    for section, tasks in (
+        ("evaluate", ev["tasks"]),
+        ("ablation", config["ablation"]["tasks"]),
+        ("ablation.transfer", config["ablation"]["transfer"]["tasks"]),
+    ):
         for t, spec in tasks.items():
             if spec["kind"] != "denoising" and spec.get("ratio") is None:
                 problems.append(f"{section}.tasks.{t}: kind '{spec['kind']}' needs a ratio m/n")
@@ -183,5 +192,7 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
                 except ConfigError as err:
                     problems.append(str(err))
     if problems:
-        raise ConfigError(f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise ConfigError(
+            f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
     return config

@@ -62,8 +62,14 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike, show_progress: 
         baseline = op.initial_estimate(y).cpu()
         prior = DIPPrior(net, seed=settings.seed)
         result = fit_dip(
-            prior, op, y, DIPSettings(steps=settings.steps), torch.Generator().manual_seed(settings.seed + 100 * i + 2),
-            x_true=x, device=device, show_progress=show_progress,
+            prior,
+            op,
+            y,
+            DIPSettings(steps=settings.steps),
+            torch.Generator().manual_seed(settings.seed + 100 * i + 2),
+            x_true=x,
+            device=device,
+            show_progress=show_progress,
         )
         row = {
             "task": label,
@@ -78,11 +84,13 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike, show_progress: 
         }
         rows.append(row)
         labels.append(label)
-        grid.append([
-            ("ground truth", x),
-            (f"{baseline_name}, {row['psnr_baseline']:.1f} dB", baseline),
-            (f"DIP ({settings.steps} it), {row['psnr_dip_ema']:.1f} dB", result.estimate),
-        ])
+        grid.append(
+            [
+                ("ground truth", x),
+                (f"{baseline_name}, {row['psnr_baseline']:.1f} dB", baseline),
+                (f"DIP ({settings.steps} it), {row['psnr_dip_ema']:.1f} dB", result.estimate),
+            ]
+        )
         for k, step in enumerate(result.trace["step"]):
             traces.append({"task": label, **{key: result.trace[key][k] for key in result.trace}, "step": step})
     title = (
@@ -105,7 +113,10 @@ def _csv(rows: list[dict]) -> str:
 
 
 def _markdown(rows: list[dict], title: str) -> str:
-    head = "| task | operator | non-learned estimate | PSNR (dB) | DIP EMA PSNR (dB) | DIP last PSNR (dB) | DIP SSIM | seconds |"
+    head = (
+        "| task | operator | non-learned estimate | PSNR (dB) | DIP EMA PSNR (dB) | DIP last PSNR (dB) | DIP SSIM "
+        "| seconds |"
+    )
     lines = [f"{title}\n", head, "|" + "---|" * 8]
     for r in rows:
         lines.append(

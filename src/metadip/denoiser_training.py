@@ -76,7 +76,10 @@ class DenoiserTraining:
     val_images: int = 16
 
     def __post_init__(self) -> None:
-        if min(self.steps, self.batch, self.patch, self.checkpoint_every, self.val_every, self.val_images) < 1 or not self.lr > 0:
+        if (
+            min(self.steps, self.batch, self.patch, self.checkpoint_every, self.val_every, self.val_images) < 1
+            or not self.lr > 0
+        ):
             raise ValueError(f"invalid denoiser training settings: {self}")
         if self.patch % 8:
             raise ValueError(f"patch must be a multiple of 8 (DRUNet downsamples three times), got {self.patch}")
@@ -117,19 +120,33 @@ def validate_denoiser(net: DRUNet, images: Tensor, sigma: float, seed: int, devi
     return float(psnr(out, images).mean())
 
 
-def train_denoiser(net: DRUNet, s: DenoiserTraining, train_images: Tensor, val_images: Tensor, seed: int,
-                   work_dir: str | os.PathLike, device: torch.device | str | None = None, show_progress: bool = True,
-                   on_step: Callable[[int], None] | None = None, provenance: Mapping[str, str] | None = None) -> DRUNet:
+def train_denoiser(
+    net: DRUNet,
+    s: DenoiserTraining,
+    train_images: Tensor,
+    val_images: Tensor,
+    seed: int,
+    work_dir: str | os.PathLike,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+    on_step: Callable[[int], None] | None = None,
+    provenance: Mapping[str, str] | None = None,
+) -> DRUNet:
     """Train ``net`` in place; resumes from ``work_dir/checkpoint.safetensors`` if that was written
     by a run of the same identity (:mod:`metadip.checkpoints`): the same settings, network config,
     seed, initial weights, images and code.  ``provenance``:
     more identity entries from the caller (as for :func:`metadip.maml.meta_train`)."""
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    identity = {"init_sha256": tensors_sha256(*net.state_dict().values()),
-                "data_sha256": tensors_sha256(train_images, val_images[: s.val_images]),
-                "code_sha256": code_sha256("metadip.denoiser_training"), **(provenance or {})}
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    identity = {
+        "init_sha256": tensors_sha256(*net.state_dict().values()),
+        "data_sha256": tensors_sha256(train_images, val_images[: s.val_images]),
+        "code_sha256": code_sha256("metadip.denoiser_training"),
+        **(provenance or {}),
+    }
     net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=s.lr)
     identity["run_hash"] = config_hash({"training": asdict(s), "net": net.config.to_dict(), "seed": seed})
@@ -141,23 +158,40 @@ def train_denoiser(net: DRUNet, s: DenoiserTraining, train_images: Tensor, val_i
     rows = read_log(log_path, start)
     if start == 0:
         (work / PROGRESS).unlink(missing_ok=True)
-        rows = [{"step": 0, "train_loss": "", "val_psnr": round(validate_denoiser(net, val, s.val_sigma, seed, device), 4), "seconds": 0.0}]
+        rows = [
+            {
+                "step": 0,
+                "train_loss": "",
+                "val_psnr": round(validate_denoiser(net, val, s.val_sigma, seed, device), 4),
+                "seconds": 0.0,
+            }
+        ]
         write_log(log_path, rows, FIELDS)
     done_seconds, losses = resume_totals(work / PROGRESS, start, rows)
     t0 = time.perf_counter() - done_seconds  # cumulative over resumed sessions
-    for step in progress(range(start + 1, s.steps + 1), desc="train DRUNet", enabled=show_progress, initial=start, total=s.steps):
+    for step in progress(
+        range(start + 1, s.steps + 1), desc="train DRUNet", enabled=show_progress, initial=start, total=s.steps
+    ):
         noisy, clean, sigma = training_batch(train_images, s, seed, step)
         loss = (net(noisy.to(device), sigma.to(device)) - clean.to(device)).abs().mean()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"denoiser training loss became {loss.item()} at step {step}; lower the learning rate")
+            raise FloatingPointError(
+                f"denoiser training loss became {loss.item()} at step {step}; lower the learning rate"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
         if step % s.val_every == 0 or step == s.steps:
             v = validate_denoiser(net, val, s.val_sigma, seed, device)
-            rows.append({"step": step, "train_loss": round(float(np.mean(losses)), 6), "val_psnr": round(v, 4),
-                         "seconds": round(time.perf_counter() - t0, 2)})
+            rows.append(
+                {
+                    "step": step,
+                    "train_loss": round(float(np.mean(losses)), 6),
+                    "val_psnr": round(v, 4),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+            )
             losses = []
             write_log(log_path, rows, FIELDS)
             log.info("step %d: L1 %.5f, val PSNR (sigma %g) %.2f dB", step, rows[-1]["train_loss"], s.val_sigma, v)

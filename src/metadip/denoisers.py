@@ -52,10 +52,7 @@ def bm3d_denoise(x: Tensor, sigma: float) -> Tensor:
     if sigma == 0:
         return x.clone()
     arr = x.detach().cpu().permute(1, 2, 0).double().numpy()
-    if x.shape[0] == 3:
-        out = bm3d.bm3d_rgb(arr, sigma / 255.0)
-    else:
-        out = bm3d.bm3d(arr[..., 0], sigma / 255.0)[..., None]
+    out = bm3d.bm3d_rgb(arr, sigma / 255.0) if x.shape[0] == 3 else bm3d.bm3d(arr[..., 0], sigma / 255.0)[..., None]
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).permute(2, 0, 1).to(x.device)
 
 
@@ -64,7 +61,9 @@ class _ResBlock(nn.Module):
 
     def __init__(self, c: int) -> None:
         super().__init__()
-        self.res = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, 1, 1, bias=False))
+        self.res = nn.Sequential(
+            nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, 1, 1, bias=False)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.res(x)
@@ -82,7 +81,7 @@ class DRUNetConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DRUNetConfig":
+    def from_dict(cls, d: dict) -> DRUNetConfig:
         return cls(channels=d["channels"], widths=tuple(d["widths"]), blocks=d["blocks"])
 
 
@@ -103,10 +102,20 @@ class DRUNet(nn.Module):
         w, nb, c = config.widths, config.blocks, config.channels
         self.m_head = nn.Conv2d(c + 1, w[0], 3, 1, 1, bias=False)
         for i in range(3):
-            setattr(self, f"m_down{i + 1}", nn.Sequential(*[_ResBlock(w[i]) for _ in range(nb)], nn.Conv2d(w[i], w[i + 1], 2, 2, 0, bias=False)))
+            setattr(
+                self,
+                f"m_down{i + 1}",
+                nn.Sequential(*[_ResBlock(w[i]) for _ in range(nb)], nn.Conv2d(w[i], w[i + 1], 2, 2, 0, bias=False)),
+            )
         self.m_body = nn.Sequential(*[_ResBlock(w[3]) for _ in range(nb)])
         for i in (2, 1, 0):
-            setattr(self, f"m_up{i + 1}", nn.Sequential(nn.ConvTranspose2d(w[i + 1], w[i], 2, 2, 0, bias=False), *[_ResBlock(w[i]) for _ in range(nb)]))
+            setattr(
+                self,
+                f"m_up{i + 1}",
+                nn.Sequential(
+                    nn.ConvTranspose2d(w[i + 1], w[i], 2, 2, 0, bias=False), *[_ResBlock(w[i]) for _ in range(nb)]
+                ),
+            )
         self.m_tail = nn.Conv2d(w[0], c, 3, 1, 1, bias=False)
 
     def forward(self, x: Tensor, sigma: float | Tensor) -> Tensor:
@@ -132,7 +141,9 @@ class DRUNetDenoiser:
     """Callable denoiser around a :class:`DRUNet`: ``denoiser(x, sigma)`` in eval mode, no grad."""
 
     def __init__(self, net: DRUNet, device: torch.device | str | None = None) -> None:
-        self.device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = (
+            torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        )
         self.net = net.to(self.device).eval()
 
     @torch.no_grad()
@@ -141,7 +152,9 @@ class DRUNetDenoiser:
         single = x.dim() == 3
         xb = (x.unsqueeze(0) if single else x).to(self.device)
         if xb.shape[1] != self.net.config.channels:
-            raise ValueError(f"this DRUNet denoises {self.net.config.channels}-channel images, got {xb.shape[1]} channels")
+            raise ValueError(
+                f"this DRUNet denoises {self.net.config.channels}-channel images, got {xb.shape[1]} channels"
+            )
         out = self.net(xb, sigma).to(x.device)
         return out[0] if single else out
 
@@ -156,24 +169,32 @@ def load_official_drunet(path: str | os.PathLike, channels: int) -> DRUNet:
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, not a torch file, pickled code
-        raise ValueError(f"{path}: not a readable DRUNet weights file ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    except Exception as err:  # noqa: BLE001 - torch.load raises many types: truncated zip, not a torch file, pickled code
+        raise ValueError(
+            f"{path}: not a readable DRUNet weights file ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a state dict of tensors")
     net = DRUNet(DRUNetConfig(channels=channels))
     missing, unexpected = set(net.state_dict()) - set(state), set(state) - set(net.state_dict())
     if missing or unexpected:
-        raise ValueError(f"{path}: not a DRUNet ({channels}-channel) state dict: missing {sorted(missing)[:3]}, "
-                         f"unexpected {sorted(unexpected)[:3]}")
+        raise ValueError(
+            f"{path}: not a DRUNet ({channels}-channel) state dict: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}"
+        )
     shapes = [k for k, v in net.state_dict().items() if v.shape != state[k].shape]
     if shapes:
-        raise ValueError(f"{path}: wrong architecture: {shapes[0]} has shape {tuple(state[shapes[0]].shape)}, "
-                         f"expected {tuple(net.state_dict()[shapes[0]].shape)} (color file for 3 channels, gray for 1?)")
+        raise ValueError(
+            f"{path}: wrong architecture: {shapes[0]} has shape {tuple(state[shapes[0]].shape)}, "
+            f"expected {tuple(net.state_dict()[shapes[0]].shape)} (color file for 3 channels, gray for 1?)"
+        )
     net.load_state_dict(state, strict=True)
     return net
 
 
-def run_denoiser(denoiser: Callable[[Tensor, float], Tensor], y: Tensor, sigma: float, x_true: Tensor | None = None) -> DIPResult:
+def run_denoiser(
+    denoiser: Callable[[Tensor, float], Tensor], y: Tensor, sigma: float, x_true: Tensor | None = None
+) -> DIPResult:
     """A plain denoising baseline (Table 1) in the solvers' result format: one denoiser call on
     the noisy image ``y`` (C, H, W) at ``sigma``; the trace has one row (step 1)."""
     start = time.perf_counter()

@@ -95,7 +95,9 @@ def fit_dip(
     """
     operator.check_measurement(y)
     if y.shape != operator.measurement_shape:
-        raise ValueError(f"fit_dip reconstructs one measurement of shape {operator.measurement_shape}, got {tuple(y.shape)}")
+        raise ValueError(
+            f"fit_dip reconstructs one measurement of shape {operator.measurement_shape}, got {tuple(y.shape)}"
+        )
     if x_true is not None:
         operator.check_image(x_true)
     device = torch.device(device) if device is not None else default_device()

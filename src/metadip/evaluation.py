@@ -47,15 +47,25 @@ from metadip.seeding import name_key, seeded_generator
 _OPERATOR, _NOISE, _JITTER = 11, 12, 13  # purposes in seeded_generator keys
 
 
-def setting_operator(task: dict[str, Any], image_shape: tuple[int, int, int], seed: int, task_name: str, dataset: str) -> tuple[Operator, int]:
+def setting_operator(
+    task: dict[str, Any], image_shape: tuple[int, int, int], seed: int, task_name: str, dataset: str
+) -> tuple[Operator, int]:
     """The operator of a (task, dataset) setting and its seed; shared by all images and shards."""
-    op_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=seeded_generator(seed, _OPERATOR, name_key(task_name), name_key(dataset))))
+    op_seed = int(
+        torch.randint(
+            0, 2**31 - 1, (1,), generator=seeded_generator(seed, _OPERATOR, name_key(task_name), name_key(dataset))
+        )
+    )
     return TaskSpec.from_setting(task).operator(image_shape, op_seed), op_seed
 
 
 def measure_image(op: Operator, x: Tensor, seed: int, task_name: str, dataset: str, index: int) -> tuple[Tensor, int]:
     """The measurement of image ``index`` ``x`` (C, H, W) and the seed of its noise."""
-    noise_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=seeded_generator(seed, _NOISE, name_key(task_name), name_key(dataset), index)))
+    noise_seed = int(
+        torch.randint(
+            0, 2**31 - 1, (1,), generator=seeded_generator(seed, _NOISE, name_key(task_name), name_key(dataset), index)
+        )
+    )
     return op.measure(x.unsqueeze(0), torch.Generator().manual_seed(noise_seed))[0], noise_seed
 
 
@@ -78,9 +88,18 @@ def _truncate(trace: dict[str, list[float]], k: int) -> dict[str, list[float]]:
     return {key: v[:k] for key, v in trace.items()}
 
 
-def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config: dict[str, Any], task_name: str, dataset: str,
-                 image_shape: tuple[int, int, int], artifacts: dict[str, str], device: torch.device,
-                 show_progress: bool = False) -> tuple[Runner, dict[str, Any], Callable[[Operator, Tensor], None]]:
+def build_runner(
+    name: str,
+    method: dict[str, Any],
+    task: dict[str, Any],
+    config: dict[str, Any],
+    task_name: str,
+    dataset: str,
+    image_shape: tuple[int, int, int],
+    artifacts: dict[str, str],
+    device: torch.device,
+    show_progress: bool = False,
+) -> tuple[Runner, dict[str, Any], Callable[[Operator, Tensor], None]]:
     """A function reconstructing one image with method ``name``, the provenance it records, and a
     warm-up: two untimed steps on ``device`` so that no image's seconds include one-off start-up
     costs (CUDA context, kernel selection, first functional-transform calls).
@@ -90,11 +109,12 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
     """
     kind, label, seed = method["kind"], method["label"], config["seed"]
     provenance: dict[str, Any] = {}
-    warm: Callable[[Operator, Tensor], None] = lambda op, y: None
 
     def need(key: str) -> str:
         if not artifacts.get(key):
-            raise ValueError(f"method '{name}' ({kind}) needs the {key.replace('_', '-')} artifact (--{key.replace('_', '-')})")
+            raise ValueError(
+                f"method '{name}' ({kind}) needs the {key.replace('_', '-')} artifact (--{key.replace('_', '-')})"
+            )
         return artifacts[key]
 
     if kind in ("denoiser", "pnp"):
@@ -104,6 +124,7 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
         else:
             denoiser = bm3d_denoise
     if kind == "denoiser":
+
         def run(op, y, x, index):
             return [Outcome(name, label, 1, run_denoiser(denoiser, y, task["sigma"], x), {})]
 
@@ -111,7 +132,9 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
             run_denoiser(denoiser, y, task["sigma"])
     elif kind == "pnp":
         best = json.loads(Path(need("pnp")).read_text())["best"]
-        settings = PnPSettings(best["sigma_d"], best["rho"], int(best["iterations"]), config["baselines"]["pnp"]["pr_steps"])
+        settings = PnPSettings(
+            best["sigma_d"], best["rho"], int(best["iterations"]), config["baselines"]["pnp"]["pr_steps"]
+        )
         provenance["pnp"] = {"sigma_d": settings.sigma_d, "rho": settings.rho, "iterations": settings.iterations}
 
         def run(op, y, x, index):
@@ -122,27 +145,59 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
     elif kind == "dip":
         source = config["meta"]["methods"][method["network_of"]]
         arch = architecture_from_config(source["network"], source["arch"], image_shape)
-        settings = DIPSettings(steps=method["steps"], lr=method["lr"], jitter_std=method["jitter_std"], ema=method["ema"])
+        settings = DIPSettings(
+            steps=method["steps"], lr=method["lr"], jitter_std=method["jitter_std"], ema=method["ema"]
+        )
         report = report_steps(method)
         provenance["init_seed"] = arch["seed"]
 
         def run(op, y, x, index):
-            g_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=seeded_generator(
-                seed, _JITTER, name_key(task_name), name_key(dataset), index)))
+            g_seed = int(
+                torch.randint(
+                    0,
+                    2**31 - 1,
+                    (1,),
+                    generator=seeded_generator(seed, _JITTER, name_key(task_name), name_key(dataset), index),
+                )
+            )
             prior = build_model(arch, source["inner"]).prior
-            full = fit_dip(prior, op, y, settings, torch.Generator().manual_seed(g_seed), x_true=x, device=device,
-                           show_progress=show_progress, keep_at=tuple(report), last_every=method["trace_last_every"],
-                           last_dense=method["trace_last_dense"])
+            full = fit_dip(
+                prior,
+                op,
+                y,
+                settings,
+                torch.Generator().manual_seed(g_seed),
+                x_true=x,
+                device=device,
+                show_progress=show_progress,
+                keep_at=tuple(report),
+                last_every=method["trace_last_every"],
+                last_dense=method["trace_last_dense"],
+            )
             outs = []
             for k in report:
                 est, last = full.snapshots[k]
-                outs.append(Outcome(dip_method_id(name, k), f"{label} ({k})", k,
-                                    DIPResult(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k)), {"jitter_seed": g_seed}))
+                outs.append(
+                    Outcome(
+                        dip_method_id(name, k),
+                        f"{label} ({k})",
+                        k,
+                        DIPResult(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k)),
+                        {"jitter_seed": g_seed},
+                    )
+                )
             return outs
 
         def warm(op, y):
-            fit_dip(build_model(arch, source["inner"]).prior, op, y, DIPSettings(steps=2), torch.Generator().manual_seed(0),
-                    device=device, show_progress=False)
+            fit_dip(
+                build_model(arch, source["inner"]).prior,
+                op,
+                y,
+                DIPSettings(steps=2),
+                torch.Generator().manual_seed(0),
+                device=device,
+                show_progress=False,
+            )
     elif kind == "meta":
         path = need("meta_init")
         model = load_meta_init(path)
@@ -156,8 +211,13 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
         reference = _speed_reference(method, config, image_shape)
 
         def run(op, y, x, index):
-            out = Outcome(name, label, method["steps"], solve(model, op, y, method["steps"], x_true=x, device=device,
-                                                              show_progress=show_progress), {})
+            out = Outcome(
+                name,
+                label,
+                method["steps"],
+                solve(model, op, y, method["steps"], x_true=x, device=device, show_progress=show_progress),
+                {},
+            )
             if reference is not None:
                 out.speed = _interleaved_speed(model, reference, op, y, method["speed_rounds"], device)
             return [out]
@@ -169,27 +229,51 @@ def build_runner(name: str, method: dict[str, Any], task: dict[str, Any], config
     return run, provenance, warm
 
 
-def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_name: str, images: Tensor, image_ids: Sequence[str],
-                   sources: Sequence[str], indices: Sequence[int], artifacts: dict[str, str],
-                   device: torch.device | str | None = None, show_progress: bool = False) -> list[dict[str, Any]]:
+def evaluate_shard(
+    config: dict[str, Any],
+    task_name: str,
+    dataset: str,
+    method_name: str,
+    images: Tensor,
+    image_ids: Sequence[str],
+    sources: Sequence[str],
+    indices: Sequence[int],
+    artifacts: dict[str, str],
+    device: torch.device | str | None = None,
+    show_progress: bool = False,
+) -> list[dict[str, Any]]:
     """Result rows of method ``method_name`` on images ``indices`` (into ``images`` (N, C, H, W),
     the whole evaluation set of the dataset, with crop ids ``image_ids`` and source photographs
     ``sources``) for task ``task_name``."""
     ev = config["evaluate"]
     task, method = ev["tasks"][task_name], ev["methods"][method_name]
     if not applies(method, task):
-        raise ValueError(f"method '{method_name}' ({method['kind']}) does not apply to task '{task_name}' ({task['kind']})")
+        raise ValueError(
+            f"method '{method_name}' ({method['kind']}) does not apply to task '{task_name}' ({task['kind']})"
+        )
     device = torch.device(device) if device is not None else default_device()
     op, op_seed = setting_operator(task, tuple(images.shape[1:]), config["seed"], task_name, dataset)
-    run, provenance, warm_up = build_runner(method_name, method, task, config, task_name, dataset, tuple(images.shape[1:]), artifacts,
-                                   device, show_progress)
+    run, provenance, warm_up = build_runner(
+        method_name, method, task, config, task_name, dataset, tuple(images.shape[1:]), artifacts, device, show_progress
+    )
     role = next((r for r, d in ev["roles"].items() if d == dataset), None)
     common = {
-        "dataset": dataset, "role": role, "task": task_name, "kind": task["kind"], "table": TABLE_OF_KIND[task["kind"]],
-        "sigma": float(task.get("sigma", 25.0)), "ratio": task.get("ratio"), "method_name": method_name,
+        "dataset": dataset,
+        "role": role,
+        "task": task_name,
+        "kind": task["kind"],
+        "table": TABLE_OF_KIND[task["kind"]],
+        "sigma": float(task.get("sigma", 25.0)),
+        "ratio": task.get("ratio"),
+        "method_name": method_name,
         "device": device.type if device.type == "cpu" else torch.cuda.get_device_name(device),
-        "host": platform.node(), "threads": torch.get_num_threads(), "seed": config["seed"], "operator_seed": op_seed,
-        "config_hash": shard_config_hash(config, task_name, method_name), "git_commit": git_commit(), "torch": torch.__version__,
+        "host": platform.node(),
+        "threads": torch.get_num_threads(),
+        "seed": config["seed"],
+        "operator_seed": op_seed,
+        "config_hash": shard_config_hash(config, task_name, method_name),
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
     }
     # measure every image first, on the CPU (the solvers move the operator to their device)
     measured = [(i, *measure_image(op, images[i], config["seed"], task_name, dataset, i)) for i in indices]
@@ -201,17 +285,33 @@ def evaluate_shard(config: dict[str, Any], task_name: str, dataset: str, method_
         for o in run(op, y, x, i):
             est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
             tr = o.result.trace
-            rows.append({
-                **common, "image_id": image_ids[i], "source_file": sources[i], "image_index": int(i), "method": o.method,
-                "label": o.label, "steps": o.steps,
-                **{k: o.speed.get(k) for k in SPEED_FIELDS},
-                "psnr": float(psnr(est, x)), "psnr_last": float(psnr(last, x)), "ssim": float(ssim(est, x)),
-                "seconds": float(o.result.seconds), "noise_seed": noise_seed,
-                "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
-                "estimate": _u8(est), "estimate_last": _u8(last), "height": int(x.shape[1]), "width": int(x.shape[2]),
-                "trace_step": [int(s) for s in tr["step"]], "trace_nmse": tr.get("nmse", []), "trace_nmse_last": tr.get("nmse_last", tr.get("nmse", [])),
-                "trace_psnr": tr.get("psnr", []), "trace_seconds": tr["seconds"],
-            })
+            rows.append(
+                {
+                    **common,
+                    "image_id": image_ids[i],
+                    "source_file": sources[i],
+                    "image_index": int(i),
+                    "method": o.method,
+                    "label": o.label,
+                    "steps": o.steps,
+                    **{k: o.speed.get(k) for k in SPEED_FIELDS},
+                    "psnr": float(psnr(est, x)),
+                    "psnr_last": float(psnr(last, x)),
+                    "ssim": float(ssim(est, x)),
+                    "seconds": float(o.result.seconds),
+                    "noise_seed": noise_seed,
+                    "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
+                    "estimate": _u8(est),
+                    "estimate_last": _u8(last),
+                    "height": int(x.shape[1]),
+                    "width": int(x.shape[2]),
+                    "trace_step": [int(s) for s in tr["step"]],
+                    "trace_nmse": tr.get("nmse", []),
+                    "trace_nmse_last": tr.get("nmse_last", tr.get("nmse", [])),
+                    "trace_psnr": tr.get("psnr", []),
+                    "trace_seconds": tr["seconds"],
+                }
+            )
     return rows
 
 
@@ -229,19 +329,26 @@ class _SpeedReference:
     settings: DIPSettings
 
 
-def _speed_reference(method: dict[str, Any], config: dict[str, Any], image_shape: tuple[int, int, int]) -> _SpeedReference | None:
+def _speed_reference(
+    method: dict[str, Any], config: dict[str, Any], image_shape: tuple[int, int, int]
+) -> _SpeedReference | None:
     name = method["speed_reference"]
     if name is None:
         return None
     ref = config["evaluate"]["methods"][name]
     source = config["meta"]["methods"][ref["network_of"]]
-    return _SpeedReference(dip_method_id(name, ref["steps"]), ref["steps"],
-                           architecture_from_config(source["network"], source["arch"], image_shape), source["inner"],
-                           DIPSettings(steps=ref["steps"], lr=ref["lr"], jitter_std=ref["jitter_std"], ema=ref["ema"]))
+    return _SpeedReference(
+        dip_method_id(name, ref["steps"]),
+        ref["steps"],
+        architecture_from_config(source["network"], source["arch"], image_shape),
+        source["inner"],
+        DIPSettings(steps=ref["steps"], lr=ref["lr"], jitter_std=ref["jitter_std"], ema=ref["ema"]),
+    )
 
 
-def _interleaved_speed(model: MetaModel, ref: _SpeedReference, op: Operator, y: Tensor, rounds: int,
-                       device: torch.device, steps: int = 4) -> dict[str, Any]:
+def _interleaved_speed(
+    model: MetaModel, ref: _SpeedReference, op: Operator, y: Tensor, rounds: int, device: torch.device, steps: int = 4
+) -> dict[str, Any]:
     """Seconds per step of the meta method's inner loop and of the reference DIP's Adam loop on the
     same image and operator, timed in alternation (``rounds`` × ``steps`` steps each, after the
     first step of each run, which allocates state) so that both see the machine's load of the same
@@ -251,18 +358,39 @@ def _interleaved_speed(model: MetaModel, ref: _SpeedReference, op: Operator, y: 
     for r in range(rounds):
         tr = solve(model, op, y, steps + 2, device=device, show_progress=False).trace["seconds"]
         meta.append((tr[-2] - tr[0]) / steps)  # rows 1..steps+1 are inner steps; the last row adds the final forward
-        tr = fit_dip(build_model(ref.arch, ref.inner).prior, op, y, replace(ref.settings, steps=steps + 1),
-                     torch.Generator().manual_seed(r), device=device, show_progress=False).trace["seconds"]
+        tr = fit_dip(
+            build_model(ref.arch, ref.inner).prior,
+            op,
+            y,
+            replace(ref.settings, steps=steps + 1),
+            torch.Generator().manual_seed(r),
+            device=device,
+            show_progress=False,
+        ).trace["seconds"]
         dip.append((tr[-1] - tr[0]) / steps)
-    return {"step_seconds": float(np.median(meta)), "ref_method": ref.method_id, "ref_step_seconds": float(np.median(dip)),
-            "ref_steps": ref.steps}
+    return {
+        "step_seconds": float(np.median(meta)),
+        "ref_method": ref.method_id,
+        "ref_step_seconds": float(np.median(dip)),
+        "ref_steps": ref.steps,
+    }
 
 
 def shard_config_hash(config: dict[str, Any], task_name: str, method_name: str) -> str:
     """Hash of every config value a shard's rows depend on."""
     ev = config["evaluate"]
-    return config_hash({"seed": config["seed"], "curate": config["curate"], "meta": config["meta"], "baselines": config["baselines"],
-                        "task": ev["tasks"][task_name], "method": ev["methods"][method_name], "images": ev["images"], "split": ev["split"]})
+    return config_hash(
+        {
+            "seed": config["seed"],
+            "curate": config["curate"],
+            "meta": config["meta"],
+            "baselines": config["baselines"],
+            "task": ev["tasks"][task_name],
+            "method": ev["methods"][method_name],
+            "images": ev["images"],
+            "split": ev["split"],
+        }
+    )
 
 
 def _u8(x: Tensor) -> bytes:

@@ -27,7 +27,9 @@ def save_image_grid(
     ``None`` leaves a cell blank (e.g. a measurement that is not an image).
     """
     ncols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(cell_inches * ncols, cell_inches * len(rows) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), ncols, figsize=(cell_inches * ncols, cell_inches * len(rows) + 0.4), squeeze=False
+    )
     for r, (cells, label) in enumerate(zip(rows, row_labels, strict=True)):
         for c in range(ncols):
             ax = axes[r][c]
@@ -68,17 +70,29 @@ def save_convergence_figure(
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows + 0.5), squeeze=False)
     names = sorted({r["series"] for r in conv})
     colours = {n: plt.cm.tab10(i % 10) for i, n in enumerate(names)}
-    for ax, (task, dataset, caption) in zip(axes.flat, panels):
+    for ax, (task, dataset, caption) in zip(axes.flat, panels, strict=False):
         for name in names:
             pts = [r for r in conv if r["task"] == task and r["dataset"] == dataset and r["series"] == name]
             if not pts:
                 continue
             steps = [r["step"] for r in pts]
-            ax.plot(steps, [r["nmse_mean"] for r in pts], color=colours[name], lw=1.6, ls="--" if "EMA" in name else "-",
-                    label=f"{name} (n={pts[0]['images']} images / {pts[0].get('photos', '?')} photos)")
+            ax.plot(
+                steps,
+                [r["nmse_mean"] for r in pts],
+                color=colours[name],
+                lw=1.6,
+                ls="--" if "EMA" in name else "-",
+                label=f"{name} (n={pts[0]['images']} images / {pts[0].get('photos', '?')} photos)",
+            )
             if pts[0].get("nmse_ci_low") is not None:
-                ax.fill_between(steps, [r["nmse_ci_low"] for r in pts], [r["nmse_ci_high"] for r in pts], color=colours[name],
-                                alpha=0.25, lw=0)
+                ax.fill_between(
+                    steps,
+                    [r["nmse_ci_low"] for r in pts],
+                    [r["nmse_ci_high"] for r in pts],
+                    color=colours[name],
+                    alpha=0.25,
+                    lw=0,
+                )
             for k in ("nmse_min", "nmse_max"):
                 ax.plot(steps, [r[k] for r in pts], color=colours[name], lw=0.6, ls=":", alpha=0.6)
         ax.set_xscale("log")
@@ -87,13 +101,27 @@ def save_convergence_figure(
         ax.set_xlabel("iteration")
         ax.set_ylabel("NMSE ‖x̂ − x‖² / ‖x‖²")
         ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.02), ncol=min(3, max(1, len(labels))), fontsize=8,
-               frameon=False)
-    fig.text(0.5, 0.005, "line: mean over images; band: its 95% interval (bootstrap over source photographs); dotted: "
-             "min and max image", ha="center", va="bottom", fontsize=7, color="0.35")
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.02),
+        ncol=min(3, max(1, len(labels))),
+        fontsize=8,
+        frameon=False,
+    )
+    fig.text(
+        0.5,
+        0.005,
+        "line: mean over images; band: its 95% interval (bootstrap over source photographs); dotted: min and max image",
+        ha="center",
+        va="bottom",
+        fontsize=7,
+        color="0.35",
+    )
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.09, 1, 1))

@@ -61,9 +61,9 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
+        with Image.open(path) as opened:
+            opened.load()
+            im = ImageOps.exif_transpose(opened)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.float64)
                 if arr.min() < 0 or arr.max() > 65535:
@@ -100,4 +100,6 @@ def resize_images(x: Tensor, size: int) -> Tensor:
     """Anti-aliased bilinear resize of ``(N, C, H, W)`` images to ``size`` × ``size`` (no-op if equal)."""
     if x.shape[-2:] == (size, size):
         return x
-    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return torch.nn.functional.interpolate(
+        x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    ).clamp(0, 1)

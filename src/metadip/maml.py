@@ -67,8 +67,12 @@ class TaskSpec:
     def from_setting(cls, setting: Mapping[str, Any]) -> TaskSpec:
         """The measurement model of a named task setting (``evaluate.tasks`` / ``ablation.tasks``
         entry; its other keys are ignored)."""
-        return cls(kind=setting["kind"], sigma=setting.get("sigma", 25.0), ratio=setting.get("ratio"),
-                   colour=setting.get("colour", "joint"))
+        return cls(
+            kind=setting["kind"],
+            sigma=setting.get("sigma", 25.0),
+            ratio=setting.get("ratio"),
+            colour=setting.get("colour", "joint"),
+        )
 
     def operator(self, image_shape: tuple[int, int, int], seed: int) -> Operator:
         cfg: dict[str, Any] = {"kind": self.kind, "image_shape": image_shape, "sigma": self.sigma, "seed": seed}
@@ -101,8 +105,14 @@ class OuterSettings:
     tasks: tuple[TaskSpec, ...] = field(default_factory=lambda: (TaskSpec(),))
 
     def __post_init__(self) -> None:
-        if (self.steps < 1 or self.meta_batch < 1 or not self.lr > 0 or self.checkpoint_every < 1 or self.val_every < 1
-                or (self.lr_step_sizes is not None and not self.lr_step_sizes > 0)):
+        if (
+            self.steps < 1
+            or self.meta_batch < 1
+            or not self.lr > 0
+            or self.checkpoint_every < 1
+            or self.val_every < 1
+            or (self.lr_step_sizes is not None and not self.lr_step_sizes > 0)
+        ):
             raise ValueError(f"invalid outer-loop settings: {self}")
         if self.task_batching not in ("loop", "vmap"):
             raise ValueError(f"task_batching must be 'loop' or 'vmap', got {self.task_batching!r}")
@@ -157,7 +167,9 @@ def named_problems(tasks: Mapping[str, Mapping[str, Any]], images: Tensor, seed:
     return problems
 
 
-def score_problems(model: MetaModel, problems: Mapping[str, tuple], steps: int, device: torch.device | str | None = None) -> dict[str, float]:
+def score_problems(
+    model: MetaModel, problems: Mapping[str, tuple], steps: int, device: torch.device | str | None = None
+) -> dict[str, float]:
     """Name → mean PSNR (dB) of ``steps``-step reconstructions from the model's θ₀ (4 decimals)."""
     device = torch.device(device) if device is not None else default_device()
     return {name: round(validate(model, op, ys, xs, steps, device), 4) for name, (op, ys, xs) in problems.items()}
@@ -191,10 +203,19 @@ def resume_totals(path: Path, start_step: int, rows: list[dict[str, Any]]) -> tu
 # -- the trainer ------------------------------------------------------------------------------------
 
 
-def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, val_images: Tensor, seed: int,
-               work_dir: str | os.PathLike, device: torch.device | str | None = None, show_progress: bool = True,
-               stop_after: int | None = None, on_step: Callable[[int], None] | None = None,
-               provenance: Mapping[str, str] | None = None) -> MetaModel:
+def meta_train(
+    model: MetaModel,
+    settings: OuterSettings,
+    train_images: Tensor,
+    val_images: Tensor,
+    seed: int,
+    work_dir: str | os.PathLike,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+    stop_after: int | None = None,
+    on_step: Callable[[int], None] | None = None,
+    provenance: Mapping[str, str] | None = None,
+) -> MetaModel:
     """Meta-train ``model`` in place; resumes from ``work_dir/checkpoint.safetensors`` if that was
     written by a run of the same identity (:mod:`metadip.checkpoints`): the same configuration
     (outer and inner settings, prior, seed), the same initial weights, images and code.
@@ -207,17 +228,33 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
     """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    identity = {"init_sha256": tensors_sha256(*model.state_dict().values()),
-                "data_sha256": tensors_sha256(train_images, val_images),
-                "code_sha256": code_sha256("metadip.maml", "metadip.networks"), **(provenance or {})}
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    identity = {
+        "init_sha256": tensors_sha256(*model.state_dict().values()),
+        "data_sha256": tensors_sha256(train_images, val_images),
+        "code_sha256": code_sha256("metadip.maml", "metadip.networks"),
+        **(provenance or {}),
+    }
     model.to(device)
     train_images = train_images.to(device)
     step_sizes = [p for n, p in model.named_parameters() if n == "log_lr"]
-    opt = torch.optim.Adam([{"params": [p for n, p in model.named_parameters() if n != "log_lr"]},
-                            {"params": step_sizes, "lr": settings.lr_step_sizes or settings.lr}], lr=settings.lr)
-    identity["run_hash"] = config_hash({"outer": settings.to_dict(), "inner": model.inner.to_dict(), "seed": seed,
-                                        "prior": getattr(model.prior.config, "to_dict", dict)()})
+    opt = torch.optim.Adam(
+        [
+            {"params": [p for n, p in model.named_parameters() if n != "log_lr"]},
+            {"params": step_sizes, "lr": settings.lr_step_sizes or settings.lr},
+        ],
+        lr=settings.lr,
+    )
+    identity["run_hash"] = config_hash(
+        {
+            "outer": settings.to_dict(),
+            "inner": model.inner.to_dict(),
+            "seed": seed,
+            "prior": getattr(model.prior.config, "to_dict", dict)(),
+        }
+    )
     ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
     start_step = resume_step(ckpt, model, opt, identity, device)
     if start_step:
@@ -226,12 +263,24 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
     val_op, val_ys, val_xs = validation_set(settings, val_images, seed)
     if start_step == 0:
         (work / PROGRESS).unlink(missing_ok=True)
-        rows = [{"step": 0, "train_loss": "", "val_psnr": round(validate(model, val_op, val_ys, val_xs, settings.test_steps, device), 4), "seconds": 0.0}]
+        rows = [
+            {
+                "step": 0,
+                "train_loss": "",
+                "val_psnr": round(validate(model, val_op, val_ys, val_xs, settings.test_steps, device), 4),
+                "seconds": 0.0,
+            }
+        ]
         write_log(metrics_path, rows, FIELDS)
     done_seconds, losses = resume_totals(work / PROGRESS, start_step, rows)
     t0 = time.perf_counter() - done_seconds  # cumulative over resumed sessions
-    bar = progress(range(start_step + 1, settings.steps + 1), desc="meta-train", enabled=show_progress,
-                   initial=start_step, total=settings.steps)
+    bar = progress(
+        range(start_step + 1, settings.steps + 1),
+        desc="meta-train",
+        enabled=show_progress,
+        initial=start_step,
+        total=settings.steps,
+    )
     for step in bar:
         op, ys, xs = sample_task(settings, train_images, seed, step)
         op.to(device)
@@ -247,15 +296,23 @@ def meta_train(model: MetaModel, settings: OuterSettings, train_images: Tensor, 
                 loss.backward()
                 loss_value += float(loss.detach())
         if not np.isfinite(loss_value):
-            raise FloatingPointError(f"meta-training loss became {loss_value} at outer step {step}; lower meta.outer.lr or inner.lr_init")
+            raise FloatingPointError(
+                f"meta-training loss became {loss_value} at outer step {step}; lower meta.outer.lr or inner.lr_init"
+            )
         if settings.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         opt.step()
         losses.append(loss_value)
         if step % settings.val_every == 0 or step == settings.steps:
             val = validate(model, val_op, val_ys, val_xs, settings.test_steps, device)
-            rows.append({"step": step, "train_loss": round(float(np.mean(losses)), 6), "val_psnr": round(val, 4),
-                         "seconds": round(time.perf_counter() - t0, 2)})
+            rows.append(
+                {
+                    "step": step,
+                    "train_loss": round(float(np.mean(losses)), 6),
+                    "val_psnr": round(val, 4),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+            )
             losses = []
             write_log(metrics_path, rows, FIELDS)
             if hasattr(bar, "set_postfix"):
@@ -277,7 +334,10 @@ def training_summary(work_dir: str | os.PathLike) -> dict[str, Any]:
     sessions, counting each session up to the checkpoint the next one resumed from)."""
     rows = read_log(Path(work_dir) / "metrics.csv", 1 << 62)
     vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"] != ""]
-    return {"validation": vals, "initial_val_psnr": vals[0][1] if vals else None,
-            "final_val_psnr": vals[-1][1] if vals else None, "steps": int(rows[-1]["step"]) if rows else None,
-            "seconds": float(rows[-1]["seconds"]) if rows else None}
-
+    return {
+        "validation": vals,
+        "initial_val_psnr": vals[0][1] if vals else None,
+        "final_val_psnr": vals[-1][1] if vals else None,
+        "steps": int(rows[-1]["step"]) if rows else None,
+        "seconds": float(rows[-1]["seconds"]) if rows else None,
+    }

@@ -14,7 +14,10 @@ from torch import Tensor
 
 def _check_pair(estimate: Tensor, reference: Tensor) -> None:
     if estimate.shape != reference.shape or estimate.dim() < 3:
-        raise ValueError(f"metric needs two images of equal shape (..., C, H, W); got {tuple(estimate.shape)} and {tuple(reference.shape)}")
+        raise ValueError(
+            f"metric needs two images of equal shape (..., C, H, W); got {tuple(estimate.shape)} and "
+            f"{tuple(reference.shape)}"
+        )
 
 
 def mse(estimate: Tensor, reference: Tensor) -> Tensor:
@@ -44,7 +47,5 @@ def ssim(estimate: Tensor, reference: Tensor) -> Tensor:
     lead = est.shape[:-3]
     flat_e = est.reshape(-1, *est.shape[-3:])
     flat_r = ref.reshape(-1, *ref.shape[-3:])
-    vals = [
-        structural_similarity(e, r, data_range=1.0, channel_axis=0) for e, r in zip(flat_e, flat_r, strict=True)
-    ]
+    vals = [structural_similarity(e, r, data_range=1.0, channel_axis=0) for e, r in zip(flat_e, flat_r, strict=True)]
     return torch.from_numpy(np.asarray(vals, dtype=np.float64).reshape(lead))

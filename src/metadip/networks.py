@@ -38,7 +38,9 @@ def _act(name: str) -> nn.Module:
 class _SkipLevel(nn.Module):
     """One scale: [skip branch ‖ down → inner → upsample] → concat → BN → conv → BN → act → 1×1."""
 
-    def __init__(self, cin: int, down: int, up: int, skip: int, inner: nn.Module | None, inner_out: int, act: str) -> None:
+    def __init__(
+        self, cin: int, down: int, up: int, skip: int, inner: nn.Module | None, inner_out: int, act: str
+    ) -> None:
         super().__init__()
         self.skip = nn.Sequential(_conv(cin, skip, 1), _bn(skip), _act(act)) if skip > 0 else None
         self.down = nn.Sequential(
@@ -72,7 +74,7 @@ class SkipConfig:
     activation: str = "leaky_relu"  # Ulyanov: LeakyReLU(0.2); "silu" is smooth (exact meta-gradient checks)
 
     @classmethod
-    def uniform(cls, width: int, depth: int = 5, skip: int = 4, **kw) -> "SkipConfig":
+    def uniform(cls, width: int, depth: int = 5, skip: int = 4, **kw) -> SkipConfig:
         return cls(channels_down=(width,) * depth, channels_up=(width,) * depth, channels_skip=(skip,) * depth, **kw)
 
     def __post_init__(self) -> None:
@@ -96,8 +98,15 @@ class SkipNet(nn.Module):
         inner: nn.Module | None = None
         inner_out = 0
         for i in reversed(range(len(config.channels_down))):
-            inner = _SkipLevel(cins[i], config.channels_down[i], config.channels_up[i], config.channels_skip[i], inner, inner_out,
-                               config.activation)
+            inner = _SkipLevel(
+                cins[i],
+                config.channels_down[i],
+                config.channels_up[i],
+                config.channels_skip[i],
+                inner,
+                inner_out,
+                config.activation,
+            )
             inner_out = config.channels_up[i]
         self.body = inner
         self.head = _conv(config.channels_up[0], config.out_channels, 1)
@@ -106,7 +115,8 @@ class SkipNet(nn.Module):
         min_size = 2 ** (len(self.config.channels_down) + 1)
         if min(x.shape[-2:]) < min_size:
             raise ValueError(
-                f"skip net of depth {len(self.config.channels_down)} needs images of at least {min_size} px, got {tuple(x.shape[-2:])}"
+                f"skip net of depth {len(self.config.channels_down)} needs images of at least {min_size} px, "
+                f"got {tuple(x.shape[-2:])}"
             )
         return torch.sigmoid(self.head(self.body(x)))
 
@@ -158,7 +168,6 @@ class DIPConfig(_JSONConfig):
     activation: str = "leaky_relu"
 
 
-
 class DIPPrior(nn.Module):
     """x = f_θ(z): fixed input buffer ``z`` ``(1, C_in, H, W)`` → skip net → image ``(1, C, H, W)``.
 
@@ -190,7 +199,7 @@ class DIPPrior(nn.Module):
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
-        c, h, w = self.config.image_shape
+        _c, h, w = self.config.image_shape
         return (1, self.config.latent_channels, h, w)
 
     def forward(self, jitter: Tensor | None = None) -> Tensor:
@@ -221,7 +230,6 @@ class SirenConfig(_JSONConfig):
     width: int = 256
     depth: int = 5
     omega0: float = 30.0
-
 
 
 class SirenPrior(nn.Module):

@@ -141,7 +141,8 @@ class Operator(nn.Module):
         k = len(self.measurement_shape)
         if y.dim() < k or tuple(y.shape[y.dim() - k :]) != self.measurement_shape:
             raise OperatorInputError(
-                f"{self.kind} operator expects measurements of shape (..., {', '.join(map(str, self.measurement_shape))}); "
+                f"{self.kind} operator expects measurements of shape (..., "
+                f"{', '.join(map(str, self.measurement_shape))}); "
                 f"got {tuple(y.shape)}"
             )
         if not torch.isfinite(y).all():
@@ -184,12 +185,14 @@ class _Compressive(Operator):
     def __init__(self, image_shape, ratio: float, sigma: float, seed: int, colour: Colour = "joint") -> None:
         super().__init__(image_shape, sigma, seed)
         if colour not in ("joint", "shared"):
-            raise ValueError(f"colour must be 'joint' (one A on the flattened colour image) or 'shared', got {colour!r}")
+            raise ValueError(
+                f"colour must be 'joint' (one A on the flattened colour image) or 'shared', got {colour!r}"
+            )
         self.colour = colour
         self.ratio = _check_ratio(ratio)
         c, h, w = self.image_shape
         self.n = c * h * w if colour == "joint" else h * w
-        self.m = max(1, int(round(self.ratio * self.n)))
+        self.m = max(1, round(self.ratio * self.n))
 
     @property
     def measurement_shape(self) -> tuple[int, ...]:
@@ -436,8 +439,10 @@ def load_operator(path: str | os.PathLike) -> Operator:
             names = f.keys()  # a safe_open handle is not iterable
             state = {k: f.get_tensor(k) for k in names}
     except (SafetensorError, OSError) as err:
-        raise ValueError(f"{path}: not a readable operator file, truncated or corrupt "
-                         f"({str(err).splitlines()[0][:120] if str(err) else type(err).__name__}); {fix}") from None
+        raise ValueError(
+            f"{path}: not a readable operator file, truncated or corrupt "
+            f"({str(err).splitlines()[0][:120] if str(err) else type(err).__name__}); {fix}"
+        ) from None
     try:
         operator = build_operator(json.loads(meta["metadip.operator"]))
         operator.load_state_dict(state, strict=True)

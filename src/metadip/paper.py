@@ -37,12 +37,20 @@ def _build() -> tuple[dict, dict]:
     psnr: dict[tuple, float] = {}
     seconds: dict[tuple, float] = {}
     for m, (a, b, c, d, t) in _T1.items():
-        psnr.update({(1, m, 15.0, "faces"): a, (1, m, 15.0, "natural"): b, (1, m, 25.0, "faces"): c, (1, m, 25.0, "natural"): d})
+        psnr.update(
+            {(1, m, 15.0, "faces"): a, (1, m, 15.0, "natural"): b, (1, m, 25.0, "faces"): c, (1, m, 25.0, "natural"): d}
+        )
         seconds[(1, m, None)] = t
     for table, rows in ((2, _T2), (3, _T3)):
         for m, (a, b, t4, c, d, t8) in rows.items():
-            psnr.update({(table, m, 0.25, "faces"): a, (table, m, 0.25, "natural"): b,
-                         (table, m, 0.125, "faces"): c, (table, m, 0.125, "natural"): d})
+            psnr.update(
+                {
+                    (table, m, 0.25, "faces"): a,
+                    (table, m, 0.25, "natural"): b,
+                    (table, m, 0.125, "faces"): c,
+                    (table, m, 0.125, "natural"): d,
+                }
+            )
             seconds.update({(table, m, 0.25): t4, (table, m, 0.125): t8})
     return psnr, seconds
 

@@ -31,9 +31,14 @@ def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Every (task, dataset, method, shard) job of the evaluation, in config order."""
     ev = config["evaluate"]
     datasets = list(dict.fromkeys(ev["roles"][r] for r in ("faces", "natural")))
-    return [{"task": t, "dataset": d, "method": m, "shard": s}
-            for t, task in ev["tasks"].items() for d in datasets for m, method in ev["methods"].items() if applies(method, task)
-            for s in range(min(ev["shards"], ev["images"]))]
+    return [
+        {"task": t, "dataset": d, "method": m, "shard": s}
+        for t, task in ev["tasks"].items()
+        for d in datasets
+        for m, method in ev["methods"].items()
+        if applies(method, task)
+        for s in range(min(ev["shards"], ev["images"]))
+    ]
 
 
 def tasks_of(config: dict[str, Any], table: int) -> list[str]:

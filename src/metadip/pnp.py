@@ -24,7 +24,7 @@ from torch import Tensor
 
 from metadip.dip import DIPResult
 from metadip.metrics import nmse, psnr
-from metadip.operators import CompressiveSensing, Operator, StructuredCompressiveSensing, PhaseRetrievalOperator
+from metadip.operators import CompressiveSensing, Operator, PhaseRetrievalOperator, StructuredCompressiveSensing
 
 Denoiser = Callable[[Tensor, float], Tensor]
 
@@ -86,14 +86,18 @@ class DataProx:
         return float(torch.linalg.vector_norm(lhs - rhs) / torch.linalg.vector_norm(rhs))
 
 
-def pnp_admm(op: Operator, y: Tensor, denoiser: Denoiser, settings: PnPSettings, x_true: Tensor | None = None) -> DIPResult:
+def pnp_admm(
+    op: Operator, y: Tensor, denoiser: Denoiser, settings: PnPSettings, x_true: Tensor | None = None
+) -> DIPResult:
     """Reconstruct one measurement ``y`` with PnP-ADMM; the trace has one row per ADMM iteration."""
     start = time.perf_counter()
     prox = DataProx(op, y, settings.rho, settings.pr_steps)
     x = op.initial_estimate(y)
     z = x.clone()
     u = torch.zeros_like(x)
-    trace: dict[str, list[float]] = {"step": [], "seconds": []} | ({"psnr": [], "nmse": []} if x_true is not None else {})
+    trace: dict[str, list[float]] = {"step": [], "seconds": []} | (
+        {"psnr": [], "nmse": []} if x_true is not None else {}
+    )
     for k in range(1, settings.iterations + 1):
         x = prox(z - u, x)
         z = denoiser(x + u, settings.sigma_d)

@@ -41,12 +41,16 @@ def evaluation_indices(sources: Sequence[str], n: int, min_photos: int = 1) -> l
     """The first ``n`` indices of the interleaved order; raises ValueError when the split has fewer
     than ``n`` crops or they come from fewer than ``min_photos`` photographs."""
     if len(sources) < n:
-        raise ValueError(f"the split has {len(sources)} images, evaluate.images asks for {n}; curate more or lower evaluate.images")
+        raise ValueError(
+            f"the split has {len(sources)} images, evaluate.images asks for {n}; curate more or lower evaluate.images"
+        )
     picked = interleave_by_source(sources)[:n]
     photos = len({sources[i] for i in picked})
     if photos < min_photos:
-        raise ValueError(f"{n} images come from {photos} source photographs, evaluate.min_photos asks for {min_photos}; "
-                         "raise evaluate.images, or give the split more photographs (curate split_fractions)")
+        raise ValueError(
+            f"{n} images come from {photos} source photographs, evaluate.min_photos asks for {min_photos}; "
+            "raise evaluate.images, or give the split more photographs (curate split_fractions)"
+        )
     return picked
 
 
@@ -64,4 +68,6 @@ def load_evaluation_set(root: str | os.PathLike, split: str, n: int, min_photos:
         picked = evaluation_indices(sources, n, min_photos)
     except ValueError as err:
         raise ValueError(f"{root}: {split} split: {err}") from None
-    return EvaluationSet(resize_images(images.stack(picked), size), [images.ids[i] for i in picked], [sources[i] for i in picked])
+    return EvaluationSet(
+        resize_images(images.stack(picked), size), [images.ids[i] for i in picked], [sources[i] for i in picked]
+    )

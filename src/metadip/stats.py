@@ -62,8 +62,9 @@ def _codes(clusters: Sequence[Hashable]) -> tuple[np.ndarray, int]:
     return np.array([index[c] for c in clusters], dtype=np.int64), len(index)
 
 
-def bootstrap_means(values: np.ndarray | Sequence[float], clusters: Sequence[Hashable],
-                    resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+def bootstrap_means(
+    values: np.ndarray | Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED
+) -> np.ndarray:
     """Means of ``values`` (N,) or (N, K) over ``resamples`` cluster resamples: (B,) or (B, K).
 
     One draw of B × C cluster indices is shared by all K columns (a matrix product), so a whole
@@ -84,8 +85,13 @@ def bootstrap_means(values: np.ndarray | Sequence[float], clusters: Sequence[Has
     return means.reshape(resamples, *v.shape[1:])
 
 
-def interval(values: np.ndarray | Sequence[float], clusters: Sequence[Hashable], level: float = LEVEL,
-             resamples: int = RESAMPLES, seed: int = SEED) -> tuple[np.ndarray, np.ndarray] | None:
+def interval(
+    values: np.ndarray | Sequence[float],
+    clusters: Sequence[Hashable],
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Percentile ``level`` interval of the mean of ``values`` (N,) or (N, K): (low, high), each of
     shape () or (K,); None with fewer than two clusters."""
     if len(set(clusters)) < 2:
@@ -95,25 +101,39 @@ def interval(values: np.ndarray | Sequence[float], clusters: Sequence[Hashable],
     return low, high
 
 
-def summarize(values: Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED) -> Summary:
+def summarize(
+    values: Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED
+) -> Summary:
     """Mean of ``values`` (one per image) with its cluster-bootstrap 95% interval."""
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or len(v) == 0:
         raise ValueError(f"summarize: need a non-empty 1-D array of values, got shape {v.shape}")
     ci = interval(v, clusters, resamples=resamples, seed=seed)
-    return Summary(float(v.mean()), None if ci is None else float(ci[0]), None if ci is None else float(ci[1]),
-                   len(v), len(set(clusters)))
+    return Summary(
+        float(v.mean()),
+        None if ci is None else float(ci[0]),
+        None if ci is None else float(ci[1]),
+        len(v),
+        len(set(clusters)),
+    )
 
 
-def geometric_summary(ratios: Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED) -> Summary:
+def geometric_summary(
+    ratios: Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED
+) -> Summary:
     """Geometric mean of positive ``ratios`` with its interval: the bootstrap of the mean log ratio,
     exponentiated."""
     r = np.asarray(ratios, dtype=np.float64)
     if not np.all(np.isfinite(r) & (r > 0)):
         raise ValueError("geometric_summary: ratios must be finite and positive")
     s = summarize(np.log(r), clusters, resamples, seed)
-    return Summary(math.exp(s.mean), None if s.ci_low is None else math.exp(s.ci_low),
-                   None if s.ci_high is None else math.exp(s.ci_high), s.n_images, s.n_photos)
+    return Summary(
+        math.exp(s.mean),
+        None if s.ci_low is None else math.exp(s.ci_low),
+        None if s.ci_high is None else math.exp(s.ci_high),
+        s.n_images,
+        s.n_photos,
+    )
 
 
 def by_image(rows: Iterable[dict[str, Any]], field: str = "psnr") -> dict[Key, Observation]:
@@ -122,8 +142,12 @@ def by_image(rows: Iterable[dict[str, Any]], field: str = "psnr") -> dict[Key, O
     for r in rows:
         key = (r["task"], r["dataset"], int(r["image_index"]))
         if key in out:
-            raise ValueError(f"two rows of method '{r['method']}' for task '{key[0]}', dataset '{key[1]}', image {key[2]}")
-        out[key] = Observation(float(r[field]), photo_of(r), (r.get("image_id"), r.get("noise_seed"), r.get("operator_seed")))
+            raise ValueError(
+                f"two rows of method '{r['method']}' for task '{key[0]}', dataset '{key[1]}', image {key[2]}"
+            )
+        out[key] = Observation(
+            float(r[field]), photo_of(r), (r.get("image_id"), r.get("noise_seed"), r.get("operator_seed"))
+        )
     return out
 
 
@@ -132,14 +156,18 @@ def join(a: dict[Key, Observation], b: dict[Key, Observation], what: str = "pair
     image's photograph, id or noise/operator seed differ between them."""
     if a.keys() != b.keys():
         only_a, only_b = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
-        raise ValueError(f"{what}: the two methods were not run on the same images "
-                         f"(only in the first: {only_a[:3]}{'…' if len(only_a) > 3 else ''}; "
-                         f"only in the second: {only_b[:3]}{'…' if len(only_b) > 3 else ''})")
+        raise ValueError(
+            f"{what}: the two methods were not run on the same images "
+            f"(only in the first: {only_a[:3]}{'…' if len(only_a) > 3 else ''}; "
+            f"only in the second: {only_b[:3]}{'…' if len(only_b) > 3 else ''})"
+        )
     keys = sorted(a)
     for k in keys:
         if a[k].photo != b[k].photo or a[k].ident != b[k].ident:
-            raise ValueError(f"{what}: image {k} differs between the two methods "
-                             f"(photo {a[k].photo} vs {b[k].photo}; image id, noise, operator seed {a[k].ident} vs {b[k].ident})")
+            raise ValueError(
+                f"{what}: image {k} differs between the two methods "
+                f"(photo {a[k].photo} vs {b[k].photo}; image id, noise, operator seed {a[k].ident} vs {b[k].ident})"
+            )
     return keys
 
 
@@ -152,8 +180,13 @@ def average(replicates: Sequence[dict[str, Observation]], what: str = "replicate
     return {k: o._replace(value=float(np.mean([rep[k].value for rep in replicates]))) for k, o in first.items()}
 
 
-def paired_difference(a: dict[Key, Observation], b: dict[Key, Observation], resamples: int = RESAMPLES,
-                      seed: int = SEED, what: str = "paired rows") -> Summary:
+def paired_difference(
+    a: dict[Key, Observation],
+    b: dict[Key, Observation],
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    what: str = "paired rows",
+) -> Summary:
     """Mean per-image difference ``a − b`` over the images of both, with its cluster-bootstrap interval."""
     keys = join(a, b, what)
     return summarize([a[k].value - b[k].value for k in keys], [a[k].photo for k in keys], resamples, seed)

@@ -47,8 +47,12 @@ def metrics_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for (task, dataset, method), rs in group_rows(rows).items():
         p = summary_of(rs, "psnr")
-        entry = {"psnr_db": round(p.mean, 3), "seconds": round(float(np.mean([r["seconds"] for r in rs])), 4),
-                 "images": p.n_images, "photos": p.n_photos}
+        entry = {
+            "psnr_db": round(p.mean, 3),
+            "seconds": round(float(np.mean([r["seconds"] for r in rs])), 4),
+            "images": p.n_images,
+            "photos": p.n_photos,
+        }
         if p.ci_low is not None:
             entry.update(psnr_ci_low_db=round(p.ci_low, 3), psnr_ci_high_db=round(p.ci_high, 3))
         last = float(np.mean([r["psnr_last"] for r in rs]))
@@ -84,7 +88,11 @@ def data_label(config: dict[str, Any], role: str) -> str:
     """What a class's column holds, named from the config, e.g. "'skimage' (stand-in for CelebA faces;
     transfer class)" or "'wallpapers' (natural patches; meta-training class)"."""
     dataset = config["evaluate"]["roles"][role]
-    what = ("CelebA faces" if "celeba" in dataset.lower() else "stand-in for CelebA faces") if role == "faces" else "natural patches"
+    what = (
+        ("CelebA faces" if "celeba" in dataset.lower() else "stand-in for CelebA faces")
+        if role == "faces"
+        else "natural patches"
+    )
     kind = "meta-training class" if dataset == config["meta"]["train_dataset"] else "transfer class"
     return f"'{dataset}' ({what}; {kind})"
 
@@ -99,9 +107,14 @@ def _cell(rows: list[dict[str, Any]] | None, field: str, key: str, **cell: Any) 
     """A table cell: ``cell`` plus, under ``key``, the mean of the rows' ``field`` with its interval,
     images and photos (None without rows)."""
     s = summary_of(rows, field) if rows else None
-    return {**cell, key: None if s is None else s.mean,
-            "ci_low": None if s is None else s.ci_low, "ci_high": None if s is None else s.ci_high,
-            "n": None if s is None else s.n_images, "photos": None if s is None else s.n_photos}
+    return {
+        **cell,
+        key: None if s is None else s.mean,
+        "ci_low": None if s is None else s.ci_low,
+        "ci_high": None if s is None else s.ci_high,
+        "n": None if s is None else s.n_images,
+        "photos": None if s is None else s.n_photos,
+    }
 
 
 def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any] | None:
@@ -128,18 +141,36 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
     # columns: per task, the two classes; time per task for tables 2/3, one time column for table 1
     groups = [tasks] if table == 1 else [[t] for t in tasks]
     body = []
-    for method, label, variant, name in variants:
+    for method, label, variant, _name in variants:
         cells = []
         for group in groups:
             for task in group:
                 spec = ev["tasks"][task]
                 for role in ROLES:
                     paper = PAPER_PSNR.get((table, method, _setting(spec), role)) if variant == "estimate" else None
-                    cells.append(_cell(groups_of.get((task, datasets[role], method)), "psnr_last" if variant == "last" else "psnr",
-                                       "psnr", task=task, role=role, dataset=datasets[role], paper=paper))
+                    cells.append(
+                        _cell(
+                            groups_of.get((task, datasets[role], method)),
+                            "psnr_last" if variant == "last" else "psnr",
+                            "psnr",
+                            task=task,
+                            role=role,
+                            dataset=datasets[role],
+                            paper=paper,
+                        )
+                    )
             timed = [r for t in group for d in datasets.values() for r in groups_of.get((t, d, method), [])]
             paper_s = PAPER_SECONDS.get((table, method, None if table == 1 else _setting(ev["tasks"][group[0]])))
-            cells.append(_cell(timed, "seconds", "seconds", task="+".join(group), role="time", paper=paper_s if variant == "estimate" else None))
+            cells.append(
+                _cell(
+                    timed,
+                    "seconds",
+                    "seconds",
+                    task="+".join(group),
+                    role="time",
+                    paper=paper_s if variant == "estimate" else None,
+                )
+            )
         body.append({"method": method, "label": label, "variant": variant, "cells": cells})
     headers = []
     for group in groups:
@@ -149,8 +180,14 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
         headers.append("time (s)" if table == 1 else f"{setting_label(ev['tasks'][group[0]])} time (s)")
     counts = {(c["n"], c["photos"]) for r in body for c in r["cells"] if c["role"] != "time" and c["n"] is not None}
     uniform = next(iter(counts)) if len(counts) == 1 else None
-    return {"table": table, "title": TITLES[table], "headers": headers, "rows": body, "uniform_n": uniform,
-            "notes": table_notes(config, [r for r in rows if r["task"] in tasks], uniform)}
+    return {
+        "table": table,
+        "title": TITLES[table],
+        "headers": headers,
+        "rows": body,
+        "uniform_n": uniform,
+        "notes": table_notes(config, [r for r in rows if r["task"] in tasks], uniform),
+    }
 
 
 def _evaluated(rows: list[dict[str, Any]], dataset: str) -> tuple[int, int | None]:
@@ -160,21 +197,33 @@ def _evaluated(rows: list[dict[str, Any]], dataset: str) -> tuple[int, int | Non
     return len({r["image_index"] for r in mine}), None if None in photos else len(photos)
 
 
-def table_notes(config: dict[str, Any], rows: list[dict[str, Any]], uniform: tuple[int, int] | None = None) -> list[str]:
+def table_notes(
+    config: dict[str, Any], rows: list[dict[str, Any]], uniform: tuple[int, int] | None = None
+) -> list[str]:
     """The notes under a table: what a cell is, n, the data of each class, DIP's two rows."""
     ev, size = config["evaluate"], config["meta"]["image_size"]
-    n = (f"n = {uniform[0]} images / {uniform[1]} photos per cell" if uniform else "n = images/photos, per cell")
-    notes = [(f"Ours: mean PSNR (dB) over the evaluated images with its 95% interval [low, high] from a bootstrap resampling "
-              f"whole source photographs ({RESAMPLES} resamples; none with fewer than 2 photographs); in parentheses, the "
-              f"paper's number; {n}. Images {size}×{size} RGB (the paper: 128×128). Time: mean seconds per image on this "
-              f"run's device over every image of the settings it covers (the paper: its authors' GPU).")]
+    n = f"n = {uniform[0]} images / {uniform[1]} photos per cell" if uniform else "n = images/photos, per cell"
+    notes = [
+        (
+            "Ours: mean PSNR (dB) over the evaluated images with its 95% interval [low, high] from a "
+            "bootstrap resampling "
+            f"whole source photographs ({RESAMPLES} resamples; none with fewer than 2 photographs); in "
+            "parentheses, the "
+            f"paper's number; {n}. Images {size}×{size} RGB (the paper: 128×128). Time: mean seconds per image on this "
+            f"run's device over every image of the settings it covers (the paper: its authors' GPU)."
+        )
+    ]
     for role in ROLES:
         images, photos = _evaluated(rows, ev["roles"][role])
         source = "photographs not recorded in the rows" if photos is None else f"{photos} photographs"
-        notes.append(f"'{role}' columns: {data_label(config, role)}: {images} images from {source} of the '{ev['split']}' "
-                     f"split (interleaved across photographs).")
-    notes.append("DIP (k): vanilla DIP from a random init read at step k of one run — EMA of outputs (weight "
-                 "0.99, the paper's definition) and, in its own row, the last iterate.")
+        notes.append(
+            f"'{role}' columns: {data_label(config, role)}: {images} images from {source} of the '{ev['split']}' "
+            f"split (interleaved across photographs)."
+        )
+    notes.append(
+        "DIP (k): vanilla DIP from a random init read at step k of one run — EMA of outputs (weight "
+        "0.99, the paper's definition) and, in its own row, the last iterate."
+    )
     return notes
 
 
@@ -197,30 +246,55 @@ def _parts(c: dict[str, Any], uniform: tuple[int, int] | None) -> tuple[str, str
 
 
 def to_markdown(t: dict[str, Any]) -> str:
-    lines = [f"### {t['title']}", "", "| method | " + " | ".join(t["headers"]) + " |", "|---" * (len(t["headers"]) + 1) + "|"]
+    lines = [
+        f"### {t['title']}",
+        "",
+        "| method | " + " | ".join(t["headers"]) + " |",
+        "|---" * (len(t["headers"]) + 1) + "|",
+    ]
     for r in t["rows"]:
-        lines.append(f"| {r['label']} | " + " | ".join(" ".join(p for p in _parts(c, t["uniform_n"]) if p) for c in r["cells"]) + " |")
+        lines.append(
+            f"| {r['label']} | "
+            + " | ".join(" ".join(p for p in _parts(c, t["uniform_n"]) if p) for c in r["cells"])
+            + " |"
+        )
     lines += [""] + [f"- {n}" for n in t["notes"]]
     return "\n".join(lines) + "\n"
 
 
 def _tex(s: str) -> str:
-    return (s.replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%").replace("_", "\\_")
-            .replace("σ", "$\\sigma$").replace("—", "--").replace("×", "$\\times$"))
+    return (
+        s.replace("\\", "\\textbackslash{}")
+        .replace("&", "\\&")
+        .replace("%", "\\%")
+        .replace("_", "\\_")
+        .replace("σ", "$\\sigma$")
+        .replace("—", "--")
+        .replace("×", "$\\times$")
+    )
 
 
 def _tex_cell(c: dict[str, Any], uniform: tuple[int, int] | None) -> str:
     """'27.49\\,{\\scriptsize[26.1, 28.7]} (32.0)', n in \\tiny where it differs from the caption's."""
     ours, ci, paper, n = _parts(c, uniform)
-    return " ".join(p for p in (_tex(ours) + (f"\\,{{\\scriptsize{ci}}}" if ci else ""), paper, f"{{\\tiny {n}}}" if n else "") if p)
+    return " ".join(
+        p for p in (_tex(ours) + (f"\\,{{\\scriptsize{ci}}}" if ci else ""), paper, f"{{\\tiny {n}}}" if n else "") if p
+    )
 
 
 def to_latex(t: dict[str, Any]) -> str:
     cols = "l" + "r" * len(t["headers"])
     n = f" n = {t['uniform_n'][0]} images / {t['uniform_n'][1]} photographs per cell." if t["uniform_n"] else ""
-    lines = ["% generated by stages/render.py; needs \\usepackage{booktabs}", "\\begin{table}[t]", "\\centering",
-             f"\\caption{{{_tex(t['title'])}. Ours [95\\% interval over photographs] (paper).{n}}}", f"\\begin{{tabular}}{{{cols}}}",
-             "\\toprule", "method & " + " & ".join(_tex(h) for h in t["headers"]) + " \\\\", "\\midrule"]
+    lines = [
+        "% generated by stages/render.py; needs \\usepackage{booktabs}",
+        "\\begin{table}[t]",
+        "\\centering",
+        f"\\caption{{{_tex(t['title'])}. Ours [95\\% interval over photographs] (paper).{n}}}",
+        f"\\begin{{tabular}}{{{cols}}}",
+        "\\toprule",
+        "method & " + " & ".join(_tex(h) for h in t["headers"]) + " \\\\",
+        "\\midrule",
+    ]
     for r in t["rows"]:
         lines.append(_tex(r["label"]) + " & " + " & ".join(_tex_cell(c, t["uniform_n"]) for c in r["cells"]) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
@@ -236,16 +310,47 @@ def to_csv(t: dict[str, Any]) -> str:
     psnr_db, or of seconds on time lines), images, photos and the paper's value."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["table", "method", "label", "variant", "task", "role", "dataset", "images", "photos", "psnr_db", "ci_low", "ci_high",
-                "paper_psnr_db", "seconds", "paper_seconds"])
+    w.writerow(
+        [
+            "table",
+            "method",
+            "label",
+            "variant",
+            "task",
+            "role",
+            "dataset",
+            "images",
+            "photos",
+            "psnr_db",
+            "ci_low",
+            "ci_high",
+            "paper_psnr_db",
+            "seconds",
+            "paper_seconds",
+        ]
+    )
     for r in t["rows"]:
         for c in r["cells"]:
             timed = c["role"] == "time"
-            w.writerow([t["table"], r["method"], r["label"], r["variant"], c["task"], c["role"], c.get("dataset", ""),
-                        "" if c["n"] is None else c["n"], "" if c["photos"] is None else c["photos"],
-                        "" if timed else _num(c["psnr"]), _num(c["ci_low"]), _num(c["ci_high"]),
-                        "" if timed or c["paper"] is None else c["paper"],
-                        _num(c["seconds"]) if timed else "", "" if not timed or c["paper"] is None else c["paper"]])
+            w.writerow(
+                [
+                    t["table"],
+                    r["method"],
+                    r["label"],
+                    r["variant"],
+                    c["task"],
+                    c["role"],
+                    c.get("dataset", ""),
+                    "" if c["n"] is None else c["n"],
+                    "" if c["photos"] is None else c["photos"],
+                    "" if timed else _num(c["psnr"]),
+                    _num(c["ci_low"]),
+                    _num(c["ci_high"]),
+                    "" if timed or c["paper"] is None else c["paper"],
+                    _num(c["seconds"]) if timed else "",
+                    "" if not timed or c["paper"] is None else c["paper"],
+                ]
+            )
     return buf.getvalue()
 
 
@@ -265,12 +370,18 @@ def convergence_rows(rows: list[dict[str, Any]], config: dict[str, Any]) -> list
     for r in rows:
         m = methods[r["method_name"]]
         if m["kind"] == "meta":
-            name = m["label"] if m.get("random_init") else f"{m['label']} (meta-init)"  # the control starts from a random init
+            name = (
+                m["label"] if m.get("random_init") else f"{m['label']} (meta-init)"
+            )  # the control starts from a random init
             series[(r["task"], r["dataset"], name)].append((list(r["trace_nmse"]), photo_of(r)))
         elif m["kind"] == "dip" and r["steps"] == longest[r["method_name"]]:
-            series[(r["task"], r["dataset"], f"{m['label']} random init, last iterate")].append((list(r["trace_nmse_last"]), photo_of(r)))
+            series[(r["task"], r["dataset"], f"{m['label']} random init, last iterate")].append(
+                (list(r["trace_nmse_last"]), photo_of(r))
+            )
             if m.get("ema") is not None:
-                series[(r["task"], r["dataset"], f"{m['label']} random init, EMA")].append((list(r["trace_nmse"]), photo_of(r)))
+                series[(r["task"], r["dataset"], f"{m['label']} random init, EMA")].append(
+                    (list(r["trace_nmse"]), photo_of(r))
+                )
     out = []
     for (task, dataset, name), traces in sorted(series.items()):
         arr, photos = np.array([t for t, _ in traces]), [p for _, p in traces]
@@ -278,14 +389,37 @@ def convergence_rows(rows: list[dict[str, Any]], config: dict[str, Any]) -> list
         for k in range(arr.shape[1]):
             if not np.isfinite(arr[:, k]).all():
                 continue  # a step the trace did not record (DIP's last iterate is read on a grid)
-            out.append({"task": task, "dataset": dataset, "series": name, "step": k + 1, "images": arr.shape[0],
-                        "photos": len(set(photos)), "nmse_mean": float(arr[:, k].mean()),
-                        "nmse_ci_low": None if ci is None else float(ci[0][k]), "nmse_ci_high": None if ci is None else float(ci[1][k]),
-                        "nmse_min": float(arr[:, k].min()), "nmse_max": float(arr[:, k].max())})
+            out.append(
+                {
+                    "task": task,
+                    "dataset": dataset,
+                    "series": name,
+                    "step": k + 1,
+                    "images": arr.shape[0],
+                    "photos": len(set(photos)),
+                    "nmse_mean": float(arr[:, k].mean()),
+                    "nmse_ci_low": None if ci is None else float(ci[0][k]),
+                    "nmse_ci_high": None if ci is None else float(ci[1][k]),
+                    "nmse_min": float(arr[:, k].min()),
+                    "nmse_max": float(arr[:, k].max()),
+                }
+            )
     return out
 
 
-CONVERGENCE_FIELDS = ["task", "dataset", "series", "step", "images", "photos", "nmse_mean", "nmse_ci_low", "nmse_ci_high", "nmse_min", "nmse_max"]
+CONVERGENCE_FIELDS = [
+    "task",
+    "dataset",
+    "series",
+    "step",
+    "images",
+    "photos",
+    "nmse_mean",
+    "nmse_ci_low",
+    "nmse_ci_high",
+    "nmse_min",
+    "nmse_max",
+]
 
 
 def convergence_csv(conv: list[dict[str, Any]]) -> str:

@@ -108,8 +108,16 @@ def _scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def curate_dataset(name: str, dataset: dict[str, Any], crop_size: int, seed: int, shard_size: int,
-                   preview_crops: int, out_dir: str | os.PathLike, show_progress: bool = True) -> dict[str, Any]:
+def curate_dataset(
+    name: str,
+    dataset: dict[str, Any],
+    crop_size: int,
+    seed: int,
+    shard_size: int,
+    preview_crops: int,
+    out_dir: str | os.PathLike,
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Curate one dataset (a ``curate.datasets.<name>`` config entry) into ``out_dir``; return the summary."""
     out_dir = Path(out_dir)
     skipped: list[tuple[str, str, str]] = []
@@ -206,7 +214,9 @@ def _assign_splits(candidates: list[_Candidate], dataset: dict[str, Any], seed: 
         counts = {s: round(fractions.get(s, 0) / total * n) for s in ("test", "val")}
         for s in wanted:
             counts[s] = max(counts[s], 1)
-        keep_train = int(fractions.get("train", 0) > 0 and dataset["crops"]["train"] > 0)  # ≥ 1 image when train is wanted
+        keep_train = int(
+            fractions.get("train", 0) > 0 and dataset["crops"]["train"] > 0
+        )  # ≥ 1 image when train is wanted
         while counts["test"] + counts["val"] > n - keep_train and counts["test"] + counts["val"] > 0:
             bigger = "test" if counts["test"] >= counts["val"] else "val"
             counts[bigger] -= 1
@@ -234,8 +244,16 @@ def _largest_remainder(total: int, weights: list[float]) -> list[int]:
     return counts
 
 
-def _draw_split(name: str, split: str, candidates: list[_Candidate], dataset: dict[str, Any], crop_size: int,
-                seed: int, skipped: list, show_progress: bool) -> tuple[list[_Crop], int]:
+def _draw_split(
+    name: str,
+    split: str,
+    candidates: list[_Candidate],
+    dataset: dict[str, Any],
+    crop_size: int,
+    seed: int,
+    skipped: list,
+    show_progress: bool,
+) -> tuple[list[_Crop], int]:
     wanted = dataset["crops"][split]
     if wanted == 0:
         return [], 0
@@ -247,7 +265,9 @@ def _draw_split(name: str, split: str, candidates: list[_Candidate], dataset: di
             f"dataset '{name}': no usable source image for split '{split}' ({wanted} crops requested); "
             "add images, change split_fractions or set crops.{split}: 0".replace("{split}", split)
         )
-    counts = dict(zip(active, _largest_remainder(wanted, [sources[si].get("weight", 1.0) for si in active]), strict=True))
+    counts = dict(
+        zip(active, _largest_remainder(wanted, [sources[si].get("weight", 1.0) for si in active]), strict=True)
+    )
     crops: list[_Crop] = []
     rejections = 0
     for si in active:
@@ -257,7 +277,9 @@ def _draw_split(name: str, split: str, candidates: list[_Candidate], dataset: di
         if source.get("mode", "patches") == "center":
             crops += _draw_center(pool, counts[si], source, crop_size, rng, skipped, show_progress)
         else:
-            got, rej = _draw_patches(pool, counts[si], source, crop_size, dataset.get("min_std", 0.0), seed, rng, show_progress)
+            got, rej = _draw_patches(
+                pool, counts[si], source, crop_size, dataset.get("min_std", 0.0), seed, rng, show_progress
+            )
             crops += got
             rejections += rej
     if not crops:
@@ -265,15 +287,25 @@ def _draw_split(name: str, split: str, candidates: list[_Candidate], dataset: di
     return crops, rejections
 
 
-def _draw_patches(pool: list[_Candidate], count: int, source: dict[str, Any], crop_size: int, min_std: float,
-                  seed: int, rng: np.random.Generator, show_progress: bool) -> tuple[list[_Crop], int]:
+def _draw_patches(
+    pool: list[_Candidate],
+    count: int,
+    source: dict[str, Any],
+    crop_size: int,
+    min_std: float,
+    seed: int,
+    rng: np.random.Generator,
+    show_progress: bool,
+) -> tuple[list[_Crop], int]:
     """Random patches, uniform over all patch positions of the pool (images weighted by area)."""
     scale = source.get("scale", 1.0)
     sizes = [_scaled_size(c.width, c.height, scale) for c in pool]
     positions = np.array([(w - crop_size + 1) * (h - crop_size + 1) for w, h in sizes], dtype=np.float64)
     per_image = rng.multinomial(count, positions / positions.sum())
     crops, rejections = [], 0
-    for c, (w, h), k in progress(list(zip(pool, sizes, per_image, strict=True)), desc=f"crop {source['name']}", enabled=show_progress):
+    for c, (w, h), k in progress(
+        list(zip(pool, sizes, per_image, strict=True)), desc=f"crop {source['name']}", enabled=show_progress
+    ):
         if k == 0:
             continue
         img = Image.fromarray(read_rgb(c.image.path))
@@ -294,15 +326,29 @@ def _draw_patches(pool: list[_Candidate], count: int, source: dict[str, Any], cr
                     break
                 rejections += 1
             std, x, y, patch = best
-            crops.append(_Crop(
-                np.ascontiguousarray(patch), c.image.collection, c.image.name, c.sha256,
-                (x * fx, y * fy, (x + crop_size) * fx, (y + crop_size) * fy), 1 / fx, std,
-            ))
+            crops.append(
+                _Crop(
+                    np.ascontiguousarray(patch),
+                    c.image.collection,
+                    c.image.name,
+                    c.sha256,
+                    (x * fx, y * fy, (x + crop_size) * fx, (y + crop_size) * fy),
+                    1 / fx,
+                    std,
+                )
+            )
     return crops, rejections
 
 
-def _draw_center(pool: list[_Candidate], count: int, source: dict[str, Any], crop_size: int,
-                 rng: np.random.Generator, skipped: list, show_progress: bool) -> list[_Crop]:
+def _draw_center(
+    pool: list[_Candidate],
+    count: int,
+    source: dict[str, Any],
+    crop_size: int,
+    rng: np.random.Generator,
+    skipped: list,
+    show_progress: bool,
+) -> list[_Crop]:
     """One central square crop per image, from a seeded random subset of ``count`` images
     (unreadable ones are skipped and replaced by the next in the random order)."""
     order = rng.permutation(len(pool))
@@ -322,8 +368,17 @@ def _draw_center(pool: list[_Candidate], count: int, source: dict[str, Any], cro
         x0, y0 = (w - side) // 2, (h - side) // 2
         square = Image.fromarray(arr[y0 : y0 + side, x0 : x0 + side])
         patch = np.asarray(_resize(square, crop_size, crop_size) if side != crop_size else square)
-        crops.append(_Crop(np.ascontiguousarray(patch), c.image.collection, c.image.name, c.sha256,
-                           (float(x0), float(y0), float(x0 + side), float(y0 + side)), crop_size / side, _grey_std(patch)))
+        crops.append(
+            _Crop(
+                np.ascontiguousarray(patch),
+                c.image.collection,
+                c.image.name,
+                c.sha256,
+                (float(x0), float(y0), float(x0 + side), float(y0 + side)),
+                crop_size / side,
+                _grey_std(patch),
+            )
+        )
         bar.update(1)
     bar.close()
     crops.sort(key=lambda cr: cr.source_file)
@@ -348,8 +403,16 @@ def _summary(name, dataset, crop_size, seed, candidates, crops, skipped, rejecti
     }
 
 
-def _write(out_dir: Path, name: str, crops: dict[str, list[_Crop]], skipped: list, summary: dict,
-           crop_size: int, shard_size: int, preview_crops: int) -> None:
+def _write(
+    out_dir: Path,
+    name: str,
+    crops: dict[str, list[_Crop]],
+    skipped: list,
+    summary: dict,
+    crop_size: int,
+    shard_size: int,
+    preview_crops: int,
+) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     tmp.chmod(dir_mode())  # mkdtemp creates 0o700; give the folder the mode mkdir would
@@ -376,12 +439,23 @@ def _write(out_dir: Path, name: str, crops: dict[str, list[_Crop]], skipped: lis
             if items:  # evenly spaced over the split, so every source image shows up
                 picks = np.linspace(0, len(items) - 1, min(preview_crops, len(items))).round().astype(int)
                 _preview([items[i].pixels for i in picks], tmp / f"preview-{split}.png")
-        schema = pa.schema([
-            ("id", pa.string()), ("split", pa.string()), ("shard", pa.string()), ("index", pa.int32()),
-            ("collection", pa.string()), ("source_file", pa.string()), ("source_sha256", pa.string()),
-            ("box_x0", pa.float64()), ("box_y0", pa.float64()), ("box_x1", pa.float64()), ("box_y1", pa.float64()),
-            ("scale", pa.float64()), ("texture_std", pa.float32()),
-        ])
+        schema = pa.schema(
+            [
+                ("id", pa.string()),
+                ("split", pa.string()),
+                ("shard", pa.string()),
+                ("index", pa.int32()),
+                ("collection", pa.string()),
+                ("source_file", pa.string()),
+                ("source_sha256", pa.string()),
+                ("box_x0", pa.float64()),
+                ("box_y0", pa.float64()),
+                ("box_x1", pa.float64()),
+                ("box_y1", pa.float64()),
+                ("scale", pa.float64()),
+                ("texture_std", pa.float32()),
+            ]
+        )
         pq.write_table(pa.table({f.name: columns[f.name] for f in schema}, schema=schema), tmp / "manifest.parquet")
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -29,8 +29,18 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pg
 #: scikit-image's bundled photographs (RGB and grey); synthetic, microscopy, astronomy and the
 #: right view of the stereo pair (a near-duplicate of the left one) are left out.
 SKIMAGE_PHOTOGRAPHS = (
-    "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
-    "camera.png", "moon.png", "coins.png", "clock_motion.png", "brick.png", "grass.png", "gravel.png",
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "camera.png",
+    "moon.png",
+    "coins.png",
+    "clock_motion.png",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
 )
 
 CELEBA_SPLITS = {"0": "train", "1": "val", "2": "test"}
@@ -63,7 +73,9 @@ def scan_source(source: dict[str, Any]) -> tuple[list[SourceImage], list[tuple[s
     try:
         images = _LISTERS[source["type"]](source, skipped)
         if not images:
-            found = f" ({len(skipped)} matching files unusable, e.g. {skipped[0][1]}: {skipped[0][2]})" if skipped else ""
+            found = (
+                f" ({len(skipped)} matching files unusable, e.g. {skipped[0][1]}: {skipped[0][2]})" if skipped else ""
+            )
             raise SourceError(f"source '{source['name']}': no images found" + _where(source) + found)
         return images, skipped
     except SourceError as err:
@@ -100,7 +112,11 @@ def _root(source: dict[str, Any]) -> Path:
         raise SourceError(f"source '{source['name']}' of type {source['type']} needs a 'root' folder")
     root = Path(source["root"])
     if not root.is_dir():
-        hint = " (install the Debian package lomiri-wallpapers-16.04; scripts/setup.sh does when run as root)" if "backgrounds" in str(root) else ""
+        hint = (
+            " (install the Debian package lomiri-wallpapers-16.04; scripts/setup.sh does when run as root)"
+            if "backgrounds" in str(root)
+            else ""
+        )
         raise SourceError(f"source '{source['name']}': folder {root} does not exist{hint}")
     return root
 
@@ -122,7 +138,13 @@ def _folder(source: dict[str, Any], skipped: list) -> list[SourceImage]:
         if not stat.S_ISREG(mode):
             skipped.append((source["name"], name, "not a regular file"))
         elif p.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append((source["name"], name, f"not an image (suffix '{p.suffix}')" if p.suffix else "not an image (no suffix)"))
+            skipped.append(
+                (
+                    source["name"],
+                    name,
+                    f"not an image (suffix '{p.suffix}')" if p.suffix else "not an image (no suffix)",
+                )
+            )
         else:
             out.append(SourceImage(source["name"], name, p))
     return out

@@ -51,7 +51,9 @@ class CuratedSplit:
         self.split = split
         self.ids: list[str] = rows["id"].to_pylist()
         self._loc = list(zip(rows["shard"].to_pylist(), rows["index"].to_pylist(), strict=True))
-        self._shards = {name: np.load(self.root / name, mmap_mode="r") for name in sorted(set(rows["shard"].to_pylist()))}
+        self._shards = {
+            name: np.load(self.root / name, mmap_mode="r") for name in sorted(set(rows["shard"].to_pylist()))
+        }
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,6 +77,8 @@ def training_split(root: str | os.PathLike, split: str, *, key: str) -> CuratedS
     in the error.  Raises :class:`SplitError` for the test split (or any other name): test images
     may be used for evaluation only, never to train, tune, select or ablate anything."""
     if split not in TRAINING_SPLITS:
-        raise SplitError(f"{key}: may read only the train and val splits of {root}, not {split!r} "
-                         "(the test split is for evaluation only: evaluate.split)")
+        raise SplitError(
+            f"{key}: may read only the train and val splits of {root}, not {split!r} "
+            "(the test split is for evaluation only: evaluate.split)"
+        )
     return CuratedSplit(root, split)
