@@ -1,6 +1,8 @@
 """Stage: one ablation variant — meta-train the configured method with the variant's settings
-overridden (config `ablation`), then score its init and the un-meta-trained one as the mean PSNR
-after `ablation.test_steps` inner steps on the validation split, per task setting. Resumes from
+overridden (config `ablation`), then score, per image of the validation split (interleaved across
+photographs) and task setting, the PSNR after `ablation.test_steps` inner steps of: the meta-init;
+the control (the untrained θ₀ through the learned inner loop); the untrained θ₀ with the initial
+step sizes. Resumes from
 the checkpoint in <out>/work.  With `ablation.transfer` also scored on the validation split of another
 curated dataset (`--transfer-data`), under the keys <dataset>:<task>. The test split is refused.
 A checkpoint is resumed only when written for the same config, data and code."""
@@ -33,6 +35,7 @@ from metadip.maml import (
     score_problems,
     training_summary,
 )
+from metadip.sampling import load_evaluation_set
 
 VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements
 
@@ -64,19 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(a.data)
         size = config["meta"]["image_size"]
         train = resize_images(training_split(data, "train", key="meta.train_dataset").stack(), size)
-        val = resize_images(training_split(data, "val", key="ablation.val_images").stack(), size)[: ab["val_images"]]
-        if len(train) == 0 or len(val) == 0:
-            raise ConfigError(f"{data}: the ablation needs non-empty train and val splits")
+        if len(train) == 0:
+            raise ConfigError(f"{data}: the ablation needs a non-empty train split")
+        val_set = load_evaluation_set(data, "val", ab["val_images"], 1, size, key="ablation.val_images")
         transfer = ab["transfer"]
         if bool(transfer["dataset"]) != bool(a.transfer_data):
             raise ConfigError(
                 f"{a.config}: ablation.transfer.dataset is {transfer['dataset']!r} but --transfer-data is "
                 f"{a.transfer_data!r}; give both or neither"
             )
-        transfer_val = (
-            resize_images(training_split(Path(a.transfer_data), "val", key="ablation.transfer").stack(), size)[
-                : ab["val_images"]
-            ]
+        transfer_set = (
+            load_evaluation_set(a.transfer_data, "val", ab["val_images"], 1, size, key="ablation.val_images")
             if a.transfer_data
             else None
         )
@@ -89,19 +90,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ablate: error: {err}", file=sys.stderr)
         return 1
     out = Path(a.out)
-    problems = named_problems(ab["tasks"], val, config["seed"], VALIDATION_PURPOSE)
-    if transfer_val is not None:
+    problems = named_problems(ab["tasks"], val_set.images, config["seed"], VALIDATION_PURPOSE)
+    photos = dict.fromkeys(problems, val_set.sources)
+    if transfer_set is not None:
         name = transfer["dataset"]
-        problems |= {
-            f"{name}:{k}": v
-            for k, v in named_problems(transfer["tasks"], transfer_val, config["seed"], VALIDATION_PURPOSE).items()
-        }
+        more = named_problems(transfer["tasks"], transfer_set.images, config["seed"], VALIDATION_PURPOSE)
+        problems |= {f"{name}:{k}": v for k, v in more.items()}
+        photos |= {f"{name}:{k}": transfer_set.sources for k in more}
+    untrained = {k: v.clone() for k, v in model.prior.state_dict().items()}
     before = score_problems(model, problems, ab["test_steps"], a.device)
     meta_train(
         model,
         outer,
         train,
-        val,
+        val_set.images,
         config["seed"],
         out / "work",
         device=a.device,
@@ -109,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     seconds = training_summary(out / "work")["seconds"]  # the whole training, also when it was resumed
     after = score_problems(model, problems, ab["test_steps"], a.device)
+    model.prior.load_state_dict(untrained)  # the control: untrained θ₀, learned inner loop
+    control = score_problems(model, problems, ab["test_steps"], a.device)
     record = {
         "variant": a.variant,
         "overrides": overrides,
@@ -116,16 +120,19 @@ def main(argv: list[str] | None = None) -> int:
         "method": ab["method"],
         "outer_steps": outer.steps,
         "test_steps": ab["test_steps"],
-        "val_images": len(val),
+        "val_images": len(val_set.images),
         "dataset": data.name,
-        "psnr_init_db": before,
-        "psnr_meta_db": after,
+        "photos": photos,
+        "psnr_db": {"meta": after, "control": control, "init": before},
         "train_seconds": round(seconds, 1),
     }
     write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
+    mean = {k: {t: sum(v) / len(v) for t, v in d.items()} for k, d in record["psnr_db"].items()}
     print(
         f"ablation '{a.variant}' ({record['overrides_text'] or 'reference'}): "
-        + ", ".join(f"{k} {before[k]:.2f} -> {after[k]:.2f} dB" for k in after)
+        + ", ".join(
+            f"{k} {mean['init'][k]:.2f} -> {mean['meta'][k]:.2f} dB (control {mean['control'][k]:.2f})" for k in after
+        )
         + f" ({seconds:.0f} s)"
     )
     return 0

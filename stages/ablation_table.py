@@ -1,5 +1,6 @@
-"""Stage: the ablation table — every variant's PSNR after the test steps per task setting, next to
-its un-meta-trained init and the reference variant (Markdown and CSV)."""
+"""Stage: the ablation table — every variant's PSNR after the test steps per task setting with its
+paired difference to the reference variant, and the init gain over the control (untrained θ₀, same
+learned inner loop), each with a 95% interval over photographs (Markdown and CSV)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,17 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for path in a.results:
             try:
-                results.append(json.loads(Path(path).read_text()))
+                record = json.loads(Path(path).read_text())
             except (OSError, json.JSONDecodeError) as err:
                 raise ConfigError(
                     f"{path}: not a readable ablation result ({err}); delete it and rerun the workflow"
                 ) from None
+            if not isinstance(record, dict) or not {"psnr_db", "photos"} <= set(record):
+                raise ConfigError(
+                    f"{path}: an ablation result without per-image scores (psnr_db, photos; written by an older "
+                    "stages/ablate.py); delete it and rerun the workflow (training resumes from its checkpoint)"
+                )
+            results.append(record)
     except ConfigError as err:
         print(f"ablation_table: error: {err}", file=sys.stderr)
         return 1
@@ -42,11 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     ab = config["ablation"]
     caption = (
         f"Ablation of '{ab['method']}': mean PSNR after {ab['test_steps']} steps on {results[0]['val_images']} "
-        f"validation images of '{results[0]['dataset']}', each variant meta-trained for {ab['outer_steps']} outer "
-        "steps unless it sets outer.steps; in brackets the same variant before meta-training.\n\n"
+        f"validation images of '{results[0]['dataset']}' (tasks named <dataset>:<task>: of that dataset), "
+        "interleaved across source photographs; each variant meta-trained for "
+        f"{ab['outer_steps']} outer steps unless it sets outer.steps.\n\n"
     )
-    write_text(a.markdown, caption + to_markdown(results, ab["reference"]))
-    write_text(a.csv, to_csv(table_rows(results)))
+    rows = table_rows(results, ab["reference"])
+    write_text(a.markdown, caption + to_markdown(rows, ab["reference"]))
+    write_text(a.csv, to_csv(rows))
     print(f"ablation table of {len(results)} variants -> {a.markdown}, {a.csv}")
     return 0
 

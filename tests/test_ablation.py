@@ -12,7 +12,7 @@ import pytest
 import yaml
 from test_curate import curate, dataset_config, make_folder
 
-from metadip.ablation import deep_merge, overrides_text, to_markdown, variant_method
+from metadip.ablation import deep_merge, overrides_text, table_rows, to_markdown, variant_method
 from metadip.config import ConfigError, check_pipeline_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,26 +53,38 @@ def test_overrides_text_names_each_changed_setting():
     assert overrides_text({"outer": {"lr_step_sizes": None}}) == "outer.lr_step_sizes=null"
 
 
-def test_markdown_table_shows_meta_init_and_difference_to_reference():
+def _record(variant: str, text: str, meta: list[float], control: list[float], seconds: float = 10) -> dict:
+    return {
+        "variant": variant,
+        "overrides_text": text,
+        "photos": {"den": ["a", "a", "b", "b"]},
+        "psnr_db": {"meta": {"den": meta}, "control": {"den": control}, "init": {"den": [20.0] * 4}},
+        "train_seconds": seconds,
+    }
+
+
+def test_ablation_rows_pair_images_and_resample_photographs():
     results = [
-        {
-            "variant": "reference",
-            "overrides_text": "",
-            "psnr_meta_db": {"den": 30.0},
-            "psnr_init_db": {"den": 25.0},
-            "train_seconds": 10,
-        },
-        {
-            "variant": "fixed_lr",
-            "overrides_text": "inner.learn_lr=false",
-            "psnr_meta_db": {"den": 29.5},
-            "psnr_init_db": {"den": 25.0},
-            "train_seconds": 9,
-        },
+        _record("reference", "", [30.0, 31.0, 29.0, 30.0], [29.0, 29.5, 28.0, 29.5]),
+        _record("fixed_lr", "inner.learn_lr=false", [29.5, 30.0, 29.0, 29.5], [29.5, 30.0, 28.5, 29.5], 9),
     ]
-    md = to_markdown(results, "reference")
-    assert "| fixed_lr | inner.learn_lr=false | 29.50 (25.00) | -0.50 | 9 |" in md
-    assert "| reference | — | 30.00 (25.00) | +0.00 | 10 |" in md
+    rows = table_rows(results, "reference")
+    ref, var = rows
+    assert ref["n_images"] == 4 and ref["n_photos"] == 2
+    assert ref["psnr_meta_db"] == 30.0 and ref["psnr_control_db"] == 29.0 and ref["psnr_init_db"] == 20.0
+    # init gain: paired per image (1.0, 1.5, 1.0, 0.5); photo means 1.25 and 0.75 bound the resamples
+    assert ref["init_gain_db"] == 1.0 and 0.75 <= ref["init_gain_ci_low"] < ref["init_gain_ci_high"] <= 1.25
+    assert ref["delta_reference_db"] == 0.0
+    assert var["delta_reference_db"] == -0.5 and var["init_gain_db"] == 0.125
+    assert -1.0 <= var["delta_reference_ci_low"] <= var["delta_reference_ci_high"] <= 0.0
+    md = to_markdown(rows, "reference")
+    assert "| fixed_lr | inner.learn_lr=false | 29.50 (-0.50 [" in md
+    assert "| reference | — | 30.00 | 10 |" in md
+    assert "| reference | +1.00 [+0.75, +1.25]; 29.00 (20.00) | +0.75 |" in md
+    one_photo = [_record("reference", "", [30.0] * 4, [29.0] * 4)]
+    one_photo[0]["photos"]["den"] = ["a"] * 4
+    row = table_rows(one_photo, "reference")[0]
+    assert row["init_gain_ci_low"] is None and "| — |" in to_markdown([row], "reference")
 
 
 def ablation_config(tmp_path: Path, **ablation) -> dict:
@@ -130,11 +142,15 @@ def test_ablate_and_table_stages(tmp_path):
         )
         assert proc.returncode == 0, proc.stderr
         rec = json.loads((out / "result.json").read_text())
-        assert rec["variant"] == variant and set(rec["psnr_meta_db"]) == {"den_25", "cs_4", "d:den_15"}
-        assert all(5 < v < 60 for v in [*rec["psnr_meta_db"].values(), *rec["psnr_init_db"].values()])
+        scores = rec["psnr_db"]
+        assert rec["variant"] == variant and set(scores) == {"meta", "control", "init"}
+        assert all(set(s) == {"den_25", "cs_4", "d:den_15"} for s in scores.values())
+        assert all(len(v) == 2 and all(5 < p < 60 for p in v) for s in scores.values() for v in s.values())
+        assert all(len(set(p)) == 2 for p in rec["photos"].values())  # interleaved: one crop of each photograph
+        assert scores["control"] != scores["meta"] and scores["control"] != scores["init"]
         results.append(out / "result.json")
     ref, nom = (json.loads(p.read_text()) for p in results)
-    assert ref["psnr_init_db"] != nom["psnr_init_db"]  # same problems, different inner optimiser
+    assert ref["psnr_db"]["init"] != nom["psnr_db"]["init"]  # same problems, different inner optimiser
     assert ref["outer_steps"] == 2 and ref["train_seconds"] > 0
     # rerun in the same folder: resumed at the last step, the record keeps the whole training's time
     proc = subprocess.run(
@@ -142,7 +158,7 @@ def test_ablate_and_table_stages(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     again = json.loads(results[0].read_text())
-    assert again["train_seconds"] == ref["train_seconds"] and again["psnr_meta_db"] == ref["psnr_meta_db"]
+    assert again["train_seconds"] == ref["train_seconds"] and again["psnr_db"] == ref["psnr_db"]
     # the same validation problems for every variant: an identical variant scores identically
     cfg["ablation"]["variants"]["same"] = {}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
@@ -153,9 +169,7 @@ def test_ablate_and_table_stages(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert (
-        json.loads((tmp_path / "ablation" / "same" / "result.json").read_text())["psnr_meta_db"] == ref["psnr_meta_db"]
-    )
+    assert json.loads((tmp_path / "ablation" / "same" / "result.json").read_text())["psnr_db"] == ref["psnr_db"]
     md, table = tmp_path / "ablation.md", tmp_path / "ablation.csv"
     proc = subprocess.run(
         [
@@ -175,7 +189,7 @@ def test_ablate_and_table_stages(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "| no_momentum | inner.momentum=0.0 |" in md.read_text()
+    assert "| no_momentum | inner.momentum=0.0 |" in md.read_text() and "init gain d:den_15" in md.read_text()
     rows = list(csv.DictReader(table.open()))
     assert len(rows) == 6 and {r["task"] for r in rows} == {"den_25", "cs_4", "d:den_15"}
     bad = subprocess.run(

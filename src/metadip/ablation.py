@@ -2,11 +2,14 @@
 settings overridden, meta-trained for the same number of outer steps, then scored as the mean
 PSNR after ``test_steps`` inner steps on fixed validation problems of several task settings.
 
-The validation problems of a task setting depend only on (seed, task name, image index), so every
-variant is scored on the very same measurements; the un-meta-trained init of each variant (its
-random θ₀ with the initial step sizes) is scored too, so a table row shows what meta-training
-bought, next to what the variant's settings give from the start. Torch-free (the workflow's config
-check imports it); the scoring is :func:`metadip.maml.score_problems`.
+The validation images are interleaved across source photographs and the problems of a task setting
+depend only on (seed, task name, image index), so every variant is scored on the very same
+measurements, and variants are compared by paired per-image differences with a cluster-bootstrap
+interval over photographs. Each variant is scored three ways: the meta-init (θ₀ and step sizes
+learned); the control, its untrained θ₀ (the point meta-training started from) through the same
+learned inner loop, so meta-init − control is what the initialisation itself buys; and the untrained
+θ₀ with the initial step sizes. Torch-free, numpy only (the workflow's config check imports
+it); the scoring is :func:`metadip.maml.score_problems`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from __future__ import annotations
 import copy
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
+
+from metadip.stats import Summary, summarize
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,27 +54,71 @@ def variant_method(
     return merged
 
 
-FIELDS = ["variant", "overrides", "task", "psnr_init_db", "psnr_meta_db", "gain_db", "train_seconds"]
+FIELDS = [
+    "variant",
+    "overrides",
+    "task",
+    "n_images",
+    "n_photos",
+    "psnr_init_db",
+    "psnr_control_db",
+    "psnr_meta_db",
+    "init_gain_db",
+    "init_gain_ci_low",
+    "init_gain_ci_high",
+    "delta_reference_db",
+    "delta_reference_ci_low",
+    "delta_reference_ci_high",
+    "train_seconds",
+]
 
 
-def table_rows(results: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Flat rows (one per variant and task) from the variants' result records."""
+def _paired(a: Sequence[float], b: Sequence[float], photos: Sequence[str]) -> Summary:
+    """Mean of the per-image differences a − b with its cluster-bootstrap interval over photographs."""
+    return summarize(np.subtract(a, b), list(photos))
+
+
+def table_rows(results: list[Mapping[str, Any]], reference: str) -> list[dict[str, Any]]:
+    """One row per variant and task: mean PSNR of the meta-init, of the control (the variant's
+    untrained θ₀ through its learned inner loop) and of the untrained θ₀ with the initial step sizes;
+    the init gain (meta − control) and the difference to the reference variant, each a paired
+    per-image mean with its 95% interval over photographs (None with fewer than 2 photographs)."""
+    ref = next((r for r in results if r["variant"] == reference), None)
     rows = []
     for r in results:
-        for task, meta in r["psnr_meta_db"].items():
-            init = r["psnr_init_db"][task]
+        psnr = r["psnr_db"]
+        for task, meta in psnr["meta"].items():
+            photos = r["photos"][task]
+            gain = _paired(meta, psnr["control"][task], photos)
+            delta = _paired(meta, ref["psnr_db"]["meta"][task], photos) if ref is not None else None
             rows.append(
                 {
                     "variant": r["variant"],
                     "overrides": r["overrides_text"],
                     "task": task,
-                    "psnr_init_db": init,
-                    "psnr_meta_db": meta,
-                    "gain_db": round(meta - init, 4),
+                    "n_images": gain.n_images,
+                    "n_photos": gain.n_photos,
+                    "psnr_init_db": round(float(np.mean(psnr["init"][task])), 4),
+                    "psnr_control_db": round(float(np.mean(psnr["control"][task])), 4),
+                    "psnr_meta_db": round(float(np.mean(meta)), 4),
+                    "init_gain_db": round(gain.mean, 4),
+                    "init_gain_ci_low": _round(gain.ci_low),
+                    "init_gain_ci_high": _round(gain.ci_high),
+                    "delta_reference_db": None if delta is None else round(delta.mean, 4),
+                    "delta_reference_ci_low": None if delta is None else _round(delta.ci_low),
+                    "delta_reference_ci_high": None if delta is None else _round(delta.ci_high),
                     "train_seconds": r["train_seconds"],
                 }
             )
     return rows
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return "" if low is None or high is None else f" [{low:+.2f}, {high:+.2f}]"
 
 
 def to_csv(rows: list[Mapping[str, Any]]) -> str:
@@ -78,21 +129,57 @@ def to_csv(rows: list[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def to_markdown(results: list[Mapping[str, Any]], reference: str) -> str:
-    """One row per variant: PSNR after the test steps per task (meta-trained, and in brackets the
-    variant's un-meta-trained init), the difference to the reference variant, training time."""
-    tasks = list(results[0]["psnr_meta_db"])
-    ref = next((r for r in results if r["variant"] == reference), None)
-    head = ["variant", "settings changed"] + [f"{t} (dB)" for t in tasks]
-    head += [f"Δ{t} vs {reference}" for t in tasks] if ref else []
-    lines = ["| " + " | ".join([*head, "meta-training (s)"]) + " |", "|" + "---|" * (len(head) + 1)]
-    for r in results:
-        cells = [r["variant"], r["overrides_text"] or "—"]
-        cells += [f"{r['psnr_meta_db'][t]:.2f} ({r['psnr_init_db'][t]:.2f})" for t in tasks]
-        if ref:
-            cells += [f"{r['psnr_meta_db'][t] - ref['psnr_meta_db'][t]:+.2f}" for t in tasks]
-        lines.append("| " + " | ".join([*cells, f"{r['train_seconds']:.0f}"]) + " |")
-    return "\n".join(lines) + "\n"
+def to_markdown(rows: list[Mapping[str, Any]], reference: str) -> str:
+    """Two tables from :func:`table_rows`. First: per variant and task, the meta-init's mean PSNR
+    after the test steps and its paired difference to the reference with the interval. Second: the
+    init gain — meta-init minus the control (the variant's untrained θ₀ through the same learned inner
+    loop) — with its interval, the control's mean PSNR and, in brackets, the untrained θ₀ with the
+    initial step sizes; the last column is the smallest interval low end over the tasks."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    cell = {(r["variant"], r["task"]): r for r in rows}
+    head = ["variant", "settings changed", *[f"{t} (dB)" for t in tasks], "meta-training (s)"]
+    out = [
+        f"Meta-init PSNR after the test steps; in brackets the paired difference to '{reference}' "
+        "with its 95% interval.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for v in variants:
+        first = cell[(v, tasks[0])]
+        cells = [v, first["overrides"] or "—"]
+        for t in tasks:
+            r = cell[(v, t)]
+            ci = _ci(r["delta_reference_ci_low"], r["delta_reference_ci_high"])
+            shown = v != reference and r["delta_reference_db"] is not None
+            delta = f" ({r['delta_reference_db']:+.2f}{ci})" if shown else ""
+            cells.append(f"{r['psnr_meta_db']:.2f}{delta}")
+        out.append("| " + " | ".join([*cells, f"{first['train_seconds']:.0f}"]) + " |")
+    head = ["variant", *[f"init gain {t}" for t in tasks], "min CI low"]
+    out += [
+        "",
+        "Init gain: meta-init − control (the variant's untrained θ₀ through its own learned inner loop), dB, "
+        "paired per image, 95% interval over photographs; then the control's PSNR and, in brackets, the "
+        "untrained θ₀ with the initial step sizes.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for v in variants:
+        cells = [v]
+        lows = []
+        for t in tasks:
+            r = cell[(v, t)]
+            lows.append(r["init_gain_ci_low"])
+            cells.append(
+                f"{r['init_gain_db']:+.2f}{_ci(r['init_gain_ci_low'], r['init_gain_ci_high'])}; "
+                f"{r['psnr_control_db']:.2f} ({r['psnr_init_db']:.2f})"
+            )
+        known = [x for x in lows if x is not None]
+        cells.append(f"{min(known):+.2f}" if len(known) == len(lows) else "—")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
 
 
 def overrides_text(overrides: Mapping[str, Any], prefix: str = "") -> str:

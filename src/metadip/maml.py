@@ -151,10 +151,17 @@ def validation_set(settings: OuterSettings, images: Tensor, seed: int) -> tuple[
     return op, ys, xs
 
 
+def image_psnrs(
+    model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int, device: torch.device
+) -> list[float]:
+    """PSNR (dB, 4 decimals) of the ``steps``-step reconstruction of each measurement in ``ys``."""
+    results = solve_batch(model, op, ys, steps, device=device, show_progress=False, vectorise=False)
+    return [round(psnr(r.estimate, x).item(), 4) for r, x in zip(results, xs, strict=True)]
+
+
 def validate(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int, device: torch.device) -> float:
     """Mean PSNR (dB) of ``steps``-step reconstructions of the validation measurements."""
-    results = solve_batch(model, op, ys, steps, device=device, show_progress=False, vectorise=False)
-    return float(np.mean([psnr(r.estimate, x).item() for r, x in zip(results, xs, strict=True)]))
+    return float(np.mean(image_psnrs(model, op, ys, xs, steps, device)))
 
 
 def named_problems(tasks: Mapping[str, Mapping[str, Any]], images: Tensor, seed: int, purpose: int) -> dict[str, tuple]:
@@ -169,10 +176,10 @@ def named_problems(tasks: Mapping[str, Mapping[str, Any]], images: Tensor, seed:
 
 def score_problems(
     model: MetaModel, problems: Mapping[str, tuple], steps: int, device: torch.device | str | None = None
-) -> dict[str, float]:
-    """Name → mean PSNR (dB) of ``steps``-step reconstructions from the model's θ₀ (4 decimals)."""
+) -> dict[str, list[float]]:
+    """Name → per-image PSNR (dB) of ``steps``-step reconstructions from the model's θ₀."""
     device = torch.device(device) if device is not None else default_device()
-    return {name: round(validate(model, op, ys, xs, steps, device), 4) for name, (op, ys, xs) in problems.items()}
+    return {name: image_psnrs(model, op, ys, xs, steps, device) for name, (op, ys, xs) in problems.items()}
 
 
 FIELDS = ["step", "train_loss", "val_psnr", "seconds"]

@@ -37,35 +37,38 @@ def interleave_by_source(sources: Sequence[str]) -> list[int]:
     return order
 
 
-def evaluation_indices(sources: Sequence[str], n: int, min_photos: int = 1) -> list[int]:
+def evaluation_indices(sources: Sequence[str], n: int, min_photos: int = 1, key: str = "evaluate.images") -> list[int]:
     """The first ``n`` indices of the interleaved order; raises ValueError when the split has fewer
-    than ``n`` crops or they come from fewer than ``min_photos`` photographs."""
+    than ``n`` crops or they come from fewer than ``min_photos`` photographs (``key``: the config
+    key that asked for ``n``, named in the error)."""
     if len(sources) < n:
-        raise ValueError(
-            f"the split has {len(sources)} images, evaluate.images asks for {n}; curate more or lower evaluate.images"
-        )
+        raise ValueError(f"the split has {len(sources)} images, {key} asks for {n}; curate more or lower {key}")
     picked = interleave_by_source(sources)[:n]
     photos = len({sources[i] for i in picked})
     if photos < min_photos:
         raise ValueError(
             f"{n} images come from {photos} source photographs, evaluate.min_photos asks for {min_photos}; "
-            "raise evaluate.images, or give the split more photographs (curate split_fractions)"
+            f"raise {key}, or give the split more photographs (curate split_fractions)"
         )
     return picked
 
 
-def load_evaluation_set(root: str | os.PathLike, split: str, n: int, min_photos: int, size: int) -> EvaluationSet:
-    """The ``n`` evaluation images of ``split`` of the curated dataset at ``root``, interleaved across
-    photographs (:func:`evaluation_indices`) and resized to ``size``."""
+def load_evaluation_set(
+    root: str | os.PathLike, split: str, n: int, min_photos: int, size: int, *, key: str | None = None
+) -> EvaluationSet:
+    """The ``n`` images of ``split`` of the curated dataset at ``root``, interleaved across
+    photographs (:func:`evaluation_indices`) and resized to ``size``.  ``key``: the config key of a
+    reader other than the evaluation (an ablation, a tuning), which may open train and val only."""
     from metadip.datasets import CuratedSplit, load_manifest
+    from metadip.datasets.store import training_split
     from metadip.images import resize_images
 
-    images = CuratedSplit(root, split)
+    images = CuratedSplit(root, split) if key is None else training_split(root, split, key=key)
     manifest = load_manifest(root).to_pylist()
     source = {r["id"]: f"{r['collection']}/{r['source_file']}" for r in manifest if r["split"] == split}
     sources = [source[i] for i in images.ids]
     try:
-        picked = evaluation_indices(sources, n, min_photos)
+        picked = evaluation_indices(sources, n, min_photos, key or "evaluate.images")
     except ValueError as err:
         raise ValueError(f"{root}: {split} split: {err}") from None
     return EvaluationSet(
