@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a.transfer_data!r}; give both or neither"
             )
         transfer_set = (
-            load_evaluation_set(a.transfer_data, "val", ab["val_images"], 1, size, key="ablation.val_images")
+            load_evaluation_set(a.transfer_data, "val", ab["val_images"], 1, size, key="ablation.transfer")
             if a.transfer_data
             else None
         )

@@ -1,6 +1,7 @@
 """Stage: PnP-ADMM grid search for one inverse problem and denoiser on a curated dataset's
-*validation* split (the test split is refused); writes the grid, every result and the chosen
-values as JSON."""
+*validation* split (the test split is refused), images interleaved across its photographs; the
+grid moves until its best point is interior (``baselines.pnp.max_moves``); writes every grid
+searched, every result and the chosen values as JSON."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ import time
 from metadip.artifacts import ArtifactError, load_denoiser
 from metadip.atomic import write_text
 from metadip.config import ConfigError, default_config_path, load_config
-from metadip.datasets.store import training_split
 from metadip.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.grid_search import grid_search
-from metadip.images import resize_images
 from metadip.maml import TaskSpec
 from metadip.plan import pnp_grid_key
+from metadip.sampling import load_evaluation_set
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         key = pnp_grid_key(problem.kind, a.denoiser)
         if key not in pnp["grid"]:
             raise ConfigError(f"{a.config}: no grid '{key}' under baselines.pnp.grid")
-        split = training_split(a.data, "val", key="baselines.pnp.val_images")
-        n = min(pnp["val_images"], len(split))
-        images = resize_images(split.stack(list(range(n))), config["meta"]["image_size"])
+        val = load_evaluation_set(
+            a.data,
+            "val",
+            pnp["val_images"],
+            pnp["min_photos"],
+            config["meta"]["image_size"],
+            key="baselines.pnp.val_images",
+        )
+        images = val.images
         if a.denoiser == "drunet":
             if not a.weights:
                 raise ConfigError("--denoiser drunet needs --weights (a DRUNet artifact from stages/train_denoiser.py)")
@@ -59,13 +65,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tune_pnp: error: {err}", file=sys.stderr)
         return 1
     t = time.perf_counter()
-    result = grid_search(problem, denoiser, pnp["grid"][key], images, split.ids[:n], config["seed"], pnp["pr_steps"])
+    result = grid_search(
+        problem, denoiser, pnp["grid"][key], images, val.ids, config["seed"], pnp["pr_steps"], pnp["max_moves"]
+    )
+    result["validation_photos"] = val.sources
     result.update(problem_name=a.problem, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
     write_text(a.out, json.dumps(result, indent=2) + "\n")
     b = result["best"]
     print(
-        f"tuned PnP-ADMM+{a.denoiser} for {a.problem} on {n} validation images in {time.perf_counter() - t:.0f} s: "
-        f"sigma_d {b['sigma_d']:g}, rho {b['rho']:g}, {b['iterations']} iterations -> {b['mean_psnr']:.2f} dB ({a.out})"
+        f"tuned PnP-ADMM+{a.denoiser} for {a.problem} on {len(images)} validation images from "
+        f"{len(set(val.sources))} photographs in {time.perf_counter() - t:.0f} s, {len(result['grids'])} grids: "
+        f"sigma_d {b['sigma_d']:g}, rho {b['rho']:g}, {b['iterations']} iterations -> {b['mean_psnr']:.2f} dB"
+        + ("" if result["interior"] else " (on a grid edge: baselines.pnp.max_moves ran out)")
+        + f" ({a.out})"
     )
     return 0
 

@@ -28,6 +28,7 @@ def setup(tmp_path):
         },
         "pnp": {
             "val_images": 2,
+            "max_moves": 0,  # the moves are tested in test_baselines.py; bm3d is not bitwise reproducible
             "grid": {
                 "cs_bm3d": {"sigma_d": [20, 50], "rho": [0.5], "iterations": [1, 2]},
                 "pr_drunet": {"sigma_d": [25], "rho": [0.5, 1.0], "iterations": [1, 3]},
@@ -71,6 +72,8 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
         i.startswith("d/val/") for i in result["validation_images"]
     )  # validation only
     assert len(result["results"]) == 2 * 1 * 2 and result["best"] in result["results"]
+    assert result["grids"] == [result["grid"]] and result["interior"] is False  # sigma_d 50 or 20: an edge
+    assert len(set(result["validation_photos"])) == 2
     assert result["best"]["mean_psnr"] == max(r["mean_psnr"] for r in result["results"])
     # the bm3d package is not bitwise reproducible (outputs vary by ~4e-7 from call to call, and a
     # few PnP iterations amplify that to ~2e-3 dB, measured): the same grid point wins and every

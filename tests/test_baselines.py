@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from conftest import gen
@@ -104,9 +106,24 @@ def test_briefly_trained_drunet_denoises_held_out_images(tmp_path):
     assert psnr(out, val).mean().item() > psnr(y, val).mean().item() + 3.0  # measured: 20.2 -> ~25.5 dB
 
 
-def test_denoiser_training_resumes_exactly(tmp_path):
+def test_cosine_schedule_decays_from_lr_to_a_hundredth():
+    from metadip.denoiser_training import learning_rate
+
+    s = DenoiserTraining(steps=100, lr=1e-3, schedule="cosine")
+    lrs = [learning_rate(s, t) for t in range(1, 101)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5, rel=0.05)
+    assert all(a > b for a, b in itertools.pairwise(lrs))
+    assert learning_rate(DenoiserTraining(steps=100, lr=1e-3), 50) == 1e-3
+    with pytest.raises(ValueError, match="schedule must be"):
+        DenoiserTraining(schedule="step")
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_denoiser_training_resumes_exactly(tmp_path, schedule):
     train, val = training_images()
-    s = DenoiserTraining(steps=4, batch=2, patch=16, lr=1e-3, checkpoint_every=2, val_every=2, val_images=1)
+    s = DenoiserTraining(
+        steps=4, batch=2, patch=16, lr=1e-3, schedule=schedule, checkpoint_every=2, val_every=2, val_images=1
+    )
     full = train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "full", device="cpu", show_progress=False)
 
     def crash(step):
@@ -181,3 +198,50 @@ def test_pnp_rejects_denoising_operators_and_bad_settings(camera32):
         DataProx(Denoising(camera32.shape, 25, 0), camera32, 1.0)
     with pytest.raises(ValueError, match="invalid PnP-ADMM settings"):
         PnPSettings(sigma_d=20, rho=0, iterations=5)
+
+
+def test_grid_moves_recentre_an_edge_optimum_and_stop_at_the_axis_range():
+    from metadip.grid_search import _moved
+
+    assert _moved([20.0, 35.0, 50.0], 35.0, "sigma_d") is None  # interior
+    assert _moved([20.0, 35.0, 50.0], 50.0, "sigma_d") == [35.0, 50.0, 71.4286]
+    assert _moved([0.1, 0.5, 2.0], 0.1, "rho") == [0.02, 0.1, 0.5]
+    assert _moved([5.0, 10.0, 20.0], 20.0, "iterations") == [10.0, 20.0, 40.0]
+    assert _moved([1.0, 2.0, 4.0], 1.0, "iterations") is None  # no fewer than one iteration
+    assert _moved([100.0, 150.0, 200.0], 200.0, "sigma_d") is None  # 266 > 255
+    assert _moved([0.5], 0.5, "rho") is None
+
+
+def test_grid_search_moves_until_the_best_point_is_interior(camera32):
+    from metadip.grid_search import grid_search
+    from metadip.maml import TaskSpec
+
+    calls = []
+
+    def smoother(x, sigma):  # a denoiser whose best strength lies far above the first grid
+        calls.append(sigma)
+        c = x.shape[-3]
+        k = torch.ones(c, 1, 3, 3) / 9
+        out = torch.nn.functional.conv2d(x.reshape(1, c, *x.shape[-2:]), k, padding=1, groups=c).reshape(x.shape)
+        w = min(sigma / 400.0, 1.0)
+        return (1 - w) * x + w * out
+
+    images = camera32.unsqueeze(0).expand(2, -1, -1, -1).contiguous()
+    grid = {"sigma_d": [1.0, 2.0, 4.0], "rho": [0.5], "iterations": [1, 2, 3]}
+    problem = TaskSpec(kind="cs_fast", sigma=25, ratio=0.5)
+    moved = grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, max_moves=6)
+    fixed = grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, max_moves=0)
+    assert fixed["grids"] == [fixed["grid"]] and fixed["grid"]["sigma_d"] == [1.0, 2.0, 4.0]
+    assert len(moved["grids"]) > 1 and moved["grids"][0] == fixed["grid"]
+    for before, after in zip(moved["grids"], moved["grids"][1:], strict=False):
+        assert before != after
+    best = moved["best"]
+    assert best["mean_psnr"] >= fixed["best"]["mean_psnr"]
+    assert best in moved["results"] and best["mean_psnr"] == max(r["mean_psnr"] for r in moved["results"])
+    last = moved["grids"][-1]
+    if moved["interior"]:
+        assert last["sigma_d"][0] < best["sigma_d"] < last["sigma_d"][-1] or best["sigma_d"] == 255
+    else:
+        assert len(moved["grids"]) == 7
+    points = {(r["sigma_d"], r["rho"], r["iterations"]) for r in moved["results"]}
+    assert len(points) == len(moved["results"])  # every point once

@@ -221,3 +221,15 @@ def test_speed_reference_must_name_a_dip_method(change, message):
     change(cfg["evaluate"]["methods"]["m"])
     with pytest.raises(ConfigError, match=message):
         check_pipeline_config(cfg)
+
+
+def test_a_dip_method_may_override_the_network_it_borrows():
+    from metadip.config import validate_config
+    from metadip.evaluation import dip_architecture
+
+    method = {"arch": "dip", "network": {"width": 8, "depth": 2, "fourier_features": 16}}
+    config = validate_config({"meta": {"methods": {"m": method}}})
+    same = dip_architecture(config, {"network_of": "m"}, (3, 16, 16))
+    plain = dip_architecture(config, {"network_of": "m", "network": {"fourier_features": 0}}, (3, 16, 16))
+    assert same["config"]["fourier_features"] == 16 and plain["config"]["fourier_features"] == 0
+    assert plain["seed"] == same["seed"] and plain["config"]["channels_down"] == same["config"]["channels_down"]

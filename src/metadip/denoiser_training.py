@@ -2,7 +2,8 @@
 
 Each step draws a batch of random ``patch`` × ``patch`` crops (random flips / 90° rotations) from
 the training images and a noise level σ ~ U(0, sigma_max) per crop (0–255 scale), and minimises
-the L1 error of DRUNet(x + σ/255·n, σ) to x (KAIR's loss) with Adam.  As in meta-training, all
+the L1 error of DRUNet(x + σ/255·n, σ) to x (KAIR's loss) with Adam, at a constant learning rate
+or along a cosine decay.  As in meta-training, all
 randomness of step t is drawn from generators seeded by (seed, t), checkpoints are atomic, resumed
 only by a run of the same configuration, data and code (:mod:`metadip.checkpoints`), and a resumed
 run retraces the uninterrupted one; validation is PSNR at σ = ``val_sigma`` on held-out
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -69,6 +71,7 @@ class DenoiserTraining:
     batch: int = 16
     patch: int = 64
     lr: float = 1e-4
+    schedule: str = "constant"  # "cosine": lr decays along a half cosine to lr / 100 at the last step
     sigma_max: float = 50.0
     checkpoint_every: int = 100
     val_every: int = 100
@@ -83,8 +86,18 @@ class DenoiserTraining:
             raise ValueError(f"invalid denoiser training settings: {self}")
         if self.patch % 8:
             raise ValueError(f"patch must be a multiple of 8 (DRUNet downsamples three times), got {self.patch}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if not 0 < self.sigma_max <= 255 or not 0 <= self.val_sigma <= 255:
             raise ValueError("sigma_max must lie in (0, 255] and val_sigma in [0, 255]")
+
+
+def learning_rate(s: DenoiserTraining, step: int) -> float:
+    """The learning rate of step ``step`` (1..steps): a function of the step alone, so a resumed run
+    follows the uninterrupted run's schedule."""
+    if s.schedule == "constant":
+        return s.lr
+    return s.lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / s.steps)))
 
 
 def training_batch(images: Tensor, s: DenoiserTraining, seed: int, step: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -180,6 +193,8 @@ def train_denoiser(
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(s, step)
         opt.step()
         losses.append(float(loss.detach()))
         if step % s.val_every == 0 or step == s.steps:

@@ -143,8 +143,8 @@ def build_runner(
         def warm(op, y):
             pnp_admm(op, y, denoiser, replace(settings, iterations=1))
     elif kind == "dip":
-        source = config["meta"]["methods"][method["network_of"]]
-        arch = architecture_from_config(source["network"], source["arch"], image_shape)
+        arch = dip_architecture(config, method, image_shape)
+        inner = config["meta"]["methods"][method["network_of"]]["inner"]
         settings = DIPSettings(
             steps=method["steps"], lr=method["lr"], jitter_std=method["jitter_std"], ema=method["ema"]
         )
@@ -160,7 +160,7 @@ def build_runner(
                     generator=seeded_generator(seed, _JITTER, name_key(task_name), name_key(dataset), index),
                 )
             )
-            prior = build_model(arch, source["inner"]).prior
+            prior = build_model(arch, inner).prior
             full = fit_dip(
                 prior,
                 op,
@@ -190,7 +190,7 @@ def build_runner(
 
         def warm(op, y):
             fit_dip(
-                build_model(arch, source["inner"]).prior,
+                build_model(arch, inner).prior,
                 op,
                 y,
                 DIPSettings(steps=2),
@@ -329,6 +329,14 @@ class _SpeedReference:
     settings: DIPSettings
 
 
+def dip_architecture(config: dict[str, Any], method: dict[str, Any], image_shape: tuple[int, int, int]) -> dict:
+    """The architecture of a ``dip`` method's random init: the network of ``network_of`` (a
+    ``meta.methods`` entry: architecture and init seed) with the method's own ``network`` keys
+    merged over it (e.g. ``fourier_features: 0``, Ulyanov's original DIP)."""
+    source = config["meta"]["methods"][method["network_of"]]
+    return architecture_from_config({**source["network"], **method.get("network", {})}, source["arch"], image_shape)
+
+
 def _speed_reference(
     method: dict[str, Any], config: dict[str, Any], image_shape: tuple[int, int, int]
 ) -> _SpeedReference | None:
@@ -336,12 +344,11 @@ def _speed_reference(
     if name is None:
         return None
     ref = config["evaluate"]["methods"][name]
-    source = config["meta"]["methods"][ref["network_of"]]
     return _SpeedReference(
         dip_method_id(name, ref["steps"]),
         ref["steps"],
-        architecture_from_config(source["network"], source["arch"], image_shape),
-        source["inner"],
+        dip_architecture(config, ref, image_shape),
+        config["meta"]["methods"][ref["network_of"]]["inner"],
         DIPSettings(steps=ref["steps"], lr=ref["lr"], jitter_std=ref["jitter_std"], ema=ref["ema"]),
     )
 
