@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = DenoiserTraining(**cfg["train"])
         net = DRUNet(
             DRUNetConfig(
-                channels=train.shape[1], widths=tuple(cfg["network"]["widths"]), blocks=cfg["network"]["blocks"]
+                channels=train.shape[1],
+                widths=tuple(cfg["network"]["widths"]),
+                blocks=cfg["network"]["blocks"],
+                residual=cfg["network"]["residual"],
             ),
             seed=cfg["network"]["seed"],
         )

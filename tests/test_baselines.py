@@ -245,3 +245,16 @@ def test_grid_search_moves_until_the_best_point_is_interior(camera32):
         assert len(moved["grids"]) == 7
     points = {(r["sigma_d"], r["rho"], r["iterations"]) for r in moved["results"]}
     assert len(points) == len(moved["results"])  # every point once
+
+
+def test_residual_drunet_adds_its_input_back_and_round_trips(tmp_path):
+    from dataclasses import replace
+
+    net = DRUNet(replace(TINY, channels=3, residual=True))
+    torch.nn.init.zeros_(net.m_tail.weight)  # the branch outputs zero: the network is the identity
+    x = torch.rand(2, 3, 24, 24, generator=gen(1))
+    torch.testing.assert_close(net(x, 25.0), x)
+    save_denoiser(net, tmp_path / "r", source="trained")
+    back = load_denoiser(tmp_path / "r", channels=3)
+    assert back.config.residual is True
+    torch.testing.assert_close(back(x, 25.0), x)

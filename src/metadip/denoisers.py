@@ -74,6 +74,7 @@ class DRUNetConfig:
     channels: int = 3
     widths: tuple[int, ...] = (64, 128, 256, 512)
     blocks: int = 4
+    residual: bool = False  # True: the network predicts x̂ − y and adds y back (KAIR's DRUNet: False)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -82,7 +83,9 @@ class DRUNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DRUNetConfig:
-        return cls(channels=d["channels"], widths=tuple(d["widths"]), blocks=d["blocks"])
+        return cls(
+            channels=d["channels"], widths=tuple(d["widths"]), blocks=d["blocks"], residual=d.get("residual", False)
+        )
 
 
 class DRUNet(nn.Module):
@@ -133,8 +136,8 @@ class DRUNet(nn.Module):
         y = self.m_up3(y + x4)
         y = self.m_up2(y + x3)
         y = self.m_up1(y + x2)
-        y = self.m_tail(y + x1)
-        return y[..., :h, :wd]
+        y = self.m_tail(y + x1)[..., :h, :wd]
+        return x + y if self.config.residual else y
 
 
 class DRUNetDenoiser:
