@@ -42,30 +42,22 @@ from metadip.metrics import psnr, ssim
 from metadip.operators import Operator
 from metadip.plan import TABLE_OF_KIND, applies
 from metadip.pnp import PnPSettings, pnp_admm
-from metadip.seeding import name_key, seeded_generator
+from metadip.seeding import derived_seed, name_key
 
-_OPERATOR, _NOISE, _JITTER = 11, 12, 13  # purposes in seeded_generator keys
+_OPERATOR, _NOISE, _JITTER = 11, 12, 13  # purposes in derived_seed keys
 
 
 def setting_operator(
     task: dict[str, Any], image_shape: tuple[int, int, int], seed: int, task_name: str, dataset: str
 ) -> tuple[Operator, int]:
     """The operator of a (task, dataset) setting and its seed; shared by all images and shards."""
-    op_seed = int(
-        torch.randint(
-            0, 2**31 - 1, (1,), generator=seeded_generator(seed, _OPERATOR, name_key(task_name), name_key(dataset))
-        )
-    )
+    op_seed = derived_seed(seed, _OPERATOR, name_key(task_name), name_key(dataset))
     return TaskSpec.from_setting(task).operator(image_shape, op_seed), op_seed
 
 
 def measure_image(op: Operator, x: Tensor, seed: int, task_name: str, dataset: str, index: int) -> tuple[Tensor, int]:
     """The measurement of image ``index`` ``x`` (C, H, W) and the seed of its noise."""
-    noise_seed = int(
-        torch.randint(
-            0, 2**31 - 1, (1,), generator=seeded_generator(seed, _NOISE, name_key(task_name), name_key(dataset), index)
-        )
-    )
+    noise_seed = derived_seed(seed, _NOISE, name_key(task_name), name_key(dataset), index)
     return op.measure(x.unsqueeze(0), torch.Generator().manual_seed(noise_seed))[0], noise_seed
 
 
@@ -152,14 +144,7 @@ def build_runner(
         provenance["init_seed"] = arch["seed"]
 
         def run(op, y, x, index):
-            g_seed = int(
-                torch.randint(
-                    0,
-                    2**31 - 1,
-                    (1,),
-                    generator=seeded_generator(seed, _JITTER, name_key(task_name), name_key(dataset), index),
-                )
-            )
+            g_seed = derived_seed(seed, _JITTER, name_key(task_name), name_key(dataset), index)
             prior = build_model(arch, inner).prior
             full = fit_dip(
                 prior,

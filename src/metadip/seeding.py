@@ -8,10 +8,19 @@ import numpy as np
 import torch
 
 
+def derived_seed(*keys: int) -> int:
+    """A 63-bit seed derived from integer ``keys`` (e.g. (run seed, purpose, step)) via numpy's
+    SeedSequence.  The number of keys goes in first: SeedSequence ignores trailing zeros
+    (``[0, 3]`` and ``[0, 3, 0]`` give one stream), so without it keys of different lengths could
+    collide; with it they cannot."""
+    if any(k < 0 for k in keys):
+        raise ValueError(f"seed keys must be non-negative integers, got {keys}")
+    return int(np.random.SeedSequence([len(keys), *keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
 def seeded_generator(*keys: int) -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded from ``keys`` (e.g. (run seed, step, purpose)) via SeedSequence."""
-    seed = int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> 1)
-    return torch.Generator().manual_seed(seed)
+    """A CPU ``torch.Generator`` seeded with :func:`derived_seed` of ``keys``."""
+    return torch.Generator().manual_seed(derived_seed(*keys))
 
 
 def name_key(name: str) -> int:
