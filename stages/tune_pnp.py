@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             pnp["min_photos"],
             config["meta"]["image_size"],
             key="baselines.pnp.val_images",
+            photos_key="baselines.pnp.min_photos",
         )
         images = val.images
         if a.denoiser == "drunet":

@@ -37,24 +37,37 @@ def interleave_by_source(sources: Sequence[str]) -> list[int]:
     return order
 
 
-def evaluation_indices(sources: Sequence[str], n: int, min_photos: int = 1, key: str = "evaluate.images") -> list[int]:
+def evaluation_indices(
+    sources: Sequence[str],
+    n: int,
+    min_photos: int = 1,
+    key: str = "evaluate.images",
+    photos_key: str = "evaluate.min_photos",
+) -> list[int]:
     """The first ``n`` indices of the interleaved order; raises ValueError when the split has fewer
-    than ``n`` crops or they come from fewer than ``min_photos`` photographs (``key``: the config
-    key that asked for ``n``, named in the error)."""
+    than ``n`` crops or they come from fewer than ``min_photos`` photographs (``key``,
+    ``photos_key``: the config keys that asked for ``n`` and ``min_photos``, named in the error)."""
     if len(sources) < n:
         raise ValueError(f"the split has {len(sources)} images, {key} asks for {n}; curate more or lower {key}")
     picked = interleave_by_source(sources)[:n]
     photos = len({sources[i] for i in picked})
     if photos < min_photos:
         raise ValueError(
-            f"{n} images come from {photos} source photographs, evaluate.min_photos asks for {min_photos}; "
+            f"{n} images come from {photos} source photographs, {photos_key} asks for {min_photos}; "
             f"raise {key}, or give the split more photographs (curate split_fractions)"
         )
     return picked
 
 
 def load_evaluation_set(
-    root: str | os.PathLike, split: str, n: int, min_photos: int, size: int, *, key: str | None = None
+    root: str | os.PathLike,
+    split: str,
+    n: int,
+    min_photos: int,
+    size: int,
+    *,
+    key: str | None = None,
+    photos_key: str = "evaluate.min_photos",
 ) -> EvaluationSet:
     """The ``n`` images of ``split`` of the curated dataset at ``root``, interleaved across
     photographs (:func:`evaluation_indices`) and resized to ``size``.  ``key``: the config key of a
@@ -68,7 +81,7 @@ def load_evaluation_set(
     source = {r["id"]: f"{r['collection']}/{r['source_file']}" for r in manifest if r["split"] == split}
     sources = [source[i] for i in images.ids]
     try:
-        picked = evaluation_indices(sources, n, min_photos, key or "evaluate.images")
+        picked = evaluation_indices(sources, n, min_photos, key or "evaluate.images", photos_key)
     except ValueError as err:
         raise ValueError(f"{root}: {split} split: {err}") from None
     return EvaluationSet(
