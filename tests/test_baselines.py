@@ -210,6 +210,7 @@ def test_grid_moves_recentre_an_edge_optimum_and_stop_at_the_axis_range():
     assert _moved([1.0, 2.0, 4.0], 1.0, "iterations") is None  # no fewer than one iteration
     assert _moved([100.0, 150.0, 200.0], 200.0, "sigma_d") is None  # 266 > 255
     assert _moved([0.5], 0.5, "rho") is None
+    assert _moved([0.0, 10.0, 20.0], 0.0, "sigma_d") is None  # σ_d = 0 (no denoising): no ratio to step by
 
 
 def test_grid_search_moves_until_the_best_point_is_interior(camera32):

@@ -30,9 +30,9 @@ AXES = ("sigma_d", "rho", "iterations")
 def _moved(values: list[float], best: float, axis: str) -> list[float] | None:
     """``values`` (sorted) re-centred on ``best`` — ``[best / q, best, best · q]`` with q the ratio of
     the two values at that edge — when ``best`` is the first or last of ≥ 2 values; None when it is
-    interior, the axis has one value, or the move would leave the axis' range (σ_d ≤ 255,
-    iterations ≥ 1, integer)."""
-    if len(values) < 2 or best not in (values[0], values[-1]):
+    interior, the axis has one value or starts at 0 (no geometric step), or the move would leave
+    the axis' range (σ_d ≤ 255, iterations ≥ 1, integer)."""
+    if len(values) < 2 or best not in (values[0], values[-1]) or values[0] <= 0:
         return None
     q = values[1] / values[0] if best == values[0] else values[-1] / values[-2]
     new = [best / q, best, best * q]
