@@ -2,17 +2,30 @@
 # aggregate -> render Tables 1-3, Figures 2-5 and the report; optionally the ablation table.
 #
 #   snakemake --cores 2                                  # the default config (config/config.yaml)
-#   snakemake --cores 2 --configfile config/paper.yaml   # another config file (replaces the default)
-#   snakemake --profile profiles/slurm                   # on a SLURM cluster
+#   snakemake --cores 2 --configfile config/paper.yaml   # an overlay on the default config
+#   snakemake --cores 2 --config 'evaluate={images: 8}'  # override single values
+#   snakemake --profile slurm                            # on a SLURM cluster
 #   snakemake --report results/report.html               # HTML report of the last run
 #
-# The config file is validated against config/config.schema.yaml (defaults filled in) and passed
-# as a whole to every stage: one file is the single source of truth. Snakemake reruns a step when
+# The config is Snakemake's: config/config.yaml, then --configfile overlays (an entry set to null
+# under curate.datasets, meta.methods, evaluate.tasks / methods or ablation.variants removes it),
+# then --config values; validated against config/config.schema.yaml (defaults filled in, an unknown
+# key refused by name) and passed as a whole to every stage: one source of truth. Snakemake reruns a step when
 # its config or any upstream config (a hash in params) changes, an upstream step reruns, an input
 # is newer than its outputs, or an output is missing (`all` lists the intermediate files as well,
 # so that a deleted shard or results.parquet is rebuilt, with the steps downstream of it). Files
 # checked out by DVC carry checkout times: run `snakemake --touch` once after `dvc pull` to mark
 # them up to date.
+
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
 
 include: "rules/common.smk"
 

@@ -17,9 +17,14 @@ from functools import partial
 import torch
 from timing import timed
 
-from metadip.denoisers import DRUNet, DRUNetConfig, DRUNetDenoiser, bm3d_denoise
-from metadip.operators import CompressiveSensing, PhaseRetrieval, StructuredCompressiveSensing, StructuredPhaseRetrieval
-from metadip.pnp import DataProx, PnPSettings, pnp_admm
+from metadip.models.denoisers import DRUNet, DRUNetConfig, DRUNetDenoiser, bm3d_denoise
+from metadip.physics.operators import (
+    CompressiveSensing,
+    PhaseRetrieval,
+    StructuredCompressiveSensing,
+    StructuredPhaseRetrieval,
+)
+from metadip.solvers.pnp import DataProx, PnPSettings, pnp_admm
 
 
 def main() -> None:

@@ -19,8 +19,13 @@ from functools import partial
 import torch
 from timing import timed
 
-from metadip.networks import DIPConfig, DIPPrior, count_parameters
-from metadip.operators import CompressiveSensing, PhaseRetrieval, StructuredCompressiveSensing, StructuredPhaseRetrieval
+from metadip.models.networks import DIPConfig, DIPPrior, count_parameters
+from metadip.physics.operators import (
+    CompressiveSensing,
+    PhaseRetrieval,
+    StructuredCompressiveSensing,
+    StructuredPhaseRetrieval,
+)
 
 
 def dip_steps(widths: tuple[int, ...], reps: int) -> None:

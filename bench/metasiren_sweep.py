@@ -4,7 +4,7 @@ MetaSIREN does not learn its step sizes, so its inner ``lr_init`` and ``momentum
 hand. This sweep chooses them the way every setting must be chosen, on the **val** split (the test
 split is refused: :func:`metadip.datasets.store.training_split`): from the random SIREN init of the
 config's method (``meta.methods.<method>``: network, seed, image size), each setting of
-lr x momentum runs the library's inner loop (:func:`metadip.adapt.solve_batch`) for ``--steps``
+lr x momentum runs the library's inner loop (:func:`metadip.meta.inner_loop.solve_batch`) for ``--steps``
 fixed-step updates on denoising problems at σ = ``--sigma`` of ``--per-dataset`` val crops of each
 curated dataset, taken round-robin across the split's source photographs. Every setting sees the
 same images and the same noise.
@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metadip.adapt import solve_batch
-from metadip.artifacts import architecture_from_config, build_model
-from metadip.config import ConfigError, default_config_path, load_config
+from metadip.core.images import resize_images
+from metadip.core.metrics import psnr
+from metadip.core.seeding import seeded_generator
 from metadip.datasets.store import load_manifest, training_split
-from metadip.images import resize_images
-from metadip.maml import TaskSpec
-from metadip.metrics import psnr
-from metadip.seeding import seeded_generator
+from metadip.meta.inner_loop import build_model, solve_batch
+from metadip.models.build import architecture_from_config
+from metadip.physics.tasks import TaskSpec
+from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
 
 RESAMPLES = 2000
 NOISE_PURPOSE = 11  # seed key of the sweep's noise draws
@@ -69,7 +69,7 @@ def cluster_bootstrap(values: np.ndarray, clusters: list[str], seed: int = 0) ->
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=default_config_path(), help="config file (default: %(default)s)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
     p.add_argument("--method", default="metasiren", help="a siren method under meta.methods (default: %(default)s)")
     p.add_argument(
         "--data", nargs="+", help="curated dataset folders (default: <paths.curated>/<each curate.datasets name>)"

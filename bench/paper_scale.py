@@ -15,10 +15,10 @@ import time
 
 import torch
 
-from metadip.adapt import InnerSettings, MetaModel, solve, solve_batch, task_loss
-from metadip.dip import DIPSettings, fit_dip
-from metadip.networks import DIPConfig, DIPPrior
-from metadip.operators import Denoising
+from metadip.meta.inner_loop import InnerSettings, MetaModel, solve, solve_batch, task_loss
+from metadip.models.networks import DIPConfig, DIPPrior
+from metadip.physics.operators import Denoising
+from metadip.solvers.dip import DIPSettings, fit_dip
 
 
 def sync(device: torch.device) -> None:

@@ -23,7 +23,7 @@ rule ablate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/ablate.py --variant {wildcards.variant} --data {input.data:q} {params.transfer} "
+        "{params.py:q} {params.stages:q}/ablate.py --config {params.config:q} --variant {wildcards.variant} --data {input.data:q} {params.transfer} "
         "--out {params.out:q} > {log:q} 2>&1"
 
 
@@ -46,5 +46,5 @@ rule ablation_table:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/ablation_table.py --results {input:q} --markdown {output.markdown:q} "
+        "{params.py:q} {params.stages:q}/ablation_table.py --config {params.config:q} --results {input:q} --markdown {output.markdown:q} "
         "--csv {output.csv:q} > {log:q} 2>&1"

@@ -2,23 +2,39 @@ import os
 import shlex
 import sys
 
-from metadip.config import check_pipeline_config, config_hash, load_config
-from metadip.plan import evaluation_jobs, pnp_grid_key, tables_of
+import yaml
 
-# The config file: the last --configfile given on the command line, else config/config.yaml.
-CONFIGFILE = os.path.abspath(workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles
-                             else os.path.join(workflow.basedir, "config", "config.yaml"))
-CFG = check_pipeline_config(load_config(CONFIGFILE), CONFIGFILE)
+from metadip.core.atomic import write_text
+from metadip.core.hashing import config_hash
+from snakemake.exceptions import WorkflowError
+
+from metadip.pipeline.config import ConfigError, workflow_config
+from metadip.pipeline.plan import evaluation_jobs, pnp_grid_key, tables_of
+
+# Snakemake's config (`configfile:` in the Snakefile, then each --configfile overlay, then --config
+# values), validated once against config/config.schema.yaml with defaults filled in.
+CONFIG_SOURCES = " + ".join(
+    [os.path.relpath(f) for f in workflow.configfiles] + (["--config"] if workflow.config_settings.config else [])
+)
+try:
+    CFG = workflow_config(config, CONFIG_SOURCES or "config")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None  # one line, no traceback
 PY = sys.executable
 STAGES = os.path.join(workflow.basedir, "stages")  # entry points; the working directory may be elsewhere (--directory)
-# params of every rule: interpreter and stages folder, relative to the working directory so that a
-# clone elsewhere (or a `dvc pull` into one) does not count as changed params. The config file
-# reaches the stages through $METADIP_CONFIG (also in cluster jobs, which re-read this file), so
-# naming the same content by another path reruns nothing: its content is in each rule's hash.
-STAGE = {"py": os.path.relpath(PY), "stages": os.path.relpath(STAGES)}
-os.environ.update(METADIP_CONFIG=CONFIGFILE)  # set here, read by the stages
 CUR = CFG["paths"]["curated"]
 RES = CFG["paths"]["results"]
+# The stages read the merged config from this file (rewritten when its content changes; cluster jobs,
+# which re-read this file with the same settings, write the same bytes). Its path, not its content,
+# is in each rule's params: each rule's own sections are in its hash, so a change reruns only the
+# steps it touches. Interpreter and stages folder are relative to the working directory, so that a
+# clone elsewhere (or a `dvc pull` into one) does not count as changed params.
+MERGED_CONFIG = f"{RES}/config.yaml"
+_merged_text = yaml.safe_dump(CFG, sort_keys=False)
+if not os.path.exists(MERGED_CONFIG) or open(MERGED_CONFIG).read() != _merged_text:
+    os.makedirs(RES, exist_ok=True)
+    write_text(MERGED_CONFIG, _merged_text)
+STAGE = {"py": os.path.relpath(PY), "stages": os.path.relpath(STAGES), "config": MERGED_CONFIG}
 LOGS = f"{RES}/logs"
 BENCH = f"{RES}/benchmarks"
 EV = CFG["evaluate"]
@@ -113,7 +129,7 @@ def final_outputs():
     tables = [f"{RES}/tables/table{t}.{ext}" for t in tables_of(CFG) for ext in ("md", "tex", "csv")]
     figures = [f"{RES}/figures/figure{n}.png" for n in [2] + [t + 2 for t in tables_of(CFG)]]
     ablation = [f"{RES}/ablation/ablation.md", f"{RES}/ablation/ablation.csv"] if AB["enabled"] else []
-    return tables + figures + [f"{RES}/summary.json", f"{RES}/convergence.csv"] + CLAIMS_OUT + ablation
+    return tables + figures + [f"{RES}/summary.json", f"{RES}/means.csv", f"{RES}/convergence.csv"] + CLAIMS_OUT + ablation
 
 
 CURATED_DIRS = [dataset_dir(d) for d in DATASETS]
@@ -133,7 +149,7 @@ def intermediate_outputs():
         [f"{RES}/results.parquet"] + ablation
 
 
-def evaluation_inputs(wc):
+def get_evaluation_inputs(wc):
     method = EV["methods"][wc.method]
     inputs = {"data": dataset_dir(wc.dataset)}
     if method["kind"] == "meta":
@@ -145,6 +161,6 @@ def evaluation_inputs(wc):
     return inputs
 
 
-def artifact_args(wc, input):
+def get_artifact_args(wc, input):
     flags = {"meta_init": "--meta-init", "drunet": "--drunet", "pnp": "--pnp"}
     return " ".join(f"{flag} {shlex.quote(input[key])}" for key, flag in flags.items() if key in input.keys())

@@ -1,13 +1,13 @@
 rule evaluate:
     """One method on one shard of one (task setting, dataset): a parquet file of per-image rows."""
     input:
-        unpack(evaluation_inputs),
+        unpack(get_evaluation_inputs),
     output:
         f"{RES}/eval/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.parquet",
     params:
         **STAGE,
         config_hash=lambda wc: evaluation_hash(wc.task, wc.dataset, wc.method),
-        artifacts=artifact_args,
+        artifacts=get_artifact_args,
     log:
         f"{LOGS}/evaluate/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.log",
     benchmark:
@@ -20,6 +20,6 @@ rule evaluate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/evaluate.py --task {wildcards.task} --dataset {wildcards.dataset} "
+        "{params.py:q} {params.stages:q}/evaluate.py --config {params.config:q} --task {wildcards.task} --dataset {wildcards.dataset} "
         "--data {input.data:q} --method {wildcards.method} --shard {wildcards.shard} {params.artifacts} "
         "--threads {threads} --out {output:q} > {log:q} 2>&1"

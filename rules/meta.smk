@@ -22,5 +22,5 @@ rule meta_train:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/meta_train.py --method {wildcards.method} --data {input.data:q} "
+        "{params.py:q} {params.stages:q}/meta_train.py --config {params.config:q} --method {wildcards.method} --data {input.data:q} "
         "--out {params.out:q} > {log:q} 2>&1"

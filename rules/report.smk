@@ -10,6 +10,7 @@ rule aggregate:
     output:
         results=f"{RES}/results.parquet",
         summary=f"{RES}/summary.json",
+        means=f"{RES}/means.csv",
         convergence=f"{RES}/convergence.csv",
         claims=CLAIMS_OUT,
     params:
@@ -20,8 +21,8 @@ rule aggregate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/aggregate.py --shards {input:q} --results {output.results:q} "
-        "--summary {output.summary:q} --convergence {output.convergence:q} {params.claims} > {log:q} 2>&1"
+        "{params.py:q} {params.stages:q}/aggregate.py --config {params.config:q} --shards {input:q} --results {output.results:q} "
+        "--summary {output.summary:q} --means {output.means:q} --convergence {output.convergence:q} {params.claims} > {log:q} 2>&1"
 
 
 rule render:
@@ -45,5 +46,5 @@ rule render:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/render.py --results {input.results:q} --curated {params.curated:q} "
+        "{params.py:q} {params.stages:q}/render.py --config {params.config:q} --results {input.results:q} --curated {params.curated:q} "
         "--tables {params.tables:q} --figures {params.figures:q} > {log:q} 2>&1"

@@ -9,44 +9,39 @@ A checkpoint is resumed only when written for the same config, data and code."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 from pathlib import Path
 
-from metadip.ablation import overrides_text, variant_method
-from metadip.adapt import InnerSettings
-from metadip.artifacts import architecture_from_config, build_model, file_sha256
-from metadip.atomic import write_text
-from metadip.checkpoints import code_sha256
-from metadip.config import (
+from metadip.core.atomic import write_text
+from metadip.core.checkpoints import code_sha256
+from metadip.core.images import resize_images
+from metadip.datasets.sampling import load_evaluation_set
+from metadip.datasets.store import training_split
+from metadip.meta.ablation import overrides_text, variant_method
+from metadip.meta.inner_loop import InnerSettings, build_model
+from metadip.meta.maml import (
+    OuterSettings,
+    meta_train,
+    score_tasks,
+    simulate_tasks,
+    training_summary,
+)
+from metadip.models.build import architecture_from_config
+from metadip.pipeline.artifacts import file_sha256
+from metadip.pipeline.config import (
     ConfigError,
-    default_config_path,
     load_config,
     validate_definition,
 )
-from metadip.datasets.store import training_split
-from metadip.images import resize_images
-from metadip.maml import (
-    OuterSettings,
-    meta_train,
-    named_problems,
-    score_problems,
-    training_summary,
-)
-from metadip.sampling import load_evaluation_set
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 
 VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument("--variant", required=True, help="name of a variant under ablation.variants")
     p.add_argument("--data", required=True, help="curated dataset folder (train split for tasks, val split for scores)")
     p.add_argument("--transfer-data", help="curated dataset folder of ablation.transfer.dataset (val split scored)")
@@ -86,19 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(arch, method["inner"])
         outer = OuterSettings.from_dict(method["outer"])
         InnerSettings(**method["inner"])  # validates
-    except (ConfigError, FileNotFoundError, ValueError, TypeError) as err:
-        print(f"ablate: error: {err}", file=sys.stderr)
-        return 1
+    except (*INPUT_ERRORS, TypeError) as err:
+        return fail("ablate", err)
     out = Path(a.out)
-    problems = named_problems(ab["tasks"], val_set.images, config["seed"], VALIDATION_PURPOSE)
+    problems = simulate_tasks(ab["tasks"], val_set.images, config["seed"], VALIDATION_PURPOSE)
     photos = dict.fromkeys(problems, val_set.sources)
     if transfer_set is not None:
         name = transfer["dataset"]
-        more = named_problems(transfer["tasks"], transfer_set.images, config["seed"], VALIDATION_PURPOSE)
+        more = simulate_tasks(transfer["tasks"], transfer_set.images, config["seed"], VALIDATION_PURPOSE)
         problems |= {f"{name}:{k}": v for k, v in more.items()}
         photos |= {f"{name}:{k}": transfer_set.sources for k in more}
     untrained = {k: v.clone() for k, v in model.prior.state_dict().items()}
-    before = score_problems(model, problems, ab["test_steps"], a.device)
+    before = score_tasks(model, problems, ab["test_steps"], a.device)
     meta_train(
         model,
         outer,
@@ -110,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
     )
     seconds = training_summary(out / "work")["seconds"]  # the whole training, also when it was resumed
-    after = score_problems(model, problems, ab["test_steps"], a.device)
+    after = score_tasks(model, problems, ab["test_steps"], a.device)
     model.prior.load_state_dict(untrained)  # the control: untrained θ₀, learned inner loop
-    control = score_problems(model, problems, ab["test_steps"], a.device)
+    control = score_tasks(model, problems, ab["test_steps"], a.device)
     record = {
         "variant": a.variant,
         "overrides": overrides,

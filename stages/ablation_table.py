@@ -4,23 +4,18 @@ learned inner loop), each with a 95% interval over photographs (Markdown and CSV
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from metadip.ablation import table_rows, to_csv, to_markdown
-from metadip.atomic import write_text
-from metadip.config import ConfigError, default_config_path, load_config
+from metadip.core.atomic import write_text
+from metadip.pipeline.config import ConfigError, load_config
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.reporting.ablation_table import table_rows, to_csv, to_markdown
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument("--results", nargs="+", required=True, help="result.json files from stages/ablate.py")
     p.add_argument("--markdown", required=True, help="output: Markdown table")
     p.add_argument("--csv", required=True, help="output: CSV, one row per variant and task")
@@ -41,9 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                     "stages/ablate.py); delete it and rerun the workflow (training resumes from its checkpoint)"
                 )
             results.append(record)
-    except ConfigError as err:
-        print(f"ablation_table: error: {err}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as err:
+        return fail("ablation_table", err)
     order = list(config["ablation"]["variants"])
     results.sort(key=lambda r: order.index(r["variant"]) if r["variant"] in order else len(order))
     ab = config["ablation"]

@@ -1,11 +1,11 @@
 """Stage: gather the evaluation shards into one results table (parquet), the DVC metrics summary
-(mean PSNR with its 95% interval over photographs, and seconds, per task, dataset and method), the
+(per task and dataset: the method's and DIP(1000)'s mean PSNR, their paired gap with its 95% interval
+over photographs, the speed-up), every method's means (CSV), the
 convergence CSV of Figure 2 and the verdicts on the paper's claims (config section ``claims``):
 holds, fails or inconclusive per setting."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -13,27 +13,23 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from metadip.atomic import atomic_path, write_text
-from metadip.claims import check_claims, claims_markdown
-from metadip.config import (
+from metadip.core.atomic import atomic_path, write_text
+from metadip.pipeline.config import (
     ConfigError,
     check_pipeline_config,
-    default_config_path,
     load_config,
 )
-from metadip.tables import convergence_csv, convergence_rows, metrics_summary
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.reporting.claims import check_claims, claims_markdown, headline
+from metadip.reporting.tables import convergence_csv, convergence_rows, means_csv, method_means
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument("--shards", nargs="+", required=True, help="shard parquet files from stages/evaluate.py")
     p.add_argument("--results", required=True, help="output: all rows as one parquet file")
-    p.add_argument("--summary", required=True, help="output: JSON metrics summary")
+    p.add_argument("--summary", required=True, help="output: JSON headline metrics (DVC metrics)")
+    p.add_argument("--means", required=True, help="output: CSV of every method's mean PSNR and seconds")
     p.add_argument("--convergence", required=True, help="output: convergence CSV (NMSE per iteration)")
     p.add_argument(
         "--claims", help="output prefix of the claims verdict: PREFIX.json and PREFIX.md (with claims.enabled)"
@@ -49,9 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                 tables.append(pq.read_table(path))
             except (OSError, pa.ArrowInvalid) as err:
                 raise ConfigError(f"{path}: not a readable shard ({err}); delete it and rerun the workflow") from None
-    except ConfigError as err:
-        print(f"aggregate: error: {err}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as err:
+        return fail("aggregate", err)
     table = pa.concat_tables(tables, promote_options="default")
     order = sorted(
         range(table.num_rows),
@@ -67,11 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = table.to_pylist()
     with atomic_path(a.results) as tmp:
         pq.write_table(table, tmp)
-    write_text(a.summary, json.dumps(metrics_summary(rows), indent=2, sort_keys=True) + "\n")
+    try:
+        summary = headline(rows, config)
+    except ValueError as err:  # rows of two methods that do not pair up (a broken shard)
+        return fail("aggregate", err)
+    write_text(a.summary, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_text(a.means, means_csv(method_means(rows)))
     write_text(a.convergence, convergence_csv(convergence_rows(rows, config)))
     print(
         f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, "
-        f"{Path(a.convergence)}"
+        f"{Path(a.means)}, {Path(a.convergence)}"
     )
     if a.claims:
         try:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 
-from metadip.config import ConfigError, default_config_path, load_config
-from metadip.datasets.curate import CurationError, curate_dataset
-from metadip.datasets.sources import SourceError
+from metadip.datasets.curate import curate_dataset
+from metadip.pipeline.config import ConfigError, load_config
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument("--dataset", required=True, help="name of a dataset under curate.datasets")
     p.add_argument("--out", required=True, help="output folder (replaced atomically)")
     a = p.parse_args(argv)
@@ -41,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             cur["preview_crops"],
             a.out,
         )
-    except (ConfigError, CurationError, SourceError) as err:
-        print(f"curate: error: {err}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as err:
+        return fail("curate", err)
     print(
         f"curated '{a.dataset}' in {time.perf_counter() - t:.1f} s: crops {summary['crops']}, "
         f"source images {summary['source_images']}, skipped {summary['skipped']} "

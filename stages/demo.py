@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from metadip.core.images import BUNDLED
 from metadip.demo import DemoSettings, run_demo
-from metadip.images import BUNDLED
 
 
 def main(argv: list[str] | None = None) -> int:

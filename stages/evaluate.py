@@ -3,27 +3,21 @@ rows (PSNR, SSIM, seconds, seeds, provenance, estimates, per-iteration traces) a
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from metadip.artifacts import ArtifactError
-from metadip.config import ConfigError, check_pipeline_config, default_config_path, load_config
-from metadip.evaluation import evaluate_shard, write_rows
-from metadip.plan import shard_indices
-from metadip.sampling import load_evaluation_set
+from metadip.datasets.sampling import load_evaluation_set
+from metadip.pipeline.config import ConfigError, check_pipeline_config, load_config
+from metadip.pipeline.evaluation import evaluate_shard, write_rows
+from metadip.pipeline.plan import shard_indices
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument("--task", required=True, help="name under evaluate.tasks (e.g. cs_4)")
     p.add_argument("--dataset", required=True, help="curated dataset name (its folder is --data)")
     p.add_argument("--data", required=True, help="curated dataset folder")
@@ -61,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             a.device,
             show_progress=sys.stderr.isatty(),
         )
-    except (ConfigError, ArtifactError, FileNotFoundError, ValueError) as err:
-        print(f"evaluate: error: {err}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as err:
+        return fail("evaluate", err)
     write_rows(rows, a.out)
     by_method: dict[str, list[float]] = {}
     for r in rows:

@@ -5,33 +5,24 @@ config, data (dataset manifest and images) and code; otherwise starts over."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 from pathlib import Path
 
-from metadip.adapt import InnerSettings
-from metadip.artifacts import (
-    architecture_from_config,
-    build_model,
-    file_sha256,
-    save_meta_init,
-)
-from metadip.checkpoints import code_sha256
-from metadip.config import ConfigError, default_config_path, load_config
+from metadip.core.checkpoints import code_sha256
+from metadip.core.images import resize_images
 from metadip.datasets.store import training_split
-from metadip.images import resize_images
-from metadip.maml import OuterSettings, meta_train, training_summary
+from metadip.meta.inner_loop import InnerSettings, build_model
+from metadip.meta.maml import OuterSettings, meta_train, training_summary
+from metadip.models.build import architecture_from_config
+from metadip.pipeline.artifacts import file_sha256, save_meta_init
+from metadip.pipeline.config import ConfigError, load_config
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument("--method", required=True, help="name of a method under meta.methods (e.g. metadip, metasiren)")
     p.add_argument(
         "--data", required=True, help="curated dataset folder (train split for tasks, val split for validation)"
@@ -62,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(arch, method["inner"])
         outer = OuterSettings.from_dict(method["outer"])
         InnerSettings(**method["inner"])  # validates
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"meta_train: error: {err}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as err:
+        return fail("meta_train", err)
     out = Path(a.out)
     t = time.perf_counter()
     seed = config["seed"] if method["seed"] is None else method["seed"]  # a replicate's own task draws

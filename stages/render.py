@@ -3,29 +3,22 @@ and Figures 3–5 from the aggregated results."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from metadip.config import (
-    ConfigError,
+from metadip.datasets.sampling import load_evaluation_set
+from metadip.pipeline.config import (
     check_pipeline_config,
-    default_config_path,
     load_config,
 )
-from metadip.report import render
-from metadip.sampling import load_evaluation_set
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.reporting.report import render
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument("--results", required=True, help="results parquet from stages/aggregate.py")
     p.add_argument("--curated", required=True, help="folder holding the curated datasets (ground truth of the figures)")
     p.add_argument("--tables", required=True, help="output folder of table{1,2,3}.{md,tex,csv}")
@@ -42,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             ).images
             for d in set(ev["roles"].values())
         }
-    except (ConfigError, FileNotFoundError, OSError, ValueError) as err:
-        print(f"render: error: {err}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as err:
+        return fail("render", err)
     written = render(config, rows, truth, a.tables, a.figures)
     print(f"rendered {len(written)} files: {', '.join(str(w) for w in written)}")
     return 0

@@ -5,28 +5,23 @@ the checkpoint in <out>/work when that was written for the same config, data and
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 from pathlib import Path
 
-from metadip.artifacts import file_sha256, save_denoiser
-from metadip.checkpoints import code_sha256
-from metadip.config import ConfigError, default_config_path, load_config
+from metadip.core.checkpoints import code_sha256
+from metadip.core.images import resize_images
 from metadip.datasets.store import training_split
-from metadip.denoiser_training import DenoiserTraining, train_denoiser
-from metadip.denoisers import DRUNet, DRUNetConfig, load_official_drunet
-from metadip.images import resize_images
+from metadip.models.denoiser_training import DenoiserTraining, train_denoiser
+from metadip.models.denoisers import DRUNet, DRUNetConfig, load_official_drunet
+from metadip.pipeline.artifacts import file_sha256, save_denoiser
+from metadip.pipeline.config import load_config
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument(
         "--data", required=True, help="curated dataset folder (train split for training, val for validation)"
     )
@@ -58,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
             seed=cfg["network"]["seed"],
         )
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"train_denoiser: error: {err}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as err:
+        return fail("train_denoiser", err)
     t = time.perf_counter()
     train_denoiser(
         net,

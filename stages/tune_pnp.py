@@ -1,34 +1,29 @@
-"""Stage: PnP-ADMM grid search for one inverse problem and denoiser on a curated dataset's
+"""Stage: PnP-ADMM grid search for one CS or PR task and denoiser on a curated dataset's
 *validation* split (the test split is refused), images interleaved across its photographs; the
 grid moves until its best point is interior (``baselines.pnp.max_moves``); writes every grid
 searched, every result and the chosen values as JSON."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
-from metadip.artifacts import ArtifactError, load_denoiser
-from metadip.atomic import write_text
-from metadip.config import ConfigError, default_config_path, load_config
-from metadip.denoisers import DRUNetDenoiser, bm3d_denoise
-from metadip.grid_search import grid_search
-from metadip.maml import TaskSpec
-from metadip.plan import pnp_grid_key
-from metadip.sampling import load_evaluation_set
+from metadip.core.atomic import write_text
+from metadip.datasets.sampling import load_evaluation_set
+from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
+from metadip.physics.tasks import TaskSpec
+from metadip.pipeline.artifacts import load_denoiser
+from metadip.pipeline.config import ConfigError, load_config
+from metadip.pipeline.plan import pnp_grid_key
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.solvers.pnp_tuning import grid_search
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--config",
-        default=default_config_path(),
-        help="config file (default: $METADIP_CONFIG or config/config.yaml: %(default)s)",
-    )
+    p = stage_parser(__doc__)
     p.add_argument("--data", required=True, help="curated dataset folder (only its val split is read)")
-    p.add_argument("--problem", required=True, help="a CS or PR task under evaluate.tasks (e.g. cs_4)")
+    p.add_argument("--task", required=True, help="a CS or PR task under evaluate.tasks (e.g. cs_4)")
     p.add_argument("--denoiser", required=True, choices=["bm3d", "drunet"])
     p.add_argument("--weights", help="DRUNet artifact (stem, .safetensors or .json) for --denoiser drunet")
     p.add_argument("--out", required=True, help="output JSON file")
@@ -37,13 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(a.config)
         pnp = config["baselines"]["pnp"]
         tasks = config["evaluate"]["tasks"]
-        if a.problem not in tasks or tasks[a.problem]["kind"] == "denoising":
+        if a.task not in tasks or tasks[a.task]["kind"] == "denoising":
             raise ConfigError(
-                f"{a.config}: no CS or PR task '{a.problem}' under evaluate.tasks "
+                f"{a.config}: no CS or PR task '{a.task}' under evaluate.tasks "
                 f"(have: {', '.join(t for t in tasks if tasks[t]['kind'] != 'denoising') or 'none'})"
             )
-        problem = TaskSpec(**tasks[a.problem])
-        key = pnp_grid_key(problem.kind, a.denoiser)
+        task = TaskSpec(**tasks[a.task])
+        key = pnp_grid_key(task.kind, a.denoiser)
         if key not in pnp["grid"]:
             raise ConfigError(f"{a.config}: no grid '{key}' under baselines.pnp.grid")
         val = load_evaluation_set(
@@ -62,19 +57,18 @@ def main(argv: list[str] | None = None) -> int:
             denoiser = DRUNetDenoiser(load_denoiser(a.weights, channels=images.shape[1]))
         else:
             denoiser = bm3d_denoise
-    except (ConfigError, ArtifactError, FileNotFoundError, ValueError) as err:
-        print(f"tune_pnp: error: {err}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as err:
+        return fail("tune_pnp", err)
     t = time.perf_counter()
     result = grid_search(
-        problem, denoiser, pnp["grid"][key], images, val.ids, config["seed"], pnp["pr_steps"], pnp["max_moves"]
+        task, denoiser, pnp["grid"][key], images, val.ids, config["seed"], pnp["pr_steps"], pnp["max_moves"]
     )
     result["validation_photos"] = val.sources
-    result.update(problem_name=a.problem, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
+    result.update(task_name=a.task, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
     write_text(a.out, json.dumps(result, indent=2) + "\n")
     b = result["best"]
     print(
-        f"tuned PnP-ADMM+{a.denoiser} for {a.problem} on {len(images)} validation images from "
+        f"tuned PnP-ADMM+{a.denoiser} for {a.task} on {len(images)} validation images from "
         f"{len(set(val.sources))} photographs in {time.perf_counter() - t:.0f} s, {len(result['grids'])} grids: "
         f"sigma_d {b['sigma_d']:g}, rho {b['rho']:g}, {b['iterations']} iterations -> {b['mean_psnr']:.2f} dB"
         + ("" if result["interior"] else " (on a grid edge: baselines.pnp.max_moves ran out)")

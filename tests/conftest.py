@@ -12,7 +12,7 @@ import pytest
 import torch
 from workflow_helpers import BIN, commit, copy_workflow, sh, start_service, stop_service
 
-from metadip.images import bundled_image
+from metadip.core.images import bundled_image
 
 torch.set_num_threads(1)  # small tensors: one thread is faster and steady when cores are shared
 
@@ -68,8 +68,11 @@ def tiny_repo(tmp_path_factory) -> Path:
     """The tiny `.test/` pipeline reproduced with `dvc repro` in a scratch git + DVC repository, with
     dvc.lock committed. Tests may push from it and read it; they must not change its results."""
     repo = copy_workflow(tmp_path_factory.mktemp("tiny") / "repo")
+    # as the docs type it: `.venv/bin/dvc repro`, nothing activated (PATH without the environment)
+    (repo / ".venv").symlink_to(BIN.parent)
+    bare = {**os.environ, "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != BIN)}
     t = time.perf_counter()
-    sh(BIN / "dvc", "repro", cwd=repo)
+    sh(".venv/bin/dvc", "repro", cwd=repo, env=bare)
     print(f"dvc repro (tiny pipeline): {time.perf_counter() - t:.0f} s")
     commit(repo, "reproduced")
     return repo

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from metadip.adapt import InnerSettings, MetaModel
-from metadip.artifacts import save_meta_init
-from metadip.networks import DIPConfig, DIPPrior
+from metadip.meta.inner_loop import InnerSettings, MetaModel
+from metadip.models.networks import DIPConfig, DIPPrior
+from metadip.pipeline.artifacts import save_meta_init
 
 
 @pytest.fixture

@@ -13,7 +13,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-WORKFLOW_FILES = ["Snakefile", "rules", "stages", "src", "report", "profiles", "envs", "config", "dvc.yaml", ".test"]
+WORKFLOW_FILES = [
+    "Snakefile",
+    "rules",
+    "stages",
+    "src",
+    "report",
+    "profiles",
+    "envs",
+    "config",
+    "dvc.yaml",
+    ".test",
+    "scripts",
+]
 GIT_USER = ["-c", "user.name=t", "-c", "user.email=t@t"]
 
 
@@ -35,9 +47,15 @@ def copy_workflow(repo: Path, *, git: bool = True) -> Path:
     repo.mkdir(parents=True)
     for name in WORKFLOW_FILES:
         src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
+        if src.is_symlink():  # `slurm` -> profiles/slurm: stays a link to the copy's profile
+            (repo / name).symlink_to(src.readlink())
+        elif src.is_dir():
+            shutil.copytree(src, repo / name)
+        else:
+            shutil.copy(src, repo / name)
     shutil.copy(ROOT / ".test" / "config.yaml", repo / "config" / "config.yaml")
-    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    for name in (".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
     if git:
         sh("git", "init", "-q", cwd=repo)
         sh(BIN / "dvc", "init", "-q", cwd=repo)

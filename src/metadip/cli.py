@@ -24,15 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metadip.adapt import solve
-from metadip.artifacts import (
-    ArtifactError,
-    artifact_paths,
-    load_meta_init,
-    read_sidecar,
-)
-from metadip.atomic import atomic_path, write_text
-from metadip.images import (
+from metadip.core.atomic import atomic_path, write_text
+from metadip.core.images import (
     UnreadableImageError,
     load_image,
     save_png,
@@ -40,14 +33,21 @@ from metadip.images import (
     to_tensor,
     to_uint8,
 )
-from metadip.metrics import psnr, ssim
-from metadip.operators import (
+from metadip.core.metrics import psnr, ssim
+from metadip.meta.inner_loop import solve
+from metadip.physics.operators import (
     OPERATORS,
     Operator,
     OperatorInputError,
     build_operator,
     load_operator,
     save_operator,
+)
+from metadip.pipeline.artifacts import (
+    ArtifactError,
+    artifact_paths,
+    load_meta_init,
+    read_sidecar,
 )
 
 DEFAULT_INIT = "results/meta/metadip/meta_init"  # where the pipeline writes (and `dvc pull` restores) MetaDIP's init
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--measurement", help=".npy file with a measurement of the operator's measurement shape")
     r.add_argument(
         "--operator",
-        help="operator file (.safetensors from --save-operator or metadip.operators.save_operator); "
+        help="operator file (.safetensors from --save-operator or metadip.physics.operators.save_operator); "
         "without it the operator is built from --task/--ratio/--sigma/--operator-seed",
     )
     r.add_argument("--task", choices=sorted(OPERATORS), default="denoising", help="measurement model")

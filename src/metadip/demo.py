@@ -16,13 +16,14 @@ from pathlib import Path
 
 import torch
 
-from metadip.atomic import write_text
-from metadip.dip import DIPSettings, default_device, fit_dip
-from metadip.figures import save_image_grid
-from metadip.images import bundled_image
-from metadip.metrics import psnr, ssim
-from metadip.networks import DIPConfig, DIPPrior
-from metadip.operators import build_operator
+from metadip.core.atomic import write_text
+from metadip.core.device import default_device
+from metadip.core.images import bundled_image
+from metadip.core.metrics import psnr, ssim
+from metadip.models.networks import DIPConfig, DIPPrior
+from metadip.physics.operators import build_operator
+from metadip.reporting.figures import save_image_grid
+from metadip.solvers.dip import DIPSettings, fit_dip
 
 #: (label, operator config without image_shape/seed, name of the non-learned estimate)
 DEMO_TASKS = (

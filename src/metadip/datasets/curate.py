@@ -17,7 +17,7 @@ Rules for bad input: unreadable / corrupt / missing files, dangling symlinks, sy
 non-image files, images smaller than the crop (after downscaling) and duplicates (same sha256 as
 an earlier file; the first by collection order then name is kept) are skipped with a logged
 reason; grey / palette / RGBA / 16-bit / EXIF-rotated images are converted
-(:func:`metadip.images.read_rgb`).  A required source with no images, a split that receives no
+(:func:`metadip.core.images.read_rgb`).  A required source with no images, a split that receives no
 usable image, or a bad config stops with a one-line error.
 """
 
@@ -42,11 +42,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from metadip.atomic import dir_mode
-from metadip.config import config_hash
+from metadip.core.atomic import dir_mode
+from metadip.core.hashing import config_hash
+from metadip.core.images import UnreadableImageError, read_rgb
+from metadip.core.progress_bars import progress
 from metadip.datasets.sources import SourceImage, scan_source, unusable_reason
-from metadip.images import UnreadableImageError, read_rgb
-from metadip.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ SPLITS = ("train", "val", "test")
 TEXTURE_ATTEMPTS = 50  # redraws per patch before the most textured candidate is kept
 
 
-class CurationError(RuntimeError):
+class CurationError(ValueError):
     """Curation cannot produce the requested dataset (the message says what to change)."""
 
 

@@ -3,7 +3,7 @@
 The test split decides nothing: meta-training, DRUNet training, PnP tuning, ablations and sweeps
 open their data with :func:`training_split`, which refuses anything but train and val with a
 one-line error naming the config key of the reader.  :class:`CuratedSplit` itself opens any split;
-only the evaluation (``stages/evaluate.py``, ``metadip.sampling``, ``stages/render.py`` for its
+only the evaluation (``stages/evaluate.py``, ``metadip.datasets.sampling``, ``stages/render.py`` for its
 ground-truth panels) constructs it directly, which ``tests/test_provenance.py`` checks.
 """
 

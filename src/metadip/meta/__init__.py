@@ -1,0 +1,40 @@
+"""Meta-learning: the MetaDIP inner loop (learned step sizes, functional and batched), MAML
+meta-training of a DIP or SIREN initialisation, and ablation variants.
+
+Public names are importable from the package; they load their module on first use, so importing
+the package is cheap.
+"""
+
+from metadip._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "InnerSettings": "inner_loop",
+        "MetaModel": "inner_loop",
+        "OuterSettings": "maml",
+        "adapt": "inner_loop",
+        "architecture": "inner_loop",
+        "batched_task_loss": "inner_loop",
+        "build_model": "inner_loop",
+        "deep_merge": "ablation",
+        "image_psnrs": "maml",
+        "initial_state": "inner_loop",
+        "inner_step": "inner_loop",
+        "meta_train": "maml",
+        "overrides_text": "ablation",
+        "reconstruct": "inner_loop",
+        "resume_totals": "maml",
+        "sample_task": "maml",
+        "save_progress": "maml",
+        "score_tasks": "maml",
+        "simulate_tasks": "maml",
+        "solve": "inner_loop",
+        "solve_batch": "inner_loop",
+        "task_loss": "inner_loop",
+        "training_summary": "maml",
+        "validate": "maml",
+        "validation_set": "maml",
+        "variant_method": "ablation",
+    },
+)

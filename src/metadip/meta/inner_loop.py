@@ -1,0 +1,354 @@
+"""The MetaDIP inner loop: a few gradient steps on the measurement loss from a (meta-)init.
+
+One step from parameters θ_k (all functional, so it works under ``torch.func.vmap`` and can be
+differentiated through for MAML), with g_k = ∇_θ [ ‖M(f_θk(z)) − y‖² / n + λ_TV · TV(f_θk(z)) ]
+(n = C·H·W, :meth:`Operator.data_loss`)
+and one of two update rules (``update``)::
+
+    sgd:  v_{k+1} = μ · v_k + g_k                                    (heavy-ball momentum)
+          θ_{k+1} = θ_k − α_k ⊙ v_{k+1}
+    adam: m_{k+1} = μ · m_k + (1 − μ) · g_k,   s_{k+1} = β₂ · s_k + (1 − β₂) · g_k²
+          θ_{k+1} = θ_k − α_k ⊙ m̂ / (sqrt(ŝ) + ε)   (m̂, ŝ: m, s divided by 1 − μ^{k+1}, 1 − β₂^{k+1})
+
+"adam" normalises every element's step by its own gradient scale, so the step does not shrink with
+the residual as a plain gradient step does; the learned α_k then scales Adam's direction per tensor
+and step.
+
+α_k holds one learned learning rate per parameter tensor and per step (Meta-SGD, stored as
+log α so it stays positive); for steps beyond the K it was trained for, the rule ``beyond_k``
+applies ("last": α_{K−1}, "mean": the mean over the K steps).  The inner loss never sees the
+clean image.  ``first_order`` detaches g_k (first-order MAML): θ_K still depends on θ₀ and on α
+through the updates, so both receive a (first-order) meta-gradient.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value, vmap
+
+from metadip.core.device import default_device
+from metadip.core.metrics import nmse, psnr
+from metadip.core.progress_bars import progress
+from metadip.models.build import build_prior, describe_prior
+from metadip.physics.operators import Operator
+from metadip.solvers.dip import total_variation
+from metadip.solvers.result import Reconstruction
+
+Params = dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class InnerSettings:
+    """Inner-loop settings shared by meta-training and inference."""
+
+    steps: int = 20  # K, inner steps at meta-training (the paper: 20)
+    lr_init: float = 1.0  # initial α (plain-gradient steps on the mean loss)
+    learn_lr: bool = True  # Meta-SGD per tensor per step (MetaSIREN: False)
+    momentum: float = 0.9
+    tv_weight: float = 0.0
+    beyond_k: Literal["last", "mean"] = "last"
+    update: Literal["sgd", "adam"] = "sgd"  # sgd: heavy-ball momentum μ; adam: Adam direction, β₁ = μ
+    beta2: float = 0.999  # adam only: decay of the squared-gradient average
+
+    def __post_init__(self) -> None:
+        if (
+            self.steps < 1
+            or not self.lr_init > 0
+            or not 0 <= self.momentum < 1
+            or self.tv_weight < 0
+            or not 0 <= self.beta2 < 1
+        ):
+            raise ValueError(f"invalid inner-loop settings: {self}")
+        if self.beyond_k not in ("last", "mean"):
+            raise ValueError(f"beyond_k must be 'last' or 'mean', got {self.beyond_k!r}")
+        if self.update not in ("sgd", "adam"):
+            raise ValueError(f"update must be 'sgd' or 'adam', got {self.update!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class MetaModel(nn.Module):
+    """A prior (DIP or SIREN) plus its inner-loop step sizes: everything meta-training learns.
+
+    ``log_lr`` has shape (K, P) for the P parameter tensors of ``prior`` (in ``named_parameters``
+    order); a learned ``nn.Parameter`` when ``inner.learn_lr`` else a fixed buffer.
+    """
+
+    def __init__(self, prior: nn.Module, inner: InnerSettings) -> None:
+        super().__init__()
+        self.prior = prior
+        self.inner = inner
+        self.param_names = [n for n, _ in prior.named_parameters()]
+        log_lr = torch.full((inner.steps, len(self.param_names)), math.log(inner.lr_init))
+        if inner.learn_lr:
+            self.log_lr = nn.Parameter(log_lr)
+        else:
+            self.register_buffer("log_lr", log_lr)
+
+    def step_sizes(self, log_lr: Tensor | None = None) -> Tensor:
+        """α as a (K, P) tensor."""
+        return (self.log_lr if log_lr is None else log_lr).exp()
+
+    def step_size_at(self, alphas: Tensor, step: int) -> Tensor:
+        """α for step ``step`` (0-based), applying the beyond-K rule; shape (P,)."""
+        if step < alphas.shape[0]:
+            return alphas[step]
+        return alphas[-1] if self.inner.beyond_k == "last" else alphas.mean(0)
+
+    def prior_state(self) -> tuple[Params, Params]:
+        return dict(self.prior.named_parameters()), dict(self.prior.named_buffers())
+
+
+def _inner_loss(model: MetaModel, op: Operator, params: Params, buffers: Params, y: Tensor) -> tuple[Tensor, Tensor]:
+    out = functional_call(model.prior, (params, buffers), ())[0]
+    loss = op.data_loss(out, y)
+    if model.inner.tv_weight:
+        loss = loss + model.inner.tv_weight * total_variation(out)
+    return loss, out
+
+
+ADAM_EPS = 1e-8
+
+OptState = tuple[Params, ...]
+
+
+def initial_state(model: MetaModel, params: Params) -> OptState:
+    """Optimiser state before step 0: (v,) for "sgd", (m, s) for "adam"; zeros shaped like θ."""
+    n = 2 if model.inner.update == "adam" else 1
+    return tuple({k: torch.zeros_like(v) for k, v in params.items()} for _ in range(n))
+
+
+def inner_step(
+    model: MetaModel,
+    op: Operator,
+    params: Params,
+    state: OptState,
+    buffers: Params,
+    y: Tensor,
+    alpha: Tensor,
+    step: int,
+    first_order: bool,
+) -> tuple[Params, OptState, Tensor, Tensor]:
+    """Inner update number ``step`` (0-based; Adam's bias correction needs it); returns
+    (θ_{k+1}, state_{k+1}, loss at θ_k, output f_θk(z) of shape (C, H, W))."""
+    grads, (loss, out) = grad_and_value(lambda p: _inner_loss(model, op, p, buffers, y), has_aux=True)(params)
+    inner = model.inner
+    mu = inner.momentum
+    new_params: Params = {}
+    new_state: OptState = tuple({} for _ in state)
+    for i, name in enumerate(model.param_names):
+        g = grads[name].detach() if first_order else grads[name]
+        if inner.update == "sgd":
+            v = mu * state[0][name] + g
+            new_state[0][name] = v
+        else:
+            m = mu * state[0][name] + (1 - mu) * g
+            s = inner.beta2 * state[1][name] + (1 - inner.beta2) * g * g
+            new_state[0][name], new_state[1][name] = m, s
+            m_hat, s_hat = m / (1 - mu ** (step + 1)), s / (1 - inner.beta2 ** (step + 1))
+            # Adam's ε outside the root; the 1e-30 inside keeps the root differentiable at s = 0
+            v = m_hat / ((s_hat + 1e-30).sqrt() + ADAM_EPS)
+        new_params[name] = params[name] - alpha[i] * v
+    return new_params, new_state, loss, out
+
+
+def adapt(
+    model: MetaModel,
+    op: Operator,
+    y: Tensor,
+    steps: int,
+    first_order: bool,
+    params: Params | None = None,
+    log_lr: Tensor | None = None,
+) -> Params:
+    """θ after ``steps`` inner updates from θ₀ (the model's parameters unless given) on one
+    measurement ``y`` (differentiable w.r.t. θ₀ and α unless detached by ``first_order``)."""
+    theta, buffers = model.prior_state()
+    theta = theta if params is None else params
+    alphas = model.step_sizes(log_lr)
+    state = initial_state(model, theta)
+    for k in range(steps):
+        theta, state, _, _ = inner_step(
+            model, op, theta, state, buffers, y, model.step_size_at(alphas, k), k, first_order
+        )
+    return theta
+
+
+def reconstruct(model: MetaModel, params: Params) -> Tensor:
+    """f_θ(z) for parameters θ: ``(C, H, W)``."""
+    _, buffers = model.prior_state()
+    return functional_call(model.prior, (params, buffers), ())[0]
+
+
+def task_loss(
+    model: MetaModel,
+    op: Operator,
+    y: Tensor,
+    x: Tensor,
+    steps: int,
+    first_order: bool,
+    params: Params | None = None,
+    log_lr: Tensor | None = None,
+) -> Tensor:
+    """MAML outer loss of one task: mean squared error of f_{θ_K}(z) to the clean image ``x``."""
+    theta = adapt(model, op, y, steps, first_order, params, log_lr)
+    return (reconstruct(model, theta) - x).pow(2).mean()
+
+
+def batched_task_loss(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int, first_order: bool) -> Tensor:
+    """Mean outer loss of B tasks sharing one operator, each adapted independently (vmap over
+    tasks: every task has its own parameter copy and its own BatchNorm statistics).
+
+    First order only: with torch 2.13 the second-order meta-gradient of a vmapped inner loop
+    deviated from finite differences by ~0.2% (the looped one matches to 1e-7), so second-order
+    MAML runs its tasks in a loop (:func:`task_loss`).
+    """
+    if not first_order:
+        raise ValueError("vmapped task batching is first-order only; use task_batching: loop for second-order MAML")
+    params, _ = model.prior_state()
+    log_lr = model.log_lr
+
+    def one(y: Tensor, x: Tensor) -> Tensor:
+        return task_loss(model, op, y, x, steps, first_order, params, log_lr)
+
+    return vmap(one)(ys, xs).mean()
+
+
+# -- inference ------------------------------------------------------------------------------------
+
+
+def solve(
+    model: MetaModel,
+    op: Operator,
+    y: Tensor,
+    steps: int = 50,
+    x_true: Tensor | None = None,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+) -> Reconstruction:
+    """Reconstruct one measurement in ``steps`` inner updates from the meta-init.
+
+    Same trace format as :func:`metadip.solvers.dip.fit_dip`: row k (1..steps) is the reconstruction
+    available after k updates, f_{θ_k}(z); ``estimate`` and ``last`` are both f_{θ_steps}(z).
+    """
+    result = solve_batch(
+        model,
+        op,
+        y.unsqueeze(0),
+        steps,
+        None if x_true is None else x_true.unsqueeze(0),
+        device,
+        show_progress,
+        vectorise=False,
+    )
+    return result[0]
+
+
+def solve_batch(
+    model: MetaModel,
+    op: Operator,
+    ys: Tensor,
+    steps: int = 50,
+    x_true: Tensor | None = None,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+    vectorise: bool = True,
+) -> list[Reconstruction]:
+    """Reconstruct B independent measurements ``ys`` ``(B, *measurement_shape)`` of one operator.
+
+    ``vectorise=True`` runs all B solves in one vmapped call over per-image parameter copies;
+    ``False`` runs them one after another.  Both give the same results (up to float rounding).
+    Seconds in the results are the wall time of the whole batch divided by B.
+    """
+    op.check_measurement(ys)
+    if ys.dim() != len(op.measurement_shape) + 1:
+        raise ValueError(
+            f"solve_batch expects measurements of shape (B, {op.measurement_shape}), got {tuple(ys.shape)}"
+        )
+    if x_true is not None and x_true.shape[1:] != op.image_shape:
+        raise ValueError(f"x_true must have shape (B, {op.image_shape}), got {tuple(x_true.shape)}")
+    device = torch.device(device) if device is not None else default_device()
+    model.to(device)
+    op.to(device)
+    ys = ys.to(device)
+    truth = x_true.to(device) if x_true is not None else None
+    theta0, buffers = model.prior_state()
+    theta0 = {k: v.detach() for k, v in theta0.items()}
+    alphas = model.step_sizes().detach()
+    B = ys.shape[0]
+
+    def step(params: Params, state: OptState, y: Tensor, alpha: Tensor, k: int):
+        new_p, new_s, loss, out = inner_step(model, op, params, state, buffers, y, alpha, k, first_order=True)
+        return new_p, new_s, loss.detach(), out.detach()
+
+    def final(params: Params, y: Tensor) -> tuple[Tensor, Tensor]:
+        loss, out = _inner_loss(model, op, params, buffers, y)
+        return loss.detach(), out.detach()
+
+    if vectorise:
+        batched = {k: v.expand(B, *v.shape).clone() for k, v in theta0.items()}
+        state = [(batched, initial_state(model, batched))]
+        vstep, vfinal = vmap(step, in_dims=(0, 0, 0, None, None)), vmap(final)
+    else:
+        state = [(dict(theta0), initial_state(model, theta0)) for _ in range(B)]
+    traces = [
+        {"step": [], "loss": [], "seconds": []}
+        | ({"psnr": [], "nmse": [], "psnr_last": [], "nmse_last": []} if truth is not None else {})
+        for _ in range(B)
+    ]
+    start = time.perf_counter()
+
+    def record(outs: Tensor, losses: Tensor, k: int) -> None:
+        now = (time.perf_counter() - start) / B
+        for b in range(B):
+            tr = traces[b]
+            tr["step"].append(k)
+            tr["loss"].append(float(losses[b]))
+            tr["seconds"].append(now)
+            if truth is not None:
+                p = float(psnr(outs[b], truth[b]))
+                tr["psnr"].append(p)
+                tr["psnr_last"].append(p)
+                e = float(nmse(outs[b], truth[b]))
+                tr["nmse"].append(e)
+                tr["nmse_last"].append(e)
+
+    # iteration k evaluates (loss, output) at θ_k, then updates to θ_{k+1}; row k ≥ 1 is θ_k's
+    for k in progress(range(steps), desc=f"MetaDIP {op.kind}", enabled=show_progress):
+        alpha = model.step_size_at(alphas, k)
+        if vectorise:
+            p, v, losses, outs = vstep(*state[0], ys, alpha, k)
+            state[0] = (p, v)
+        else:
+            results = [step(*state[b], ys[b], alpha, k) for b in range(B)]
+            state = [(r[0], r[1]) for r in results]
+            losses, outs = torch.stack([r[2] for r in results]), torch.stack([r[3] for r in results])
+        if k > 0:
+            record(outs, losses, k)
+    if vectorise:
+        losses, outs = vfinal(state[0][0], ys)
+    else:
+        finals = [final(state[b][0], ys[b]) for b in range(B)]
+        losses, outs = torch.stack([f[0] for f in finals]), torch.stack([f[1] for f in finals])
+    record(outs, losses, steps)
+    seconds = (time.perf_counter() - start) / B
+    return [
+        Reconstruction(estimate=outs[b].cpu(), last=outs[b].cpu(), seconds=seconds, trace=traces[b]) for b in range(B)
+    ]
+
+
+def architecture(model: MetaModel) -> dict[str, Any]:
+    """The description of the model's prior (:func:`metadip.models.build.describe_prior`)."""
+    return describe_prior(model.prior)
+
+
+def build_model(arch: dict[str, Any], inner: dict[str, Any]) -> MetaModel:
+    """A freshly initialised :class:`MetaModel` of the described architecture and inner-loop settings."""
+    return MetaModel(build_prior(arch), InnerSettings(**inner))

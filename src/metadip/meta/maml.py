@@ -1,0 +1,313 @@
+"""MAML meta-training of a DIP (MetaDIP) or SIREN (MetaSIREN) initialisation.
+
+Each outer step samples a meta-batch of B clean training images and one measurement model
+(from the configured task mixture: denoising, CS or PR, each with its own σ / ratio), measures
+the images, adapts an independent copy of θ₀ to each task with K inner steps
+(:mod:`metadip.meta.inner_loop`; the inner loss never sees the clean image), and moves θ₀ and the step
+sizes α with Adam along the gradient of the mean outer loss ‖f_{θ_K}(z) − x‖² / numel.
+
+Everything random in outer step t is drawn from generators seeded by (seed, t), so a run that
+is killed and resumed from its last checkpoint retraces the uninterrupted run exactly.
+Checkpoints (safetensors: model, Adam state, step) are written atomically every
+``checkpoint_every`` steps and resumed only by a run of the same configuration, data and code
+(:mod:`metadip.core.checkpoints`); validation (mean PSNR after the test-time number of steps on held-out
+images) is logged to a CSV metrics file and the progress bar.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from metadip.core.atomic import write_text
+from metadip.core.checkpoints import (
+    code_sha256,
+    read_log,
+    resume_step,
+    save_checkpoint,
+    tensors_sha256,
+    write_log,
+)
+from metadip.core.device import default_device
+from metadip.core.hashing import config_hash
+from metadip.core.metrics import psnr
+from metadip.core.progress_bars import progress
+from metadip.core.seeding import name_key, seeded_generator
+from metadip.meta.inner_loop import MetaModel, batched_task_loss, solve_batch, task_loss
+from metadip.physics.operators import Operator
+from metadip.physics.tasks import TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OuterSettings:
+    """Outer-loop settings of meta-training."""
+
+    steps: int = 1000
+    meta_batch: int = 4
+    lr: float = 1e-3  # Adam on θ₀ (and on log α unless lr_step_sizes is set)
+    lr_step_sizes: float | None = None  # Adam on the learned log α (None: lr)
+    first_order: bool = False
+    task_batching: str = "loop"  # "loop": one task after another; "vmap": all tasks of a batch in one vmapped call
+    grad_clip: float | None = None  # max global gradient norm (None: no clipping)
+    checkpoint_every: int = 50
+    val_every: int = 50
+    val_images: int = 8
+    test_steps: int = 50  # inner steps at validation (the paper: 50 at test time)
+    tasks: tuple[TaskSpec, ...] = field(default_factory=lambda: (TaskSpec(),))
+
+    def __post_init__(self) -> None:
+        if (
+            self.steps < 1
+            or self.meta_batch < 1
+            or not self.lr > 0
+            or self.checkpoint_every < 1
+            or self.val_every < 1
+            or (self.lr_step_sizes is not None and not self.lr_step_sizes > 0)
+        ):
+            raise ValueError(f"invalid outer-loop settings: {self}")
+        if self.task_batching not in ("loop", "vmap"):
+            raise ValueError(f"task_batching must be 'loop' or 'vmap', got {self.task_batching!r}")
+        if not self.tasks:
+            raise ValueError("at least one task spec is needed")
+        if self.task_batching == "vmap" and not self.first_order:
+            raise ValueError("task_batching 'vmap' needs first_order: true (second-order MAML loops over tasks)")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OuterSettings:
+        d = dict(d)
+        d["tasks"] = tuple(TaskSpec(**t) for t in d.get("tasks", [{}]))
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tasks"] = [asdict(t) for t in self.tasks]
+        return d
+
+
+def sample_task(settings: OuterSettings, images: Tensor, seed: int, step: int) -> tuple[Operator, Tensor, Tensor]:
+    """The meta-batch of outer step ``step``: (operator, measurements (B, ...), clean images (B, C, H, W))."""
+    g = seeded_generator(seed, step, 1)
+    weights = torch.tensor([t.weight for t in settings.tasks], dtype=torch.float64)
+    spec = settings.tasks[int(torch.multinomial(weights, 1, generator=g))]
+    idx = torch.randint(0, images.shape[0], (settings.meta_batch,), generator=g)
+    xs = images[idx]
+    op, ys = spec.simulate(xs, g)
+    return op, ys, xs
+
+
+def validation_set(settings: OuterSettings, images: Tensor, seed: int) -> tuple[Operator, Tensor, Tensor]:
+    """Fixed validation problems: the first task spec applied to the first ``val_images`` images."""
+    xs = images[: settings.val_images]
+    op, ys = settings.tasks[0].simulate(xs, seeded_generator(seed, 2**31 - 1))
+    return op, ys, xs
+
+
+def image_psnrs(
+    model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int, device: torch.device
+) -> list[float]:
+    """PSNR (dB, 4 decimals) of the ``steps``-step reconstruction of each measurement in ``ys``."""
+    results = solve_batch(model, op, ys, steps, device=device, show_progress=False, vectorise=False)
+    return [round(psnr(r.estimate, x).item(), 4) for r, x in zip(results, xs, strict=True)]
+
+
+def validate(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int, device: torch.device) -> float:
+    """Mean PSNR (dB) of ``steps``-step reconstructions of the validation measurements."""
+    return float(np.mean(image_psnrs(model, op, ys, xs, steps, device)))
+
+
+def simulate_tasks(tasks: Mapping[str, Mapping[str, Any]], images: Tensor, seed: int, purpose: int) -> dict[str, tuple]:
+    """Fixed problems per named task setting: name → (operator, measurements (N, ...), ``images``
+    (N, C, H, W)); seeded by (seed, purpose, name), so they do not depend on what else is scored."""
+    problems = {}
+    for name, spec in tasks.items():
+        op, ys = TaskSpec.from_setting(spec).simulate(images, seeded_generator(seed, purpose, name_key(name)))
+        problems[name] = (op, ys, images)
+    return problems
+
+
+def score_tasks(
+    model: MetaModel, problems: Mapping[str, tuple], steps: int, device: torch.device | str | None = None
+) -> dict[str, list[float]]:
+    """Name → per-image PSNR (dB) of ``steps``-step reconstructions from the model's θ₀."""
+    device = torch.device(device) if device is not None else default_device()
+    return {name: image_psnrs(model, op, ys, xs, steps, device) for name, (op, ys, xs) in problems.items()}
+
+
+FIELDS = ["step", "train_loss", "val_psnr", "seconds"]
+PROGRESS = "progress.json"  # beside the checkpoint: the log's running totals at the checkpointed step
+
+
+def save_progress(path: Path, step: int, seconds: float, pending_losses: list[float]) -> None:
+    """Record, with the checkpoint of ``step``, the cumulative training seconds and the losses of
+    the steps since the last log row, so that a resumed run continues both (instead of counting
+    time from the resume and averaging only the resumed steps' losses into the next row)."""
+    write_text(path, json.dumps({"step": step, "seconds": round(seconds, 4), "pending_losses": pending_losses}) + "\n")
+
+
+def resume_totals(path: Path, start_step: int, rows: list[dict[str, Any]]) -> tuple[float, list[float]]:
+    """(cumulative seconds, losses not yet logged) at the checkpoint of ``start_step``: from the
+    progress record written with that checkpoint, else (a record of another step, or none) from
+    the last kept log row."""
+    if start_step > 0:
+        try:
+            rec = json.loads(path.read_text())
+            if int(rec["step"]) == start_step:
+                return float(rec["seconds"]), [float(v) for v in rec["pending_losses"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return (float(rows[-1]["seconds"]) if rows else 0.0), []
+
+
+# -- the trainer ------------------------------------------------------------------------------------
+
+
+def meta_train(
+    model: MetaModel,
+    settings: OuterSettings,
+    train_images: Tensor,
+    val_images: Tensor,
+    seed: int,
+    work_dir: str | os.PathLike,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+    stop_after: int | None = None,
+    on_step: Callable[[int], None] | None = None,
+    provenance: Mapping[str, str] | None = None,
+) -> MetaModel:
+    """Meta-train ``model`` in place; resumes from ``work_dir/checkpoint.safetensors`` if that was
+    written by a run of the same identity (:mod:`metadip.core.checkpoints`): the same configuration
+    (outer and inner settings, prior, seed), the same initial weights, images and code.
+
+    ``train_images`` / ``val_images``: ``(N, C, H, W)`` in [0, 1].  ``provenance``: more identity
+    entries of the run from the caller, e.g. ``dataset_manifest_sha256``, or ``code_sha256`` of the
+    calling stage (replacing the default, the code of :mod:`metadip.meta.maml` and :mod:`metadip.models.networks`).
+    ``stop_after``: stop (after checkpointing) once this outer step is done — for tests of
+    resumption.  Returns the model.
+    """
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    identity = {
+        "init_sha256": tensors_sha256(*model.state_dict().values()),
+        "data_sha256": tensors_sha256(train_images, val_images),
+        "code_sha256": code_sha256("metadip.meta.maml", "metadip.models.networks"),
+        **(provenance or {}),
+    }
+    model.to(device)
+    train_images = train_images.to(device)
+    step_sizes = [p for n, p in model.named_parameters() if n == "log_lr"]
+    opt = torch.optim.Adam(
+        [
+            {"params": [p for n, p in model.named_parameters() if n != "log_lr"]},
+            {"params": step_sizes, "lr": settings.lr_step_sizes or settings.lr},
+        ],
+        lr=settings.lr,
+    )
+    identity["run_hash"] = config_hash(
+        {
+            "outer": settings.to_dict(),
+            "inner": model.inner.to_dict(),
+            "seed": seed,
+            "prior": getattr(model.prior.config, "to_dict", dict)(),
+        }
+    )
+    ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
+    start_step = resume_step(ckpt, model, opt, identity, device)
+    if start_step:
+        log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
+    rows = read_log(metrics_path, start_step)
+    val_op, val_ys, val_xs = validation_set(settings, val_images, seed)
+    if start_step == 0:
+        (work / PROGRESS).unlink(missing_ok=True)
+        rows = [
+            {
+                "step": 0,
+                "train_loss": "",
+                "val_psnr": round(validate(model, val_op, val_ys, val_xs, settings.test_steps, device), 4),
+                "seconds": 0.0,
+            }
+        ]
+        write_log(metrics_path, rows, FIELDS)
+    done_seconds, losses = resume_totals(work / PROGRESS, start_step, rows)
+    t0 = time.perf_counter() - done_seconds  # cumulative over resumed sessions
+    bar = progress(
+        range(start_step + 1, settings.steps + 1),
+        desc="meta-train",
+        enabled=show_progress,
+        initial=start_step,
+        total=settings.steps,
+    )
+    for step in bar:
+        op, ys, xs = sample_task(settings, train_images, seed, step)
+        op.to(device)
+        opt.zero_grad(set_to_none=True)
+        if settings.task_batching == "vmap":
+            loss = batched_task_loss(model, op, ys.to(device), xs, model.inner.steps, settings.first_order)
+            loss.backward()
+            loss_value = float(loss.detach())
+        else:
+            loss_value = 0.0
+            for y, x in zip(ys.to(device), xs, strict=True):
+                loss = task_loss(model, op, y, x, model.inner.steps, settings.first_order) / settings.meta_batch
+                loss.backward()
+                loss_value += float(loss.detach())
+        if not np.isfinite(loss_value):
+            raise FloatingPointError(
+                f"meta-training loss became {loss_value} at outer step {step}; lower meta.outer.lr or inner.lr_init"
+            )
+        if settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        opt.step()
+        losses.append(loss_value)
+        if step % settings.val_every == 0 or step == settings.steps:
+            val = validate(model, val_op, val_ys, val_xs, settings.test_steps, device)
+            rows.append(
+                {
+                    "step": step,
+                    "train_loss": round(float(np.mean(losses)), 6),
+                    "val_psnr": round(val, 4),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+            )
+            losses = []
+            write_log(metrics_path, rows, FIELDS)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(val_psnr=f"{val:.2f}")
+            log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, rows[-1]["train_loss"], val)
+        if step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after:
+            save_checkpoint(ckpt, model, opt, step, identity)
+            save_progress(work / PROGRESS, step, time.perf_counter() - t0, losses)
+        if on_step is not None:
+            on_step(step)
+        if stop_after is not None and step >= stop_after:
+            break
+    return model
+
+
+def training_summary(work_dir: str | os.PathLike) -> dict[str, Any]:
+    """The metrics CSV of a run as a dict: validation PSNR per logged step, first and last, the last
+    logged step and the training seconds up to it (the log's cumulative column: summed over resumed
+    sessions, counting each session up to the checkpoint the next one resumed from)."""
+    rows = read_log(Path(work_dir) / "metrics.csv", 1 << 62)
+    vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"] != ""]
+    return {
+        "validation": vals,
+        "initial_val_psnr": vals[0][1] if vals else None,
+        "final_val_psnr": vals[-1][1] if vals else None,
+        "steps": int(rows[-1]["step"]) if rows else None,
+        "seconds": float(rows[-1]["seconds"]) if rows else None,
+    }

@@ -1,0 +1,252 @@
+"""Load and validate the project configuration (``config/config.yaml``) against its JSON schema.
+
+The schema (``config/config.schema.yaml``) carries the defaults; :func:`load_config` fills them
+in, so every consumer (stages, Snakemake, DVC params) reads one fully specified dict.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "config.schema.yaml"
+
+
+DEFAULT_CONFIG = "config/config.yaml"
+
+#: mappings whose entries an overlay config may remove by setting them to ``null``
+REMOVABLE = ("curate.datasets", "meta.methods", "evaluate.tasks", "evaluate.methods", "ablation.variants")
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or violates the schema."""
+
+
+def _with_defaults(cls):
+    """A validator class that also fills in schema ``default`` values (jsonschema FAQ recipe)."""
+    validate_properties = cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = json.loads(json.dumps(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def validate_config(config: dict[str, Any], source: str = "config", schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Validate ``config`` in place (defaults filled in) and return it; raise :class:`ConfigError`."""
+    _raise_first_error(_load_schema(schema_path), config, source, schema_path)
+    return config
+
+
+def validate_definition(
+    instance: dict[str, Any], definition: str, source: str, schema_path: Path = SCHEMA_PATH
+) -> dict[str, Any]:
+    """Validate ``instance`` in place against the schema's ``$defs/<definition>`` (defaults filled in)."""
+    defs = _load_schema(schema_path)["$defs"]
+    _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": defs}, instance, source, schema_path)
+    return instance
+
+
+@functools.lru_cache(maxsize=4)
+def _load_schema(schema_path: Path) -> dict[str, Any]:
+    """The parsed schema, read once per process (validation never modifies it)."""
+    return yaml.safe_load(schema_path.read_text())
+
+
+def _raise_first_error(schema: dict[str, Any], instance: Any, source: str, schema_path: Path) -> None:
+    """Validate (filling defaults); raise :class:`ConfigError` naming the first failing key."""
+    errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = "/".join(map(str, e.absolute_path)) or "(top level)"
+        raise ConfigError(f"{source}: {where}: {e.message} (see {schema_path.name})")
+
+
+def _scalar(text: str, types: set[str]) -> Any:
+    """``text`` read as one of the JSON-schema ``types`` (integer, number, boolean, null); unchanged
+    when it reads as none of them."""
+    low = text.strip().lower()
+    if "null" in types and low in ("null", "none", "~"):
+        return None
+    if "boolean" in types and low in ("true", "false"):
+        return low == "true"
+    for kind, parse in (("integer", int), ("number", float)):
+        if kind in types:
+            try:
+                return parse(text)
+            except ValueError:
+                pass
+    return text
+
+
+def _coerce_command_line_strings(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Snakemake reads a nested ``--config 'evaluate={images: 3}'`` with every leaf a string: turn a
+    string where the schema wants a number, boolean or null into that type, in place."""
+    for _ in range(1000):  # one fix per pass: a fix can reveal the next error
+        for err in _Validator(schema).iter_errors(config):
+            types = {err.validator_value} if isinstance(err.validator_value, str) else set(err.validator_value or ())
+            if err.validator != "type" or not isinstance(err.instance, str) or not err.absolute_path:
+                continue
+            value = _scalar(err.instance, types)
+            if value is not err.instance:
+                *parents, last = err.absolute_path
+                node = config
+                for key in parents:
+                    node = node[key]
+                node[last] = value
+                break
+        else:
+            return
+
+
+def _drop_removed(config: dict[str, Any]) -> None:
+    """Delete the entries set to ``null`` in the :data:`REMOVABLE` mappings, in place."""
+    for dotted in REMOVABLE:
+        node: Any = config
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            for key in [k for k, v in node.items() if v is None]:
+                del node[key]
+
+
+def workflow_config(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """The workflow's config as Snakemake merged it (``config/config.yaml``, then each
+    ``--configfile`` overlay, then ``--config`` values), validated: a copy with the entries an overlay
+    set to ``null`` removed, command-line strings read as the schema's types, defaults filled in and
+    the cross-references checked. Raises :class:`ConfigError` naming the first bad key."""
+    merged = copy.deepcopy(config)
+    _drop_removed(merged)
+    _coerce_command_line_strings(merged, _load_schema(SCHEMA_PATH))
+    return check_pipeline_config(validate_config(merged, source), source)
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file, validate it and fill in defaults."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return validate_config(config, source=str(path))
+
+
+def report_steps(method: dict[str, Any]) -> list[int]:
+    """The steps (ascending) at which one run of a ``dip`` evaluation method is read: its
+    ``report_at``, or only its last step."""
+    return sorted(set(method.get("report_at") or [method["steps"]]))
+
+
+def dip_method_id(name: str, steps: int) -> str:
+    """The result-row id of ``dip`` method ``name`` read after ``steps`` steps."""
+    return f"{name}_{steps}"
+
+
+def method_ids(methods: dict[str, Any]) -> set[str]:
+    """The method ids of the result rows: a name, or one id per reported step of a dip method."""
+    ids = set()
+    for name, m in methods.items():
+        if m["kind"] == "dip":
+            ids.update(dip_method_id(name, k) for k in report_steps(m))
+        else:
+            ids.add(name)
+    return ids
+
+
+def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Cross-checks of a validated config that the schema cannot express (names that refer to other
+    sections); returns ``config`` or raises :class:`ConfigError` naming the key and the fix."""
+    from metadip.pipeline.plan import pnp_grid_key
+
+    datasets, meta, ev = config["curate"]["datasets"], config["meta"], config["evaluate"]
+    problems = []
+    for role, name in ev["roles"].items():
+        if name not in datasets:
+            problems.append(f"evaluate.roles.{role}: no dataset '{name}' under curate.datasets")
+    if meta["methods"] and meta["train_dataset"] not in datasets:
+        problems.append(f"meta.train_dataset: no dataset '{meta['train_dataset']}' under curate.datasets")
+    grid = config["baselines"]["pnp"]["grid"]
+    for name, m in ev["methods"].items():
+        ref = {"meta": "init", "dip": "network_of"}.get(m["kind"])
+        if ref and m.get(ref) not in meta["methods"]:
+            problems.append(f"evaluate.methods.{name}.{ref}: no method '{m.get(ref)}' under meta.methods")
+        if m["kind"] in ("denoiser", "pnp") and "denoiser" not in m:
+            problems.append(f"evaluate.methods.{name}: kind '{m['kind']}' needs a denoiser (bm3d or drunet)")
+        ref = m.get("speed_reference")
+        if ref is not None and (m["kind"] != "meta" or ev["methods"].get(ref, {}).get("kind") != "dip"):
+            problems.append(
+                f"evaluate.methods.{name}.speed_reference: needs a meta method and a dip method under evaluate.methods "
+                f"(got '{ref}')"
+            )
+        if m.get("random_init") and m["kind"] != "meta":
+            problems.append(f"evaluate.methods.{name}.random_init: only a meta method has a meta-init to replace")
+        if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
+            problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")
+        if m["kind"] == "pnp" and "denoiser" in m:
+            for t, spec in ev["tasks"].items():
+                key = pnp_grid_key(spec["kind"], m["denoiser"])
+                if spec["kind"] != "denoising" and key not in grid:
+                    problems.append(f"baselines.pnp.grid: no grid '{key}' for method '{name}' on task '{t}'")
+    ids = method_ids(ev["methods"])
+    claims = config["claims"]
+    if claims["enabled"]:
+        named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
+        named += [("rivals", r) for r in claims["rivals"]]
+        named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
+        for key, name in named:
+            if name not in ids:
+                problems.append(
+                    f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "
+                    "name one or set claims.enabled: false"
+                )
+    for section, tasks in (
+        ("evaluate", ev["tasks"]),
+        ("ablation", config["ablation"]["tasks"]),
+        ("ablation.transfer", config["ablation"]["transfer"]["tasks"]),
+    ):
+        for t, spec in tasks.items():
+            if spec["kind"] != "denoising" and spec.get("ratio") is None:
+                problems.append(f"{section}.tasks.{t}: kind '{spec['kind']}' needs a ratio m/n")
+    ab = config["ablation"]
+    if ab["enabled"]:
+        if ab["method"] not in meta["methods"]:
+            problems.append(f"ablation.method: no method '{ab['method']}' under meta.methods")
+        transfer = ab["transfer"]
+        if transfer["dataset"] is not None and transfer["dataset"] not in datasets:
+            problems.append(f"ablation.transfer.dataset: no dataset '{transfer['dataset']}' under curate.datasets")
+        if transfer["dataset"] is not None and not transfer["tasks"]:
+            problems.append("ablation.transfer.tasks: name at least one task setting to score on the transfer dataset")
+        if ab["reference"] not in ab["variants"]:
+            problems.append(f"ablation.reference: no variant '{ab['reference']}' under ablation.variants")
+        elif ab["method"] in meta["methods"]:
+            from metadip.meta.ablation import variant_method
+
+            for name, overrides in ab["variants"].items():
+                method = variant_method(meta["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
+                try:
+                    validate_definition(method, "meta_method", source=f"ablation.variants.{name}")
+                except ConfigError as err:
+                    problems.append(str(err))
+    if problems:
+        raise ConfigError(
+            f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
+    return config

@@ -1,0 +1,399 @@
+"""Evaluation of one shard: every image of a (task setting, dataset, shard) reconstructed by one
+method, one result row per image and reported variant (e.g. DIP read at 50 and at 1000 steps).
+
+Seeds do not depend on the shard layout, so any shard count gives the same rows (up to timings):
+the operator of a (task, dataset) is drawn from (seed, task, dataset), the noise of image i from
+(seed, task, dataset, i), DIP's latent jitter from (seed, task, dataset, i, "dip").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch import Tensor
+
+from metadip.core.atomic import atomic_path
+from metadip.core.device import default_device
+from metadip.core.hashing import config_hash
+from metadip.core.images import to_tensor, to_uint8
+from metadip.core.metrics import psnr, ssim
+from metadip.core.seeding import derived_seed, name_key
+from metadip.meta.inner_loop import MetaModel, architecture, build_model, solve
+from metadip.models.build import architecture_from_config
+from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
+from metadip.physics.operators import Operator
+from metadip.physics.tasks import TaskSpec
+from metadip.pipeline.artifacts import file_sha256, git_commit, load_denoiser, load_meta_init
+from metadip.pipeline.config import dip_method_id, report_steps
+from metadip.pipeline.plan import TABLE_OF_KIND, applies
+from metadip.solvers.denoise import run_denoiser
+from metadip.solvers.dip import DIPSettings, fit_dip
+from metadip.solvers.pnp import PnPSettings, pnp_admm
+from metadip.solvers.result import Reconstruction
+
+_OPERATOR, _NOISE, _JITTER = 11, 12, 13  # purposes in derived_seed keys
+
+
+def setting_operator(
+    task: dict[str, Any], image_shape: tuple[int, int, int], seed: int, task_name: str, dataset: str
+) -> tuple[Operator, int]:
+    """The operator of a (task, dataset) setting and its seed; shared by all images and shards."""
+    op_seed = derived_seed(seed, _OPERATOR, name_key(task_name), name_key(dataset))
+    return TaskSpec.from_setting(task).operator(image_shape, op_seed), op_seed
+
+
+def measure_image(op: Operator, x: Tensor, seed: int, task_name: str, dataset: str, index: int) -> tuple[Tensor, int]:
+    """The measurement of image ``index`` ``x`` (C, H, W) and the seed of its noise."""
+    noise_seed = derived_seed(seed, _NOISE, name_key(task_name), name_key(dataset), index)
+    return op.measure(x.unsqueeze(0), torch.Generator().manual_seed(noise_seed))[0], noise_seed
+
+
+@dataclass
+class Outcome:
+    """One reported variant of a method on one image."""
+
+    method: str  # row id, e.g. "metadip", "dip_50"
+    label: str  # table label, e.g. "DIP (50)"
+    steps: int
+    result: Reconstruction  # estimate / last of this variant, trace up to ``steps``
+    seeds: dict[str, Any]
+    speed: dict[str, Any] = field(default_factory=dict)  # step_seconds, ref_* (meta methods with a speed_reference)
+
+
+Runner = Callable[[Operator, Tensor, Tensor, int], list[Outcome]]
+
+
+def _truncate(trace: dict[str, list[float]], k: int) -> dict[str, list[float]]:
+    return {key: v[:k] for key, v in trace.items()}
+
+
+def build_runner(
+    name: str,
+    method: dict[str, Any],
+    task: dict[str, Any],
+    config: dict[str, Any],
+    task_name: str,
+    dataset: str,
+    image_shape: tuple[int, int, int],
+    artifacts: dict[str, str],
+    device: torch.device,
+    show_progress: bool = False,
+) -> tuple[Runner, dict[str, Any], Callable[[Operator, Tensor], None]]:
+    """A function reconstructing one image with method ``name``, the provenance it records, and a
+    warm-up: two untimed steps on ``device`` so that no image's seconds include one-off start-up
+    costs (CUDA context, kernel selection, first functional-transform calls).
+
+    ``artifacts``: paths of what the method needs — ``meta_init`` (meta), ``drunet`` (DRUNet
+    denoiser or PnP-ADMM + DRUNet), ``pnp`` (the tuned grid JSON of PnP-ADMM).
+    """
+    kind, label, seed = method["kind"], method["label"], config["seed"]
+    provenance: dict[str, Any] = {}
+
+    def need(key: str) -> str:
+        if not artifacts.get(key):
+            raise ValueError(
+                f"method '{name}' ({kind}) needs the {key.replace('_', '-')} artifact (--{key.replace('_', '-')})"
+            )
+        return artifacts[key]
+
+    if kind in ("denoiser", "pnp"):
+        if method["denoiser"] == "drunet":
+            denoiser = DRUNetDenoiser(load_denoiser(need("drunet"), channels=3), device=device)
+            provenance["drunet_sha256"] = file_sha256(Path(need("drunet")).with_suffix(".safetensors"))
+        else:
+            denoiser = bm3d_denoise
+    if kind == "denoiser":
+
+        def run(op, y, x, index):
+            return [Outcome(name, label, 1, run_denoiser(denoiser, y, task["sigma"], x), {})]
+
+        def warm(op, y):
+            run_denoiser(denoiser, y, task["sigma"])
+    elif kind == "pnp":
+        best = json.loads(Path(need("pnp")).read_text())["best"]
+        settings = PnPSettings(
+            best["sigma_d"], best["rho"], int(best["iterations"]), config["baselines"]["pnp"]["pr_steps"]
+        )
+        provenance["pnp"] = {"sigma_d": settings.sigma_d, "rho": settings.rho, "iterations": settings.iterations}
+
+        def run(op, y, x, index):
+            return [Outcome(name, label, settings.iterations, pnp_admm(op, y, denoiser, settings, x_true=x), {})]
+
+        def warm(op, y):
+            pnp_admm(op, y, denoiser, replace(settings, iterations=1))
+    elif kind == "dip":
+        arch = dip_architecture(config, method, image_shape)
+        inner = config["meta"]["methods"][method["network_of"]]["inner"]
+        settings = DIPSettings(
+            steps=method["steps"], lr=method["lr"], jitter_std=method["jitter_std"], ema=method["ema"]
+        )
+        report = report_steps(method)
+        provenance["init_seed"] = arch["seed"]
+
+        def run(op, y, x, index):
+            g_seed = derived_seed(seed, _JITTER, name_key(task_name), name_key(dataset), index)
+            prior = build_model(arch, inner).prior
+            full = fit_dip(
+                prior,
+                op,
+                y,
+                settings,
+                torch.Generator().manual_seed(g_seed),
+                x_true=x,
+                device=device,
+                show_progress=show_progress,
+                keep_at=tuple(report),
+                last_every=method["trace_last_every"],
+                last_dense=method["trace_last_dense"],
+            )
+            outs = []
+            for k in report:
+                est, last = full.snapshots[k]
+                outs.append(
+                    Outcome(
+                        dip_method_id(name, k),
+                        f"{label} ({k})",
+                        k,
+                        Reconstruction(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k)),
+                        {"jitter_seed": g_seed},
+                    )
+                )
+            return outs
+
+        def warm(op, y):
+            fit_dip(
+                build_model(arch, inner).prior,
+                op,
+                y,
+                DIPSettings(steps=2),
+                torch.Generator().manual_seed(0),
+                device=device,
+                show_progress=False,
+            )
+    elif kind == "meta":
+        path = need("meta_init")
+        model = load_meta_init(path)
+        provenance["meta_init_sha256"] = file_sha256(Path(path).with_suffix(".safetensors"))
+        if method["random_init"]:
+            # the control: the network's own initialisation (the point meta-training started from),
+            # run through the meta-init's learned inner loop (step sizes, momentum, steps)
+            fresh = build_model(architecture(model), model.inner.to_dict())
+            model.prior.load_state_dict(fresh.prior.state_dict())
+            provenance["random_init_seed"] = architecture(model)["seed"]
+        reference = _speed_reference(method, config, image_shape)
+
+        def run(op, y, x, index):
+            out = Outcome(
+                name,
+                label,
+                method["steps"],
+                solve(model, op, y, method["steps"], x_true=x, device=device, show_progress=show_progress),
+                {},
+            )
+            if reference is not None:
+                out.speed = _interleaved_speed(model, reference, op, y, method["speed_rounds"], device)
+            return [out]
+
+        def warm(op, y):
+            solve(model, op, y, 2, device=device, show_progress=False)
+    else:
+        raise ValueError(f"unknown method kind {kind!r}")
+    return run, provenance, warm
+
+
+def evaluate_shard(
+    config: dict[str, Any],
+    task_name: str,
+    dataset: str,
+    method_name: str,
+    images: Tensor,
+    image_ids: Sequence[str],
+    sources: Sequence[str],
+    indices: Sequence[int],
+    artifacts: dict[str, str],
+    device: torch.device | str | None = None,
+    show_progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Result rows of method ``method_name`` on images ``indices`` (into ``images`` (N, C, H, W),
+    the whole evaluation set of the dataset, with crop ids ``image_ids`` and source photographs
+    ``sources``) for task ``task_name``."""
+    ev = config["evaluate"]
+    task, method = ev["tasks"][task_name], ev["methods"][method_name]
+    if not applies(method, task):
+        raise ValueError(
+            f"method '{method_name}' ({method['kind']}) does not apply to task '{task_name}' ({task['kind']})"
+        )
+    device = torch.device(device) if device is not None else default_device()
+    op, op_seed = setting_operator(task, tuple(images.shape[1:]), config["seed"], task_name, dataset)
+    run, provenance, warm_up = build_runner(
+        method_name, method, task, config, task_name, dataset, tuple(images.shape[1:]), artifacts, device, show_progress
+    )
+    role = next((r for r, d in ev["roles"].items() if d == dataset), None)
+    common = {
+        "dataset": dataset,
+        "role": role,
+        "task": task_name,
+        "kind": task["kind"],
+        "table": TABLE_OF_KIND[task["kind"]],
+        "sigma": float(task.get("sigma", 25.0)),
+        "ratio": task.get("ratio"),
+        "method_name": method_name,
+        "device": device.type if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "host": platform.node(),
+        "threads": torch.get_num_threads(),
+        "seed": config["seed"],
+        "operator_seed": op_seed,
+        "config_hash": shard_config_hash(config, task_name, method_name),
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+    }
+    # measure every image first, on the CPU (the solvers move the operator to their device)
+    measured = [(i, *measure_image(op, images[i], config["seed"], task_name, dataset, i)) for i in indices]
+    if measured:
+        warm_up(op, measured[0][1])
+    rows = []
+    for i, y, noise_seed in measured:
+        x = images[i]
+        for o in run(op, y, x, i):
+            est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
+            tr = o.result.trace
+            rows.append(
+                {
+                    **common,
+                    "image_id": image_ids[i],
+                    "source_file": sources[i],
+                    "image_index": int(i),
+                    "method": o.method,
+                    "label": o.label,
+                    "steps": o.steps,
+                    **{k: o.speed.get(k) for k in SPEED_FIELDS},
+                    "psnr": float(psnr(est, x)),
+                    "psnr_last": float(psnr(last, x)),
+                    "ssim": float(ssim(est, x)),
+                    "seconds": float(o.result.seconds),
+                    "noise_seed": noise_seed,
+                    "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
+                    "estimate": _u8(est),
+                    "estimate_last": _u8(last),
+                    "height": int(x.shape[1]),
+                    "width": int(x.shape[2]),
+                    "trace_step": [int(s) for s in tr["step"]],
+                    "trace_nmse": tr.get("nmse", []),
+                    "trace_nmse_last": tr.get("nmse_last", tr.get("nmse", [])),
+                    "trace_psnr": tr.get("psnr", []),
+                    "trace_seconds": tr["seconds"],
+                }
+            )
+    return rows
+
+
+SPEED_FIELDS = ("step_seconds", "ref_method", "ref_step_seconds", "ref_steps")
+
+
+@dataclass(frozen=True)
+class _SpeedReference:
+    """The vanilla-DIP run a meta method's inner step is timed against."""
+
+    method_id: str  # row id of the long run, e.g. "dip_1000"
+    steps: int
+    arch: dict[str, Any]
+    inner: dict[str, Any]
+    settings: DIPSettings
+
+
+def dip_architecture(config: dict[str, Any], method: dict[str, Any], image_shape: tuple[int, int, int]) -> dict:
+    """The architecture of a ``dip`` method's random init: the network of ``network_of`` (a
+    ``meta.methods`` entry: architecture and init seed) with the method's own ``network`` keys
+    merged over it (e.g. ``fourier_features: 0``, Ulyanov's original DIP)."""
+    source = config["meta"]["methods"][method["network_of"]]
+    return architecture_from_config({**source["network"], **method.get("network", {})}, source["arch"], image_shape)
+
+
+def _speed_reference(
+    method: dict[str, Any], config: dict[str, Any], image_shape: tuple[int, int, int]
+) -> _SpeedReference | None:
+    name = method["speed_reference"]
+    if name is None:
+        return None
+    ref = config["evaluate"]["methods"][name]
+    return _SpeedReference(
+        dip_method_id(name, ref["steps"]),
+        ref["steps"],
+        dip_architecture(config, ref, image_shape),
+        config["meta"]["methods"][ref["network_of"]]["inner"],
+        DIPSettings(steps=ref["steps"], lr=ref["lr"], jitter_std=ref["jitter_std"], ema=ref["ema"]),
+    )
+
+
+def _interleaved_speed(
+    model: MetaModel, ref: _SpeedReference, op: Operator, y: Tensor, rounds: int, device: torch.device, steps: int = 4
+) -> dict[str, Any]:
+    """Seconds per step of the meta method's inner loop and of the reference DIP's Adam loop on the
+    same image and operator, timed in alternation (``rounds`` × ``steps`` steps each, after the
+    first step of each run, which allocates state) so that both see the machine's load of the same
+    moment; the median over rounds. The speed claim compares ``ref_steps · ref_step_seconds`` with
+    ``steps · step_seconds`` of the same row."""
+    meta, dip = [], []
+    for r in range(rounds):
+        tr = solve(model, op, y, steps + 2, device=device, show_progress=False).trace["seconds"]
+        meta.append((tr[-2] - tr[0]) / steps)  # rows 1..steps+1 are inner steps; the last row adds the final forward
+        tr = fit_dip(
+            build_model(ref.arch, ref.inner).prior,
+            op,
+            y,
+            replace(ref.settings, steps=steps + 1),
+            torch.Generator().manual_seed(r),
+            device=device,
+            show_progress=False,
+        ).trace["seconds"]
+        dip.append((tr[-1] - tr[0]) / steps)
+    return {
+        "step_seconds": float(np.median(meta)),
+        "ref_method": ref.method_id,
+        "ref_step_seconds": float(np.median(dip)),
+        "ref_steps": ref.steps,
+    }
+
+
+def shard_config_hash(config: dict[str, Any], task_name: str, method_name: str) -> str:
+    """Hash of every config value a shard's rows depend on."""
+    ev = config["evaluate"]
+    return config_hash(
+        {
+            "seed": config["seed"],
+            "curate": config["curate"],
+            "meta": config["meta"],
+            "baselines": config["baselines"],
+            "task": ev["tasks"][task_name],
+            "method": ev["methods"][method_name],
+            "images": ev["images"],
+            "split": ev["split"],
+        }
+    )
+
+
+def _u8(x: Tensor) -> bytes:
+    """(C, H, W) in [0, 1] → uint8 bytes in (H, W, C) order."""
+    return to_uint8(x).tobytes()
+
+
+def decode_image(data: bytes, height: int, width: int) -> Tensor:
+    """Inverse of the stored estimate encoding: (C, H, W) float in [0, 1]."""
+    return to_tensor(np.frombuffer(data, dtype=np.uint8).reshape(height, width, -1))
+
+
+def write_rows(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Write result rows as one parquet file, atomically."""
+    table = pa.Table.from_pylist(rows)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)

@@ -1,0 +1,401 @@
+"""The paper's claims checked on an evaluation run: per task setting and image class, a paired
+difference with its 95% cluster-bootstrap interval (:mod:`metadip.reporting.stats`) and a tri-state verdict.
+
+A check **holds** when its whole interval lies at or above its bound, **fails** when the whole
+interval lies below it, and is **inconclusive** otherwise: the interval straddles the bound, there
+are fewer than two source photographs (no interval), or a method or measurement is missing.
+
+Claims (thresholds in the config's ``claims`` section):
+
+1-quality  method − long (DIP(1000), EMA) ≥ bound; with ``quality_bound: paper`` the bound is
+           min(paper gap, 0) − within_db, the paper gap being its own method − long for that
+           (table, setting, class) (:data:`metadip.reporting.paper.PAPER_PSNR`), −within_db where it has none.
+1-speed    per image, ref_steps·ref_step_seconds / (steps·step_seconds) (the long run's Adam step
+           and the method's inner step, timed interleaved in one process) — geometric mean ≥ min_speedup.
+2          method − short (DIP(50)), against the stronger (higher mean) of its EMA and last iterate.
+2-control  method − control (a random init run through the same learned inner loop) ≥ control_margin_db.
+3          method − each rival ≥ rival_margin_db.
+4          transfer: method − control ≥ transfer_margin_db wherever the task family or the image
+           class differs from the method's meta-training (its outer tasks, meta.train_dataset).
+
+With ``replicates`` (method id → ids of its other meta-training seeds) a method's PSNR is averaged
+over its seeds per image before differences are taken. Input: the evaluation rows; torch-free.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from metadip.pipeline.plan import TABLE_OF_KIND, tasks_of
+from metadip.reporting.paper import PAPER_PSNR
+from metadip.reporting.stats import (
+    LEVEL,
+    RESAMPLES,
+    SEED,
+    Observation,
+    Summary,
+    average,
+    by_image,
+    geometric_summary,
+    join,
+    paired_difference,
+    photo_of,
+)
+from metadip.reporting.tables import ROLES, setting_label
+
+VERDICTS = ("holds", "fails", "inconclusive")
+MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
+SPEED_FIELDS = ("step_seconds", "ref_step_seconds", "ref_steps")
+
+CLAIMS = {
+    "1-quality": "{method} within {within_db:g} dB of {long}{rule}",
+    "1-speed": "{long} at least {min_speedup:g}x {method}'s time per image (step times measured interleaved)",
+    "2": "{method} beats {short} (stronger of EMA and last iterate) by at least {short_margin_db:g} dB",
+    "2-control": "{method} beats {control} (random init, same learned inner loop) by at least "
+    "{control_margin_db:g} dB: the meta-init, not the inner optimiser, makes its steps enough",
+    "3": "{method} beats {rival} by at least {rival_margin_db:g} dB",
+    "4": "transfer: {method} beats {control} by at least {transfer_margin_db:g} dB where task or class differ "
+    "from meta-training",
+}
+PAPER_RULE = " (bound per setting: min(the paper's gap, 0) − {within_db:g} dB)"
+
+Values = dict[tuple[str, str, int], Observation]
+Sourced = tuple[Values | None, str | None]  # per-image values, or None and the reason they are missing
+Measured = tuple[Summary | None, str | None]  # a summary, or None and the reason it is missing
+
+
+def verdict(s: Summary | None, bound: float, missing: str | None = None) -> tuple[str, str | None]:
+    """(verdict, why it is inconclusive or None) of a summary against the least value that holds."""
+    if s is None:
+        return "inconclusive", missing
+    if s.ci_low is None or s.ci_high is None:
+        return "inconclusive", f"fewer than 2 photographs ({s.n_photos}): no interval"
+    if s.ci_low >= bound:
+        return "holds", None
+    if s.ci_high < bound:
+        return "fails", None
+    return "inconclusive", "95% interval straddles the bound"
+
+
+def _check(
+    claim: str, text: str, versus: str, where: dict[str, Any], measured: Measured, bound: float, **extra: Any
+) -> dict[str, Any]:
+    s, missing = measured
+    v, reason = verdict(s, bound, missing)
+    numbers = (
+        s.rounded() if s is not None else {"mean": None, "ci_low": None, "ci_high": None, "n_images": 0, "n_photos": 0}
+    )
+    return {
+        "claim": claim,
+        "text": text,
+        "versus": versus,
+        **where,
+        **numbers,
+        "bound": round(bound, 3),
+        "verdict": v,
+        "reason": reason,
+        **extra,
+    }
+
+
+def _values(
+    by_method: dict[str, list[dict[str, Any]]], method: str, replicates: dict[str, list[str]], field: str = "psnr"
+) -> Sourced:
+    """Per-image ``field`` of ``method``, averaged over it and its replicates; (None, reason) when rows are missing."""
+    ids = [method, *replicates.get(method, [])]
+    missing = [i for i in ids if i not in by_method]
+    if missing:
+        return None, f"no rows of {', '.join(missing)}"
+    return average([by_image(by_method[i], field) for i in ids], what=f"{method} and its replicates"), None
+
+
+def _difference(a: Sourced, b: Sourced) -> Measured:
+    """The paired difference a − b, or (None, reason) when either side is missing."""
+    if a[0] is None or b[0] is None:
+        return None, a[1] or b[1]
+    return paired_difference(a[0], b[0], RESAMPLES, SEED), None
+
+
+def _speed(rows: list[dict[str, Any]]) -> Measured:
+    """Geometric-mean speed ratio over the method's rows (module doc), or (None, reason)."""
+    if not rows:
+        return None, "no rows of the method"
+    if not all(
+        isinstance(r.get(f), (int, float)) and np.isfinite(r[f]) and r[f] > 0 for r in rows for f in SPEED_FIELDS
+    ):
+        return None, "no interleaved step timings (step_seconds, ref_step_seconds, ref_steps) in the rows"
+    ratios = [r["ref_steps"] * r["ref_step_seconds"] / (r["steps"] * r["step_seconds"]) for r in rows]
+    return geometric_summary(ratios, [photo_of(r) for r in rows], RESAMPLES, SEED), None
+
+
+def quality_bound(c: dict[str, Any], table: int, setting: float, role: str) -> tuple[float, float | None]:
+    """(bound, the paper's gap or None) of claim 1-quality in one setting (module doc)."""
+    me, long = (PAPER_PSNR.get((table, m, setting, role)) for m in (c["method"], c["long"]))
+    if c["quality_bound"] != "paper" or me is None or long is None:
+        return -c["within_db"], None
+    gap = round(me - long, 3)
+    return min(gap, 0.0) - c["within_db"], gap
+
+
+def transfer_settings(config: dict[str, Any]) -> set[tuple[str, str]]:
+    """(task, dataset) pairs whose task family (table) or image class differs from the claims
+    method's meta-training (its meta.methods outer tasks and meta.train_dataset)."""
+    ev, meta = config["evaluate"], config["meta"]
+    init = ev["methods"].get(config["claims"]["method"], {}).get("init")
+    trained = {TABLE_OF_KIND[t["kind"]] for t in meta["methods"].get(init, {}).get("outer", {}).get("tasks", [])}
+    return {
+        (t, d)
+        for t, spec in ev["tasks"].items()
+        for d in ev["roles"].values()
+        if TABLE_OF_KIND[spec["kind"]] not in trained or d != meta["train_dataset"]
+    }
+
+
+def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: dict[str, Any]) -> dict[str, Any]:
+    """With replicates of the method: per meta-training seed, its mean paired difference to the long
+    run (dB), and the std of those means across seeds; {} otherwise."""
+    seeds = [c["method"], *c["replicates"].get(c["method"], [])]
+    if len(seeds) < 2 or any(s not in by_method for s in [*seeds, c["long"]]):
+        return {}
+    long = by_image(by_method[c["long"]])
+    means = {}
+    for s in seeds:
+        mine = by_image(by_method[s])
+        means[s] = float(np.mean([mine[k].value - long[k].value for k in join(mine, long, f"{s} and {c['long']}")]))
+    return {
+        "seed_means": {s: round(m, 3) for s, m in means.items()},
+        "seed_std": round(float(np.std(list(means.values()), ddof=1)), 3),
+    }
+
+
+def _setting_checks(
+    by_method: dict[str, list[dict[str, Any]]], config: dict[str, Any], table: int, task: str, role: str, transfer: bool
+) -> list[dict[str, Any]]:
+    """Every check of one (task, class) setting; ``by_method`` holds that setting's rows per method id."""
+    c, spec = config["claims"], config["evaluate"]["tasks"][task]
+    where = {"task": task, "role": role, "dataset": config["evaluate"]["roles"][role]}
+    fmt = {**c, "rule": PAPER_RULE.format(**c) if c["quality_bound"] == "paper" else ""}
+    reps = c["replicates"]
+    me = _values(by_method, c["method"], reps)
+    bound, gap = quality_bound(
+        c, table, float(spec["sigma"]) if spec["kind"] == "denoising" else float(spec["ratio"]), role
+    )
+    checks = [
+        _check(
+            "1-quality",
+            CLAIMS["1-quality"].format(**fmt),
+            c["long"],
+            where,
+            _difference(me, _values(by_method, c["long"], reps)),
+            bound,
+            paper_gap=gap,
+            **seed_spread(by_method, c),
+        )
+    ]
+    mine = by_method.get(c["method"], [])
+    checks.append(
+        _check(
+            "1-speed",
+            CLAIMS["1-speed"].format(**fmt),
+            c["long"],
+            where,
+            _speed(mine),
+            c["min_speedup"],
+            ref_method=next((r.get("ref_method") for r in mine), None),
+        )
+    )
+    short = by_method.get(c["short"], [])
+    field = (
+        "psnr_last"
+        if short and np.mean([r["psnr_last"] for r in short]) > np.mean([r["psnr"] for r in short])
+        else "psnr"
+    )
+    checks.append(
+        _check(
+            "2",
+            CLAIMS["2"].format(**fmt),
+            c["short"],
+            where,
+            _difference(me, _values(by_method, c["short"], reps, field)),
+            c["short_margin_db"],
+            short_field=field,
+        )
+    )
+    if c["control"] is not None:
+        control = _difference(me, _values(by_method, c["control"], reps))
+        checks.append(
+            _check("2-control", CLAIMS["2-control"].format(**fmt), c["control"], where, control, c["control_margin_db"])
+        )
+    for rival in c["rivals"]:
+        checks.append(
+            _check(
+                "3",
+                CLAIMS["3"].format(rival=rival, **fmt),
+                rival,
+                where,
+                _difference(me, _values(by_method, rival, reps)),
+                c["rival_margin_db"],
+            )
+        )
+    if c["control"] is not None and transfer:
+        checks.append(_check("4", CLAIMS["4"].format(**fmt), c["control"], where, control, c["transfer_margin_db"]))
+    return checks
+
+
+def _summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One claim text's verdict over its settings: counts and settings per verdict; it fails when a
+    setting fails, holds when every setting holds, and is inconclusive otherwise."""
+    where = {v: [f"{ch['task']} {ch['role']}" for ch in checks if ch["verdict"] == v] for v in VERDICTS}
+    overall = "fails" if where["fails"] else "holds" if len(where["holds"]) == len(checks) else "inconclusive"
+    return {
+        "claim": checks[0]["claim"],
+        "text": checks[0]["text"],
+        "verdict": overall,
+        "settings": len(checks),
+        "counts": {v: len(where[v]) for v in VERDICTS},
+        "where": where,
+    }
+
+
+def check_claims(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
+    """Every claim in every (task, class) setting of the config, from the evaluation ``rows``.
+
+    Each check carries the method compared with (``versus``), the mean (dB; a ratio for 1-speed),
+    its 95% interval, n images / photos, the bound (the least value that holds) and the verdict
+    with the reason when inconclusive.
+    """
+    roles = config["evaluate"]["roles"]
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[(r["task"], r["dataset"])][r["method"]].append(r)
+    transfer = transfer_settings(config)
+    checks = [
+        ch
+        for table in (1, 2, 3)
+        for task in tasks_of(config, table)
+        for role in ROLES
+        for ch in _setting_checks(
+            groups[(task, roles[role])], config, table, task, role, (task, roles[role]) in transfer
+        )
+    ]
+    verdicts = [
+        _summary([ch for ch in checks if ch["text"] == text]) for text in dict.fromkeys(ch["text"] for ch in checks)
+    ]
+    return {
+        "all_hold": all(ch["verdict"] == "holds" for ch in checks),
+        "bootstrap": {
+            "resamples": RESAMPLES,
+            "seed": SEED,
+            "level": LEVEL,
+            "cluster": "source photograph (dataset, source_file)",
+        },
+        "verdicts": verdicts,
+        "checks": checks,
+    }
+
+
+def headline(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
+    """What a person reads first (the DVC metrics file): per task and dataset, the mean PSNR (dB) of
+    ``claims.method`` and ``claims.long`` (seed-averaged with ``claims.replicates``), their paired
+    gap with its 95% interval, and the speed-up (1-speed's ratio); a setting without rows of either
+    method is left out."""
+    c = config["claims"]
+    method, long = c["method"], c["long"]
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[(r["task"], r["dataset"])][r["method"]].append(r)
+    out: dict[str, Any] = {}
+    for (task, dataset), by_method in sorted(groups.items()):
+        a, b = _values(by_method, method, c["replicates"]), _values(by_method, long, c["replicates"])
+        if a[0] is None or b[0] is None:
+            continue
+        gap = paired_difference(a[0], b[0], RESAMPLES, SEED)
+        speed, _ = _speed(by_method[method])
+        out.setdefault(task, {})[dataset] = {
+            f"{method}_db": round(float(np.mean([o.value for o in a[0].values()])), 3),
+            f"{long}_db": round(float(np.mean([o.value for o in b[0].values()])), 3),
+            "gap_db": round(gap.mean, 3),
+            "gap_ci_low_db": None if gap.ci_low is None else round(gap.ci_low, 3),
+            "gap_ci_high_db": None if gap.ci_high is None else round(gap.ci_high, 3),
+            "speedup": None if speed is None else round(speed.mean, 2),
+            "images": gap.n_images,
+            "photos": gap.n_photos,
+        }
+    return out
+
+
+def _setting_name(task: dict[str, Any]) -> str:
+    """'den σ=15', 'CS m/n=1/4', 'PR m/n=1/8'."""
+    kind = "den" if task["kind"] == "denoising" else task["kind"].split("_")[0].upper()
+    return f"{kind} {setting_label(task)}"
+
+
+def _value(ch: dict[str, Any]) -> str:
+    """'-1.23 [-1.9, -0.6] ✗' (a speed ratio: '12.3x [9.8, 15.1] ✓'), '—' when the value is missing."""
+    if ch["mean"] is None:
+        return "— ?"
+    unit = "x" if ch["claim"] == "1-speed" else ""
+    ci = "[no CI]" if ch["ci_low"] is None else f"[{ch['ci_low']:.1f}, {ch['ci_high']:.1f}]"
+    return f"{ch['mean']:.2f}{unit} {ci} {MARKS[ch['verdict']]}"
+
+
+def claims_markdown(result: dict[str, Any], config: dict[str, Any]) -> str:
+    """The verdict table (claim, verdict, counts), the per-setting intervals with n images / photos
+    and bounds, and every inconclusive check with its reason."""
+    tasks = config["evaluate"]["tasks"]
+    name = {(t, r): f"{_setting_name(tasks[t])} {r}" for t, r in ((ch["task"], ch["role"]) for ch in result["checks"])}
+    lines = [
+        "| claim | verdict | holds | fails | inconclusive | settings that fail / are inconclusive |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v in result["verdicts"]:
+        bad = "; ".join(f"{w} {', '.join(v['where'][w])}" for w in ("fails", "inconclusive") if v["where"][w]) or "—"
+        lines.append(
+            f"| {v['claim']}: {v['text']} | **{v['verdict']}** | {v['counts']['holds']}/{v['settings']} | "
+            f"{v['counts']['fails']} | {v['counts']['inconclusive']} | {bad} |"
+        )
+    columns = list(name)
+    cell = {(ch["text"], ch["task"], ch["role"]): ch for ch in result["checks"]}
+    lines += ["", "| claim | " + " | ".join(name[c] for c in columns) + " |", "|---|" + "---|" * len(columns)]
+    for text in dict.fromkeys(ch["text"] for ch in result["checks"]):
+        mine = [cell.get((text, *c)) for c in columns]
+        first = next(ch for ch in mine if ch is not None)
+        claim = first["claim"]
+        lines.append(
+            f"| {claim} vs {first['versus']} | " + " | ".join("·" if ch is None else _value(ch) for ch in mine) + " |"
+        )
+        if len({ch["bound"] for ch in mine if ch is not None}) > 1:
+            lines.append(
+                f"| ↳ {claim} bound | " + " | ".join("·" if ch is None else f"≥ {ch['bound']:g}" for ch in mine) + " |"
+            )
+    n = [
+        {
+            (ch["n_images"], ch["n_photos"])
+            for ch in result["checks"]
+            if (ch["task"], ch["role"]) == c and ch["mean"] is not None
+        }
+        for c in columns
+    ]
+    lines.append(
+        "| n images / photos | " + " | ".join(" or ".join(f"{i}/{p}" for i, p in sorted(s)) or "—" for s in n) + " |"
+    )
+    b = result["bootstrap"]
+    lines += [
+        "",
+        (
+            f"Cells: mean paired difference in dB (1-speed: geometric-mean ratio) and its {b['level']:.0%} interval, "
+            f"resampling whole source photographs ({b['resamples']} resamples, seed {b['seed']}); ✓ holds "
+            "(interval at or "
+            "above the bound), ✗ fails (interval below it), ? inconclusive; · not checked (claim 4: settings "
+            "of meta-training)."
+        ),
+    ]
+    open_ = [ch for ch in result["checks"] if ch["verdict"] == "inconclusive"]
+    if open_:
+        lines += ["", "Inconclusive:"] + [
+            f"- {ch['claim']} at {name[(ch['task'], ch['role'])]}: {ch['reason']}" for ch in open_
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,136 @@
+"""Vanilla Deep Image Prior: fit a prior network f_θ(z) to measurements y of any operator.
+
+min_θ ‖M(f_θ(z)) − y‖² / numel  (+ tv_weight · TV(f_θ(z))), optimised with Adam; each step the
+latent z is jittered with N(0, jitter_std²) (Ulyanov: 1/30); the reconstruction is the
+exponential moving average (EMA) of the (jittered) outputs when ``ema`` is set (Ulyanov / the
+paper: 0.99, initialised at the first output), otherwise the last iterate.
+
+The last iterate at step k is f_θk(z) *after* the k-th update, without jitter — the definition
+MetaDIP's inner loop uses — computed by an extra no-grad forward outside the timer. Seconds count
+the optimisation only (forward, backward, Adam, EMA); metrics and that forward are not timed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from metadip.core.device import default_device
+from metadip.core.metrics import nmse, psnr
+from metadip.core.progress_bars import progress
+from metadip.physics.operators import Operator
+from metadip.solvers.result import Reconstruction
+
+
+@dataclass(frozen=True)
+class DIPSettings:
+    """Optimiser settings of vanilla DIP (defaults: Ulyanov et al. / the paper's baseline)."""
+
+    steps: int = 1000
+    lr: float = 0.01
+    jitter_std: float = 1 / 30
+    ema: float | None = 0.99  # None: the reconstruction is the last iterate
+    tv_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"DIP needs at least one step, got steps={self.steps}")
+        if not self.lr > 0:
+            raise ValueError(f"DIP learning rate must be > 0, got lr={self.lr}")
+        if self.jitter_std < 0 or self.tv_weight < 0:
+            raise ValueError("jitter_std and tv_weight must be >= 0")
+        if self.ema is not None and not 0 <= self.ema < 1:
+            raise ValueError(f"ema weight must lie in [0, 1) or be None, got {self.ema}")
+
+
+def total_variation(x: Tensor) -> Tensor:
+    """Anisotropic TV, mean absolute difference of neighbours over ``(..., C, H, W)``, per image."""
+    dh = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(start_dim=x.dim() - 3).mean(-1)
+    dw = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(start_dim=x.dim() - 3).mean(-1)
+    return dh + dw
+
+
+def fit_dip(
+    prior: nn.Module,
+    operator: Operator,
+    y: Tensor,
+    settings: DIPSettings,
+    generator: torch.Generator,
+    x_true: Tensor | None = None,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+    keep_at: tuple[int, ...] = (),
+    last_every: int = 1,
+    last_dense: int = 0,
+) -> Reconstruction:
+    """Run vanilla DIP from ``prior``'s current weights (they are updated in place).
+
+    ``y``: one measurement of shape ``operator.measurement_shape``; ``x_true`` (optional): the
+    ``(C, H, W)`` ground truth for the trace; ``generator``: CPU generator for the jitter draws;
+    ``keep_at``: steps whose (estimate, last iterate) are kept in ``result.snapshots``;
+    ``last_every`` / ``last_dense``: with ``x_true``, the last iterate's trace is recorded at every
+    step up to ``last_dense`` and then at every ``last_every``-th step (NaN in between), since each
+    reading costs an extra forward pass.
+    """
+    operator.check_measurement(y)
+    if y.shape != operator.measurement_shape:
+        raise ValueError(
+            f"fit_dip reconstructs one measurement of shape {operator.measurement_shape}, got {tuple(y.shape)}"
+        )
+    if x_true is not None:
+        operator.check_image(x_true)
+    device = torch.device(device) if device is not None else default_device()
+    prior.to(device)
+    operator.to(device)
+    y = y.to(device)
+    truth = x_true.to(device) if x_true is not None else None
+    latent_shape = getattr(prior, "latent_shape", None)
+    opt = torch.optim.Adam(prior.parameters(), lr=settings.lr)
+    trace: dict[str, list[float]] = {"step": [], "loss": [], "seconds": []}
+    if truth is not None:
+        trace.update(psnr=[], nmse=[], psnr_last=[], nmse_last=[])
+    snapshots: dict[int, tuple[Tensor, Tensor]] = {}
+    ema: Tensor | None = None
+    last: Tensor | None = None
+    seconds = 0.0  # optimisation time only: the untimed clean forward and the metrics are outside it
+    for step in progress(range(1, settings.steps + 1), desc=f"DIP {operator.kind}", enabled=show_progress):
+        tick = time.perf_counter()
+        jitter = None
+        if latent_shape is not None and settings.jitter_std > 0:
+            jitter = (torch.randn(latent_shape, generator=generator) * settings.jitter_std).to(device)
+        out = prior(jitter)[0]
+        loss = operator.data_loss(out, y)
+        if settings.tv_weight:
+            loss = loss + settings.tv_weight * total_variation(out)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"DIP loss became {loss.item()} at step {step}; lower the learning rate (lr={settings.lr})"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if settings.ema is not None:
+            out = out.detach()
+            ema = out.clone() if ema is None else ema.mul_(settings.ema).add_(out, alpha=1 - settings.ema)
+        seconds += time.perf_counter() - tick
+        trace["step"].append(step)
+        trace["loss"].append(float(loss.detach()))
+        trace["seconds"].append(seconds)
+        traced = truth is not None and (step <= last_dense or step % last_every == 0 or step == settings.steps)
+        fresh = traced or step in keep_at or step == settings.steps or (settings.ema is None and truth is not None)
+        if fresh:
+            with torch.no_grad():  # BatchNorm uses the image's own statistics: no state changes
+                last = prior(None)[0]
+        estimate = ema if settings.ema is not None else last
+        if truth is not None:
+            trace["psnr"].append(float(psnr(estimate, truth)))
+            trace["nmse"].append(float(nmse(estimate, truth)))
+            trace["psnr_last"].append(float(psnr(last, truth)) if traced else math.nan)
+            trace["nmse_last"].append(float(nmse(last, truth)) if traced else math.nan)
+        if step in keep_at:
+            snapshots[step] = (estimate.cpu().clone(), last.cpu().clone())
+    return Reconstruction(estimate=estimate.cpu(), last=last.cpu(), seconds=seconds, trace=trace, snapshots=snapshots)

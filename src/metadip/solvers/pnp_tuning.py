@@ -1,0 +1,100 @@
+"""The PnP-ADMM grid search of the paper: a 3×3×3 grid over (denoiser strength σ_d, penalty ρ,
+iterations), tuned per inverse problem and denoiser on *validation* images only.
+
+As one tunes by hand, a grid whose best point lies on an edge of an axis is moved: that axis is
+re-centred on the best value (geometric steps, the same ratio as the grid's neighbouring values) and
+the search repeats, at most ``max_moves`` times, until the best point is interior on every axis that
+can still move (σ_d ≤ 255 and at least one iteration bound them). Every grid searched is recorded.
+
+ADMM is deterministic and its iterate after k iterations does not depend on the total, so each
+(σ_d, ρ) pair runs once for the largest iteration count and the PSNR of every iteration count is
+read off its trace; traces are cached across moves.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from metadip.core.seeding import seeded_generator
+from metadip.physics.tasks import TaskSpec
+from metadip.solvers.pnp import Denoiser, PnPSettings, pnp_admm
+
+AXES = ("sigma_d", "rho", "iterations")
+
+
+def _moved(values: list[float], best: float, axis: str) -> list[float] | None:
+    """``values`` (sorted) re-centred on ``best`` — ``[best / q, best, best · q]`` with q the ratio of
+    the two values at that edge — when ``best`` is the first or last of ≥ 2 values; None when it is
+    interior, the axis has one value or starts at 0 (no geometric step), or the move would leave
+    the axis' range (σ_d ≤ 255, iterations ≥ 1, integer)."""
+    if len(values) < 2 or best not in (values[0], values[-1]) or values[0] <= 0:
+        return None
+    q = values[1] / values[0] if best == values[0] else values[-1] / values[-2]
+    new = [best / q, best, best * q]
+    if axis == "iterations":
+        new = [float(round(v)) for v in new]
+        if new[0] < 1 or len(set(new)) < 3:
+            return None
+    elif axis == "sigma_d" and new[-1] > 255:
+        return None
+    return [round(v, 4) for v in new]
+
+
+def grid_search(
+    task: TaskSpec,
+    denoiser: Denoiser,
+    grid: dict[str, Sequence[float]],
+    images: Tensor,
+    image_ids: Sequence[str],
+    seed: int,
+    pr_steps: int = 10,
+    max_moves: int = 0,
+) -> dict[str, Any]:
+    """Mean validation PSNR of every grid point searched and the best one (ties: the earlier point).
+
+    Returns the task, ``grids`` (every grid searched, in order), ``results`` (every point, once),
+    ``best`` and ``interior`` (whether the best point is interior on every axis of ≥ 2 values that
+    could move, or ``max_moves`` ran out first)."""
+    if set(grid) != set(AXES) or not all(grid.values()):
+        raise ValueError(f"grid needs non-empty lists sigma_d, rho and iterations, got {sorted(grid)}")
+    op, ys = task.simulate(images, seeded_generator(seed, 3))
+    traces: dict[tuple[float, float], list[list[float]]] = {}
+    scores: dict[tuple[float, float, int], float] = {}
+    current = {k: sorted(float(v) for v in grid[k]) for k in AXES}
+    grids: list[dict[str, list]] = []
+    for search in range(max_moves + 1):
+        grids.append({k: [int(v) if k == "iterations" else v for v in current[k]] for k in AXES})
+        iterations = [int(i) for i in current["iterations"]]
+        for sigma_d, rho in itertools.product(current["sigma_d"], current["rho"]):
+            have = traces.get((sigma_d, rho))
+            if have is None or len(have[0]) < iterations[-1]:
+                settings = PnPSettings(sigma_d, rho, iterations[-1], pr_steps)
+                traces[(sigma_d, rho)] = [
+                    pnp_admm(op, y, denoiser, settings, x_true=x).trace["psnr"] for y, x in zip(ys, images, strict=True)
+                ]
+            for it in iterations:
+                scores[(sigma_d, rho, it)] = round(float(np.mean([t[it - 1] for t in traces[(sigma_d, rho)]])), 4)
+        points = list(itertools.product(current["sigma_d"], current["rho"], iterations))
+        best = max(points, key=lambda p: scores[p])
+        moves = {k: _moved(current[k], float(v), k) for k, v in zip(AXES, best, strict=True)}
+        if all(m is None for m in moves.values()) or search == max_moves:
+            break
+        current = {k: moves[k] if moves[k] is not None else current[k] for k in AXES}
+    interior = all(m is None for m in moves.values())
+    return {
+        "task": {"kind": task.kind, "sigma": task.sigma, "ratio": task.ratio, "colour": task.colour},
+        "grid": grids[0],
+        "grids": grids,
+        "interior": interior,
+        "validation_images": list(image_ids),
+        "seed": seed,
+        "results": [
+            {"sigma_d": s, "rho": r, "iterations": i, "mean_psnr": v} for (s, r, i), v in sorted(scores.items())
+        ],
+        "best": {"sigma_d": best[0], "rho": best[1], "iterations": best[2], "mean_psnr": scores[best]},
+    }

@@ -1,0 +1,251 @@
+"""Baselines: BM3D, DRUNet (official layout, strict loading, brief training, artifacts), PnP-ADMM."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from builders import TINY, training_images
+from conftest import gen
+
+from metadip.core.metrics import psnr
+from metadip.models.denoiser_training import DenoiserTraining, train_denoiser
+from metadip.models.denoisers import DRUNet, DRUNetConfig, DRUNetDenoiser, bm3d_denoise, load_official_drunet
+from metadip.models.networks import count_parameters
+from metadip.physics.operators import CompressiveSensing, StructuredCompressiveSensing, StructuredPhaseRetrieval
+from metadip.pipeline.artifacts import ArtifactError, load_denoiser, save_denoiser
+from metadip.solvers.pnp import DataProx, PnPSettings, pnp_admm
+
+
+def noisy(x, sigma=25.0, seed=0):
+    return x + sigma / 255 * torch.randn(x.shape, generator=gen(seed))
+
+
+@pytest.mark.parametrize("image", ["camera32", "astronaut64"])
+def test_bm3d_denoises(image, request):
+    x = request.getfixturevalue(image)
+    y = noisy(x)
+    out = bm3d_denoise(y, 25)
+    assert out.dtype == torch.float32 and out.shape == x.shape
+    assert psnr(out, x).item() > psnr(y, x).item() + 3.0
+    assert bm3d_denoise(y.unsqueeze(0), 25).shape == (1, *x.shape)
+
+
+def test_plain_denoising_baselines_share_the_solver_result_format(camera32):
+    from metadip.solvers.denoise import run_denoiser
+
+    y = noisy(camera32)
+    for den in (bm3d_denoise, DRUNetDenoiser(DRUNet(TINY), "cpu")):
+        r = run_denoiser(den, y, 25, x_true=camera32)
+        assert (
+            r.estimate.shape == camera32.shape and r.seconds > 0 and set(r.trace) == {"step", "seconds", "psnr", "nmse"}
+        )
+        assert r.trace["psnr"][0] == pytest.approx(psnr(r.estimate, camera32).item())
+
+
+def test_denoiser_bad_input():
+    for sigma in (-1, 300, float("nan")):
+        with pytest.raises(ValueError, match=r"sigma must lie in \[0, 255\]"):
+            bm3d_denoise(torch.rand(1, 16, 16), sigma)
+        with pytest.raises(ValueError, match=r"sigma must lie in \[0, 255\]"):
+            DRUNetDenoiser(DRUNet(TINY), "cpu")(torch.rand(1, 16, 16), sigma)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        bm3d_denoise(torch.rand(2, 16, 16), 25)
+    with pytest.raises(ValueError, match="denoises 1-channel images"):
+        DRUNetDenoiser(DRUNet(TINY), "cpu")(torch.rand(3, 16, 16), 25)
+
+
+def test_drunet_has_the_official_layout_and_size():
+    net = DRUNet(DRUNetConfig(channels=3))
+    assert 32.5e6 < count_parameters(net) < 32.7e6  # the official DRUNet: about 32.6 M
+    sd = net.state_dict()
+    assert sd["m_head.weight"].shape == (64, 4, 3, 3)  # RGB + noise-level map
+    assert sd["m_down1.4.weight"].shape == (128, 64, 2, 2) and sd["m_up3.0.weight"].shape == (512, 256, 2, 2)
+    assert {"m_down1.0.res.0.weight", "m_down1.0.res.2.weight", "m_body.3.res.2.weight", "m_tail.weight"} <= set(sd)
+    assert not any(k.endswith("bias") for k in sd)
+    out = DRUNet(TINY)(torch.rand(2, 1, 20, 28), 25.0)  # pads to a multiple of 8 and crops back
+    assert out.shape == (2, 1, 20, 28)
+
+
+def test_official_weights_load_strictly(tmp_path):
+    official = DRUNet(DRUNetConfig(channels=1))
+    torch.save(official.state_dict(), tmp_path / "drunet_gray.pth")  # the KAIR file's layout
+    net = load_official_drunet(tmp_path / "drunet_gray.pth", channels=1)
+    assert all(torch.equal(v, official.state_dict()[k]) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match=r"wrong architecture: m_head\.weight"):
+        load_official_drunet(tmp_path / "drunet_gray.pth", channels=3)
+    renamed = {k.replace("m_body", "body"): v for k, v in official.state_dict().items()}
+    torch.save(renamed, tmp_path / "renamed.pth")
+    with pytest.raises(ValueError, match="not a DRUNet"):
+        load_official_drunet(tmp_path / "renamed.pth", channels=1)
+    raw = (tmp_path / "drunet_gray.pth").read_bytes()
+    (tmp_path / "truncated.pth").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="not a readable DRUNet weights file"):
+        load_official_drunet(tmp_path / "truncated.pth", channels=1)
+    with pytest.raises(FileNotFoundError, match="DRUNet weights not found"):
+        load_official_drunet(tmp_path / "none.pth", channels=1)
+
+
+def test_briefly_trained_drunet_denoises_held_out_images(tmp_path):
+    train, val = training_images()
+    s = DenoiserTraining(steps=80, batch=8, patch=32, lr=2e-3, checkpoint_every=40, val_every=40, val_images=2)
+    net = train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path, device="cpu", show_progress=False)
+    y = noisy(val, seed=3)
+    out = DRUNetDenoiser(net, "cpu")(y, 25)
+    assert psnr(out, val).mean().item() > psnr(y, val).mean().item() + 3.0  # measured: 20.2 -> ~25.5 dB
+
+
+def test_cosine_schedule_decays_from_lr_to_a_hundredth():
+    from metadip.models.denoiser_training import learning_rate
+
+    s = DenoiserTraining(steps=100, lr=1e-3, schedule="cosine")
+    lrs = [learning_rate(s, t) for t in range(1, 101)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5, rel=0.05)
+    assert all(a > b for a, b in itertools.pairwise(lrs))
+    assert learning_rate(DenoiserTraining(steps=100, lr=1e-3), 50) == 1e-3
+    with pytest.raises(ValueError, match="schedule must be"):
+        DenoiserTraining(schedule="step")
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_denoiser_training_resumes_exactly(tmp_path, schedule):
+    train, val = training_images()
+    s = DenoiserTraining(
+        steps=4, batch=2, patch=16, lr=1e-3, schedule=schedule, checkpoint_every=2, val_every=2, val_images=1
+    )
+    full = train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "full", device="cpu", show_progress=False)
+
+    def crash(step):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_denoiser(
+            DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False, on_step=crash
+        )
+    resumed = train_denoiser(DRUNet(TINY), s, train, val, 0, tmp_path / "run", device="cpu", show_progress=False)
+    for k, v in full.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v)
+
+
+def test_denoiser_artifact_round_trip_and_tampering(tmp_path):
+    net = DRUNet(TINY)
+    save_denoiser(net, tmp_path / "drunet", source="trained", training_config={"steps": 1}, seed=0)
+    back = load_denoiser(tmp_path / "drunet", channels=1)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in back.state_dict().items())
+    with pytest.raises(ArtifactError, match="3-channel images"):
+        load_denoiser(tmp_path / "drunet", channels=3)
+    raw = bytearray((tmp_path / "drunet.safetensors").read_bytes())
+    raw[-3] ^= 0xFF
+    (tmp_path / "drunet.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match="sha256 does not match"):
+        load_denoiser(tmp_path / "drunet")
+    with pytest.raises(ArtifactError, match="not found"):
+        load_denoiser(tmp_path / "missing")
+
+
+# -- PnP-ADMM -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [CompressiveSensing, StructuredCompressiveSensing])
+@pytest.mark.parametrize("colour", ["joint", "shared"])
+@pytest.mark.parametrize("rho", [0.05, 1.0, 20.0])
+def test_cs_x_update_solves_its_normal_equations(cls, colour, rho):
+    op = cls((3, 16, 16), 0.25, 25, 0, colour)
+    x = torch.rand(3, 16, 16, generator=gen(0))
+    y = op.measure(x, gen(1))
+    prox = DataProx(op, y, rho)
+    v = torch.rand(3, 16, 16, generator=gen(2))
+    assert prox.normal_equation_residual(prox(v, v), v) < 1e-4
+    if (
+        cls is CompressiveSensing
+    ):  # the factorisation is the operator's, shared by every image and the pseudo-inverse's AAᵀ
+        assert DataProx(op, op.measure(x, gen(3)), rho).chol is prox.chol
+
+
+def test_pnp_admm_bm3d_beats_least_squares_on_cs(camera32):
+    op = CompressiveSensing(camera32.shape, 0.25, 10, seed=0)
+    y = op.measure(camera32, gen(1))
+    result = pnp_admm(op, y, bm3d_denoise, PnPSettings(sigma_d=50, rho=0.5, iterations=8), x_true=camera32)
+    assert (
+        psnr(result.estimate, camera32).item() > psnr(op.A_dagger(y), camera32).item() + 5.0
+    )  # measured: 21.5 vs 7.0 dB
+    assert len(result.trace["psnr"]) == 8 and result.seconds > 0
+
+
+def test_pnp_admm_phase_retrieval_beats_its_initial_estimate(camera32):
+    op = StructuredPhaseRetrieval(camera32.shape, 0.5, 10, seed=0)
+    y = op.measure(camera32, gen(1))
+    result = pnp_admm(op, y, bm3d_denoise, PnPSettings(sigma_d=50, rho=0.5, iterations=8), x_true=camera32)
+    assert psnr(result.estimate, camera32).item() > psnr(op.initial_estimate(y), camera32).item() + 3.0
+
+
+def test_pnp_rejects_denoising_operators_and_bad_settings(camera32):
+    from metadip.physics.operators import Denoising
+
+    with pytest.raises(TypeError, match="supports CS and PR"):
+        DataProx(Denoising(camera32.shape, 25, 0), camera32, 1.0)
+    with pytest.raises(ValueError, match="invalid PnP-ADMM settings"):
+        PnPSettings(sigma_d=20, rho=0, iterations=5)
+
+
+def test_grid_moves_recentre_an_edge_optimum_and_stop_at_the_axis_range():
+    from metadip.solvers.pnp_tuning import _moved
+
+    assert _moved([20.0, 35.0, 50.0], 35.0, "sigma_d") is None  # interior
+    assert _moved([20.0, 35.0, 50.0], 50.0, "sigma_d") == [35.0, 50.0, 71.4286]
+    assert _moved([0.1, 0.5, 2.0], 0.1, "rho") == [0.02, 0.1, 0.5]
+    assert _moved([5.0, 10.0, 20.0], 20.0, "iterations") == [10.0, 20.0, 40.0]
+    assert _moved([1.0, 2.0, 4.0], 1.0, "iterations") is None  # no fewer than one iteration
+    assert _moved([100.0, 150.0, 200.0], 200.0, "sigma_d") is None  # 266 > 255
+    assert _moved([0.5], 0.5, "rho") is None
+    assert _moved([0.0, 10.0, 20.0], 0.0, "sigma_d") is None  # σ_d = 0 (no denoising): no ratio to step by
+
+
+def test_grid_search_moves_until_the_best_point_is_interior(camera32):
+    from metadip.physics.tasks import TaskSpec
+    from metadip.solvers.pnp_tuning import grid_search
+
+    calls = []
+
+    def smoother(x, sigma):  # a denoiser whose best strength lies far above the first grid
+        calls.append(sigma)
+        c = x.shape[-3]
+        k = torch.ones(c, 1, 3, 3) / 9
+        out = torch.nn.functional.conv2d(x.reshape(1, c, *x.shape[-2:]), k, padding=1, groups=c).reshape(x.shape)
+        w = min(sigma / 400.0, 1.0)
+        return (1 - w) * x + w * out
+
+    images = camera32.unsqueeze(0).expand(2, -1, -1, -1).contiguous()
+    grid = {"sigma_d": [1.0, 2.0, 4.0], "rho": [0.5], "iterations": [1, 2, 3]}
+    problem = TaskSpec(kind="cs_fast", sigma=25, ratio=0.5)
+    moved = grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, max_moves=6)
+    fixed = grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, max_moves=0)
+    assert fixed["grids"] == [fixed["grid"]] and fixed["grid"]["sigma_d"] == [1.0, 2.0, 4.0]
+    assert len(moved["grids"]) > 1 and moved["grids"][0] == fixed["grid"]
+    for before, after in zip(moved["grids"], moved["grids"][1:], strict=False):
+        assert before != after
+    best = moved["best"]
+    assert best["mean_psnr"] >= fixed["best"]["mean_psnr"]
+    assert best in moved["results"] and best["mean_psnr"] == max(r["mean_psnr"] for r in moved["results"])
+    last = moved["grids"][-1]
+    if moved["interior"]:
+        assert last["sigma_d"][0] < best["sigma_d"] < last["sigma_d"][-1] or best["sigma_d"] == 255
+    else:
+        assert len(moved["grids"]) == 7
+    points = {(r["sigma_d"], r["rho"], r["iterations"]) for r in moved["results"]}
+    assert len(points) == len(moved["results"])  # every point once
+
+
+def test_residual_drunet_adds_its_input_back_and_round_trips(tmp_path):
+    from dataclasses import replace
+
+    net = DRUNet(replace(TINY, channels=3, residual=True))
+    torch.nn.init.zeros_(net.m_tail.weight)  # the branch outputs zero: the network is the identity
+    x = torch.rand(2, 3, 24, 24, generator=gen(1))
+    torch.testing.assert_close(net(x, 25.0), x)
+    save_denoiser(net, tmp_path / "r", source="trained")
+    back = load_denoiser(tmp_path / "r", channels=3)
+    assert back.config.residual is True
+    torch.testing.assert_close(back(x, 25.0), x)

@@ -1,0 +1,209 @@
+"""Evaluation shards: the plan, seeds independent of the shard layout, rows and their provenance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from builders import tiny_config
+from hypothesis import given
+from hypothesis import strategies as st
+
+from metadip.core.images import bundled_image
+from metadip.core.metrics import psnr
+from metadip.pipeline.config import ConfigError, check_pipeline_config, validate_config
+from metadip.pipeline.evaluation import decode_image, evaluate_shard, measure_image, setting_operator, write_rows
+from metadip.pipeline.plan import applies, evaluation_jobs, shard_indices, tables_of
+
+
+@given(n=st.integers(0, 40), shards=st.integers(1, 12))
+def test_shards_partition_the_images(n, shards):
+    parts = [shard_indices(n, shards, s) for s in range(shards)]
+    assert [i for p in parts for i in p] == list(range(n))  # disjoint, contiguous, in order, complete
+    sizes = [len(p) for p in parts]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_shard_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="out of range"):
+        shard_indices(4, 2, 2)
+
+
+def test_plan_pairs_methods_with_the_tasks_they_apply_to():
+    assert applies({"kind": "denoiser"}, {"kind": "denoising"}) and not applies({"kind": "denoiser"}, {"kind": "cs"})
+    assert applies({"kind": "pnp"}, {"kind": "pr_fast"}) and not applies({"kind": "pnp"}, {"kind": "denoising"})
+    jobs = evaluation_jobs(tiny_config())
+    # den: dip + bm3d, cs: dip only; 2 datasets, 2 shards
+    assert len(jobs) == (2 + 1) * 2 * 2
+    assert {(j["task"], j["method"]) for j in jobs} == {("den", "dip"), ("den", "bm3d"), ("cs", "dip")}
+    assert tables_of(tiny_config()) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c["evaluate"]["roles"].update(faces="missing"), "evaluate.roles.faces: no dataset 'missing'"),
+        (lambda c: c["evaluate"]["methods"]["dip"].update(network_of="nope"), "network_of: no method 'nope'"),
+        (lambda c: c["evaluate"]["methods"]["dip"].update(report_at=[5]), "report_at: steps beyond"),
+        (
+            lambda c: c["evaluate"]["methods"].update(p={"kind": "pnp", "denoiser": "bm3d", "label": "P"}),
+            "no grid 'cs_bm3d'",
+        ),
+    ],
+)
+def test_cross_references_are_checked(change, message):
+    cfg = tiny_config()
+    change(cfg)
+    with pytest.raises(ConfigError, match=message):
+        check_pipeline_config(cfg)
+
+
+def test_rows_do_not_depend_on_the_shard_layout(tmp_path):
+    cfg = tiny_config()
+    images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
+    ids = ["a/test/0", "a/test/1", "a/test/2"]
+    whole = evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, [0, 1, 2], {}, "cpu")
+    split = [
+        r for part in ([0], [1, 2]) for r in evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, part, {}, "cpu")
+    ]
+    key = lambda r: (r["image_index"], r["method"])  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
+    assert [strip(r) for r in sorted(whole, key=key)] == [strip(r) for r in sorted(split, key=key)]
+    # two variants per image: DIP read at 1 and 3 steps, traces truncated to them
+    assert sorted({r["method"] for r in whole}) == ["dip_1", "dip_3"]
+    r3 = next(r for r in whole if r["method"] == "dip_3" and r["image_index"] == 0)
+    assert r3["label"] == "DIP (3)" and r3["trace_step"] == [1, 2, 3] and len(r3["trace_nmse_last"]) == 3
+    assert math.isfinite(r3["psnr"]) and r3["psnr_last"] != r3["psnr"]  # EMA vs last iterate
+    assert decode_image(r3["estimate"], 64, 64).shape == (3, 64, 64)
+    for field in ("seed", "operator_seed", "noise_seed", "config_hash", "git_commit", "device", "provenance"):
+        assert r3[field] not in (None, "")
+    # another task or dataset draws another operator and other noise
+    op_a, seed_a = setting_operator(cfg["evaluate"]["tasks"]["cs"], (3, 64, 64), 3, "cs", "a")
+    _op_b, seed_b = setting_operator(cfg["evaluate"]["tasks"]["cs"], (3, 64, 64), 3, "cs", "b")
+    assert seed_a != seed_b and r3["operator_seed"] == seed_a
+    assert measure_image(op_a, images[0], 3, "cs", "a", 0)[1] != measure_image(op_a, images[0], 3, "cs", "a", 1)[1]
+    write_rows(whole, tmp_path / "shard.parquet")
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "shard.parquet").num_rows == len(whole)
+
+
+def test_missing_artifact_and_wrong_task_are_clear_errors():
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2}
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    with pytest.raises(ValueError, match="needs the meta-init artifact"):
+        evaluate_shard(cfg, "den", "a", "m", images, ["x"], ["x"], [0], {}, "cpu")
+    with pytest.raises(ValueError, match="does not apply to task 'cs'"):
+        evaluate_shard(cfg, "cs", "a", "bm3d", images, ["x"], ["x"], [0], {}, "cpu")
+
+
+def _perturbed_meta_init(cfg: dict, path) -> None:
+    """A 'meta-init' of method md whose weights and step sizes differ from the network's own init."""
+    from metadip.meta.inner_loop import build_model
+    from metadip.models.build import architecture_from_config
+    from metadip.pipeline.artifacts import save_meta_init
+
+    md = cfg["meta"]["methods"]["md"]
+    model = build_model(architecture_from_config(md["network"], "dip", (3, 64, 64)), md["inner"])
+    with torch.no_grad():
+        for p in model.prior.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        model.log_lr.add_(torch.linspace(-0.5, 0.5, model.log_lr.numel()).reshape(model.log_lr.shape))
+    save_meta_init(model, path, training_config=md, dataset_manifest_sha256="0" * 64, seed=0)
+
+
+def test_control_row_is_a_fresh_network_through_the_learned_inner_loop(tmp_path):
+    """random_init: the network's own initialisation (not the meta-init's weights) with the meta-init's
+    learned step sizes; without it, the meta-init's weights."""
+    from metadip.meta.inner_loop import build_model, solve
+    from metadip.models.build import architecture_from_config
+    from metadip.pipeline.artifacts import load_meta_init
+    from metadip.pipeline.evaluation import measure_image, setting_operator
+
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"].update(
+        m={
+            "kind": "meta",
+            "init": "md",
+            "label": "M",
+            "steps": 2,
+            "random_init": False,
+            "speed_reference": None,
+            "speed_rounds": 1,
+        },
+        c={
+            "kind": "meta",
+            "init": "md",
+            "label": "C",
+            "steps": 2,
+            "random_init": True,
+            "speed_reference": None,
+            "speed_rounds": 1,
+        },
+    )
+    _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    art = {"meta_init": str(tmp_path / "init.safetensors")}
+    meta = evaluate_shard(cfg, "den", "a", "m", images, ["x"], ["p"], [0], art, "cpu")[0]
+    control = evaluate_shard(cfg, "den", "a", "c", images, ["x"], ["p"], [0], art, "cpu")[0]
+    assert meta["psnr"] != control["psnr"] and control["method"] == "c" and control["source_file"] == "p"
+    # the control equals solving from the network's own init with the meta-init's step sizes
+    loaded = load_meta_init(tmp_path / "init.safetensors")
+    md = cfg["meta"]["methods"]["md"]
+    fresh = build_model(architecture_from_config(md["network"], "dip", (3, 64, 64)), md["inner"])
+    loaded.prior.load_state_dict(fresh.prior.state_dict())
+    assert not torch.equal(loaded.log_lr, fresh.log_lr)  # learned step sizes are kept
+    op, _ = setting_operator(cfg["evaluate"]["tasks"]["den"], (3, 64, 64), cfg["seed"], "den", "a")
+    y, _ = measure_image(op, images[0], cfg["seed"], "den", "a", 0)
+    expected = solve(loaded, op, y, 2, x_true=images[0], device="cpu", show_progress=False)
+    assert control["psnr"] == pytest.approx(float(psnr(expected.estimate.clamp(0, 1), images[0])), abs=1e-4)
+
+
+def test_speed_reference_times_both_solvers_in_the_same_process(tmp_path):
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["m"] = {
+        "kind": "meta",
+        "init": "md",
+        "label": "M",
+        "steps": 2,
+        "random_init": False,
+        "speed_reference": "dip",
+        "speed_rounds": 2,
+    }
+    _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    row = evaluate_shard(
+        cfg, "cs", "a", "m", images, ["x"], ["p"], [0], {"meta_init": str(tmp_path / "init.safetensors")}, "cpu"
+    )[0]
+    assert row["ref_method"] == "dip_3" and row["ref_steps"] == 3
+    assert row["step_seconds"] > 0 and row["ref_step_seconds"] > 0
+    dip = evaluate_shard(cfg, "cs", "a", "dip", images, ["x"], ["p"], [0], {}, "cpu")[0]
+    assert dip["step_seconds"] is None and dip["ref_method"] is None
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(speed_reference="bm3d"), "speed_reference: needs a meta method and a dip method"),
+        (lambda m: m.update(speed_reference="nope"), "speed_reference"),
+    ],
+)
+def test_speed_reference_must_name_a_dip_method(change, message):
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2}
+    change(cfg["evaluate"]["methods"]["m"])
+    with pytest.raises(ConfigError, match=message):
+        check_pipeline_config(cfg)
+
+
+def test_a_dip_method_may_override_the_network_it_borrows():
+    from metadip.pipeline.evaluation import dip_architecture
+
+    method = {"arch": "dip", "network": {"width": 8, "depth": 2, "fourier_features": 16}}
+    config = validate_config({"meta": {"methods": {"m": method}}})
+    same = dip_architecture(config, {"network_of": "m"}, (3, 16, 16))
+    plain = dip_architecture(config, {"network_of": "m", "network": {"fourier_features": 0}}, (3, 16, 16))
+    assert same["config"]["fourier_features"] == 16 and plain["config"]["fourier_features"] == 0
+    assert plain["seed"] == same["seed"] and plain["config"]["channels_down"] == same["config"]["channels_down"]

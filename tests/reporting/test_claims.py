@@ -1,0 +1,355 @@
+"""The claims verdicts (metadip.reporting.claims) on constructed rows: holds / fails / inconclusive at the
+bound, the paper-calibrated bound per setting, replicates, the control and transfer checks, the
+Markdown rendering, and the config cross-check of the method names."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+import yaml
+from workflow_helpers import BIN, ROOT, copy_workflow, sh
+
+from metadip.pipeline.config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    check_pipeline_config,
+    load_config,
+)
+from metadip.reporting.claims import (
+    check_claims,
+    claims_markdown,
+    headline,
+    quality_bound,
+    transfer_settings,
+    verdict,
+)
+from metadip.reporting.stats import Summary
+
+SPEED = {"step_seconds": 0.01, "ref_method": "dip_1000", "ref_step_seconds": 0.01, "ref_steps": 1000}  # 1000 / 50 = 20x
+
+
+@pytest.fixture(scope="module")
+def config():
+    cfg = copy.deepcopy(load_config(DEFAULT_CONFIG))
+    cfg["evaluate"]["tasks"] = {
+        "den_25": {"kind": "denoising", "sigma": 25},
+        "cs_8": {"kind": "cs_fast", "sigma": 25, "ratio": 0.125},
+    }
+    cfg["claims"].update(replicates={})
+    return cfg
+
+
+def make_rows(config, psnr=None, images=4, photos=4, noise=None, speed=SPEED):
+    """Rows of every (task, class, image, method): PSNR = the method's base + an image difficulty shared
+    by all methods (+ ``noise[method](i)``), so paired differences are exactly base differences."""
+    psnr = {
+        "metadip": 30.0,
+        "dip_1000": 30.5,
+        "dip_50": (20.0, 28.0),
+        "metasiren": 29.0,
+        "metadip_random": 28.0,
+        **(psnr or {}),
+    }
+    out = []
+    for task, spec in config["evaluate"]["tasks"].items():
+        for role, ds in config["evaluate"]["roles"].items():
+            for i in range(images):
+                for method, base in psnr.items():
+                    ema, last = base if isinstance(base, tuple) else (base, base)
+                    extra = (noise or {}).get(method, lambda i: 0.0)(i)
+                    out.append(
+                        {
+                            "task": task,
+                            "dataset": ds,
+                            "role": role,
+                            "kind": spec["kind"],
+                            "method": method,
+                            "method_name": method.split("_")[0] if method.startswith("dip") else method,
+                            "label": method,
+                            "steps": 50,
+                            "image_index": i,
+                            "image_id": f"{ds}/test/{i}",
+                            "source_file": f"photo{i % photos}.jpg",
+                            "noise_seed": 1000 + i,
+                            "psnr": ema - 0.5 * i + extra,
+                            "psnr_last": last - 0.5 * i + extra,
+                            "seconds": 1.0,
+                            **(speed if method == "metadip" else {}),
+                        }
+                    )
+    return out
+
+
+def summary(result, claim):
+    return next(v for v in result["verdicts"] if v["claim"] == claim)
+
+
+def checks(result, claim):
+    return [ch for ch in result["checks"] if ch["claim"] == claim]
+
+
+def test_all_claims_hold_with_margins(config):
+    result = check_claims(make_rows(config), config)
+    assert result["all_hold"]
+    assert [v["claim"] for v in result["verdicts"]] == ["1-quality", "1-speed", "2", "2-control", "3", "4"]
+    assert all(v["verdict"] == "holds" and v["counts"]["holds"] == v["settings"] for v in result["verdicts"])
+    c = checks(result, "1-quality")[0]
+    assert (c["mean"], c["ci_low"], c["ci_high"], c["n_images"], c["n_photos"], c["bound"]) == (
+        -0.5,
+        -0.5,
+        -0.5,
+        4,
+        4,
+        -1.0,
+    )
+    speed = checks(result, "1-speed")[0]
+    assert speed["mean"] == pytest.approx(20.0) and speed["ref_method"] == "dip_1000"
+    assert checks(result, "2-control")[0]["mean"] == 2.0 and checks(result, "2-control")[0]["bound"] == 1.0
+
+
+def test_verdict_at_the_bound():
+    def s(lo: float, hi: float) -> Summary:
+        return Summary((lo + hi) / 2, lo, hi, 4, 4)
+
+    assert verdict(s(-1.0, 0.5), -1.0) == ("holds", None)  # interval touching the bound from above holds
+    assert verdict(s(-1.5, -1.0001), -1.0) == ("fails", None)
+    assert verdict(s(-1.5, -1.0), -1.0)[0] == "inconclusive"  # the upper end on the bound: not below it
+    assert verdict(s(-1.2, -0.8), -1.0) == ("inconclusive", "95% interval straddles the bound")
+    assert verdict(Summary(3.0, None, None, 3, 1), 0.0) == ("inconclusive", "fewer than 2 photographs (1): no interval")
+    assert verdict(None, 0.0, "no rows of x") == ("inconclusive", "no rows of x")
+
+
+@pytest.mark.parametrize("metadip, expect", [(29.5, "holds"), (29.49, "fails")])
+def test_exactly_at_and_just_below_the_bound(config, metadip, expect):
+    result = check_claims(make_rows(config, {"metadip": metadip}), config)  # den_25: bound −1.0 (the paper's gap +0.1)
+    c = next(ch for ch in checks(result, "1-quality") if ch["task"] == "den_25")
+    assert c["verdict"] == expect and c["ci_low"] == c["ci_high"] == round(metadip - 30.5, 3)
+
+
+def test_an_interval_straddling_the_bound_is_inconclusive_and_said_so(config):
+    wobble = {"metadip": lambda i: (-1.0, 1.0)[i % 2]}  # differences -2, 0, -2, 0 around the bound -1 (den_25)
+    result = check_claims(make_rows(config, {"metadip": 29.5}, noise=wobble), config)
+    c = next(ch for ch in checks(result, "1-quality") if ch["task"] == "den_25")
+    assert c["verdict"] == "inconclusive" and c["ci_low"] < -1.0 < c["ci_high"] and "straddles" in c["reason"]
+    assert not result["all_hold"] and summary(result, "1-quality")["verdict"] == "inconclusive"
+    md = claims_markdown(result, config)
+    assert "Inconclusive:" in md and "- 1-quality at den σ=25 faces: 95% interval straddles the bound" in md
+
+
+def test_the_quality_bound_is_calibrated_to_the_paper_per_setting(config):
+    c = config["claims"]
+    assert quality_bound(c, 1, 15.0, "natural") == (-1.0, 1.0)  # the paper: MetaDIP 1.0 dB above DIP(1000)
+    assert quality_bound(c, 2, 0.125, "faces") == pytest.approx((-2.3, -1.3))
+    assert quality_bound(c, 2, 0.125, "natural") == pytest.approx((-2.6, -1.6))
+    assert quality_bound(c, 3, 0.25, "natural") == pytest.approx((-1.6, -0.6))
+    assert quality_bound(c, 1, 50.0, "faces") == (-1.0, None)  # no paper number: -within_db
+    assert quality_bound({**c, "quality_bound": "fixed"}, 2, 0.125, "faces") == (-1.0, None)
+    # 2 dB below DIP(1000) on CS 1/8: within the paper's own gap + 1 dB, not within a fixed 1 dB
+    rows = make_rows(config, {"metadip": 28.5})
+    by_setting = {
+        (ch["task"], ch["role"]): (ch["bound"], ch["verdict"]) for ch in checks(check_claims(rows, config), "1-quality")
+    }
+    assert by_setting[("cs_8", "faces")] == (-2.3, "holds") and by_setting[("den_25", "faces")] == (-1.0, "fails")
+    fixed = copy.deepcopy(config)
+    fixed["claims"]["quality_bound"] = "fixed"
+    assert {ch["verdict"] for ch in checks(check_claims(rows, fixed), "1-quality")} == {"fails"}
+
+
+def test_claim_2_uses_the_stronger_of_ema_and_last_iterate(config):
+    # DIP(50)'s last iterate (29.5) is within 1 dB of MetaDIP (30) although its EMA (20) is far below
+    result = check_claims(make_rows(config, {"dip_50": (20.0, 29.5)}), config)
+    c = checks(result, "2")[0]
+    assert c["short_field"] == "psnr_last" and c["mean"] == 0.5 and c["verdict"] == "fails"
+    assert summary(result, "2")["verdict"] == "fails" and summary(result, "1-quality")["verdict"] == "holds"
+
+
+def test_control_and_transfer_checks(config):
+    # the random init reaches 29.5 with the same inner loop: 0.5 dB is not the 1 dB claimed, but positive
+    # (transfer holds)
+    result = check_claims(make_rows(config, {"metadip_random": 29.5}), config)
+    assert summary(result, "2-control")["verdict"] == "fails" and summary(result, "4")["verdict"] == "holds"
+    # meta-trained on denoising of wallpapers: every other (task, class) is a transfer setting
+    assert transfer_settings(config) == {("den_25", "skimage"), ("cs_8", "skimage"), ("cs_8", "wallpapers")}
+    assert {(ch["task"], ch["dataset"]) for ch in checks(result, "4")} == transfer_settings(config)
+    md = claims_markdown(result, config)
+    assert (
+        "| 4 vs metadip_random | 0.50 [0.5, 0.5] ✓ | · |" in md
+    )  # den_25 on the meta-training class: not a transfer setting
+    no_control = copy.deepcopy(config)
+    no_control["claims"]["control"] = None
+    assert {v["claim"] for v in check_claims(make_rows(config), no_control)["verdicts"]} == {
+        "1-quality",
+        "1-speed",
+        "2",
+        "3",
+    }
+
+
+def test_replicates_are_averaged_per_image_and_their_spread_reported(config):
+    cfg = copy.deepcopy(config)
+    cfg["claims"]["replicates"] = {"metadip": ["metadip_s1", "metadip_s2"]}
+    rows = make_rows(cfg, {"metadip_s1": 31.0, "metadip_s2": 29.6})  # seeds 30.0, 31.0, 29.6: mean 30.2
+    c = checks(check_claims(rows, cfg), "1-quality")[0]
+    assert c["mean"] == pytest.approx(-0.3) and c["seed_means"] == {
+        "metadip": -0.5,
+        "metadip_s1": 0.5,
+        "metadip_s2": -0.9,
+    }
+    assert c["seed_std"] == pytest.approx(0.721, abs=1e-3)
+    assert checks(check_claims(rows, cfg), "3")[0]["mean"] == pytest.approx(1.2)  # every difference uses the seed mean
+    missing = check_claims([r for r in rows if r["method"] != "metadip_s2"], cfg)
+    c = checks(missing, "1-quality")[0]
+    assert c["verdict"] == "inconclusive" and c["reason"] == "no rows of metadip_s2" and "seed_std" not in c
+
+
+def test_one_photo_is_inconclusive(config):
+    result = check_claims(make_rows(config, images=3, photos=1), config)
+    assert {ch["verdict"] for ch in result["checks"]} == {"inconclusive"}
+    assert all(
+        ch["reason"] == "fewer than 2 photographs (1): no interval" and ch["mean"] is not None
+        for ch in result["checks"]
+    )
+    md = claims_markdown(result, config)
+    assert "-0.50 [no CI] ?" in md and "| n images / photos | 3/1 |" in md
+
+
+def test_missing_methods_and_timings_are_inconclusive_with_a_reason(config):
+    rows = [r for r in make_rows(config, speed={}) if r["method"] != "metasiren"]
+    result = check_claims(rows, config)
+    rival, speed = checks(result, "3")[0], checks(result, "1-speed")[0]
+    assert (rival["verdict"], rival["reason"], rival["mean"]) == ("inconclusive", "no rows of metasiren", None)
+    assert speed["verdict"] == "inconclusive" and "step timings" in speed["reason"]
+    assert summary(result, "3")["counts"] == {"holds": 0, "fails": 0, "inconclusive": 4}
+    assert "| 3 vs metasiren | — ? |" in claims_markdown(result, config)
+
+
+def test_markdown_cells_and_counts(config):
+    rows = make_rows(config, noise={"metadip": lambda i: 0.2 * i})
+    m = [r for r in rows if not (r["task"] == "cs_8" and r["role"] == "faces" and r["method"] == "metadip")]
+    m += [
+        dict(r, psnr=r["psnr"] - 2.5)
+        for r in rows
+        if r["task"] == "cs_8" and r["role"] == "faces" and r["method"] == "metadip"
+    ]
+    result = check_claims(m, config)
+    v = summary(result, "1-quality")
+    assert (
+        v["verdict"] == "fails"
+        and v["counts"] == {"holds": 3, "fails": 1, "inconclusive": 0}
+        and v["where"]["fails"] == ["cs_8 faces"]
+    )
+    md = claims_markdown(result, config)
+    assert "| **fails** | 3/4 | 1 | 0 | fails cs_8 faces |" in md
+    assert "-2.70 [-2.9, -2.5] ✗" in md and "| ↳ 1-quality bound | ≥ -1 | ≥ -1 | ≥ -2.3 | ≥ -2.6 |" in md
+    assert "| n images / photos | 4/4 | 4/4 | 4/4 | 4/4 |" in md
+
+
+def test_rows_that_do_not_pair_up_raise(config):
+    rows = [r for r in make_rows(config) if not (r["method"] == "dip_1000" and r["image_index"] == 2)]
+    with pytest.raises(ValueError, match="not run on the same images"):
+        check_claims(rows, config)
+
+
+def test_config_names_an_unknown_method(config):
+    bad = copy.deepcopy(config)
+    bad["claims"]["long"] = "dip_2000"
+    with pytest.raises(
+        ConfigError, match=r"claims.long: no method 'dip_2000' among the evaluated ids \(bm3d, dip_1000, dip_50"
+    ):
+        check_pipeline_config(bad)
+    bad["claims"]["enabled"] = False
+    check_pipeline_config(bad)
+
+
+def test_headline_is_the_method_against_dip_1000_per_setting(config):
+    rows = make_rows(config, psnr={"metadip": 31.0, "dip_1000": 30.5}, images=8, photos=4)
+    h = headline(rows, config)
+    assert set(h) == set(config["evaluate"]["tasks"])
+    for task in h:
+        assert set(h[task]) == set(config["evaluate"]["roles"].values())
+        s = h[task]["wallpapers"]
+        assert s["metadip_db"] - s["dip_1000_db"] == pytest.approx(0.5, abs=1e-6)
+        assert s["gap_db"] == pytest.approx(0.5) and s["gap_ci_low_db"] == pytest.approx(
+            0.5
+        )  # identical per-image gaps
+        assert s["speedup"] == pytest.approx(20.0) and (s["images"], s["photos"]) == (8, 4)
+        assert set(s) == {
+            "metadip_db",
+            "dip_1000_db",
+            "gap_db",
+            "gap_ci_low_db",
+            "gap_ci_high_db",
+            "speedup",
+            "images",
+            "photos",
+        }
+    without_long = [r for r in rows if r["method"] != "dip_1000"]
+    assert headline(without_long, config) == {}
+
+
+# --- slow (`pytest -m slow`; .ci/run runs them) ----------
+# The claims verdict on a reduced run of the default config. The run is the default config
+# (config/config.yaml: networks, inner and outer loops, DIP and MetaSIREN recipes, the control row, the
+# claims' thresholds) with the data and the evaluation cut down: 128 training crops, two test images (from two
+# photographs) per class, and one task setting per table where the default has two (σ=25, m/n=1/8). What the
+# claims say is a measured result, reported in the docs, not something this test keeps green: it asserts that
+# the verdict is well formed — every check present for every setting, the interval around its mean, the counts
+# of images and photographs, each verdict the one its interval and bound imply, the interleaved speed timings
+# recorded — and prints the verdicts.
+
+REDUCED = {
+    "curate": {
+        "preview_crops": 4,
+        "datasets": {
+            "wallpapers": {"crops": {"train": 128, "val": 8, "test": 4}},
+            "skimage": {"crops": {"train": 0, "val": 2, "test": 4}},
+        },
+    },
+    "evaluate": {"images": 2, "min_photos": 2, "qualitative_images": 1},
+}
+TASKS = ("den_25", "cs_8", "pr_8")
+METHODS = ("dip", "metasiren", "metadip", "metadip_random")  # what the claims compare; no BM3D, DRUNet or PnP
+
+
+def reduced_config() -> dict:
+    from metadip.meta.ablation import deep_merge
+
+    cfg = deep_merge(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), REDUCED)
+    cfg["evaluate"]["methods"] = {k: v for k, v in cfg["evaluate"]["methods"].items() if k in METHODS}
+    cfg["evaluate"]["tasks"] = {k: v for k, v in cfg["evaluate"]["tasks"].items() if k in TASKS}
+    cfg["meta"]["methods"]["metadip"]["outer"]["val_images"] = 4
+    cfg["meta"]["methods"]["metasiren"]["outer"]["val_images"] = 4
+    return cfg
+
+
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.slow
+def test_claims_verdict_on_a_reduced_default_run(tmp_path):
+    repo = copy_workflow(tmp_path / "repo", git=False)
+    cfg = reduced_config()
+    (repo / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    t = time.perf_counter()
+    sh(BIN / "snakemake", "--cores", "2", "all", cwd=repo, timeout=1700)
+    print(f"reduced default run: {time.perf_counter() - t:.0f} s")
+    verdict = json.loads((repo / "results" / "claims.json").read_text())
+    print((repo / "results" / "claims.md").read_text())
+    assert [v["claim"] for v in verdict["verdicts"]] == ["1-quality", "1-speed", "2", "2-control", "3", "4"]
+    checks = verdict["checks"]
+    # 5 checks in each of 3 settings x 2 classes; claim 4 wherever task or class differ from meta-training
+    # (denoising on the wallpapers): every setting but den_25 natural
+    assert len([c for c in checks if c["claim"] != "4"]) == 5 * 3 * 2
+    assert sorted((c["task"], c["role"]) for c in checks if c["claim"] == "4") == sorted(
+        (t, r) for t in TASKS for r in ("faces", "natural") if (t, r) != ("den_25", "natural")
+    )
+    for c in checks:
+        assert (c["n_images"], c["n_photos"]) == (2, 2), c
+        assert c["ci_low"] <= c["mean"] <= c["ci_high"], c
+        expected = "holds" if c["ci_low"] >= c["bound"] else "fails" if c["ci_high"] < c["bound"] else "inconclusive"
+        assert c["verdict"] == expected and (c["reason"] is None) == (expected != "inconclusive"), c
+    speed = [c for c in checks if c["claim"] == "1-speed"]
+    assert all(c["ref_method"] == "dip_1000" and c["mean"] > 1 for c in speed), speed
