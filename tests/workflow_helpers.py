@@ -20,6 +20,7 @@ WORKFLOW_FILES = [
     "src",
     "report",
     "profiles",
+    "slurm",
     "envs",
     "config",
     "dvc.yaml",
