@@ -224,7 +224,7 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
     assert (res / "results.parquet").is_file() and (res / "logs" / "render.log").is_file()
     assert {p.name for p in curated.iterdir()} == {"skimage", "wallpapers"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo", "shared data"]  # nothing outside the project
-    allowed = {*WORKFLOW_FILES, ".gitignore", ".snakemake", "my results"}
+    allowed = {*WORKFLOW_FILES, ".gitignore", ".dvcignore", ".snakemake", "my results"}
     assert {p.name for p in repo.iterdir()} <= allowed, {p.name for p in repo.iterdir()} - allowed
     assert {p.name for p in (tmp_path / "shared data").iterdir()} == {"cur ated"}
 
