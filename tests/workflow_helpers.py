@@ -51,7 +51,7 @@ def copy_workflow(repo: Path, *, git: bool = True) -> Path:
         if src.is_symlink():  # `slurm` -> profiles/slurm: stays a link to the copy's profile
             (repo / name).symlink_to(src.readlink())
         elif src.is_dir():
-            shutil.copytree(src, repo / name)
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(src, repo / name)
     shutil.copy(ROOT / ".test" / "config.yaml", repo / "config" / "config.yaml")
@@ -59,8 +59,9 @@ def copy_workflow(repo: Path, *, git: bool = True) -> Path:
         shutil.copy(ROOT / name, repo / name)
     if git:
         sh("git", "init", "-q", cwd=repo)
-        sh(BIN / "dvc", "init", "-q", cwd=repo)
-        shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
+        sh(BIN / "dvc", "init", "-q", cwd=repo)  # writes its own .dvcignore: the project's goes back
+        for name in (".dvcignore", ".dvc/config"):
+            shutil.copy(ROOT / name, repo / name)
         commit(repo, "init")
     return repo
 
