@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from workflow_helpers import BIN, assert_same_tables, commit, sh
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the first test also builds the tiny DVC repository
 
 
 def dvc(*args, cwd: Path, **kw) -> subprocess.CompletedProcess:
