@@ -260,6 +260,14 @@ def _summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _by_setting(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """(task, dataset) → method id → its rows (a missing setting or method reads as empty)."""
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[(r["task"], r["dataset"])][r["method"]].append(r)
+    return groups
+
+
 def check_claims(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
     """Every claim in every (task, class) setting of the config, from the evaluation ``rows``.
 
@@ -268,9 +276,7 @@ def check_claims(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str
     with the reason when inconclusive.
     """
     roles = config["evaluate"]["roles"]
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        groups[(r["task"], r["dataset"])][r["method"]].append(r)
+    groups = _by_setting(rows)
     transfer = transfer_settings(config)
     checks = [
         ch
@@ -304,9 +310,7 @@ def headline(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, An
     method is left out."""
     c = config["claims"]
     method, long = c["method"], c["long"]
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        groups[(r["task"], r["dataset"])][r["method"]].append(r)
+    groups = _by_setting(rows)
     out: dict[str, Any] = {}
     for (task, dataset), by_method in sorted(groups.items()):
         a, b = _values(by_method, method, c["replicates"]), _values(by_method, long, c["replicates"])
