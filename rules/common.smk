@@ -3,11 +3,10 @@ import shlex
 import sys
 
 import yaml
+from snakemake.exceptions import WorkflowError
 
 from metadip.core.atomic import write_text
 from metadip.core.hashing import config_hash
-from snakemake.exceptions import WorkflowError
-
 from metadip.pipeline.config import ConfigError, workflow_config
 from metadip.pipeline.plan import evaluation_jobs, pnp_grid_key, tables_of
 

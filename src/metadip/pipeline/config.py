@@ -95,22 +95,23 @@ def _scalar(text: str, types: set[str]) -> Any:
 
 def _coerce_command_line_strings(config: dict[str, Any], schema: dict[str, Any]) -> None:
     """Snakemake reads a nested ``--config 'evaluate={images: 3}'`` with every leaf a string: turn a
-    string where the schema wants a number, boolean or null into that type, in place."""
-    for _ in range(1000):  # one fix per pass: a fix can reveal the next error
-        for err in _Validator(schema).iter_errors(config):
-            types = {err.validator_value} if isinstance(err.validator_value, str) else set(err.validator_value or ())
+    string where the schema wants a number, boolean or null into that type, in place (repeated while
+    a pass changes something: filling a fixed mapping's defaults can reveal further leaves)."""
+    changed = True
+    while changed:
+        changed = False
+        for err in list(_Validator(schema).iter_errors(config)):
             if err.validator != "type" or not isinstance(err.instance, str) or not err.absolute_path:
                 continue
+            types = {err.validator_value} if isinstance(err.validator_value, str) else set(err.validator_value)
             value = _scalar(err.instance, types)
-            if value is not err.instance:
+            if value is not err.instance:  # a string becomes a non-string: never fixed twice
                 *parents, last = err.absolute_path
                 node = config
                 for key in parents:
                     node = node[key]
                 node[last] = value
-                break
-        else:
-            return
+                changed = True
 
 
 def _drop_removed(config: dict[str, Any]) -> None:
