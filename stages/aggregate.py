@@ -60,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = table.take(order)
     rows = table.to_pylist()
-    with atomic_path(a.results) as tmp:
-        pq.write_table(table, tmp)
     try:
         summary = headline(rows, config)
-    except ValueError as err:  # rows of two methods that do not pair up (a broken shard)
+    except ValueError as err:  # rows of two methods that do not pair up (a broken shard): write nothing
         return fail("aggregate", err)
+    with atomic_path(a.results) as tmp:
+        pq.write_table(table, tmp)
     write_text(a.summary, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     write_text(a.means, means_csv(method_means(rows)))
     write_text(a.convergence, convergence_csv(convergence_rows(rows, config)))
