@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,14 @@ def copy_workflow(repo: Path, *, git: bool = True) -> Path:
             shutil.copy(ROOT / name, repo / name)
         commit(repo, "init")
     return repo
+
+
+def job_stats(out: str) -> dict[str, int]:
+    """Job counts of a Snakemake run or dry run (its "Job stats" table)."""
+    if "Job stats:" not in out:
+        return {}
+    block = out.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE) if m[1] != "total"}
 
 
 def commit(repo: Path, message: str) -> None:

@@ -26,6 +26,7 @@ from workflow_helpers import (
     WORKFLOW_FILES,
     assert_same_tables,
     copy_workflow,
+    job_stats,
     psnr_cells,
     sh,
 )
@@ -62,19 +63,13 @@ def test_ablation_is_off_by_default_and_one_job_per_variant_when_on(tmp_path):
     assert on.count("rule ablate:") == len(cfg["ablation"]["variants"]) and "rule ablation_table:" in on
 
 
-def planned_jobs(out: str) -> dict[str, int]:
-    """Rule → job count from the "Job stats" block of a dry run's output."""
-    block = out.split("Job stats:")[1].split("\n\n")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
-
-
 def test_command_line_config_is_honoured_and_validated(tmp_path):
-    base = planned_jobs(sh(BIN / "snakemake", "-n", "-d", tmp_path / "a", cwd=ROOT).stdout)
+    base = job_stats(sh(BIN / "snakemake", "-n", "-d", tmp_path / "a", cwd=ROOT).stdout)
     proc = sh(BIN / "snakemake", "-n", "-d", tmp_path / "b", "--config", "evaluate={images: 3, shards: 1}", cwd=ROOT)
     merged = yaml.safe_load((tmp_path / "b" / "results" / "config.yaml").read_text())
     assert merged["evaluate"]["images"] == 3 and merged["evaluate"]["shards"] == 1  # numbers, not strings
     shards = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["evaluate"]["shards"]
-    assert planned_jobs(proc.stdout)["evaluate"] * shards == base["evaluate"]
+    assert job_stats(proc.stdout)["evaluate"] * shards == base["evaluate"]
     assert "--config results/config.yaml" in proc.stdout  # the stages read the merged config
 
     for args, named in (
@@ -108,14 +103,6 @@ def spaced_config(repo, curated: str, results: str, **extra) -> None:
     cfg["paths"] = {"curated": curated, "results": results}
     cfg.update(extra)
     (repo / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
-
-
-def job_stats(out: str) -> dict[str, int]:
-    """Job counts of a Snakemake run or dry run (its "Job stats" table)."""
-    if "Job stats:" not in out:
-        return {}
-    block = out.split("Job stats:")[1].split("\n\n")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE) if m[1] != "total"}
 
 
 def test_every_path_in_every_shell_command_is_quoted(tmp_path):
@@ -324,7 +311,7 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     changed["baselines"]["pnp"]["grid"]["cs_bm3d"]["rho"] = [0.25]
     (tmp_path / "changed.yaml").write_text(yaml.safe_dump(changed))
     plan = sh(BIN / "snakemake", "-n", "--configfile", tmp_path / "changed.yaml", cwd=repo).stdout
-    stats = planned_jobs(plan)
+    stats = job_stats(plan)
     cs_tasks = [t for t, spec in cfg["evaluate"]["tasks"].items() if spec["kind"].startswith("cs")]
     assert (
         stats.get("tune_pnp") == len(cs_tasks)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from safetensors.numpy import load_file
-from workflow_helpers import BIN, ROOT, assert_same_tables, copy_workflow, sh
+from workflow_helpers import BIN, ROOT, assert_same_tables, copy_workflow, job_stats, sh
 
 pytestmark = pytest.mark.slow
 TEST_FLAGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
@@ -82,10 +82,7 @@ def test_tiny_pipeline_on_slurm_equals_the_local_run(slurm_cluster, tiny_repo, t
     sh("sed", "-i", 's/slurm_partition: "gpu"/slurm_partition: "debug"/', "profiles/slurm/config.yaml", cwd=repo)
     run = sh(BIN / "snakemake", "--profile", "slurm", *TEST_FLAGS, cwd=repo, timeout=2000)
     out = run.stdout + run.stderr
-    stats = {
-        m[1]: int(m[2])
-        for m in re.finditer(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1].split("\n\n")[0], re.MULTILINE)
-    }
+    stats = job_stats(out)
     local = {"all", "aggregate", "render"}  # localrules: the target and the light report steps
     # every job but the local target went through sbatch, GPU rules with a GPU request
     jobs = submissions(repo)
