@@ -21,6 +21,7 @@ from metadip.meta.inner_loop import (
     MetaModel,
     adapt,
     batched_task_loss,
+    reconstruct,
     solve,
     solve_batch,
     task_loss,
@@ -147,6 +148,28 @@ def test_batched_solve_equals_sequential_solves(update):
         single = solve(model, op, ys[b], steps=8, x_true=xs[b], device="cpu", show_progress=False)
         torch.testing.assert_close(batched[b].estimate, single.estimate, rtol=1e-4, atol=1e-5)
         assert batched[b].trace["psnr"] == pytest.approx(single.trace["psnr"], abs=1e-3)
+
+
+@pytest.mark.parametrize("update", ["sgd", "adam"])
+@pytest.mark.parametrize("vectorise", [False, True])
+def test_inference_takes_the_meta_training_inner_steps(update, vectorise):
+    """The inference loop (plain autograd, in-place multi-tensor updates) ends where the functional,
+    differentiable inner loop of meta-training does, beyond K included; its trace reads the
+    functional loop's outputs."""
+    model = tiny_model(steps=3, update=update)
+    with torch.no_grad():
+        # per-tensor, per-step step sizes around the initial one (learned ones differ)
+        model.log_lr.copy_((torch.rand(model.log_lr.shape, generator=gen(3)) + 0.5).log() + model.log_lr)
+    op = StructuredCompressiveSensing((1, 16, 16), 0.5, 25, 0)
+    xs = torch.rand(2, 1, 16, 16, generator=gen(0))
+    ys = op.measure(xs, gen(1))
+    results = solve_batch(model, op, ys, steps=5, x_true=xs, device="cpu", show_progress=False, vectorise=vectorise)
+    for b in range(2):
+        with torch.no_grad():
+            outs = [reconstruct(model, adapt(model, op, ys[b], k, first_order=True)) for k in (1, 5)]
+        torch.testing.assert_close(results[b].estimate, outs[1], rtol=1e-5, atol=1e-6)
+        assert results[b].trace["psnr"][0] == pytest.approx(psnr(outs[0], xs[b]).item(), abs=1e-4)
+        assert results[b].trace["psnr"][-1] == pytest.approx(psnr(outs[1], xs[b]).item(), abs=1e-4)
 
 
 def test_solve_trace_has_the_dip_format():

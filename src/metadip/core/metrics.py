@@ -39,6 +39,14 @@ def nmse(estimate: Tensor, reference: Tensor) -> Tensor:
     return mse(estimate, reference) / energy
 
 
+def quality_trace(errors: Tensor, reference: Tensor) -> dict[str, list[float]]:
+    """PSNR and NMSE lists from per-step :func:`mse` values ``errors`` (shape ``(steps,)``, NaN where
+    a step was not read) of estimates of one ``reference`` image: one host transfer for the run."""
+    ref = reference.detach().double()
+    energy = ref.pow(2).mean()
+    return {"psnr": (-10.0 * torch.log10(errors)).tolist(), "nmse": (errors / energy).tolist()}
+
+
 def ssim(estimate: Tensor, reference: Tensor) -> Tensor:
     """SSIM (scikit-image, Gaussian-free 7×7 window, data range 1) per image, shape ``(...)``."""
     _check_pair(estimate, reference)

@@ -24,7 +24,6 @@ through the updates, so both receive a (first-order) meta-gradient.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -33,8 +32,9 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
 from metadip.core.device import default_device
-from metadip.core.metrics import nmse, psnr
+from metadip.core.metrics import mse, quality_trace
 from metadip.core.progress_bars import progress
+from metadip.core.step_clock import StepClock
 from metadip.models.build import build_prior, describe_prior
 from metadip.physics.operators import Operator
 from metadip.solvers.dip import total_variation
@@ -238,7 +238,7 @@ def solve(
     Same trace format as :func:`metadip.solvers.dip.fit_dip`: row k (1..steps) is the reconstruction
     available after k updates, f_{θ_k}(z); ``estimate`` and ``last`` are both f_{θ_steps}(z).
     """
-    result = solve_batch(
+    return solve_batch(
         model,
         op,
         y.unsqueeze(0),
@@ -246,9 +246,7 @@ def solve(
         None if x_true is None else x_true.unsqueeze(0),
         device,
         show_progress,
-        vectorise=False,
-    )
-    return result[0]
+    )[0]
 
 
 def solve_batch(
@@ -265,7 +263,11 @@ def solve_batch(
 
     ``vectorise=True`` runs all B solves in one vmapped call over per-image parameter copies;
     ``False`` runs them one after another.  Both give the same results (up to float rounding).
-    Seconds in the results are the wall time of the whole batch divided by B.
+    Seconds in the results are the timed steps of the whole batch divided by B.
+
+    Inference takes :func:`inner_step`'s updates with plain autograd and in-place multi-tensor
+    updates (no functional transform of the gradient, no new parameter tensors per step): the
+    same arithmetic at the cost of less than one Adam step of vanilla DIP (bench/solve_speed.py).
     """
     op.check_measurement(ys)
     if ys.dim() != len(op.measurement_shape) + 1:
@@ -279,69 +281,115 @@ def solve_batch(
     op.to(device)
     ys = ys.to(device)
     truth = x_true.to(device) if x_true is not None else None
-    theta0, buffers = model.prior_state()
-    theta0 = {k: v.detach() for k, v in theta0.items()}
-    alphas = model.step_sizes().detach()
-    B = ys.shape[0]
-
-    def step(params: Params, state: OptState, y: Tensor, alpha: Tensor, k: int):
-        new_p, new_s, loss, out = inner_step(model, op, params, state, buffers, y, alpha, k, first_order=True)
-        return new_p, new_s, loss.detach(), out.detach()
-
-    def final(params: Params, y: Tensor) -> tuple[Tensor, Tensor]:
-        loss, out = _inner_loss(model, op, params, buffers, y)
-        return loss.detach(), out.detach()
-
-    if vectorise:
-        batched = {k: v.expand(B, *v.shape).clone() for k, v in theta0.items()}
-        state = [(batched, initial_state(model, batched))]
-        vstep, vfinal = vmap(step, in_dims=(0, 0, 0, None, None)), vmap(final)
-    else:
-        state = [(dict(theta0), initial_state(model, theta0)) for _ in range(B)]
-    traces = [
-        {"step": [], "loss": [], "seconds": []}
-        | ({"psnr": [], "nmse": [], "psnr_last": [], "nmse_last": []} if truth is not None else {})
-        for _ in range(B)
+    if vectorise or ys.shape[0] == 1:
+        return _solve_together(model, op, ys, steps, truth, device, show_progress)
+    return [
+        _solve_together(
+            model, op, ys[b : b + 1], steps, None if truth is None else truth[b : b + 1], device, show_progress
+        )[0]
+        for b in range(ys.shape[0])
     ]
-    start = time.perf_counter()
 
-    def record(outs: Tensor, losses: Tensor, k: int) -> None:
-        now = (time.perf_counter() - start) / B
-        for b in range(B):
-            tr = traces[b]
-            tr["step"].append(k)
-            tr["loss"].append(float(losses[b]))
-            tr["seconds"].append(now)
-            if truth is not None:
-                p = float(psnr(outs[b], truth[b]))
-                tr["psnr"].append(p)
-                tr["psnr_last"].append(p)
-                e = float(nmse(outs[b], truth[b]))
-                tr["nmse"].append(e)
-                tr["nmse_last"].append(e)
+
+def _update_in_place(
+    inner: InnerSettings,
+    params: list[Tensor],
+    grads: tuple[Tensor, ...],
+    state: list[list[Tensor]],
+    alpha: list[float],
+    step: int,
+) -> None:
+    """:func:`inner_step`'s update of ``params`` and ``state`` (in place, multi-tensor ops); ``alpha``:
+    one step size per parameter tensor."""
+    mu = inner.momentum
+    if inner.update == "sgd":
+        (v,) = state
+        torch._foreach_mul_(v, mu)
+        torch._foreach_add_(v, grads)
+        direction = v
+    else:
+        m, s = state
+        torch._foreach_mul_(m, mu)
+        torch._foreach_add_(m, grads, alpha=1 - mu)
+        torch._foreach_mul_(s, inner.beta2)
+        torch._foreach_addcmul_(s, grads, grads, value=1 - inner.beta2)
+        denom = torch._foreach_div(s, 1 - inner.beta2 ** (step + 1))
+        torch._foreach_add_(denom, 1e-30)
+        torch._foreach_sqrt_(denom)
+        torch._foreach_add_(denom, ADAM_EPS)
+        direction = torch._foreach_div(torch._foreach_div(m, 1 - mu ** (step + 1)), denom)
+    torch._foreach_add_(params, torch._foreach_mul(direction, alpha), alpha=-1)
+
+
+def _solve_together(
+    model: MetaModel,
+    op: Operator,
+    ys: Tensor,
+    steps: int,
+    truth: Tensor | None,
+    device: torch.device,
+    show_progress: bool,
+) -> list[Reconstruction]:
+    """The inference loop on a batch of B ≥ 1 measurements on ``device`` (B > 1: vmapped)."""
+    B = ys.shape[0]
+    theta0, buffers = model.prior_state()
+    names = model.param_names
+
+    def per_image(params: list[Tensor], y: Tensor) -> tuple[Tensor, Tensor]:
+        return _inner_loss(model, op, dict(zip(names, params, strict=True)), buffers, y)
+
+    if B > 1:
+        params = [theta0[n].detach().expand(B, *theta0[n].shape).clone().requires_grad_(True) for n in names]
+        batched = vmap(per_image)
+
+        def forward() -> tuple[Tensor, Tensor]:
+            return batched(params, ys)
+    else:
+        params = [theta0[n].detach().clone().requires_grad_(True) for n in names]
+
+        def forward() -> tuple[Tensor, Tensor]:
+            loss, out = per_image(params, ys[0])
+            return loss.unsqueeze(0), out.unsqueeze(0)
+
+    state = [[torch.zeros_like(p) for p in params] for _ in range(2 if model.inner.update == "adam" else 1)]
+    alphas = model.step_sizes().detach()
+    alpha_rows = torch.stack([model.step_size_at(alphas, k) for k in range(steps)]).tolist()  # one transfer
+    clock = StepClock(device)
+    losses: list[Tensor] = []
+    errors: list[Tensor] = []
+
+    def record(loss: Tensor, out: Tensor) -> None:  # untimed, no host sync
+        losses.append(loss.detach())
+        if truth is not None:
+            errors.append(mse(out.detach(), truth))
 
     # iteration k evaluates (loss, output) at θ_k, then updates to θ_{k+1}; row k ≥ 1 is θ_k's
     for k in progress(range(steps), desc=f"MetaDIP {op.kind}", enabled=show_progress):
-        alpha = model.step_size_at(alphas, k)
-        if vectorise:
-            p, v, losses, outs = vstep(*state[0], ys, alpha, k)
-            state[0] = (p, v)
-        else:
-            results = [step(*state[b], ys[b], alpha, k) for b in range(B)]
-            state = [(r[0], r[1]) for r in results]
-            losses, outs = torch.stack([r[2] for r in results]), torch.stack([r[3] for r in results])
+        clock.start()
+        loss, out = forward()
+        grads = torch.autograd.grad(loss.sum(), params)
+        with torch.no_grad():
+            _update_in_place(model.inner, params, grads, state, alpha_rows[k], k)
+        clock.stop()
         if k > 0:
-            record(outs, losses, k)
-    if vectorise:
-        losses, outs = vfinal(state[0][0], ys)
-    else:
-        finals = [final(state[b][0], ys[b]) for b in range(B)]
-        losses, outs = torch.stack([f[0] for f in finals]), torch.stack([f[1] for f in finals])
-    record(outs, losses, steps)
-    seconds = (time.perf_counter() - start) / B
-    return [
-        Reconstruction(estimate=outs[b].cpu(), last=outs[b].cpu(), seconds=seconds, trace=traces[b]) for b in range(B)
-    ]
+            record(loss, out)
+    clock.start()
+    with torch.no_grad():
+        loss, out = forward()
+    clock.stop()
+    record(loss, out)
+    seconds = [t / B for t in clock.cumulative()[1:]]
+    loss_rows = torch.stack(losses, dim=1).tolist()  # (B, steps)
+    error_rows = torch.stack(errors, dim=1) if truth is not None else None
+    results = []
+    for b in range(B):
+        trace = {"step": list(range(1, steps + 1)), "loss": loss_rows[b], "seconds": seconds}
+        if error_rows is not None:
+            quality = quality_trace(error_rows[b], truth[b])
+            trace |= quality | {"psnr_last": quality["psnr"], "nmse_last": quality["nmse"]}
+        est = out[b].detach().cpu()
+        results.append(Reconstruction(estimate=est, last=est, seconds=seconds[-1], trace=trace))
+    return results
 
 
 def architecture(model: MetaModel) -> dict[str, Any]:

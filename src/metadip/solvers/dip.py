@@ -7,21 +7,22 @@ paper: 0.99, initialised at the first output), otherwise the last iterate.
 
 The last iterate at step k is f_θk(z) *after* the k-th update, without jitter — the definition
 MetaDIP's inner loop uses — computed by an extra no-grad forward outside the timer. Seconds count
-the optimisation only (forward, backward, Adam, EMA); metrics and that forward are not timed.
+the optimisation only (forward, backward, Adam, EMA; :class:`StepClock`); the trace's metrics and
+that forward run between timed steps, stay on the device and are read once, after the loop.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from metadip.core.device import default_device
-from metadip.core.metrics import nmse, psnr
+from metadip.core.metrics import mse, quality_trace
 from metadip.core.progress_bars import progress
+from metadip.core.step_clock import StepClock
 from metadip.physics.operators import Operator
 from metadip.solvers.result import Reconstruction
 
@@ -90,15 +91,15 @@ def fit_dip(
     truth = x_true.to(device) if x_true is not None else None
     latent_shape = getattr(prior, "latent_shape", None)
     opt = torch.optim.Adam(prior.parameters(), lr=settings.lr)
-    trace: dict[str, list[float]] = {"step": [], "loss": [], "seconds": []}
-    if truth is not None:
-        trace.update(psnr=[], nmse=[], psnr_last=[], nmse_last=[])
+    clock = StepClock(device)
+    losses: list[Tensor] = []
+    errors: dict[str, list[Tensor]] = {"estimate": [], "last": []}  # per-step MSE, kept on the device
+    untraced = torch.tensor(math.nan, dtype=torch.float64, device=device)
     snapshots: dict[int, tuple[Tensor, Tensor]] = {}
     ema: Tensor | None = None
     last: Tensor | None = None
-    seconds = 0.0  # optimisation time only: the untimed clean forward and the metrics are outside it
     for step in progress(range(1, settings.steps + 1), desc=f"DIP {operator.kind}", enabled=show_progress):
-        tick = time.perf_counter()
+        clock.start()
         jitter = None
         if latent_shape is not None and settings.jitter_std > 0:
             jitter = (torch.randn(latent_shape, generator=generator) * settings.jitter_std).to(device)
@@ -106,20 +107,15 @@ def fit_dip(
         loss = operator.data_loss(out, y)
         if settings.tv_weight:
             loss = loss + settings.tv_weight * total_variation(out)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"DIP loss became {loss.item()} at step {step}; lower the learning rate (lr={settings.lr})"
-            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if settings.ema is not None:
             out = out.detach()
             ema = out.clone() if ema is None else ema.mul_(settings.ema).add_(out, alpha=1 - settings.ema)
-        seconds += time.perf_counter() - tick
-        trace["step"].append(step)
-        trace["loss"].append(float(loss.detach()))
-        trace["seconds"].append(seconds)
+        clock.stop()
+        # untimed from here on, and no host sync: the trace is read once, after the loop
+        losses.append(loss.detach())
         traced = truth is not None and (step <= last_dense or step % last_every == 0 or step == settings.steps)
         fresh = traced or step in keep_at or step == settings.steps or (settings.ema is None and truth is not None)
         if fresh:
@@ -127,10 +123,25 @@ def fit_dip(
                 last = prior(None)[0]
         estimate = ema if settings.ema is not None else last
         if truth is not None:
-            trace["psnr"].append(float(psnr(estimate, truth)))
-            trace["nmse"].append(float(nmse(estimate, truth)))
-            trace["psnr_last"].append(float(psnr(last, truth)) if traced else math.nan)
-            trace["nmse_last"].append(float(nmse(last, truth)) if traced else math.nan)
+            errors["estimate"].append(mse(estimate, truth))
+            errors["last"].append(mse(last, truth) if traced else untraced)
         if step in keep_at:
-            snapshots[step] = (estimate.cpu().clone(), last.cpu().clone())
-    return Reconstruction(estimate=estimate.cpu(), last=last.cpu(), seconds=seconds, trace=trace, snapshots=snapshots)
+            snapshots[step] = (estimate.clone(), last.clone())
+    loss_values = torch.stack(losses).tolist()
+    bad = next((i for i, v in enumerate(loss_values) if not math.isfinite(v)), None)
+    if bad is not None:
+        raise FloatingPointError(
+            f"DIP loss became {loss_values[bad]} at step {bad + 1}; lower the learning rate (lr={settings.lr})"
+        )
+    trace: dict[str, list[float]] = {
+        "step": list(range(1, settings.steps + 1)),
+        "loss": loss_values,
+        "seconds": clock.cumulative(),
+    }
+    if truth is not None:
+        trace.update(quality_trace(torch.stack(errors["estimate"]), truth))
+        trace.update({f"{k}_last": v for k, v in quality_trace(torch.stack(errors["last"]), truth).items()})
+    snapshots = {k: (e.cpu(), la.cpu()) for k, (e, la) in snapshots.items()}
+    return Reconstruction(
+        estimate=estimate.cpu(), last=last.cpu(), seconds=trace["seconds"][-1], trace=trace, snapshots=snapshots
+    )
