@@ -28,7 +28,7 @@ from metadip.core.hashing import config_hash
 from metadip.core.images import to_tensor, to_uint8
 from metadip.core.metrics import psnr, ssim
 from metadip.core.seeding import derived_seed, name_key
-from metadip.meta.inner_loop import MetaModel, architecture, build_model, solve
+from metadip.meta.inner_loop import MetaModel, architecture, build_model, solve, solve_batch
 from metadip.models.build import architecture_from_config
 from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.physics.operators import Operator
@@ -70,7 +70,16 @@ class Outcome:
     speed: dict[str, Any] = field(default_factory=dict)  # step_seconds, ref_* (meta methods with a speed_reference)
 
 
-Runner = Callable[[Operator, Tensor, Tensor, int], list[Outcome]]
+Runner = Callable[[Operator, Tensor, Tensor, Sequence[int]], list[list[Outcome]]]
+"""Reconstructs measurements ``(B, *measurement_shape)`` of images ``(B, C, H, W)`` with indices
+``(B,)``; one list of outcomes per image."""
+
+
+def _one_at_a_time(run: Callable[[Operator, Tensor, Tensor, int], list[Outcome]]) -> Runner:
+    def runner(op: Operator, ys: Tensor, xs: Tensor, indices: Sequence[int]) -> list[list[Outcome]]:
+        return [run(op, y, x, i) for y, x, i in zip(ys, xs, indices, strict=True)]
+
+    return runner
 
 
 def _truncate(trace: dict[str, list[float]], k: int) -> dict[str, list[float]]:
@@ -89,9 +98,10 @@ def build_runner(
     device: torch.device,
     show_progress: bool = False,
 ) -> tuple[Runner, dict[str, Any], Callable[[Operator, Tensor], None]]:
-    """A function reconstructing one image with method ``name``, the provenance it records, and a
-    warm-up: two untimed steps on ``device`` so that no image's seconds include one-off start-up
-    costs (CUDA context, kernel selection, first functional-transform calls).
+    """A function reconstructing a batch of images with method ``name`` (meta methods: in one
+    vmapped solve; the others one image at a time), the provenance it records, and a warm-up: two
+    untimed steps on ``device`` so that no image's seconds include one-off start-up costs (CUDA
+    context, kernel selection, first functional-transform calls).
 
     ``artifacts``: paths of what the method needs — ``meta_init`` (meta), ``drunet`` (DRUNet
     denoiser or PnP-ADMM + DRUNet), ``pnp`` (the tuned grid JSON of PnP-ADMM).
@@ -114,7 +124,7 @@ def build_runner(
             denoiser = bm3d_denoise
     if kind == "denoiser":
 
-        def run(op, y, x, index):
+        def one(op, y, x, index):
             return [Outcome(name, label, 1, run_denoiser(denoiser, y, task["sigma"], x), {})]
 
         def warm(op, y):
@@ -126,7 +136,7 @@ def build_runner(
         )
         provenance["pnp"] = {"sigma_d": settings.sigma_d, "rho": settings.rho, "iterations": settings.iterations}
 
-        def run(op, y, x, index):
+        def one(op, y, x, index):
             return [Outcome(name, label, settings.iterations, pnp_admm(op, y, denoiser, settings, x_true=x), {})]
 
         def warm(op, y):
@@ -140,7 +150,7 @@ def build_runner(
         report = report_steps(method)
         provenance["init_seed"] = arch["seed"]
 
-        def run(op, y, x, index):
+        def one(op, y, x, index):
             g_seed = derived_seed(seed, _JITTER, name_key(task_name), name_key(dataset), index)
             prior = build_model(arch, inner).prior
             full = fit_dip(
@@ -192,23 +202,20 @@ def build_runner(
             provenance["random_init_seed"] = architecture(model)["seed"]
         reference = _speed_reference(method, config, image_shape)
 
-        def run(op, y, x, index):
-            out = Outcome(
-                name,
-                label,
-                method["steps"],
-                solve(model, op, y, method["steps"], x_true=x, device=device, show_progress=show_progress),
-                {},
-            )
+        def run(op, ys, xs, indices):
+            results = solve_batch(model, op, ys, method["steps"], x_true=xs, device=device, show_progress=show_progress)
+            outs = [[Outcome(name, label, method["steps"], r, {})] for r in results]
             if reference is not None:
-                out.speed = _interleaved_speed(model, reference, op, y, method["speed_rounds"], device)
-            return [out]
+                for (out,), y in zip(outs, ys, strict=True):
+                    out.speed = _interleaved_speed(model, reference, op, y, method["speed_rounds"], device)
+            return outs
 
-        def warm(op, y):
-            solve(model, op, y, 2, device=device, show_progress=False)
+        def warm(op, y):  # the batch size of the shard's solves: a vmapped solve has its own first-call costs
+            ys = y.unsqueeze(0).expand(config["evaluate"]["batch"], *y.shape)
+            solve_batch(model, op, ys, 2, device=device, show_progress=False)
     else:
         raise ValueError(f"unknown method kind {kind!r}")
-    return run, provenance, warm
+    return (run if kind == "meta" else _one_at_a_time(one)), provenance, warm
 
 
 def evaluate_shard(
@@ -261,10 +268,16 @@ def evaluate_shard(
     measured = [(i, *measure_image(op, images[i], config["seed"], task_name, dataset, i)) for i in indices]
     if measured:
         warm_up(op, measured[0][1])
+    batch = ev["batch"] if method["kind"] == "meta" else 1
+    groups = [measured[j : j + batch] for j in range(0, len(measured), batch)]
+    outcomes = []
+    for group in groups:
+        idx = [i for i, _, _ in group]
+        outcomes += run(op, torch.stack([y for _, y, _ in group]), images[idx], idx)
     rows = []
-    for i, y, noise_seed in measured:
+    for (i, _, noise_seed), image_outcomes in zip(measured, outcomes, strict=True):
         x = images[i]
-        for o in run(op, y, x, i):
+        for o in image_outcomes:
             est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
             tr = o.result.trace
             rows.append(
