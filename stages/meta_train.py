@@ -1,7 +1,10 @@
 """Stage: meta-train one method (MetaDIP or MetaSIREN) of the config on a curated dataset's train
 split (validation on its val split; the test split is refused) and write its meta-init (safetensors
 + JSON sidecar). Resumes from the checkpoint in <out>/work when that was written for the same
-config, data (dataset manifest and images) and code; otherwise starts over."""
+config, data (dataset manifest and images) and code; otherwise starts over.
+
+Under ``torchrun --nproc_per_node N`` the ranks share each meta-batch (data parallel, the
+meta-gradient all-reduced; NCCL on GPUs, gloo on CPUs) and rank 0 writes the outputs."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 from metadip.core.checkpoints import code_sha256
 from metadip.core.images import resize_images
 from metadip.datasets.store import training_split
+from metadip.meta.data_parallel import init_from_environment, leave
 from metadip.meta.inner_loop import InnerSettings, build_model
 from metadip.meta.maml import OuterSettings, meta_train, training_summary
 from metadip.models.build import architecture_from_config
@@ -33,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    ranks, device = init_from_environment(a.device)
     try:
         config = load_config(a.config)
         meta = config["meta"]
@@ -65,9 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         val,
         seed,
         out / "work",
-        device=a.device,
+        device=device,
         provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
+        ranks=ranks,
     )
+    leave()
+    if not ranks.lead:
+        return 0
     training = {"method": a.method, **method, "image_size": meta["image_size"], "dataset": data.name}
     save_meta_init(
         model,

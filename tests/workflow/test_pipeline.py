@@ -82,6 +82,15 @@ def test_command_line_config_is_honoured_and_validated(tmp_path):
         assert "Traceback" not in bad.stdout + bad.stderr
 
 
+def test_meta_training_on_several_gpus_runs_under_torchrun_in_one_job(tmp_path):
+    one = sh(BIN / "snakemake", "-n", "-d", tmp_path / "a", cwd=ROOT).stdout
+    assert "torch.distributed.run" not in one
+    two = sh(BIN / "snakemake", "-n", "-d", tmp_path / "b", "--config", "meta={gpus: 2}", cwd=ROOT).stdout
+    launches = [line for line in two.splitlines() if "stages/meta_train.py" in line]
+    assert launches and all("-m torch.distributed.run --standalone --nproc_per_node 2 " in x for x in launches)
+    assert "gpu=2" in two  # the SLURM executor asks for both GPUs in the job's one task
+
+
 def test_overlay_removes_default_entries_set_to_null(tmp_path):
     (tmp_path / "o.yaml").write_text("evaluate:\n  methods:\n    pnp_bm3d: null\n")
     proc = sh(BIN / "snakemake", "-n", "-d", tmp_path, "--configfile", tmp_path / "o.yaml", cwd=ROOT)

@@ -1,5 +1,5 @@
 """Meta-learning: the MetaDIP inner loop (learned step sizes, functional and batched), MAML
-meta-training of a DIP or SIREN initialisation, and ablation variants.
+meta-training of a DIP or SIREN initialisation (data-parallel over ranks), and ablation variants.
 
 Public names are importable from the package; they load their module on first use, so importing
 the package is cheap.
@@ -13,13 +13,17 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "InnerSettings": "inner_loop",
         "MetaModel": "inner_loop",
         "OuterSettings": "maml",
+        "Ranks": "data_parallel",
         "adapt": "inner_loop",
         "architecture": "inner_loop",
         "batched_task_loss": "inner_loop",
         "build_model": "inner_loop",
+        "current_ranks": "data_parallel",
         "deep_merge": "ablation",
         "image_psnrs": "maml",
+        "init_from_environment": "data_parallel",
         "initial_state": "inner_loop",
+        "leave": "data_parallel",
         "inner_step": "inner_loop",
         "meta_train": "maml",
         "overrides_text": "ablation",

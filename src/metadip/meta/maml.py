@@ -43,6 +43,7 @@ from metadip.core.hashing import config_hash
 from metadip.core.metrics import psnr
 from metadip.core.progress_bars import progress
 from metadip.core.seeding import name_key, seeded_generator
+from metadip.meta.data_parallel import Ranks, current_ranks
 from metadip.meta.inner_loop import MetaModel, batched_task_loss, solve_batch, task_loss
 from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
@@ -185,6 +186,7 @@ def meta_train(
     stop_after: int | None = None,
     on_step: Callable[[int], None] | None = None,
     provenance: Mapping[str, str] | None = None,
+    ranks: Ranks | None = None,
 ) -> MetaModel:
     """Meta-train ``model`` in place; resumes from ``work_dir/checkpoint.safetensors`` if that was
     written by a run of the same identity (:mod:`metadip.core.checkpoints`): the same configuration
@@ -194,8 +196,11 @@ def meta_train(
     entries of the run from the caller, e.g. ``dataset_manifest_sha256``, or ``code_sha256`` of the
     calling stage (replacing the default, the code of :mod:`metadip.meta.maml` and :mod:`metadip.models.networks`).
     ``stop_after``: stop (after checkpointing) once this outer step is done — for tests of
-    resumption.  Returns the model.
+    resumption.  ``ranks``: data-parallel ranks (:mod:`metadip.meta.data_parallel`; default: the
+    initialised process group, else one process); each adapts its share of the meta-batch, the
+    meta-gradient is summed over them, and rank 0 alone validates and writes.  Returns the model.
     """
+    ranks = ranks or current_ranks()
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     device = (
@@ -226,12 +231,16 @@ def meta_train(
         }
     )
     ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
-    start_step = resume_step(ckpt, model, opt, identity, device)
-    if start_step:
+    # rank 0 vets the checkpoint (and sets a corrupt one aside) before any other rank reads it
+    start_step = resume_step(ckpt, model, opt, identity, device) if ranks.lead else 0
+    start_step = ranks.broadcast_int(start_step, device)
+    if not ranks.lead and start_step and resume_step(ckpt, model, opt, identity, device) != start_step:
+        raise RuntimeError(f"{ckpt}: rank {ranks.rank} could not resume the step rank 0 resumed ({start_step})")
+    if start_step and ranks.lead:
         log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
-    rows = read_log(metrics_path, start_step)
+    rows = read_log(metrics_path, start_step) if ranks.lead else []
     val_op, val_ys, val_xs = validation_set(settings, val_images, seed)
-    if start_step == 0:
+    if start_step == 0 and ranks.lead:
         (work / PROGRESS).unlink(missing_ok=True)
         rows = [
             {
@@ -247,7 +256,7 @@ def meta_train(
     bar = progress(
         range(start_step + 1, settings.steps + 1),
         desc="meta-train",
-        enabled=show_progress,
+        enabled=show_progress and ranks.lead,
         initial=start_step,
         total=settings.steps,
     )
@@ -255,16 +264,21 @@ def meta_train(
         op, ys, xs = sample_task(settings, train_images, seed, step)
         op.to(device)
         opt.zero_grad(set_to_none=True)
-        if settings.task_batching == "vmap":
-            loss = batched_task_loss(model, op, ys.to(device), xs, model.inner.steps, settings.first_order)
+        mine = ranks.share(settings.meta_batch)
+        ys, xs = ys[mine.start : mine.stop].to(device), xs[mine.start : mine.stop]
+        loss_value = 0.0
+        if settings.task_batching == "vmap" and len(mine):
+            loss = batched_task_loss(model, op, ys, xs, model.inner.steps, settings.first_order)
+            loss = loss * (len(mine) / settings.meta_batch)
             loss.backward()
             loss_value = float(loss.detach())
-        else:
-            loss_value = 0.0
-            for y, x in zip(ys.to(device), xs, strict=True):
+        elif settings.task_batching == "loop":
+            for y, x in zip(ys, xs, strict=True):
                 loss = task_loss(model, op, y, x, model.inner.steps, settings.first_order) / settings.meta_batch
                 loss.backward()
                 loss_value += float(loss.detach())
+        ranks.sum_gradients([p for p in model.parameters() if p.requires_grad])
+        loss_value = ranks.sum_value(loss_value, device)
         if not np.isfinite(loss_value):
             raise FloatingPointError(
                 f"meta-training loss became {loss_value} at outer step {step}; lower meta.outer.lr or inner.lr_init"
@@ -273,7 +287,7 @@ def meta_train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         opt.step()
         losses.append(loss_value)
-        if step % settings.val_every == 0 or step == settings.steps:
+        if ranks.lead and (step % settings.val_every == 0 or step == settings.steps):
             val = validate(model, val_op, val_ys, val_xs, settings.test_steps, device)
             rows.append(
                 {
@@ -288,7 +302,7 @@ def meta_train(
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(val_psnr=f"{val:.2f}")
             log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, rows[-1]["train_loss"], val)
-        if step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after:
+        if ranks.lead and (step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after):
             save_checkpoint(ckpt, model, opt, step, identity)
             save_progress(work / PROGRESS, step, time.perf_counter() - t0, losses)
         if on_step is not None:
