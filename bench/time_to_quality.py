@@ -27,6 +27,7 @@ import torch
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.pipeline.config import check_pipeline_config, load_config
 from metadip.pipeline.evaluation import build_runner, measure_image, setting_operator
+from metadip.pipeline.settings import shard_settings
 
 
 def time_to(trace: dict[str, list[float]], target: float) -> float:
@@ -70,7 +71,7 @@ def main() -> None:
             op, _ = setting_operator(task, shape, config["seed"], task_name, dataset)
             runners = {
                 name: build_runner(
-                    name, ev["methods"][name], task, config, task_name, dataset, shape, {"meta_init": meta_init}, device
+                    shard_settings(config, task_name, name), dataset, shape, {"meta_init": meta_init}, device
                 )
                 for name in (a.meta, a.dip)
             }

@@ -13,6 +13,7 @@ from metadip.datasets.sampling import load_evaluation_set
 from metadip.pipeline.config import ConfigError, check_pipeline_config, load_config
 from metadip.pipeline.evaluation import evaluate_shard, write_rows
 from metadip.pipeline.plan import shard_indices
+from metadip.pipeline.settings import shard_settings
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 
 
@@ -35,18 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = check_pipeline_config(load_config(a.config), a.config)
         ev = config["evaluate"]
-        for key, names in (("tasks", a.task), ("methods", a.method)):
-            if names not in ev[key]:
-                raise ConfigError(f"{a.config}: no '{names}' under evaluate.{key} (have: {', '.join(ev[key])})")
+        try:
+            settings = shard_settings(config, a.task, a.method)
+        except ConfigError as err:
+            raise ConfigError(f"{a.config}: {err}") from None
         chosen = load_evaluation_set(a.data, ev["split"], ev["images"], ev["min_photos"], config["meta"]["image_size"])
         indices = shard_indices(ev["images"], ev["shards"], a.shard)
         artifacts = {k: v for k, v in (("meta_init", a.meta_init), ("drunet", a.drunet), ("pnp", a.pnp)) if v}
         t = time.perf_counter()
         rows = evaluate_shard(
-            config,
-            a.task,
+            settings,
             a.dataset,
-            a.method,
             chosen.images,
             chosen.ids,
             chosen.sources,

@@ -15,6 +15,7 @@ from metadip.core.metrics import psnr
 from metadip.pipeline.config import ConfigError, check_pipeline_config, validate_config
 from metadip.pipeline.evaluation import decode_image, evaluate_shard, measure_image, setting_operator, write_rows
 from metadip.pipeline.plan import applies, evaluation_jobs, shard_indices, tables_of
+from metadip.pipeline.settings import method_settings, shard_settings
 
 
 @given(n=st.integers(0, 40), shards=st.integers(1, 12))
@@ -63,9 +64,11 @@ def test_rows_do_not_depend_on_the_shard_layout(tmp_path):
     cfg = tiny_config()
     images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
     ids = ["a/test/0", "a/test/1", "a/test/2"]
-    whole = evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, [0, 1, 2], {}, "cpu")
+    whole = evaluate_shard(shard_settings(cfg, "cs", "dip"), "a", images, ids, ids, [0, 1, 2], {}, "cpu")
     split = [
-        r for part in ([0], [1, 2]) for r in evaluate_shard(cfg, "cs", "a", "dip", images, ids, ids, part, {}, "cpu")
+        r
+        for part in ([0], [1, 2])
+        for r in evaluate_shard(shard_settings(cfg, "cs", "dip"), "a", images, ids, ids, part, {}, "cpu")
     ]
     key = lambda r: (r["image_index"], r["method"])  # noqa: E731
     strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
@@ -92,11 +95,12 @@ def test_rows_do_not_depend_on_the_shard_layout(tmp_path):
 def test_missing_artifact_and_wrong_task_are_clear_errors():
     cfg = tiny_config()
     cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 2}
+    cfg = validate_config(cfg)
     images = bundled_image("astronaut", 64).unsqueeze(0)
     with pytest.raises(ValueError, match="needs the meta-init artifact"):
-        evaluate_shard(cfg, "den", "a", "m", images, ["x"], ["x"], [0], {}, "cpu")
+        evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ["x"], ["x"], [0], {}, "cpu")
     with pytest.raises(ValueError, match="does not apply to task 'cs'"):
-        evaluate_shard(cfg, "cs", "a", "bm3d", images, ["x"], ["x"], [0], {}, "cpu")
+        evaluate_shard(shard_settings(cfg, "cs", "bm3d"), "a", images, ["x"], ["x"], [0], {}, "cpu")
 
 
 def _perturbed_meta_init(cfg: dict, path) -> None:
@@ -146,8 +150,8 @@ def test_control_row_is_a_fresh_network_through_the_learned_inner_loop(tmp_path)
     _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
     images = bundled_image("astronaut", 64).unsqueeze(0)
     art = {"meta_init": str(tmp_path / "init.safetensors")}
-    meta = evaluate_shard(cfg, "den", "a", "m", images, ["x"], ["p"], [0], art, "cpu")[0]
-    control = evaluate_shard(cfg, "den", "a", "c", images, ["x"], ["p"], [0], art, "cpu")[0]
+    meta = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
+    control = evaluate_shard(shard_settings(cfg, "den", "c"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
     assert meta["psnr"] != control["psnr"] and control["method"] == "c" and control["source_file"] == "p"
     # the control equals solving from the network's own init with the meta-init's step sizes
     loaded = load_meta_init(tmp_path / "init.safetensors")
@@ -178,9 +182,9 @@ def test_batched_meta_solves_give_the_rows_of_one_at_a_time(tmp_path):
     art = {"meta_init": str(tmp_path / "init.safetensors")}
     images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
     ids = ["a/test/0", "a/test/1", "a/test/2"]
-    single = evaluate_shard(cfg, "den", "a", "m", images, ids, ids, [0, 1, 2], art, "cpu")
+    single = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ids, ids, [0, 1, 2], art, "cpu")
     cfg["evaluate"]["batch"] = 2
-    batched = evaluate_shard(cfg, "den", "a", "m", images, ids, ids, [0, 1, 2], art, "cpu")
+    batched = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ids, ids, [0, 1, 2], art, "cpu")
     assert [r["image_index"] for r in batched] == [0, 1, 2]
     for a, b in zip(single, batched, strict=True):
         # float32 rounding of a grouped vs a single convolution, grown by the steps (in float64 the
@@ -204,11 +208,18 @@ def test_speed_reference_times_both_solvers_in_the_same_process(tmp_path):
     _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
     images = bundled_image("astronaut", 64).unsqueeze(0)
     row = evaluate_shard(
-        cfg, "cs", "a", "m", images, ["x"], ["p"], [0], {"meta_init": str(tmp_path / "init.safetensors")}, "cpu"
+        shard_settings(cfg, "cs", "m"),
+        "a",
+        images,
+        ["x"],
+        ["p"],
+        [0],
+        {"meta_init": str(tmp_path / "init.safetensors")},
+        "cpu",
     )[0]
     assert row["ref_method"] == "dip_3" and row["ref_steps"] == 3
     assert row["step_seconds"] > 0 and row["ref_step_seconds"] > 0
-    dip = evaluate_shard(cfg, "cs", "a", "dip", images, ["x"], ["p"], [0], {}, "cpu")[0]
+    dip = evaluate_shard(shard_settings(cfg, "cs", "dip"), "a", images, ["x"], ["p"], [0], {}, "cpu")[0]
     assert dip["step_seconds"] is None and dip["ref_method"] is None
 
 
@@ -228,11 +239,11 @@ def test_speed_reference_must_name_a_dip_method(change, message):
 
 
 def test_a_dip_method_may_override_the_network_it_borrows():
-    from metadip.pipeline.evaluation import dip_architecture
-
     method = {"arch": "dip", "network": {"width": 8, "depth": 2, "fourier_features": 16}}
-    config = validate_config({"meta": {"methods": {"m": method}}})
-    same = dip_architecture(config, {"network_of": "m"}, (3, 16, 16))
-    plain = dip_architecture(config, {"network_of": "m", "network": {"fourier_features": 0}}, (3, 16, 16))
+    dips = {"same": {"network_of": "m"}, "plain": {"network_of": "m", "network": {"fourier_features": 0}}}
+    methods = {k: {"kind": "dip", "label": k, **v} for k, v in dips.items()}
+    config = validate_config({"meta": {"methods": {"m": method}}, "evaluate": {"methods": methods}})
+    same = method_settings(config, "same").architecture((3, 16, 16))
+    plain = method_settings(config, "plain").architecture((3, 16, 16))
     assert same["config"]["fourier_features"] == 16 and plain["config"]["fourier_features"] == 0
     assert plain["seed"] == same["seed"] and plain["config"]["channels_down"] == same["config"]["channels_down"]

@@ -24,18 +24,17 @@ from torch import Tensor
 
 from metadip.core.atomic import atomic_path
 from metadip.core.device import default_device
-from metadip.core.hashing import config_hash
 from metadip.core.images import to_tensor, to_uint8
 from metadip.core.metrics import psnr, ssim
 from metadip.core.seeding import derived_seed, name_key
 from metadip.meta.inner_loop import MetaModel, architecture, build_model, solve, solve_batch
-from metadip.models.build import architecture_from_config
 from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.artifacts import file_sha256, git_commit, load_denoiser, load_meta_init
-from metadip.pipeline.config import dip_method_id, report_steps
-from metadip.pipeline.plan import TABLE_OF_KIND, applies
+from metadip.pipeline.config import dip_method_id
+from metadip.pipeline.plan import TABLE_OF_KIND
+from metadip.pipeline.settings import DenoiserMethod, DIPMethod, MetaMethod, PnPMethod, ShardSettings
 from metadip.solvers.denoise import run_denoiser
 from metadip.solvers.dip import DIPSettings, fit_dip
 from metadip.solvers.pnp import PnPSettings, pnp_admm
@@ -87,87 +86,74 @@ def _truncate(trace: dict[str, list[float]], k: int) -> dict[str, list[float]]:
 
 
 def build_runner(
-    name: str,
-    method: dict[str, Any],
-    task: dict[str, Any],
-    config: dict[str, Any],
-    task_name: str,
+    settings: ShardSettings,
     dataset: str,
     image_shape: tuple[int, int, int],
     artifacts: dict[str, str],
     device: torch.device,
     show_progress: bool = False,
 ) -> tuple[Runner, dict[str, Any], Callable[[Operator, Tensor], None]]:
-    """A function reconstructing a batch of images with method ``name`` (meta methods: in one
-    vmapped solve; the others one image at a time), the provenance it records, and a warm-up: two
+    """A function reconstructing a batch of images with the shard's method (meta methods: in
+    vmapped solves; the others one image at a time), the provenance it records, and a warm-up: two
     untimed steps on ``device`` so that no image's seconds include one-off start-up costs (CUDA
     context, kernel selection, first functional-transform calls).
 
     ``artifacts``: paths of what the method needs — ``meta_init`` (meta), ``drunet`` (DRUNet
     denoiser or PnP-ADMM + DRUNet), ``pnp`` (the tuned grid JSON of PnP-ADMM).
     """
-    kind, label, seed = method["kind"], method["label"], config["seed"]
+    method, task, seed, task_name = settings.method, settings.task, settings.seed, settings.task_name
+    name, label = method.name, method.label
     provenance: dict[str, Any] = {}
 
     def need(key: str) -> str:
         if not artifacts.get(key):
-            raise ValueError(
-                f"method '{name}' ({kind}) needs the {key.replace('_', '-')} artifact (--{key.replace('_', '-')})"
-            )
+            raise ValueError(f"method '{name}' needs the {key.replace('_', '-')} artifact (--{key.replace('_', '-')})")
         return artifacts[key]
 
-    if kind in ("denoiser", "pnp"):
-        if method["denoiser"] == "drunet":
+    if isinstance(method, DenoiserMethod | PnPMethod):
+        if method.denoiser == "drunet":
             denoiser = DRUNetDenoiser(load_denoiser(need("drunet"), channels=3), device=device)
             provenance["drunet_sha256"] = file_sha256(Path(need("drunet")).with_suffix(".safetensors"))
         else:
             denoiser = bm3d_denoise
-    if kind == "denoiser":
+    if isinstance(method, DenoiserMethod):
 
         def one(op, y, x, index):
             return [Outcome(name, label, 1, run_denoiser(denoiser, y, task["sigma"], x), {})]
 
         def warm(op, y):
             run_denoiser(denoiser, y, task["sigma"])
-    elif kind == "pnp":
+    elif isinstance(method, PnPMethod):
         best = json.loads(Path(need("pnp")).read_text())["best"]
-        settings = PnPSettings(
-            best["sigma_d"], best["rho"], int(best["iterations"]), config["baselines"]["pnp"]["pr_steps"]
-        )
-        provenance["pnp"] = {"sigma_d": settings.sigma_d, "rho": settings.rho, "iterations": settings.iterations}
+        pnp = PnPSettings(best["sigma_d"], best["rho"], int(best["iterations"]), method.pr_steps)
+        provenance["pnp"] = {"sigma_d": pnp.sigma_d, "rho": pnp.rho, "iterations": pnp.iterations}
 
         def one(op, y, x, index):
-            return [Outcome(name, label, settings.iterations, pnp_admm(op, y, denoiser, settings, x_true=x), {})]
+            return [Outcome(name, label, pnp.iterations, pnp_admm(op, y, denoiser, pnp, x_true=x), {})]
 
         def warm(op, y):
-            pnp_admm(op, y, denoiser, replace(settings, iterations=1))
-    elif kind == "dip":
-        arch = dip_architecture(config, method, image_shape)
-        inner = config["meta"]["methods"][method["network_of"]]["inner"]
-        settings = DIPSettings(
-            steps=method["steps"], lr=method["lr"], jitter_std=method["jitter_std"], ema=method["ema"]
-        )
-        report = report_steps(method)
+            pnp_admm(op, y, denoiser, replace(pnp, iterations=1))
+    elif isinstance(method, DIPMethod):
+        arch = method.architecture(image_shape)
         provenance["init_seed"] = arch["seed"]
 
         def one(op, y, x, index):
             g_seed = derived_seed(seed, _JITTER, name_key(task_name), name_key(dataset), index)
-            prior = build_model(arch, inner).prior
             full = fit_dip(
-                prior,
+                build_model(arch, method.inner).prior,
                 op,
                 y,
-                settings,
+                method.settings,
                 torch.Generator().manual_seed(g_seed),
                 x_true=x,
                 device=device,
                 show_progress=show_progress,
-                keep_at=tuple(report),
-                last_every=method["trace_last_every"],
-                last_dense=method["trace_last_dense"],
+                keep_at=method.report_at,
+                last_every=method.trace_last_every,
+                last_dense=method.trace_last_dense,
             )
             outs = []
-            for k in report:
+            for k in method.report_at:
                 est, last = full.snapshots[k]
                 outs.append(
                     Outcome(
@@ -181,48 +167,42 @@ def build_runner(
             return outs
 
         def warm(op, y):
+            prior = build_model(arch, method.inner).prior
             fit_dip(
-                build_model(arch, inner).prior,
-                op,
-                y,
-                DIPSettings(steps=2),
-                torch.Generator().manual_seed(0),
-                device=device,
-                show_progress=False,
+                prior, op, y, DIPSettings(steps=2), torch.Generator().manual_seed(0), device=device, show_progress=False
             )
-    elif kind == "meta":
+    elif isinstance(method, MetaMethod):
         path = need("meta_init")
         model = load_meta_init(path)
         provenance["meta_init_sha256"] = file_sha256(Path(path).with_suffix(".safetensors"))
-        if method["random_init"]:
+        if method.random_init:
             # the control: the network's own initialisation (the point meta-training started from),
             # run through the meta-init's learned inner loop (step sizes, momentum, steps)
             fresh = build_model(architecture(model), model.inner.to_dict())
             model.prior.load_state_dict(fresh.prior.state_dict())
             provenance["random_init_seed"] = architecture(model)["seed"]
-        reference = _speed_reference(method, config, image_shape)
+        reference = method.speed_reference
 
         def run(op, ys, xs, indices):
-            results = solve_batch(model, op, ys, method["steps"], x_true=xs, device=device, show_progress=show_progress)
-            outs = [[Outcome(name, label, method["steps"], r, {})] for r in results]
+            results = solve_batch(model, op, ys, method.steps, x_true=xs, device=device, show_progress=show_progress)
+            outs = [[Outcome(name, label, method.steps, r, {})] for r in results]
             if reference is not None:
                 for (out,), y in zip(outs, ys, strict=True):
-                    out.speed = _interleaved_speed(model, reference, op, y, method["speed_rounds"], device)
+                    out.speed = _interleaved_speed(model, reference, op, y, method.speed_rounds, image_shape, device)
             return outs
 
         def warm(op, y):  # the batch size of the shard's solves: a vmapped solve has its own first-call costs
-            ys = y.unsqueeze(0).expand(config["evaluate"]["batch"], *y.shape)
-            solve_batch(model, op, ys, 2, device=device, show_progress=False)
+            solve_batch(
+                model, op, y.unsqueeze(0).expand(settings.batch, *y.shape), 2, device=device, show_progress=False
+            )
     else:
-        raise ValueError(f"unknown method kind {kind!r}")
-    return (run if kind == "meta" else _one_at_a_time(one)), provenance, warm
+        raise ValueError(f"unknown method type {type(method).__name__}")
+    return (run if isinstance(method, MetaMethod) else _one_at_a_time(one)), provenance, warm
 
 
 def evaluate_shard(
-    config: dict[str, Any],
-    task_name: str,
+    settings: ShardSettings,
     dataset: str,
-    method_name: str,
     images: Tensor,
     image_ids: Sequence[str],
     sources: Sequence[str],
@@ -231,44 +211,37 @@ def evaluate_shard(
     device: torch.device | str | None = None,
     show_progress: bool = False,
 ) -> list[dict[str, Any]]:
-    """Result rows of method ``method_name`` on images ``indices`` (into ``images`` (N, C, H, W),
-    the whole evaluation set of the dataset, with crop ids ``image_ids`` and source photographs
-    ``sources``) for task ``task_name``."""
-    ev = config["evaluate"]
-    task, method = ev["tasks"][task_name], ev["methods"][method_name]
-    if not applies(method, task):
-        raise ValueError(
-            f"method '{method_name}' ({method['kind']}) does not apply to task '{task_name}' ({task['kind']})"
-        )
+    """Result rows of the shard's method and task (:func:`metadip.pipeline.settings.shard_settings`)
+    on images ``indices`` of ``dataset`` (into ``images`` (N, C, H, W), the whole evaluation set of
+    the dataset, with crop ids ``image_ids`` and source photographs ``sources``)."""
+    task, method = settings.task, settings.method
     device = torch.device(device) if device is not None else default_device()
-    op, op_seed = setting_operator(task, tuple(images.shape[1:]), config["seed"], task_name, dataset)
-    run, provenance, warm_up = build_runner(
-        method_name, method, task, config, task_name, dataset, tuple(images.shape[1:]), artifacts, device, show_progress
-    )
-    role = next((r for r, d in ev["roles"].items() if d == dataset), None)
+    shape = tuple(images.shape[1:])
+    op, op_seed = setting_operator(task, shape, settings.seed, settings.task_name, dataset)
+    run, provenance, warm_up = build_runner(settings, dataset, shape, artifacts, device, show_progress)
     common = {
         "dataset": dataset,
-        "role": role,
-        "task": task_name,
+        "role": settings.roles.get(dataset),
+        "task": settings.task_name,
         "kind": task["kind"],
         "table": TABLE_OF_KIND[task["kind"]],
         "sigma": float(task.get("sigma", 25.0)),
         "ratio": task.get("ratio"),
-        "method_name": method_name,
+        "method_name": method.name,
         "device": device.type if device.type == "cpu" else torch.cuda.get_device_name(device),
         "host": platform.node(),
         "threads": torch.get_num_threads(),
-        "seed": config["seed"],
+        "seed": settings.seed,
         "operator_seed": op_seed,
-        "config_hash": shard_config_hash(config, task_name, method_name),
+        "config_hash": settings.config_hash,
         "git_commit": git_commit(),
         "torch": torch.__version__,
     }
     # measure every image first, on the CPU (the solvers move the operator to their device)
-    measured = [(i, *measure_image(op, images[i], config["seed"], task_name, dataset, i)) for i in indices]
+    measured = [(i, *measure_image(op, images[i], settings.seed, settings.task_name, dataset, i)) for i in indices]
     if measured:
         warm_up(op, measured[0][1])
-    batch = ev["batch"] if method["kind"] == "meta" else 1
+    batch = settings.batch if isinstance(method, MetaMethod) else 1
     groups = [measured[j : j + batch] for j in range(0, len(measured), batch)]
     outcomes = []
     for group in groups:
@@ -313,55 +286,28 @@ def evaluate_shard(
 SPEED_FIELDS = ("step_seconds", "ref_method", "ref_step_seconds", "ref_steps")
 
 
-@dataclass(frozen=True)
-class _SpeedReference:
-    """The vanilla-DIP run a meta method's inner step is timed against."""
-
-    method_id: str  # row id of the long run, e.g. "dip_1000"
-    steps: int
-    arch: dict[str, Any]
-    inner: dict[str, Any]
-    settings: DIPSettings
-
-
-def dip_architecture(config: dict[str, Any], method: dict[str, Any], image_shape: tuple[int, int, int]) -> dict:
-    """The architecture of a ``dip`` method's random init: the network of ``network_of`` (a
-    ``meta.methods`` entry: architecture and init seed) with the method's own ``network`` keys
-    merged over it (e.g. ``fourier_features: 0``, Ulyanov's original DIP)."""
-    source = config["meta"]["methods"][method["network_of"]]
-    return architecture_from_config({**source["network"], **method.get("network", {})}, source["arch"], image_shape)
-
-
-def _speed_reference(
-    method: dict[str, Any], config: dict[str, Any], image_shape: tuple[int, int, int]
-) -> _SpeedReference | None:
-    name = method["speed_reference"]
-    if name is None:
-        return None
-    ref = config["evaluate"]["methods"][name]
-    return _SpeedReference(
-        dip_method_id(name, ref["steps"]),
-        ref["steps"],
-        dip_architecture(config, ref, image_shape),
-        config["meta"]["methods"][ref["network_of"]]["inner"],
-        DIPSettings(steps=ref["steps"], lr=ref["lr"], jitter_std=ref["jitter_std"], ema=ref["ema"]),
-    )
-
-
 def _interleaved_speed(
-    model: MetaModel, ref: _SpeedReference, op: Operator, y: Tensor, rounds: int, device: torch.device, steps: int = 4
+    model: MetaModel,
+    ref: DIPMethod,
+    op: Operator,
+    y: Tensor,
+    rounds: int,
+    image_shape: tuple[int, int, int],
+    device: torch.device,
+    steps: int = 4,
 ) -> dict[str, Any]:
     """Seconds per step of the meta method's inner loop and of the reference DIP's Adam loop on the
     same image and operator, timed in alternation (``rounds`` × ``steps`` steps each, after the
     first step of each run, which allocates state) so that both see the machine's load of the same
     moment; the median over rounds. The speed claim compares ``ref_steps · ref_step_seconds`` with
     ``steps · step_seconds`` of the same row."""
+    arch = ref.architecture(image_shape)
     meta, dip = [], []
     for r in range(rounds):
         tr = solve(model, op, y, steps + 2, device=device, show_progress=False).trace["seconds"]
         meta.append((tr[-2] - tr[0]) / steps)  # rows 1..steps+1 are inner steps; the last row adds the final forward
         tr = fit_dip(
-            build_model(ref.arch, ref.inner).prior,
+            build_model(arch, ref.inner).prior,
             op,
             y,
             replace(ref.settings, steps=steps + 1),
@@ -372,27 +318,10 @@ def _interleaved_speed(
         dip.append((tr[-1] - tr[0]) / steps)
     return {
         "step_seconds": float(np.median(meta)),
-        "ref_method": ref.method_id,
+        "ref_method": dip_method_id(ref.name, ref.settings.steps),
         "ref_step_seconds": float(np.median(dip)),
-        "ref_steps": ref.steps,
+        "ref_steps": ref.settings.steps,
     }
-
-
-def shard_config_hash(config: dict[str, Any], task_name: str, method_name: str) -> str:
-    """Hash of every config value a shard's rows depend on."""
-    ev = config["evaluate"]
-    return config_hash(
-        {
-            "seed": config["seed"],
-            "curate": config["curate"],
-            "meta": config["meta"],
-            "baselines": config["baselines"],
-            "task": ev["tasks"][task_name],
-            "method": ev["methods"][method_name],
-            "images": ev["images"],
-            "split": ev["split"],
-        }
-    )
 
 
 def _u8(x: Tensor) -> bytes:

@@ -1,0 +1,167 @@
+"""Typed settings of an evaluation shard, parsed once from the validated config.
+
+:func:`shard_settings` reads everything one (task, method) evaluation needs — the seed, the task
+setting, the method with what it borrows from other sections (a DIP method's network, a meta
+method's speed reference, PnP's phase-retrieval steps) and the batch size — so that
+:func:`metadip.pipeline.evaluation.evaluate_shard`'s signature says what it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from metadip.core.hashing import config_hash
+from metadip.models.build import architecture_from_config
+from metadip.pipeline.config import ConfigError, report_steps
+from metadip.pipeline.plan import applies
+from metadip.solvers.dip import DIPSettings
+
+
+@dataclass(frozen=True)
+class DenoiserMethod:
+    """One call of a denoiser at the true σ (denoising only)."""
+
+    name: str
+    label: str
+    denoiser: str  # "bm3d" | "drunet"
+
+
+@dataclass(frozen=True)
+class PnPMethod:
+    """PnP-ADMM with the tuned grid point (CS and PR only)."""
+
+    name: str
+    label: str
+    denoiser: str  # "bm3d" | "drunet"
+    pr_steps: int  # gradient steps of the phase-retrieval x-update (baselines.pnp.pr_steps)
+
+
+@dataclass(frozen=True)
+class DIPMethod:
+    """Vanilla DIP from a random init of a meta method's network, read off at ``report_at`` steps."""
+
+    name: str
+    label: str
+    settings: DIPSettings
+    report_at: tuple[int, ...]
+    network: Mapping[str, Any]  # network_of's network with the method's own keys merged over it
+    arch: str  # "dip" | "siren"
+    inner: Mapping[str, Any]  # network_of's inner-loop settings (the model builder takes them)
+    trace_last_every: int
+    trace_last_dense: int
+
+    def architecture(self, image_shape: tuple[int, int, int]) -> dict[str, Any]:
+        """The random init's architecture description for images of ``image_shape``."""
+        return architecture_from_config(dict(self.network), self.arch, image_shape)
+
+
+@dataclass(frozen=True)
+class MetaMethod:
+    """Inner-loop steps from a meta-init (or, ``random_init``, from the network's own init)."""
+
+    name: str
+    label: str
+    init: str  # name under meta.methods
+    steps: int
+    random_init: bool
+    speed_reference: DIPMethod | None  # DIP run whose step is timed interleaved with the inner step
+    speed_rounds: int
+
+
+Method = DenoiserMethod | PnPMethod | DIPMethod | MetaMethod
+
+
+@dataclass(frozen=True)
+class ShardSettings:
+    """What one (task, method) evaluation uses; ``task`` is the evaluate.tasks entry."""
+
+    seed: int
+    task_name: str
+    task: Mapping[str, Any]
+    method: Method
+    roles: Mapping[str, str]  # dataset -> role ("faces" / "natural")
+    batch: int  # images per vmapped meta solve
+    config_hash: str  # of every config value the rows depend on
+
+
+def _dip_method(config: Mapping[str, Any], name: str) -> DIPMethod:
+    m = config["evaluate"]["methods"][name]
+    source = config["meta"]["methods"][m["network_of"]]
+    return DIPMethod(
+        name=name,
+        label=m["label"],
+        settings=DIPSettings(steps=m["steps"], lr=m["lr"], jitter_std=m["jitter_std"], ema=m["ema"]),
+        report_at=tuple(report_steps(m)),
+        network={**source["network"], **m.get("network", {})},
+        arch=source["arch"],
+        inner=source["inner"],
+        trace_last_every=m["trace_last_every"],
+        trace_last_dense=m["trace_last_dense"],
+    )
+
+
+def method_settings(config: Mapping[str, Any], name: str) -> Method:
+    """The typed settings of method ``name`` under evaluate.methods of a validated config."""
+    methods = config["evaluate"]["methods"]
+    if name not in methods:
+        raise ConfigError(f"no '{name}' under evaluate.methods (have: {', '.join(methods)})")
+    m = methods[name]
+    kind = m["kind"]
+    if kind == "denoiser":
+        return DenoiserMethod(name, m["label"], m["denoiser"])
+    if kind == "pnp":
+        return PnPMethod(name, m["label"], m["denoiser"], config["baselines"]["pnp"]["pr_steps"])
+    if kind == "dip":
+        return _dip_method(config, name)
+    ref = m["speed_reference"]
+    return MetaMethod(
+        name=name,
+        label=m["label"],
+        init=m["init"],
+        steps=m["steps"],
+        random_init=m["random_init"],
+        speed_reference=None if ref is None else _dip_method(config, ref),
+        speed_rounds=m["speed_rounds"],
+    )
+
+
+def shard_settings(config: Mapping[str, Any], task_name: str, method_name: str) -> ShardSettings:
+    """The settings of evaluating ``method_name`` on ``task_name`` (both names in the config)."""
+    ev = config["evaluate"]
+    if task_name not in ev["tasks"]:
+        raise ConfigError(f"no '{task_name}' under evaluate.tasks (have: {', '.join(ev['tasks'])})")
+    method = method_settings(config, method_name)
+    task = ev["tasks"][task_name]
+    if not applies(ev["methods"][method_name], task):
+        raise ValueError(
+            f"method '{method_name}' ({ev['methods'][method_name]['kind']}) does not apply to task "
+            f"'{task_name}' ({task['kind']})"
+        )
+    return ShardSettings(
+        seed=config["seed"],
+        task_name=task_name,
+        task=task,
+        method=method,
+        roles={dataset: role for role, dataset in ev["roles"].items()},
+        batch=ev["batch"],
+        config_hash=shard_config_hash(config, task_name, method_name),
+    )
+
+
+def shard_config_hash(config: Mapping[str, Any], task_name: str, method_name: str) -> str:
+    """Hash of every config value a shard's rows depend on."""
+    ev = config["evaluate"]
+    return config_hash(
+        {
+            "seed": config["seed"],
+            "curate": config["curate"],
+            "meta": config["meta"],
+            "baselines": config["baselines"],
+            "task": ev["tasks"][task_name],
+            "method": ev["methods"][method_name],
+            "images": ev["images"],
+            "split": ev["split"],
+        }
+    )
