@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--save-measurement", help="also save the simulated measurement (.npy)")
     r.add_argument("--save-operator", help="also save the operator (.safetensors)")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    r.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1, as the evaluation: float sums, and so a 50-step solve, depend on it)",
+    )
     return p
 
 
@@ -249,6 +255,8 @@ def _written(option: str, path: str | Path, write) -> None:
 def reconstruct(a: argparse.Namespace) -> dict:
     if a.steps is not None and a.steps < 1:
         raise CLIError(f"--steps {a.steps}: the number of inner steps must be at least 1")
+    if a.threads < 1:
+        raise CLIError(f"--threads {a.threads}: use at least 1 thread")
     _check_paths(a)  # before any work: never overwrite an input, never fail to write after the solve
     try:
         model = load_meta_init(a.init)
@@ -293,12 +301,14 @@ def reconstruct(a: argparse.Namespace) -> dict:
         _written("--save-measurement", a.save_measurement, write_measurement)
     if a.save_operator:
         _written("--save-operator", a.save_operator, lambda: save_operator(op, a.save_operator))
+    torch.set_num_threads(a.threads)
     t = time.perf_counter()
     result = solve(model, op, y, steps, x_true=truth, device=a.device, show_progress=True)
     report = {
         "init": str(a.init),
         "operator": op.config(),
         "steps": steps,
+        "threads": a.threads,
         "seconds": round(time.perf_counter() - t, 3),
         "image_shape": list(shape),
         "output": str(a.out),
