@@ -17,11 +17,10 @@ import statistics
 import time
 
 import torch
+from timing import default_metadip
 
 from metadip.meta.inner_loop import build_model, solve_batch
-from metadip.models.build import architecture_from_config
 from metadip.physics.operators import Denoising
-from metadip.pipeline.config import load_config
 
 
 def images_per_second(run, batch: int) -> float:
@@ -43,11 +42,9 @@ def main() -> None:
     p.add_argument("--config", default="config/config.yaml")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    config = load_config(a.config)
-    method = config["meta"]["methods"]["metadip"]
-    size = config["meta"]["image_size"]
-    shape = (3, size, size)
-    model = build_model(architecture_from_config(method["network"], method["arch"], shape), method["inner"])
+    method, shape, arch = default_metadip(a.config)
+    size = shape[1]
+    model = build_model(arch, method["inner"])
     op = Denoising(shape, 25, 0)
     xs = torch.rand(a.batch, *shape, generator=torch.Generator().manual_seed(0))
     ys = op.measure(xs, torch.Generator().manual_seed(1))

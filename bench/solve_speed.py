@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 
 import torch
+from timing import default_metadip
 
 from metadip.meta.inner_loop import build_model, solve
-from metadip.models.build import architecture_from_config
 from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.config import load_config
 from metadip.solvers.dip import DIPSettings, fit_dip
@@ -78,10 +78,8 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     config = load_config(a.config)
-    method = config["meta"]["methods"]["metadip"]
-    size = config["meta"]["image_size"]
-    shape = (3, size, size)
-    arch = architecture_from_config(method["network"], method["arch"], shape)
+    method, shape, arch = default_metadip(a.config)
+    size = shape[1]
     rounds, short, long = (5, 4, 12) if a.quick else (15, 5, 30)
     print(
         f"# metadip solve speed — torch {torch.__version__}, {torch.get_num_threads()} threads, "
