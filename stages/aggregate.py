@@ -10,17 +10,14 @@ import json
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metadip.core.atomic import atomic_path, write_text
-from metadip.pipeline.config import (
-    ConfigError,
-    check_pipeline_config,
-    load_config,
-)
+from metadip.pipeline.config import ConfigError, check_pipeline_config, load_config
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 from metadip.reporting.claims import check_claims, claims_markdown, headline
+from metadip.reporting.results import read_shards
+from metadip.reporting.settings import report_settings
 from metadip.reporting.tables import convergence_csv, convergence_rows, means_csv, method_means
 
 
@@ -36,51 +33,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     try:
-        config = check_pipeline_config(load_config(a.config), a.config)
-        if a.claims and not config["claims"]["enabled"]:
+        settings = report_settings(check_pipeline_config(load_config(a.config), a.config))
+        if a.claims and not settings.claims.enabled:
             raise ConfigError("--claims given but claims.enabled is false in the config")
-        tables = []
-        for path in a.shards:
-            try:
-                tables.append(pq.read_table(path))
-            except (OSError, pa.ArrowInvalid) as err:
-                raise ConfigError(f"{path}: not a readable shard ({err}); delete it and rerun the workflow") from None
+        table = read_shards(a.shards)
+        rows = table.to_pylist()
+        # everything is computed before anything is written: rows that do not pair up write nothing
+        summary = headline(rows, settings.claims)
+        verdict = check_claims(rows, settings) if a.claims else None
     except INPUT_ERRORS as err:
-        return fail("aggregate", err)
-    table = pa.concat_tables(tables, promote_options="default")
-    order = sorted(
-        range(table.num_rows),
-        key=lambda i: (
-            table["table"][i].as_py(),
-            table["task"][i].as_py(),
-            table["dataset"][i].as_py(),
-            table["method"][i].as_py(),
-            table["image_index"][i].as_py(),
-        ),
-    )
-    table = table.take(order)
-    rows = table.to_pylist()
-    try:
-        summary = headline(rows, config)
-    except ValueError as err:  # rows of two methods that do not pair up (a broken shard): write nothing
         return fail("aggregate", err)
     with atomic_path(a.results) as tmp:
         pq.write_table(table, tmp)
     write_text(a.summary, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     write_text(a.means, means_csv(method_means(rows)))
-    write_text(a.convergence, convergence_csv(convergence_rows(rows, config)))
+    write_text(a.convergence, convergence_csv(convergence_rows(rows, settings.methods)))
     print(
         f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, "
         f"{Path(a.means)}, {Path(a.convergence)}"
     )
-    if a.claims:
-        try:
-            verdict = check_claims(rows, config)
-        except ValueError as err:  # rows of two methods that do not pair up (a broken shard)
-            print(f"aggregate: error: claims: {err}", file=sys.stderr)
-            return 1
+    if verdict is not None:
         write_text(f"{a.claims}.json", json.dumps(verdict, indent=2) + "\n")
-        write_text(f"{a.claims}.md", claims_markdown(verdict, config))
+        write_text(f"{a.claims}.md", claims_markdown(verdict, settings.tasks))
         for v in verdict["verdicts"]:
             n = v["counts"]
             print(

@@ -15,6 +15,7 @@ from metadip.pipeline.config import (
 )
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 from metadip.reporting.report import render
+from metadip.reporting.settings import report_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         config = check_pipeline_config(load_config(a.config), a.config)
+        settings = report_settings(config)
         rows = pq.read_table(a.results).to_pylist()
         ev = config["evaluate"]
         # the images the evaluation used, in its order (image_index i = position i)
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     except INPUT_ERRORS as err:
         return fail("render", err)
-    written = render(config, rows, truth, a.tables, a.figures)
+    written = render(settings, rows, truth, a.tables, a.figures)
     print(f"rendered {len(written)} files: {', '.join(str(w) for w in written)}")
     return 0
 

@@ -5,6 +5,7 @@ Markdown rendering, and the config cross-check of the method names."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 
@@ -26,6 +27,7 @@ from metadip.reporting.claims import (
     transfer_settings,
     verdict,
 )
+from metadip.reporting.settings import report_settings
 from metadip.reporting.stats import Summary
 
 SPEED = {"step_seconds": 0.01, "ref_method": "dip_1000", "ref_step_seconds": 0.01, "ref_steps": 1000}  # 1000 / 50 = 20x
@@ -92,7 +94,7 @@ def checks(result, claim):
 
 
 def test_all_claims_hold_with_margins(config):
-    result = check_claims(make_rows(config), config)
+    result = check_claims(make_rows(config), report_settings(config))
     assert result["all_hold"]
     assert [v["claim"] for v in result["verdicts"]] == ["1-quality", "1-speed", "2", "2-control", "3", "4"]
     assert all(v["verdict"] == "holds" and v["counts"]["holds"] == v["settings"] for v in result["verdicts"])
@@ -124,43 +126,46 @@ def test_verdict_at_the_bound():
 
 @pytest.mark.parametrize("metadip, expect", [(29.5, "holds"), (29.49, "fails")])
 def test_exactly_at_and_just_below_the_bound(config, metadip, expect):
-    result = check_claims(make_rows(config, {"metadip": metadip}), config)  # den_25: bound −1.0 (the paper's gap +0.1)
+    result = check_claims(
+        make_rows(config, {"metadip": metadip}), report_settings(config)
+    )  # den_25: bound −1.0 (the paper's gap +0.1)
     c = next(ch for ch in checks(result, "1-quality") if ch["task"] == "den_25")
     assert c["verdict"] == expect and c["ci_low"] == c["ci_high"] == round(metadip - 30.5, 3)
 
 
 def test_an_interval_straddling_the_bound_is_inconclusive_and_said_so(config):
     wobble = {"metadip": lambda i: (-1.0, 1.0)[i % 2]}  # differences -2, 0, -2, 0 around the bound -1 (den_25)
-    result = check_claims(make_rows(config, {"metadip": 29.5}, noise=wobble), config)
+    result = check_claims(make_rows(config, {"metadip": 29.5}, noise=wobble), report_settings(config))
     c = next(ch for ch in checks(result, "1-quality") if ch["task"] == "den_25")
     assert c["verdict"] == "inconclusive" and c["ci_low"] < -1.0 < c["ci_high"] and "straddles" in c["reason"]
     assert not result["all_hold"] and summary(result, "1-quality")["verdict"] == "inconclusive"
-    md = claims_markdown(result, config)
+    md = claims_markdown(result, config["evaluate"]["tasks"])
     assert "Inconclusive:" in md and "- 1-quality at den σ=25 faces: 95% interval straddles the bound" in md
 
 
 def test_the_quality_bound_is_calibrated_to_the_paper_per_setting(config):
-    c = config["claims"]
+    c = report_settings(config).claims
     assert quality_bound(c, 1, 15.0, "natural") == (-1.0, 1.0)  # the paper: MetaDIP 1.0 dB above DIP(1000)
     assert quality_bound(c, 2, 0.125, "faces") == pytest.approx((-2.3, -1.3))
     assert quality_bound(c, 2, 0.125, "natural") == pytest.approx((-2.6, -1.6))
     assert quality_bound(c, 3, 0.25, "natural") == pytest.approx((-1.6, -0.6))
     assert quality_bound(c, 1, 50.0, "faces") == (-1.0, None)  # no paper number: -within_db
-    assert quality_bound({**c, "quality_bound": "fixed"}, 2, 0.125, "faces") == (-1.0, None)
+    assert quality_bound(dataclasses.replace(c, quality_bound="fixed"), 2, 0.125, "faces") == (-1.0, None)
     # 2 dB below DIP(1000) on CS 1/8: within the paper's own gap + 1 dB, not within a fixed 1 dB
     rows = make_rows(config, {"metadip": 28.5})
     by_setting = {
-        (ch["task"], ch["role"]): (ch["bound"], ch["verdict"]) for ch in checks(check_claims(rows, config), "1-quality")
+        (ch["task"], ch["role"]): (ch["bound"], ch["verdict"])
+        for ch in checks(check_claims(rows, report_settings(config)), "1-quality")
     }
     assert by_setting[("cs_8", "faces")] == (-2.3, "holds") and by_setting[("den_25", "faces")] == (-1.0, "fails")
     fixed = copy.deepcopy(config)
     fixed["claims"]["quality_bound"] = "fixed"
-    assert {ch["verdict"] for ch in checks(check_claims(rows, fixed), "1-quality")} == {"fails"}
+    assert {ch["verdict"] for ch in checks(check_claims(rows, report_settings(fixed)), "1-quality")} == {"fails"}
 
 
 def test_claim_2_uses_the_stronger_of_ema_and_last_iterate(config):
     # DIP(50)'s last iterate (29.5) is within 1 dB of MetaDIP (30) although its EMA (20) is far below
-    result = check_claims(make_rows(config, {"dip_50": (20.0, 29.5)}), config)
+    result = check_claims(make_rows(config, {"dip_50": (20.0, 29.5)}), report_settings(config))
     c = checks(result, "2")[0]
     assert c["short_field"] == "psnr_last" and c["mean"] == 0.5 and c["verdict"] == "fails"
     assert summary(result, "2")["verdict"] == "fails" and summary(result, "1-quality")["verdict"] == "holds"
@@ -169,18 +174,22 @@ def test_claim_2_uses_the_stronger_of_ema_and_last_iterate(config):
 def test_control_and_transfer_checks(config):
     # the random init reaches 29.5 with the same inner loop: 0.5 dB is not the 1 dB claimed, but positive
     # (transfer holds)
-    result = check_claims(make_rows(config, {"metadip_random": 29.5}), config)
+    result = check_claims(make_rows(config, {"metadip_random": 29.5}), report_settings(config))
     assert summary(result, "2-control")["verdict"] == "fails" and summary(result, "4")["verdict"] == "holds"
     # meta-trained on denoising of wallpapers: every other (task, class) is a transfer setting
-    assert transfer_settings(config) == {("den_25", "skimage"), ("cs_8", "skimage"), ("cs_8", "wallpapers")}
-    assert {(ch["task"], ch["dataset"]) for ch in checks(result, "4")} == transfer_settings(config)
-    md = claims_markdown(result, config)
+    assert transfer_settings(report_settings(config)) == {
+        ("den_25", "skimage"),
+        ("cs_8", "skimage"),
+        ("cs_8", "wallpapers"),
+    }
+    assert {(ch["task"], ch["dataset"]) for ch in checks(result, "4")} == transfer_settings(report_settings(config))
+    md = claims_markdown(result, config["evaluate"]["tasks"])
     assert (
         "| 4 vs metadip_random | 0.50 [0.5, 0.5] ✓ | · |" in md
     )  # den_25 on the meta-training class: not a transfer setting
     no_control = copy.deepcopy(config)
     no_control["claims"]["control"] = None
-    assert {v["claim"] for v in check_claims(make_rows(config), no_control)["verdicts"]} == {
+    assert {v["claim"] for v in check_claims(make_rows(config), report_settings(no_control))["verdicts"]} == {
         "1-quality",
         "1-speed",
         "2",
@@ -192,38 +201,40 @@ def test_replicates_are_averaged_per_image_and_their_spread_reported(config):
     cfg = copy.deepcopy(config)
     cfg["claims"]["replicates"] = {"metadip": ["metadip_s1", "metadip_s2"]}
     rows = make_rows(cfg, {"metadip_s1": 31.0, "metadip_s2": 29.6})  # seeds 30.0, 31.0, 29.6: mean 30.2
-    c = checks(check_claims(rows, cfg), "1-quality")[0]
+    c = checks(check_claims(rows, report_settings(cfg)), "1-quality")[0]
     assert c["mean"] == pytest.approx(-0.3) and c["seed_means"] == {
         "metadip": -0.5,
         "metadip_s1": 0.5,
         "metadip_s2": -0.9,
     }
     assert c["seed_std"] == pytest.approx(0.721, abs=1e-3)
-    assert checks(check_claims(rows, cfg), "3")[0]["mean"] == pytest.approx(1.2)  # every difference uses the seed mean
-    missing = check_claims([r for r in rows if r["method"] != "metadip_s2"], cfg)
+    assert checks(check_claims(rows, report_settings(cfg)), "3")[0]["mean"] == pytest.approx(
+        1.2
+    )  # every difference uses the seed mean
+    missing = check_claims([r for r in rows if r["method"] != "metadip_s2"], report_settings(cfg))
     c = checks(missing, "1-quality")[0]
     assert c["verdict"] == "inconclusive" and c["reason"] == "no rows of metadip_s2" and "seed_std" not in c
 
 
 def test_one_photo_is_inconclusive(config):
-    result = check_claims(make_rows(config, images=3, photos=1), config)
+    result = check_claims(make_rows(config, images=3, photos=1), report_settings(config))
     assert {ch["verdict"] for ch in result["checks"]} == {"inconclusive"}
     assert all(
         ch["reason"] == "fewer than 2 photographs (1): no interval" and ch["mean"] is not None
         for ch in result["checks"]
     )
-    md = claims_markdown(result, config)
+    md = claims_markdown(result, config["evaluate"]["tasks"])
     assert "-0.50 [no CI] ?" in md and "| n images / photos | 3/1 |" in md
 
 
 def test_missing_methods_and_timings_are_inconclusive_with_a_reason(config):
     rows = [r for r in make_rows(config, speed={}) if r["method"] != "metasiren"]
-    result = check_claims(rows, config)
+    result = check_claims(rows, report_settings(config))
     rival, speed = checks(result, "3")[0], checks(result, "1-speed")[0]
     assert (rival["verdict"], rival["reason"], rival["mean"]) == ("inconclusive", "no rows of metasiren", None)
     assert speed["verdict"] == "inconclusive" and "step timings" in speed["reason"]
     assert summary(result, "3")["counts"] == {"holds": 0, "fails": 0, "inconclusive": 4}
-    assert "| 3 vs metasiren | — ? |" in claims_markdown(result, config)
+    assert "| 3 vs metasiren | — ? |" in claims_markdown(result, config["evaluate"]["tasks"])
 
 
 def test_markdown_cells_and_counts(config):
@@ -234,14 +245,14 @@ def test_markdown_cells_and_counts(config):
         for r in rows
         if r["task"] == "cs_8" and r["role"] == "faces" and r["method"] == "metadip"
     ]
-    result = check_claims(m, config)
+    result = check_claims(m, report_settings(config))
     v = summary(result, "1-quality")
     assert (
         v["verdict"] == "fails"
         and v["counts"] == {"holds": 3, "fails": 1, "inconclusive": 0}
         and v["where"]["fails"] == ["cs_8 faces"]
     )
-    md = claims_markdown(result, config)
+    md = claims_markdown(result, config["evaluate"]["tasks"])
     assert "| **fails** | 3/4 | 1 | 0 | fails cs_8 faces |" in md
     assert "-2.70 [-2.9, -2.5] ✗" in md and "| ↳ 1-quality bound | ≥ -1 | ≥ -1 | ≥ -2.3 | ≥ -2.6 |" in md
     assert "| n images / photos | 4/4 | 4/4 | 4/4 | 4/4 |" in md
@@ -250,7 +261,7 @@ def test_markdown_cells_and_counts(config):
 def test_rows_that_do_not_pair_up_raise(config):
     rows = [r for r in make_rows(config) if not (r["method"] == "dip_1000" and r["image_index"] == 2)]
     with pytest.raises(ValueError, match="not run on the same images"):
-        check_claims(rows, config)
+        check_claims(rows, report_settings(config))
 
 
 def test_config_names_an_unknown_method(config):
@@ -266,7 +277,7 @@ def test_config_names_an_unknown_method(config):
 
 def test_headline_is_the_method_against_dip_1000_per_setting(config):
     rows = make_rows(config, psnr={"metadip": 31.0, "dip_1000": 30.5}, images=8, photos=4)
-    h = headline(rows, config)
+    h = headline(rows, report_settings(config).claims)
     assert set(h) == set(config["evaluate"]["tasks"])
     for task in h:
         assert set(h[task]) == set(config["evaluate"]["roles"].values())
@@ -287,7 +298,7 @@ def test_headline_is_the_method_against_dip_1000_per_setting(config):
             "photos",
         }
     without_long = [r for r in rows if r["method"] != "dip_1000"]
-    assert headline(without_long, config) == {}
+    assert headline(without_long, report_settings(config).claims) == {}
 
 
 # --- slow (`pytest -m slow`; .ci/run runs them) ----------

@@ -11,6 +11,7 @@ from builders import tiny_config
 
 from metadip.pipeline.config import validate_config
 from metadip.reporting.figures import save_convergence_figure
+from metadip.reporting.settings import report_settings
 from metadip.reporting.stats import summarize
 from metadip.reporting.tables import (
     build_table,
@@ -77,7 +78,7 @@ def test_table_layout_values_intervals_and_paper_columns():
     cfg = tiny_config()
     cfg["evaluate"]["tasks"]["den"]["sigma"] = 25.0
     rows = rows_for(cfg)
-    t1 = build_table(1, rows, cfg)
+    t1 = build_table(1, rows, report_settings(cfg))
     assert t1["headers"] == ["σ=25 a (for faces)", "σ=25 b (natural)", "time (s)"]
     labels = [r["label"] for r in t1["rows"]]
     assert labels == [
@@ -111,17 +112,17 @@ def test_table_layout_values_intervals_and_paper_columns():
         "4",
         "2",
     )
-    assert build_table(3, rows, cfg) is None  # no PR task in this config
+    assert build_table(3, rows, report_settings(cfg)) is None  # no PR task in this config
     # a method whose step count differs between settings (PnP's tuned iterations) is still one row
     rows2 = [
         dict(r, steps=r["steps"] * (2 if r["dataset"] == "b" else 1)) if r["method"] == "bm3d" else r for r in rows
     ]
-    assert [r["label"] for r in build_table(1, rows2, cfg)["rows"]] == labels
+    assert [r["label"] for r in build_table(1, rows2, report_settings(cfg))["rows"]] == labels
 
 
 def test_notes_name_the_data_and_its_photographs():
     cfg = tiny_config()
-    notes = " ".join(build_table(1, rows_for(cfg, images=3, photos=3), cfg)["notes"])
+    notes = " ".join(build_table(1, rows_for(cfg, images=3, photos=3), report_settings(cfg))["notes"])
     assert (
         "'faces' columns: 'a' (stand-in for CelebA faces; meta-training class): 3 images from 3 photographs "
         "of the 'test' split" in notes
@@ -133,7 +134,7 @@ def test_notes_name_the_data_and_its_photographs():
     assert "first" not in notes
     cfg["evaluate"]["roles"] = {"faces": "celeba", "natural": "b"}
     rows = [dict(r, dataset="celeba") if r["dataset"] == "a" else r for r in rows_for(cfg)]
-    t = build_table(1, rows, cfg)
+    t = build_table(1, rows, report_settings(cfg))
     assert t["headers"][0] == "σ=25 celeba (faces)" and "'celeba' (CelebA faces; transfer class)" in " ".join(
         t["notes"]
     )
@@ -143,12 +144,12 @@ def test_uneven_cells_show_their_own_n_and_one_photo_shows_no_interval():
     cfg = tiny_config()
     # image 3 of b missing: photo 0 keeps images 0, 2 (mean 31), photo 1 image 1 (31)
     rows = [r for r in rows_for(cfg) if not (r["method"] == "bm3d" and r["dataset"] == "b" and r["image_index"] == 3)]
-    md = to_markdown(build_table(1, rows, cfg))
+    md = to_markdown(build_table(1, rows, report_settings(cfg)))
     assert (
         "n = images/photos, per cell" in md
         and "| BM3D | 31.50 [31.0, 32.0] (31.9) n=4/2 | 31.00 [31.0, 31.0] (31.8) n=3/2 |" in md
     )
-    single = build_table(1, rows_for(cfg, photos=1), cfg)
+    single = build_table(1, rows_for(cfg, photos=1), report_settings(cfg))
     assert "| BM3D | 31.50 (31.9) | 31.50 (31.8) | 2.00 [2.00, 2.00] (1.66) |" in to_markdown(
         single
     )  # time: both classes
@@ -186,7 +187,7 @@ def test_paper_numbers_sit_beside_ours_for_the_paper_methods():
         for d in ("a", "b")
         for i in range(2)
     ]
-    t1 = build_table(1, rows, cfg)
+    t1 = build_table(1, rows, report_settings(cfg))
     cells = t1["rows"][0]["cells"]
     assert [c["paper"] for c in cells] == [31.9, 31.8, 1.66]
     assert "| BM3D | 29.00 [29.0, 29.0] (31.9) | 29.00 [29.0, 29.0] (31.8) | 1.50 [1.50, 1.50] (1.66) |" in to_markdown(
@@ -215,7 +216,7 @@ def test_metrics_summary_and_convergence():
     assert one_photo[("den", "a", "bm3d")]["psnr_ci_low_db"] is None  # one photo: no interval
     text = means_csv(method_means(rows)).splitlines()
     assert text[0].startswith("task,dataset,method,psnr_db") and "den,a,dip_3,21.5,21.0,22.0,26.5,0.3,4,2" in text
-    conv = convergence_rows(rows, cfg)
+    conv = convergence_rows(rows, cfg["evaluate"]["methods"])
     series = {r["series"] for r in conv}
     assert series == {"DIP random init, last iterate", "DIP random init, EMA"}  # the longest DIP run only
     first = next(
@@ -236,7 +237,7 @@ def test_convergence_interval_per_step_equals_the_scalar_bootstrap(tmp_path):
     ]
     conv = [
         r
-        for r in convergence_rows(rows, cfg)
+        for r in convergence_rows(rows, cfg["evaluate"]["methods"])
         if r["task"] == "cs" and r["dataset"] == "b" and r["series"].endswith("EMA")
     ]
     mine = [r for r in rows if r["task"] == "cs" and r["dataset"] == "b"]

@@ -25,12 +25,14 @@ over its seeds per image before differences are taken. Input: the evaluation row
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from metadip.pipeline.plan import TABLE_OF_KIND, tasks_of
+from metadip.pipeline.plan import TABLE_OF_KIND
 from metadip.reporting.paper import PAPER_PSNR
+from metadip.reporting.settings import ClaimSettings, ReportSettings
 from metadip.reporting.stats import (
     LEVEL,
     RESAMPLES,
@@ -44,7 +46,7 @@ from metadip.reporting.stats import (
     paired_difference,
     photo_of,
 )
-from metadip.reporting.tables import ROLES, setting_label
+from metadip.reporting.tables import ROLES, setting_label, setting_value
 
 VERDICTS = ("holds", "fails", "inconclusive")
 MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
@@ -102,7 +104,10 @@ def _check(
 
 
 def _values(
-    by_method: dict[str, list[dict[str, Any]]], method: str, replicates: dict[str, list[str]], field: str = "psnr"
+    by_method: dict[str, list[dict[str, Any]]],
+    method: str,
+    replicates: Mapping[str, tuple[str, ...]],
+    field: str = "psnr",
 ) -> Sourced:
     """Per-image ``field`` of ``method``, averaged over it and its replicates; (None, reason) when rows are missing."""
     ids = [method, *replicates.get(method, [])]
@@ -112,11 +117,12 @@ def _values(
     return average([by_image(by_method[i], field) for i in ids], what=f"{method} and its replicates"), None
 
 
-def _difference(a: Sourced, b: Sourced) -> Measured:
-    """The paired difference a − b, or (None, reason) when either side is missing."""
+def _difference(a: Sourced, b: Sourced, what: str) -> Measured:
+    """The paired difference a − b, or (None, reason) when either side is missing; ``what`` names
+    the two methods in the error raised when their rows do not pair up."""
     if a[0] is None or b[0] is None:
         return None, a[1] or b[1]
-    return paired_difference(a[0], b[0], RESAMPLES, SEED), None
+    return paired_difference(a[0], b[0], RESAMPLES, SEED, what), None
 
 
 def _speed(rows: list[dict[str, Any]]) -> Measured:
@@ -131,40 +137,37 @@ def _speed(rows: list[dict[str, Any]]) -> Measured:
     return geometric_summary(ratios, [photo_of(r) for r in rows], RESAMPLES, SEED), None
 
 
-def quality_bound(c: dict[str, Any], table: int, setting: float, role: str) -> tuple[float, float | None]:
+def quality_bound(c: ClaimSettings, table: int, setting: float, role: str) -> tuple[float, float | None]:
     """(bound, the paper's gap or None) of claim 1-quality in one setting (module doc)."""
-    me, long = (PAPER_PSNR.get((table, m, setting, role)) for m in (c["method"], c["long"]))
-    if c["quality_bound"] != "paper" or me is None or long is None:
-        return -c["within_db"], None
+    me, long = (PAPER_PSNR.get((table, m, setting, role)) for m in (c.method, c.long))
+    if c.quality_bound != "paper" or me is None or long is None:
+        return -c.within_db, None
     gap = round(me - long, 3)
-    return min(gap, 0.0) - c["within_db"], gap
+    return min(gap, 0.0) - c.within_db, gap
 
 
-def transfer_settings(config: dict[str, Any]) -> set[tuple[str, str]]:
+def transfer_settings(settings: ReportSettings) -> set[tuple[str, str]]:
     """(task, dataset) pairs whose task family (table) or image class differs from the claims
     method's meta-training (its meta.methods outer tasks and meta.train_dataset)."""
-    ev, meta = config["evaluate"], config["meta"]
-    init = ev["methods"].get(config["claims"]["method"], {}).get("init")
-    trained = {TABLE_OF_KIND[t["kind"]] for t in meta["methods"].get(init, {}).get("outer", {}).get("tasks", [])}
     return {
         (t, d)
-        for t, spec in ev["tasks"].items()
-        for d in ev["roles"].values()
-        if TABLE_OF_KIND[spec["kind"]] not in trained or d != meta["train_dataset"]
+        for t, spec in settings.tasks.items()
+        for d in settings.roles.values()
+        if TABLE_OF_KIND[spec["kind"]] not in settings.trained_tables or d != settings.train_dataset
     }
 
 
-def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: dict[str, Any]) -> dict[str, Any]:
+def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: ClaimSettings) -> dict[str, Any]:
     """With replicates of the method: per meta-training seed, its mean paired difference to the long
     run (dB), and the std of those means across seeds; {} otherwise."""
-    seeds = [c["method"], *c["replicates"].get(c["method"], [])]
-    if len(seeds) < 2 or any(s not in by_method for s in [*seeds, c["long"]]):
+    seeds = [c.method, *c.replicates.get(c.method, ())]
+    if len(seeds) < 2 or any(s not in by_method for s in [*seeds, c.long]):
         return {}
-    long = by_image(by_method[c["long"]])
+    long = by_image(by_method[c.long])
     means = {}
     for s in seeds:
         mine = by_image(by_method[s])
-        means[s] = float(np.mean([mine[k].value - long[k].value for k in join(mine, long, f"{s} and {c['long']}")]))
+        means[s] = float(np.mean([mine[k].value - long[k].value for k in join(mine, long, f"{s} and {c.long}")]))
     return {
         "seed_means": {s: round(m, 3) for s, m in means.items()},
         "seed_std": round(float(np.std(list(means.values()), ddof=1)), 3),
@@ -172,42 +175,46 @@ def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: dict[str, Any]) -
 
 
 def _setting_checks(
-    by_method: dict[str, list[dict[str, Any]]], config: dict[str, Any], table: int, task: str, role: str, transfer: bool
+    by_method: dict[str, list[dict[str, Any]]],
+    settings: ReportSettings,
+    table: int,
+    task: str,
+    role: str,
+    transfer: bool,
 ) -> list[dict[str, Any]]:
     """Every check of one (task, class) setting; ``by_method`` holds that setting's rows per method id."""
-    c, spec = config["claims"], config["evaluate"]["tasks"][task]
-    where = {"task": task, "role": role, "dataset": config["evaluate"]["roles"][role]}
-    fmt = {**c, "rule": PAPER_RULE.format(**c) if c["quality_bound"] == "paper" else ""}
-    reps = c["replicates"]
-    me = _values(by_method, c["method"], reps)
-    bound, gap = quality_bound(
-        c, table, float(spec["sigma"]) if spec["kind"] == "denoising" else float(spec["ratio"]), role
-    )
+    c, spec = settings.claims, settings.tasks[task]
+    where = {"task": task, "role": role, "dataset": settings.roles[role]}
+    fmt = {**c.text_fields(), "rule": PAPER_RULE.format(**c.text_fields()) if c.quality_bound == "paper" else ""}
+    reps = c.replicates
+    where_text = f"{task} {settings.roles[role]}:"
+    me = _values(by_method, c.method, reps)
+    bound, gap = quality_bound(c, table, setting_value(spec), role)
     checks = [
         _check(
             "1-quality",
             CLAIMS["1-quality"].format(**fmt),
-            c["long"],
+            c.long,
             where,
-            _difference(me, _values(by_method, c["long"], reps)),
+            _difference(me, _values(by_method, c.long, reps), f"{where_text} {c.method} vs {c.long}"),
             bound,
             paper_gap=gap,
             **seed_spread(by_method, c),
         )
     ]
-    mine = by_method.get(c["method"], [])
+    mine = by_method.get(c.method, [])
     checks.append(
         _check(
             "1-speed",
             CLAIMS["1-speed"].format(**fmt),
-            c["long"],
+            c.long,
             where,
             _speed(mine),
-            c["min_speedup"],
+            c.min_speedup,
             ref_method=next((r.get("ref_method") for r in mine), None),
         )
     )
-    short = by_method.get(c["short"], [])
+    short = by_method.get(c.short, [])
     field = (
         "psnr_last"
         if short and np.mean([r["psnr_last"] for r in short]) > np.mean([r["psnr"] for r in short])
@@ -217,31 +224,31 @@ def _setting_checks(
         _check(
             "2",
             CLAIMS["2"].format(**fmt),
-            c["short"],
+            c.short,
             where,
-            _difference(me, _values(by_method, c["short"], reps, field)),
-            c["short_margin_db"],
+            _difference(me, _values(by_method, c.short, reps, field), f"{where_text} {c.method} vs {c.short}"),
+            c.short_margin_db,
             short_field=field,
         )
     )
-    if c["control"] is not None:
-        control = _difference(me, _values(by_method, c["control"], reps))
+    if c.control is not None:
+        control = _difference(me, _values(by_method, c.control, reps), f"{where_text} {c.method} vs {c.control}")
         checks.append(
-            _check("2-control", CLAIMS["2-control"].format(**fmt), c["control"], where, control, c["control_margin_db"])
+            _check("2-control", CLAIMS["2-control"].format(**fmt), c.control, where, control, c.control_margin_db)
         )
-    for rival in c["rivals"]:
+    for rival in c.rivals:
         checks.append(
             _check(
                 "3",
                 CLAIMS["3"].format(rival=rival, **fmt),
                 rival,
                 where,
-                _difference(me, _values(by_method, rival, reps)),
-                c["rival_margin_db"],
+                _difference(me, _values(by_method, rival, reps), f"{where_text} {c.method} vs {rival}"),
+                c.rival_margin_db,
             )
         )
-    if c["control"] is not None and transfer:
-        checks.append(_check("4", CLAIMS["4"].format(**fmt), c["control"], where, control, c["transfer_margin_db"]))
+    if c.control is not None and transfer:
+        checks.append(_check("4", CLAIMS["4"].format(**fmt), c.control, where, control, c.transfer_margin_db))
     return checks
 
 
@@ -268,23 +275,23 @@ def _by_setting(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, l
     return groups
 
 
-def check_claims(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
+def check_claims(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, Any]:
     """Every claim in every (task, class) setting of the config, from the evaluation ``rows``.
 
     Each check carries the method compared with (``versus``), the mean (dB; a ratio for 1-speed),
     its 95% interval, n images / photos, the bound (the least value that holds) and the verdict
     with the reason when inconclusive.
     """
-    roles = config["evaluate"]["roles"]
+    roles = settings.roles
     groups = _by_setting(rows)
-    transfer = transfer_settings(config)
+    transfer = transfer_settings(settings)
     checks = [
         ch
         for table in (1, 2, 3)
-        for task in tasks_of(config, table)
+        for task in settings.tasks_of(table)
         for role in ROLES
         for ch in _setting_checks(
-            groups[(task, roles[role])], config, table, task, role, (task, roles[role]) in transfer
+            groups[(task, roles[role])], settings, table, task, role, (task, roles[role]) in transfer
         )
     ]
     verdicts = [
@@ -303,20 +310,19 @@ def check_claims(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str
     }
 
 
-def headline(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
+def headline(rows: list[dict[str, Any]], c: ClaimSettings) -> dict[str, Any]:
     """What a person reads first (the DVC metrics file): per task and dataset, the mean PSNR (dB) of
     ``claims.method`` and ``claims.long`` (seed-averaged with ``claims.replicates``), their paired
     gap with its 95% interval, and the speed-up (1-speed's ratio); a setting without rows of either
     method is left out."""
-    c = config["claims"]
-    method, long = c["method"], c["long"]
+    method, long = c.method, c.long
     groups = _by_setting(rows)
     out: dict[str, Any] = {}
     for (task, dataset), by_method in sorted(groups.items()):
-        a, b = _values(by_method, method, c["replicates"]), _values(by_method, long, c["replicates"])
+        a, b = _values(by_method, method, c.replicates), _values(by_method, long, c.replicates)
         if a[0] is None or b[0] is None:
             continue
-        gap = paired_difference(a[0], b[0], RESAMPLES, SEED)
+        gap = paired_difference(a[0], b[0], RESAMPLES, SEED, f"{task} {dataset}: {method} vs {long}")
         speed, _ = _speed(by_method[method])
         out.setdefault(task, {})[dataset] = {
             f"{method}_db": round(float(np.mean([o.value for o in a[0].values()])), 3),
@@ -331,7 +337,7 @@ def headline(rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, An
     return out
 
 
-def _setting_name(task: dict[str, Any]) -> str:
+def _setting_name(task: Mapping[str, Any]) -> str:
     """'den σ=15', 'CS m/n=1/4', 'PR m/n=1/8'."""
     kind = "den" if task["kind"] == "denoising" else task["kind"].split("_")[0].upper()
     return f"{kind} {setting_label(task)}"
@@ -346,10 +352,9 @@ def _value(ch: dict[str, Any]) -> str:
     return f"{ch['mean']:.2f}{unit} {ci} {MARKS[ch['verdict']]}"
 
 
-def claims_markdown(result: dict[str, Any], config: dict[str, Any]) -> str:
+def claims_markdown(result: dict[str, Any], tasks: Mapping[str, Mapping[str, Any]]) -> str:
     """The verdict table (claim, verdict, counts), the per-setting intervals with n images / photos
-    and bounds, and every inconclusive check with its reason."""
-    tasks = config["evaluate"]["tasks"]
+    and bounds, and every inconclusive check with its reason; ``tasks``: task name → its setting."""
     name = {(t, r): f"{_setting_name(tasks[t])} {r}" for t, r in ((ch["task"], ch["role"]) for ch in result["checks"])}
     lines = [
         "| claim | verdict | holds | fails | inconclusive | settings that fail / are inconclusive |",

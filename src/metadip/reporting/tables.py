@@ -14,13 +14,14 @@ import csv
 import io
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from metadip.pipeline.plan import tasks_of
 from metadip.reporting.paper import PAPER_PSNR, PAPER_SECONDS
+from metadip.reporting.settings import ReportSettings
 from metadip.reporting.stats import RESAMPLES, Summary, interval, photo_of, summarize
 
 ROLES = ("faces", "natural")
@@ -93,11 +94,12 @@ def _ratio(r: float) -> str:
     return f"{f.numerator}/{f.denominator}"
 
 
-def _setting_value(task: dict[str, Any]) -> float:
+def setting_value(task: Mapping[str, Any]) -> float:
+    """The number a task setting is known by: σ (0-255 scale) for denoising, m/n for CS and PR."""
     return float(task["sigma"]) if task["kind"] == "denoising" else float(task["ratio"])
 
 
-def setting_label(task: dict[str, Any]) -> str:
+def setting_label(task: Mapping[str, Any]) -> str:
     """A task setting as a column header: ``σ=15`` (denoising) or ``m/n=1/4`` (CS, PR)."""
     return f"σ={task['sigma']:g}" if task["kind"] == "denoising" else f"m/n={_ratio(task['ratio'])}"
 
@@ -110,22 +112,23 @@ def _fmt_s(v: float | None) -> str:
     return "—" if v is None else (f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:.1f}")
 
 
-def data_label(config: dict[str, Any], role: str) -> str:
+def data_label(settings: ReportSettings, role: str) -> str:
     """What a class's column holds, named from the config, e.g. "'skimage' (stand-in for CelebA faces;
     transfer class)" or "'wallpapers' (natural patches; meta-training class)"."""
-    dataset = config["evaluate"]["roles"][role]
+    dataset = settings.roles[role]
     what = (
         ("CelebA faces" if "celeba" in dataset.lower() else "stand-in for CelebA faces")
         if role == "faces"
         else "natural patches"
     )
-    kind = "meta-training class" if dataset == config["meta"]["train_dataset"] else "transfer class"
+    kind = "meta-training class" if dataset == settings.train_dataset else "transfer class"
     return f"'{dataset}' ({what}; {kind})"
 
 
-def column_label(config: dict[str, Any], role: str) -> str:
-    """A class as a column header: the dataset and the paper's class it plays ("skimage (for faces)")."""
-    dataset = config["evaluate"]["roles"][role]
+def column_label(roles: Mapping[str, str], role: str) -> str:
+    """A class as a column header: the dataset and the paper's class it plays ("skimage (for faces)");
+    ``roles``: class → dataset."""
+    dataset = roles[role]
     return f"{dataset} (for faces)" if role == "faces" and "celeba" not in dataset.lower() else f"{dataset} ({role})"
 
 
@@ -143,14 +146,13 @@ def _cell(rows: list[dict[str, Any]] | None, field: str, key: str, **cell: Any) 
     }
 
 
-def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any] | None:
+def build_table(table: int, rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, Any] | None:
     """The cells of one table, or None when no task of the config belongs to it."""
-    ev = config["evaluate"]
-    tasks = tasks_of(config, table)
+    tasks = settings.tasks_of(table)
     if not tasks:
         return None
     groups_of = group_rows([r for r in rows if r["task"] in tasks])
-    datasets = {role: ev["roles"][role] for role in ROLES}
+    datasets = {role: settings.roles[role] for role in ROLES}
     variants: list[tuple[str, str, str, str]] = []  # (method id, label, variant, method name)
     # one row per method variant (a PnP method's tuned iteration count may differ between tasks)
     seen: dict[tuple[str, str], tuple[str, int]] = {}
@@ -158,7 +160,7 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
         if r["task"] in tasks:
             label, steps = seen.get((r["method_name"], r["method"]), (r["label"], 0))
             seen[(r["method_name"], r["method"])] = (label, max(steps, r["steps"]))
-    for name, m in ev["methods"].items():
+    for name, m in settings.methods.items():
         mine = sorted(((method, *v) for (n, method), v in seen.items() if n == name), key=lambda s: -s[2])
         for method, label, _ in mine:
             variants.append((method, label, "estimate", name))
@@ -171,10 +173,10 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
         cells = []
         for group in groups:
             for task in group:
-                spec = ev["tasks"][task]
+                spec = settings.tasks[task]
                 for role in ROLES:
                     paper = (
-                        PAPER_PSNR.get((table, method, _setting_value(spec), role)) if variant == "estimate" else None
+                        PAPER_PSNR.get((table, method, setting_value(spec), role)) if variant == "estimate" else None
                     )
                     cells.append(
                         _cell(
@@ -188,7 +190,9 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
                         )
                     )
             timed = [r for t in group for d in datasets.values() for r in groups_of.get((t, d, method), [])]
-            paper_s = PAPER_SECONDS.get((table, method, None if table == 1 else _setting_value(ev["tasks"][group[0]])))
+            paper_s = PAPER_SECONDS.get(
+                (table, method, None if table == 1 else setting_value(settings.tasks[group[0]]))
+            )
             cells.append(
                 _cell(
                     timed,
@@ -204,8 +208,8 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
     for group in groups:
         for task in group:
             for role in ROLES:
-                headers.append(f"{setting_label(ev['tasks'][task])} {column_label(config, role)}")
-        headers.append("time (s)" if table == 1 else f"{setting_label(ev['tasks'][group[0]])} time (s)")
+                headers.append(f"{setting_label(settings.tasks[task])} {column_label(settings.roles, role)}")
+        headers.append("time (s)" if table == 1 else f"{setting_label(settings.tasks[group[0]])} time (s)")
     counts = {(c["n"], c["photos"]) for r in body for c in r["cells"] if c["role"] != "time" and c["n"] is not None}
     uniform = next(iter(counts)) if len(counts) == 1 else None
     return {
@@ -214,7 +218,7 @@ def build_table(table: int, rows: list[dict[str, Any]], config: dict[str, Any]) 
         "headers": headers,
         "rows": body,
         "uniform_n": uniform,
-        "notes": table_notes(config, [r for r in rows if r["task"] in tasks], uniform),
+        "notes": table_notes(settings, [r for r in rows if r["task"] in tasks], uniform),
     }
 
 
@@ -226,10 +230,10 @@ def _evaluated(rows: list[dict[str, Any]], dataset: str) -> tuple[int, int | Non
 
 
 def table_notes(
-    config: dict[str, Any], rows: list[dict[str, Any]], uniform: tuple[int, int] | None = None
+    settings: ReportSettings, rows: list[dict[str, Any]], uniform: tuple[int, int] | None = None
 ) -> list[str]:
     """The notes under a table: what a cell is, n, the data of each class, DIP's two rows."""
-    ev, size = config["evaluate"], config["meta"]["image_size"]
+    size = settings.image_size
     n = f"n = {uniform[0]} images / {uniform[1]} photos per cell" if uniform else "n = images/photos, per cell"
     notes = [
         (
@@ -242,10 +246,10 @@ def table_notes(
         )
     ]
     for role in ROLES:
-        images, photos = _evaluated(rows, ev["roles"][role])
+        images, photos = _evaluated(rows, settings.roles[role])
         source = "photographs not recorded in the rows" if photos is None else f"{photos} photographs"
         notes.append(
-            f"'{role}' columns: {data_label(config, role)}: {images} images from {source} of the '{ev['split']}' "
+            f"'{role}' columns: {data_label(settings, role)}: {images} images from {source} of the '{settings.split}' "
             f"split (interleaved across photographs)."
         )
     notes.append(
@@ -382,14 +386,13 @@ def to_csv(t: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def convergence_rows(rows: list[dict[str, Any]], config: dict[str, Any]) -> list[dict[str, Any]]:
+def convergence_rows(rows: list[dict[str, Any]], methods: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Figure 2's data: per (task, dataset, series, step) the mean NMSE over images with its 95%
     interval (a bootstrap over photographs, one draw shared by all steps; None with fewer than 2
     photographs) and the min / max over images.
 
     Series: every meta method, and the longest-run variant of every DIP method, as its EMA
-    estimate and its last iterate."""
-    methods = config["evaluate"]["methods"]
+    estimate and its last iterate. ``methods``: method name → its kind, label, ... (evaluate.methods)."""
     longest = {}
     for r in rows:
         if methods[r["method_name"]]["kind"] == "dip":

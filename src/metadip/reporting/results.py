@@ -1,0 +1,28 @@
+"""The evaluation shards of a run gathered into one results table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: the results table's row order: by table, task setting, dataset, method id and image
+ORDER = ("table", "task", "dataset", "method", "image_index")
+
+
+def read_shards(paths: Sequence[str | os.PathLike]) -> pa.Table:
+    """The rows of every shard parquet file in one table sorted by :data:`ORDER` (columns a shard
+    lacks are null); ValueError naming the first unreadable file."""
+    tables = []
+    for path in paths:
+        try:
+            tables.append(pq.read_table(path))
+        except (OSError, pa.ArrowInvalid) as err:
+            raise ValueError(f"{path}: not a readable shard ({err}); delete it and rerun the workflow") from None
+    if not tables:
+        raise ValueError("no shards to gather")
+    table = pa.concat_tables(tables, promote_options="default")
+    keys = [table[k].to_pylist() for k in ORDER]
+    return table.take(sorted(range(table.num_rows), key=lambda i: tuple(k[i] for k in keys)))

@@ -1,0 +1,98 @@
+"""Typed settings of the reporting layer, parsed once from the validated config.
+
+:func:`report_settings` reads what the tables, figures and claims use — the task settings, which
+dataset plays each image class, the methods' kinds and labels, the claims' thresholds — so that
+every reporting function's signature says what it uses and none reaches back into the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from metadip.pipeline.plan import TABLE_OF_KIND
+
+
+@dataclass(frozen=True)
+class ClaimSettings:
+    """The config's ``claims`` section: which methods are compared and each claim's bound (dB, or a
+    ratio for ``min_speedup``); see :mod:`metadip.reporting.claims`."""
+
+    enabled: bool
+    method: str
+    long: str
+    short: str
+    control: str | None
+    rivals: tuple[str, ...]
+    replicates: Mapping[str, tuple[str, ...]]  # method id → ids of its other meta-training seeds
+    within_db: float
+    quality_bound: str  # "paper" | "fixed"
+    min_speedup: float
+    short_margin_db: float
+    control_margin_db: float
+    transfer_margin_db: float
+    rival_margin_db: float
+
+    def text_fields(self) -> dict[str, Any]:
+        """The settings as keyword arguments of the claims' text templates."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What a run's report is built from, besides its result rows."""
+
+    seed: int
+    image_size: int  # px, square crops
+    train_dataset: str  # the meta-training class (meta.train_dataset)
+    split: str  # the evaluated split
+    qualitative_images: int  # images per dataset in Figures 3-5
+    roles: Mapping[str, str]  # the paper's class ("faces", "natural") → dataset playing it
+    tasks: Mapping[str, Mapping[str, Any]]  # task name → its setting (kind, sigma, ratio, ...), config order
+    methods: Mapping[str, Mapping[str, Any]]  # method name → kind, label, ... (evaluate.methods), config order
+    claims: ClaimSettings
+    trained_tables: frozenset[int]  # tables (task families) the claims method's init was meta-trained on
+
+    def tasks_of(self, table: int) -> list[str]:
+        """Names of the tasks whose rows go to ``table`` (1 denoising, 2 CS, 3 PR), in config order."""
+        return [t for t, spec in self.tasks.items() if TABLE_OF_KIND[spec["kind"]] == table]
+
+    def kind_of(self, method: str) -> str:
+        """The kind (denoiser, pnp, dip, meta) of a method name of ``evaluate.methods``."""
+        return self.methods[method]["kind"]
+
+
+def report_settings(config: dict[str, Any]) -> ReportSettings:
+    """The reporting settings of a validated pipeline config."""
+    ev, meta, c = config["evaluate"], config["meta"], config["claims"]
+    claims = ClaimSettings(
+        enabled=bool(c["enabled"]),
+        method=c["method"],
+        long=c["long"],
+        short=c["short"],
+        control=c["control"],
+        rivals=tuple(c["rivals"]),
+        replicates={m: tuple(ids) for m, ids in c["replicates"].items()},
+        within_db=float(c["within_db"]),
+        quality_bound=c["quality_bound"],
+        min_speedup=float(c["min_speedup"]),
+        short_margin_db=float(c["short_margin_db"]),
+        control_margin_db=float(c["control_margin_db"]),
+        transfer_margin_db=float(c["transfer_margin_db"]),
+        rival_margin_db=float(c["rival_margin_db"]),
+    )
+    init = ev["methods"].get(claims.method, {}).get("init")
+    outer = meta["methods"].get(init, {}).get("outer", {}).get("tasks", [])
+    return ReportSettings(
+        seed=int(config["seed"]),
+        image_size=int(meta["image_size"]),
+        train_dataset=meta["train_dataset"],
+        split=ev["split"],
+        qualitative_images=int(ev["qualitative_images"]),
+        roles=dict(ev["roles"]),
+        tasks={name: dict(spec) for name, spec in ev["tasks"].items()},
+        methods={name: dict(m) for name, m in ev["methods"].items()},
+        claims=claims,
+        trained_tables=frozenset(TABLE_OF_KIND[t["kind"]] for t in outer),
+    )

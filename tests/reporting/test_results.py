@@ -1,0 +1,77 @@
+"""Gathering the evaluation shards (metadip.reporting.results) and the aggregate stage's refusal of
+rows that do not pair up: one line on stderr, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from test_claims import make_rows
+from workflow_helpers import ROOT
+
+from metadip.pipeline.config import DEFAULT_CONFIG, load_config
+from metadip.reporting.results import read_shards
+
+
+def _row(table: int, task: str, method: str, index: int, **extra) -> dict:
+    return {"table": table, "task": task, "dataset": "a", "method": method, "image_index": index, **extra}
+
+
+def test_shards_are_concatenated_in_one_order_with_missing_columns_null(tmp_path):
+    # the second shard has no psnr column: its rows read as null
+    pq.write_table(
+        pa.Table.from_pylist([_row(2, "cs", "dip", 1, psnr=None), _row(1, "den", "metadip", 0, psnr=30.0)]),
+        tmp_path / "s1.parquet",
+    )
+    pq.write_table(pa.Table.from_pylist([_row(1, "den", "dip", 1), _row(1, "den", "dip", 0)]), tmp_path / "s2.parquet")
+    rows = read_shards([tmp_path / "s1.parquet", tmp_path / "s2.parquet"]).to_pylist()
+    assert [(r["table"], r["method"], r["image_index"]) for r in rows] == [
+        (1, "dip", 0),
+        (1, "dip", 1),
+        (1, "metadip", 0),
+        (2, "dip", 1),
+    ]
+    assert [r["psnr"] for r in rows] == [None, None, 30.0, None]
+
+
+def test_an_unreadable_shard_is_named(tmp_path):
+    good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
+    pq.write_table(pa.Table.from_pylist([_row(1, "den", "dip", 0)]), good)
+    bad.write_text("not parquet")
+    with pytest.raises(ValueError, match=r"bad\.parquet: not a readable shard .* delete it and rerun"):
+        read_shards([good, bad])
+    with pytest.raises(ValueError, match="no shards"):
+        read_shards([])
+
+
+def test_aggregate_refuses_rows_that_do_not_pair_up_and_writes_nothing(tmp_path):
+    config = load_config(DEFAULT_CONFIG)
+    config["evaluate"]["tasks"] = {"den_25": {"kind": "denoising", "sigma": 25}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    rows = [dict(r, table=1) for r in make_rows(config) if not (r["method"] == "dip_1000" and r["image_index"] == 2)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "shard.parquet")
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "aggregate.py"),
+            "--config",
+            str(tmp_path / "config.yaml"),
+            "--shards",
+            str(tmp_path / "shard.parquet"),
+            *("--results", str(out / "results.parquet"), "--summary", str(out / "summary.json")),
+            *("--means", str(out / "means.csv"), "--convergence", str(out / "convergence.csv")),
+            *("--claims", str(out / "claims")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.startswith("aggregate: error: ") and run.stderr.count("\n") == 1, run.stderr
+    assert "dip_1000" in run.stderr
+    assert not out.exists()
