@@ -17,6 +17,7 @@ from pathlib import Path
 from metadip.core.atomic import write_text
 from metadip.core.checkpoints import code_sha256
 from metadip.core.images import resize_images
+from metadip.core.training_log import training_summary
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.datasets.store import training_split
 from metadip.meta.ablation import overrides_text, variant_method
@@ -26,7 +27,6 @@ from metadip.meta.maml import (
     meta_train,
     score_tasks,
     simulate_tasks,
-    training_summary,
 )
 from metadip.models.build import architecture_from_config
 from metadip.pipeline.artifacts import file_sha256

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from metadip.core.checkpoints import code_sha256
 from metadip.core.images import resize_images
+from metadip.core.training_log import training_summary
 from metadip.datasets.store import training_split
 from metadip.meta.data_parallel import init_from_environment, leave
 from metadip.meta.inner_loop import InnerSettings, build_model
-from metadip.meta.maml import OuterSettings, meta_train, training_summary
+from metadip.meta.maml import OuterSettings, meta_train
 from metadip.models.build import architecture_from_config
 from metadip.pipeline.artifacts import file_sha256, save_meta_init
 from metadip.pipeline.config import ConfigError, load_config

@@ -13,12 +13,12 @@ import pytest
 import torch
 from builders import TINY, curate, dataset_config, images, make_folder, outer, tiny_model, training_images
 
+from metadip.core import training_log
 from metadip.core.atomic import atomic_path, current_umask, write_text
 from metadip.core.checkpoints import save_checkpoint
 from metadip.core.images import save_png
-from metadip.meta import maml
-from metadip.meta.maml import meta_train, training_summary
-from metadip.models import denoiser_training
+from metadip.core.training_log import training_summary
+from metadip.meta.maml import meta_train
 from metadip.models.denoiser_training import DenoiserTraining, train_denoiser
 from metadip.models.denoisers import DRUNet
 from metadip.pipeline.artifacts import save_meta_init
@@ -110,7 +110,7 @@ def test_resumed_meta_training_log_carries_time_and_loss(tmp_path, monkeypatch, 
     checkpoint of step 4, one step after the last row (step 3). The first session's time up to that
     checkpoint and the loss of step 4 belong in the row of step 6 (both were dropped)."""
     clock = FakeClock()
-    monkeypatch.setattr(maml, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(training_log, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     meta_train(
         tiny_model(),
         outer(),
@@ -163,7 +163,7 @@ def test_resumed_meta_training_log_carries_time_and_loss(tmp_path, monkeypatch, 
 
 def test_resumed_denoiser_training_log_carries_time_and_loss(tmp_path, monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(denoiser_training, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(training_log, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     train, val = training_images()
     s = DenoiserTraining(steps=6, batch=2, patch=16, lr=1e-3, checkpoint_every=2, val_every=3, val_images=1)
     train_denoiser(

@@ -1,5 +1,5 @@
 """Foundations every layer uses: image I/O, quality metrics, seeded generators, config hashes,
-the default device, atomic writes, training checkpoints and quiet progress bars.
+the default device, atomic writes, training checkpoints and logs, quiet progress bars and a step clock.
 
 Public names are importable from the package; they load their module on first use, so importing
 the package is cheap.
@@ -40,10 +40,12 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "set_aside": "checkpoints",
         "square_resize": "images",
         "StepClock": "step_clock",
+        "TrainingLog": "training_log",
         "ssim": "metrics",
         "tensors_sha256": "checkpoints",
         "to_tensor": "images",
         "to_uint8": "images",
+        "training_summary": "training_log",
         "write_log": "checkpoints",
         "write_text": "atomic",
     },

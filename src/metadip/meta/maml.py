@@ -16,10 +16,8 @@ images) is logged to a CSV metrics file and the progress bar.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,20 +27,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from metadip.core.atomic import write_text
 from metadip.core.checkpoints import (
     code_sha256,
-    read_log,
     resume_step,
     save_checkpoint,
     tensors_sha256,
-    write_log,
 )
 from metadip.core.device import default_device
 from metadip.core.hashing import config_hash
 from metadip.core.metrics import psnr
 from metadip.core.progress_bars import progress
 from metadip.core.seeding import name_key, seeded_generator
+from metadip.core.training_log import TrainingLog
 from metadip.meta.data_parallel import Ranks, current_ranks
 from metadip.meta.inner_loop import MetaModel, batched_task_loss, solve_batch, task_loss
 from metadip.physics.operators import Operator
@@ -146,31 +142,6 @@ def score_tasks(
     return {name: image_psnrs(model, op, ys, xs, steps, device) for name, (op, ys, xs) in problems.items()}
 
 
-FIELDS = ["step", "train_loss", "val_psnr", "seconds"]
-PROGRESS = "progress.json"  # beside the checkpoint: the log's running totals at the checkpointed step
-
-
-def save_progress(path: Path, step: int, seconds: float, pending_losses: list[float]) -> None:
-    """Record, with the checkpoint of ``step``, the cumulative training seconds and the losses of
-    the steps since the last log row, so that a resumed run continues both (instead of counting
-    time from the resume and averaging only the resumed steps' losses into the next row)."""
-    write_text(path, json.dumps({"step": step, "seconds": round(seconds, 4), "pending_losses": pending_losses}) + "\n")
-
-
-def resume_totals(path: Path, start_step: int, rows: list[dict[str, Any]]) -> tuple[float, list[float]]:
-    """(cumulative seconds, losses not yet logged) at the checkpoint of ``start_step``: from the
-    progress record written with that checkpoint, else (a record of another step, or none) from
-    the last kept log row."""
-    if start_step > 0:
-        try:
-            rec = json.loads(path.read_text())
-            if int(rec["step"]) == start_step:
-                return float(rec["seconds"]), [float(v) for v in rec["pending_losses"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return (float(rows[-1]["seconds"]) if rows else 0.0), []
-
-
 # -- the trainer ------------------------------------------------------------------------------------
 
 
@@ -230,7 +201,7 @@ def meta_train(
             "prior": getattr(model.prior.config, "to_dict", dict)(),
         }
     )
-    ckpt, metrics_path = work / "checkpoint.safetensors", work / "metrics.csv"
+    ckpt = work / "checkpoint.safetensors"
     # rank 0 vets the checkpoint (and sets a corrupt one aside) before any other rank reads it
     start_step = resume_step(ckpt, model, opt, identity, device) if ranks.lead else 0
     start_step = ranks.broadcast_int(start_step, device)
@@ -238,21 +209,13 @@ def meta_train(
         raise RuntimeError(f"{ckpt}: rank {ranks.rank} could not resume the step rank 0 resumed ({start_step})")
     if start_step and ranks.lead:
         log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
-    rows = read_log(metrics_path, start_step) if ranks.lead else []
     val_op, val_ys, val_xs = validation_set(settings, val_images, seed)
-    if start_step == 0 and ranks.lead:
-        (work / PROGRESS).unlink(missing_ok=True)
-        rows = [
-            {
-                "step": 0,
-                "train_loss": "",
-                "val_psnr": round(validate(model, val_op, val_ys, val_xs, settings.test_steps, device), 4),
-                "seconds": 0.0,
-            }
-        ]
-        write_log(metrics_path, rows, FIELDS)
-    done_seconds, losses = resume_totals(work / PROGRESS, start_step, rows)
-    t0 = time.perf_counter() - done_seconds  # cumulative over resumed sessions
+    training_log = TrainingLog(
+        work,
+        start_step,
+        lambda: validate(model, val_op, val_ys, val_xs, settings.test_steps, device),
+        write=ranks.lead,
+    )
     bar = progress(
         range(start_step + 1, settings.steps + 1),
         desc="meta-train",
@@ -286,42 +249,18 @@ def meta_train(
         if settings.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         opt.step()
-        losses.append(loss_value)
+        training_log.add_loss(loss_value)
         if ranks.lead and (step % settings.val_every == 0 or step == settings.steps):
             val = validate(model, val_op, val_ys, val_xs, settings.test_steps, device)
-            rows.append(
-                {
-                    "step": step,
-                    "train_loss": round(float(np.mean(losses)), 6),
-                    "val_psnr": round(val, 4),
-                    "seconds": round(time.perf_counter() - t0, 2),
-                }
-            )
-            losses = []
-            write_log(metrics_path, rows, FIELDS)
+            row = training_log.record(step, val)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(val_psnr=f"{val:.2f}")
-            log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, rows[-1]["train_loss"], val)
+            log.info("outer step %d: train loss %.5f, val PSNR %.2f dB", step, row["train_loss"], val)
         if ranks.lead and (step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after):
             save_checkpoint(ckpt, model, opt, step, identity)
-            save_progress(work / PROGRESS, step, time.perf_counter() - t0, losses)
+            training_log.checkpointed(step)
         if on_step is not None:
             on_step(step)
         if stop_after is not None and step >= stop_after:
             break
     return model
-
-
-def training_summary(work_dir: str | os.PathLike) -> dict[str, Any]:
-    """The metrics CSV of a run as a dict: validation PSNR per logged step, first and last, the last
-    logged step and the training seconds up to it (the log's cumulative column: summed over resumed
-    sessions, counting each session up to the checkpoint the next one resumed from)."""
-    rows = read_log(Path(work_dir) / "metrics.csv", 1 << 62)
-    vals = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r["val_psnr"] != ""]
-    return {
-        "validation": vals,
-        "initial_val_psnr": vals[0][1] if vals else None,
-        "final_val_psnr": vals[-1][1] if vals else None,
-        "steps": int(rows[-1]["step"]) if rows else None,
-        "seconds": float(rows[-1]["seconds"]) if rows else None,
-    }

@@ -30,8 +30,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "learning_rate": "denoiser_training",
         "load_official_drunet": "denoisers",
         "pixel_grid": "networks",
-        "resume_totals": "denoiser_training",
-        "save_progress": "denoiser_training",
         "train_denoiser": "denoiser_training",
         "training_batch": "denoiser_training",
         "validate_denoiser": "denoiser_training",

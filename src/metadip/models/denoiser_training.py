@@ -12,57 +12,30 @@ images, logged to ``metrics.csv``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from metadip.core.atomic import write_text
 from metadip.core.checkpoints import (
     code_sha256,
-    read_log,
     resume_step,
     save_checkpoint,
     tensors_sha256,
-    write_log,
 )
 from metadip.core.hashing import config_hash
 from metadip.core.metrics import psnr
 from metadip.core.progress_bars import progress
 from metadip.core.seeding import seeded_generator
+from metadip.core.training_log import TrainingLog
 from metadip.models.denoisers import DRUNet
 
 log = logging.getLogger(__name__)
-FIELDS = ["step", "train_loss", "val_psnr", "seconds"]
-PROGRESS = "progress.json"  # the log's running totals at the checkpointed step (as in metadip.meta.maml)
-
-
-def save_progress(path: Path, step: int, seconds: float, pending_losses: list[float]) -> None:
-    """Cumulative seconds and the losses since the last log row, recorded with the checkpoint of
-    ``step`` (kept apart from :mod:`metadip.meta.maml`'s copy so that this module's code hash, part of
-    its checkpoints' identity, does not depend on the meta-training code)."""
-    write_text(path, json.dumps({"step": step, "seconds": round(seconds, 4), "pending_losses": pending_losses}) + "\n")
-
-
-def resume_totals(path: Path, start_step: int, rows: list[dict]) -> tuple[float, list[float]]:
-    """(cumulative seconds, losses not yet logged) at the checkpoint of ``start_step``; without a
-    record of that step, from the last kept log row."""
-    if start_step > 0:
-        try:
-            rec = json.loads(path.read_text())
-            if int(rec["step"]) == start_step:
-                return float(rec["seconds"]), [float(v) for v in rec["pending_losses"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return (float(rows[-1]["seconds"]) if rows else 0.0), []
 
 
 @dataclass(frozen=True)
@@ -163,25 +136,12 @@ def train_denoiser(
     net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=s.lr)
     identity["run_hash"] = config_hash({"training": asdict(s), "net": net.config.to_dict(), "seed": seed})
-    ckpt, log_path = work / "checkpoint.safetensors", work / "metrics.csv"
+    ckpt = work / "checkpoint.safetensors"
     start = resume_step(ckpt, net, opt, identity, device)
     if start:
         log.info("resuming denoiser training at step %d from %s", start, ckpt)
     val = val_images[: s.val_images]
-    rows = read_log(log_path, start)
-    if start == 0:
-        (work / PROGRESS).unlink(missing_ok=True)
-        rows = [
-            {
-                "step": 0,
-                "train_loss": "",
-                "val_psnr": round(validate_denoiser(net, val, s.val_sigma, seed, device), 4),
-                "seconds": 0.0,
-            }
-        ]
-        write_log(log_path, rows, FIELDS)
-    done_seconds, losses = resume_totals(work / PROGRESS, start, rows)
-    t0 = time.perf_counter() - done_seconds  # cumulative over resumed sessions
+    training_log = TrainingLog(work, start, lambda: validate_denoiser(net, val, s.val_sigma, seed, device))
     for step in progress(
         range(start + 1, s.steps + 1), desc="train DRUNet", enabled=show_progress, initial=start, total=s.steps
     ):
@@ -196,23 +156,14 @@ def train_denoiser(
         for group in opt.param_groups:
             group["lr"] = learning_rate(s, step)
         opt.step()
-        losses.append(float(loss.detach()))
+        training_log.add_loss(float(loss.detach()))
         if step % s.val_every == 0 or step == s.steps:
             v = validate_denoiser(net, val, s.val_sigma, seed, device)
-            rows.append(
-                {
-                    "step": step,
-                    "train_loss": round(float(np.mean(losses)), 6),
-                    "val_psnr": round(v, 4),
-                    "seconds": round(time.perf_counter() - t0, 2),
-                }
-            )
-            losses = []
-            write_log(log_path, rows, FIELDS)
-            log.info("step %d: L1 %.5f, val PSNR (sigma %g) %.2f dB", step, rows[-1]["train_loss"], s.val_sigma, v)
+            row = training_log.record(step, v)
+            log.info("step %d: L1 %.5f, val PSNR (sigma %g) %.2f dB", step, row["train_loss"], s.val_sigma, v)
         if step % s.checkpoint_every == 0 or step == s.steps:
             save_checkpoint(ckpt, net, opt, step, identity)
-            save_progress(work / PROGRESS, step, time.perf_counter() - t0, losses)
+            training_log.checkpointed(step)
         if on_step is not None:
             on_step(step)
     return net.eval()
