@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from builders import TINY, training_images
@@ -204,6 +205,7 @@ def test_grid_moves_recentre_an_edge_optimum_and_stop_at_the_axis_range():
 
 
 def test_grid_search_moves_until_the_best_point_is_interior(camera32):
+    from metadip.core.seeding import seeded_generator
     from metadip.physics.tasks import TaskSpec
     from metadip.solvers.pnp_tuning import grid_search
 
@@ -236,6 +238,21 @@ def test_grid_search_moves_until_the_best_point_is_interior(camera32):
         assert len(moved["grids"]) == 7
     points = {(r["sigma_d"], r["rho"], r["iterations"]) for r in moved["results"]}
     assert len(points) == len(moved["results"])  # every point once
+    # each (σ_d, ρ) run is extended, not restarted, when a move raises the iteration count: one
+    # denoiser call per image and iteration up to the most iterations any grid asked of it
+    calls.clear()
+    again = grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, max_moves=6)
+    assert again == moved
+    most: dict[tuple[float, float], int] = {}
+    for g in moved["grids"]:
+        for pair in itertools.product(g["sigma_d"], g["rho"]):
+            most[pair] = max(most.get(pair, 0), g["iterations"][-1])
+    assert len(calls) == 2 * sum(most.values())
+    # and its scores are those of a fresh PnP-ADMM run at that point
+    op, ys = problem.simulate(images, seeded_generator(0, 3))
+    settings = PnPSettings(best["sigma_d"], best["rho"], best["iterations"])
+    fresh = [pnp_admm(op, y, smoother, settings, x_true=x).trace["psnr"][-1] for y, x in zip(ys, images, strict=True)]
+    assert best["mean_psnr"] == round(float(np.mean(fresh)), 4)
 
 
 def test_residual_drunet_adds_its_input_back_and_round_trips(tmp_path):

@@ -16,7 +16,7 @@ The estimate is z (a denoiser output); x₀ = z₀ = the operator's non-learned 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -86,22 +86,35 @@ class DataProx:
         return float(torch.linalg.vector_norm(lhs - rhs) / torch.linalg.vector_norm(rhs))
 
 
+def admm_iterates(
+    op: Operator, y: Tensor, denoiser: Denoiser, sigma_d: float, rho: float, pr_steps: int = 10
+) -> Iterator[Tensor]:
+    """The estimates z₁, z₂, … of PnP-ADMM on one measurement ``y``, one per iteration, without end.
+
+    Iterate k does not depend on how many follow, so a caller may take more later (the grid
+    search extends a run instead of restarting it)."""
+    prox = DataProx(op, y, rho, pr_steps)
+    x = op.initial_estimate(y)
+    z = x.clone()
+    u = torch.zeros_like(x)
+    while True:
+        x = prox(z - u, x)
+        z = denoiser(x + u, sigma_d)
+        u = u + x - z
+        yield z
+
+
 def pnp_admm(
     op: Operator, y: Tensor, denoiser: Denoiser, settings: PnPSettings, x_true: Tensor | None = None
 ) -> Reconstruction:
     """Reconstruct one measurement ``y`` with PnP-ADMM; the trace has one row per ADMM iteration."""
     start = time.perf_counter()
-    prox = DataProx(op, y, settings.rho, settings.pr_steps)
-    x = op.initial_estimate(y)
-    z = x.clone()
-    u = torch.zeros_like(x)
+    iterates = admm_iterates(op, y, denoiser, settings.sigma_d, settings.rho, settings.pr_steps)
     trace: dict[str, list[float]] = {"step": [], "seconds": []} | (
         {"psnr": [], "nmse": []} if x_true is not None else {}
     )
     for k in range(1, settings.iterations + 1):
-        x = prox(z - u, x)
-        z = denoiser(x + u, settings.sigma_d)
-        u = u + x - z
+        z = next(iterates)
         trace["step"].append(k)
         trace["seconds"].append(time.perf_counter() - start)
         if x_true is not None:

@@ -7,22 +7,24 @@ the search repeats, at most ``max_moves`` times, until the best point is interio
 can still move (σ_d ≤ 255 and at least one iteration bound them). Every grid searched is recorded.
 
 ADMM is deterministic and its iterate after k iterations does not depend on the total, so each
-(σ_d, ρ) pair runs once for the largest iteration count and the PSNR of every iteration count is
-read off its trace; traces are cached across moves.
+(σ_d, ρ) pair runs once up to the largest iteration count and the PSNR of every iteration count is
+read off its trace; runs are kept across moves and extended (not restarted) when a move raises the
+iteration count.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from torch import Tensor
 
+from metadip.core.metrics import psnr
 from metadip.core.seeding import seeded_generator
 from metadip.physics.tasks import TaskSpec
-from metadip.solvers.pnp import Denoiser, PnPSettings, pnp_admm
+from metadip.solvers.pnp import Denoiser, PnPSettings, admm_iterates
 
 AXES = ("sigma_d", "rho", "iterations")
 
@@ -63,7 +65,8 @@ def grid_search(
     if set(grid) != set(AXES) or not all(grid.values()):
         raise ValueError(f"grid needs non-empty lists sigma_d, rho and iterations, got {sorted(grid)}")
     op, ys = task.simulate(images, seeded_generator(seed, 3))
-    traces: dict[tuple[float, float], list[list[float]]] = {}
+    # per (σ_d, ρ) and validation image: its ADMM run and the PSNR of each iterate taken so far
+    runs: dict[tuple[float, float], list[tuple[Iterator[Tensor], list[float]]]] = {}
     scores: dict[tuple[float, float, int], float] = {}
     current = {k: sorted(float(v) for v in grid[k]) for k in AXES}
     grids: list[dict[str, list]] = []
@@ -71,14 +74,15 @@ def grid_search(
         grids.append({k: [int(v) if k == "iterations" else v for v in current[k]] for k in AXES})
         iterations = [int(i) for i in current["iterations"]]
         for sigma_d, rho in itertools.product(current["sigma_d"], current["rho"]):
-            have = traces.get((sigma_d, rho))
-            if have is None or len(have[0]) < iterations[-1]:
-                settings = PnPSettings(sigma_d, rho, iterations[-1], pr_steps)
-                traces[(sigma_d, rho)] = [
-                    pnp_admm(op, y, denoiser, settings, x_true=x).trace["psnr"] for y, x in zip(ys, images, strict=True)
-                ]
+            PnPSettings(sigma_d, rho, iterations[-1], pr_steps)  # refuse an invalid point before running it
+            run = runs.setdefault(
+                (sigma_d, rho), [(admm_iterates(op, y, denoiser, sigma_d, rho, pr_steps), []) for y in ys]
+            )
+            for (iterates, trace), x in zip(run, images, strict=True):
+                while len(trace) < iterations[-1]:
+                    trace.append(float(psnr(next(iterates), x)))
             for it in iterations:
-                scores[(sigma_d, rho, it)] = round(float(np.mean([t[it - 1] for t in traces[(sigma_d, rho)]])), 4)
+                scores[(sigma_d, rho, it)] = round(float(np.mean([t[it - 1] for _, t in run])), 4)
         points = list(itertools.product(current["sigma_d"], current["rho"], iterations))
         best = max(points, key=lambda p: scores[p])
         moves = {k: _moved(current[k], float(v), k) for k, v in zip(AXES, best, strict=True)}
