@@ -31,6 +31,7 @@ def test_bm3d_denoises(image, request):
     assert out.dtype == torch.float32 and out.shape == x.shape
     assert psnr(out, x).item() > psnr(y, x).item() + 3.0
     assert bm3d_denoise(y.unsqueeze(0), 25).shape == (1, *x.shape)
+    assert torch.equal(bm3d_denoise(y, 25), out)  # single-threaded: bitwise reproducible
 
 
 def test_plain_denoising_baselines_share_the_solver_result_format(camera32):
