@@ -73,7 +73,8 @@ def meta_hash(method):
 def pnp_hash(task, denoiser):
     upstream = [TRAIN_DATA_HASH] + ([DRUNET_HASH] if denoiser == "drunet" else [])
     grid = f"baselines.pnp.grid.{pnp_grid_key(EV['tasks'][task]['kind'], denoiser)}"
-    own = section_hash("baselines.pnp.val_images", "baselines.pnp.min_photos", "baselines.pnp.max_moves", "baselines.pnp.pr_steps", grid, f"evaluate.tasks.{task}", "meta.image_size", "seed")
+    profile = ["baselines.pnp.bm3d_profile"] if denoiser == "bm3d" else []
+    own = section_hash("baselines.pnp.val_images", "baselines.pnp.min_photos", "baselines.pnp.max_moves", "baselines.pnp.pr_steps", *profile, grid, f"evaluate.tasks.{task}", "meta.image_size", "seed")
     return config_hash(upstream + [own])
 
 

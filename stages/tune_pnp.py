@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import partial
 
 from metadip.core.atomic import write_text
 from metadip.datasets.sampling import load_evaluation_set
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--denoiser drunet needs --weights (a DRUNet artifact from stages/train_denoiser.py)")
             denoiser = DRUNetDenoiser(load_denoiser(a.weights, channels=images.shape[1]))
         else:
-            denoiser = bm3d_denoise
+            denoiser = partial(bm3d_denoise, profile=pnp["bm3d_profile"])
     except INPUT_ERRORS as err:
         return fail("tune_pnp", err)
     t = time.perf_counter()
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["validation_photos"] = val.sources
     result.update(task_name=a.task, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
+    if a.denoiser == "bm3d":
+        result["bm3d_profile"] = pnp["bm3d_profile"]
     write_text(a.out, json.dumps(result, indent=2) + "\n")
     b = result["best"]
     print(

@@ -32,6 +32,9 @@ def test_bm3d_denoises(image, request):
     assert psnr(out, x).item() > psnr(y, x).item() + 3.0
     assert bm3d_denoise(y.unsqueeze(0), 25).shape == (1, *x.shape)
     assert torch.equal(bm3d_denoise(y, 25), out)  # single-threaded: bitwise reproducible
+    classic = bm3d_denoise(y, 25, "classic")  # the original white-noise BM3D
+    assert psnr(classic, x).item() > psnr(y, x).item() + 3.0 and torch.equal(bm3d_denoise(y, 25, "classic"), classic)
+    assert abs(psnr(classic, x).item() - psnr(out, x).item()) < 0.5
 
 
 def test_plain_denoising_baselines_share_the_solver_result_format(camera32):
@@ -54,6 +57,8 @@ def test_denoiser_bad_input():
             DRUNetDenoiser(DRUNet(TINY), "cpu")(torch.rand(1, 16, 16), sigma)
     with pytest.raises(ValueError, match="1 or 3 channels"):
         bm3d_denoise(torch.rand(2, 16, 16), 25)
+    with pytest.raises(ValueError, match="BM3D profile must be one of"):
+        bm3d_denoise(torch.rand(1, 16, 16), 25, "fast")
     with pytest.raises(ValueError, match="denoises 1-channel images"):
         DRUNetDenoiser(DRUNet(TINY), "cpu")(torch.rand(3, 16, 16), 25)
 

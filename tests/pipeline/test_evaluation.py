@@ -103,6 +103,25 @@ def test_missing_artifact_and_wrong_task_are_clear_errors():
         evaluate_shard(shard_settings(cfg, "cs", "bm3d"), "a", images, ["x"], ["x"], [0], {}, "cpu")
 
 
+def test_pnp_bm3d_uses_the_configured_profile_and_refuses_a_grid_tuned_with_another(tmp_path):
+    import json
+
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["p"] = {"kind": "pnp", "denoiser": "bm3d", "label": "P"}
+    cfg = validate_config(cfg)
+    assert cfg["baselines"]["pnp"]["bm3d_profile"] == "classic"
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    grid = tmp_path / "cs_bm3d.json"
+    best = {"sigma_d": 25.0, "rho": 0.5, "iterations": 1, "mean_psnr": 0.0}
+    for tuned_with in ("np", None):  # None: a grid from before the profile was recorded (np)
+        grid.write_text(json.dumps({"best": best} | ({"bm3d_profile": tuned_with} if tuned_with else {})))
+        with pytest.raises(ValueError, match=r"tuned with BM3D profile 'np'.*rerun stages/tune_pnp\.py"):
+            evaluate_shard(shard_settings(cfg, "cs", "p"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
+    grid.write_text(json.dumps({"best": best, "bm3d_profile": "classic"}))
+    (row,) = evaluate_shard(shard_settings(cfg, "cs", "p"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
+    assert json.loads(row["provenance"])["bm3d_profile"] == "classic" and math.isfinite(row["psnr"])
+
+
 def _perturbed_meta_init(cfg: dict, path) -> None:
     """A 'meta-init' of method md whose weights and step sizes differ from the network's own init."""
     from metadip.meta.inner_loop import build_model

@@ -32,28 +32,41 @@ def _check_sigma(sigma: float, upper: float = MAX_SIGMA) -> float:
     return sigma
 
 
-def bm3d_denoise(x: Tensor, sigma: float) -> Tensor:
+BM3D_PROFILES = ("np", "classic")
+
+
+def bm3d_denoise(x: Tensor, sigma: float, profile: str = "np") -> Tensor:
     """BM3D (``bm3d.bm3d_rgb`` with the opponent colour transform for 3 channels, ``bm3d.bm3d`` for
-    grey; the package's 'np' profile) at noise level ``sigma`` (0–255 scale); runs on the CPU, on one
-    thread.  The package's default (one thread per core) aggregates in a varying order — repeated calls
-    differed by up to ~5e-7 — and oversubscribes the cores the workflow's parallel jobs already use;
-    single-threaded, a call is bitwise reproducible and was ~15% faster beside two busy jobs on 2 cores."""
+    grey) at noise level ``sigma`` (0–255 scale); runs on the CPU, on one thread.
+
+    ``profile``: "np", the package's default, computes the exact variances of the transform
+    coefficients from the noise PSD (made for correlated noise; Mäkinen et al. 2020) — a fixed cost
+    of ~0.4 s per channel and call whatever the image size; "classic" is the package's conventional
+    mode (``nf = 0``: white-noise thresholds, no block-matching correction), the original BM3D of
+    Dabov et al. (2007), ~10x faster at 64 px (bench/bm3d_profiles.py measures both).  The package's
+    default of one thread per core aggregates in a varying order — repeated calls differed by up to
+    ~5e-7 — and oversubscribes the cores the workflow's parallel jobs already use; single-threaded,
+    a call is bitwise reproducible and was ~15% faster beside two busy jobs on 2 cores."""
     import bm3d  # deferred: 2 s import
 
     sigma = _check_sigma(sigma)
+    if profile not in BM3D_PROFILES:
+        raise ValueError(f"BM3D profile must be one of {BM3D_PROFILES}, got {profile!r}")
     if x.dim() == 4:
-        return torch.stack([bm3d_denoise(xi, sigma) for xi in x])
+        return torch.stack([bm3d_denoise(xi, sigma, profile) for xi in x])
     if x.dim() != 3 or x.shape[0] not in (1, 3):
         raise ValueError(f"BM3D expects (C, H, W) or (B, C, H, W) images with 1 or 3 channels, got {tuple(x.shape)}")
     if sigma == 0:
         return x.clone()
     arr = x.detach().cpu().permute(1, 2, 0).double().numpy()
-    profile = bm3d.BM3DProfile()  # 'np'
-    profile.num_threads = 1
+    settings = bm3d.BM3DProfile()  # 'np'
+    settings.num_threads = 1
+    if profile == "classic":
+        settings.nf = 0
     out = (
-        bm3d.bm3d_rgb(arr, sigma / 255.0, profile)
+        bm3d.bm3d_rgb(arr, sigma / 255.0, settings)
         if x.shape[0] == 3
-        else bm3d.bm3d(arr[..., 0], sigma / 255.0, profile)[..., None]
+        else bm3d.bm3d(arr[..., 0], sigma / 255.0, settings)[..., None]
     )
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).permute(2, 0, 1).to(x.device)
 

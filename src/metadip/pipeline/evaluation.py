@@ -13,6 +13,7 @@ import os
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,11 @@ def build_runner(
         if method.denoiser == "drunet":
             denoiser = DRUNetDenoiser(load_denoiser(need("drunet"), channels=3), device=device)
             provenance["drunet_sha256"] = file_sha256(Path(need("drunet")).with_suffix(".safetensors"))
+        elif isinstance(method, PnPMethod):
+            denoiser = partial(bm3d_denoise, profile=method.bm3d_profile)
+            provenance["bm3d_profile"] = method.bm3d_profile
         else:
-            denoiser = bm3d_denoise
+            denoiser = bm3d_denoise  # the denoising rows: the package's default profile
     if isinstance(method, DenoiserMethod):
 
         def one(op, y, x, index):
@@ -124,7 +128,13 @@ def build_runner(
         def warm(op, y):
             run_denoiser(denoiser, y, task["sigma"])
     elif isinstance(method, PnPMethod):
-        best = json.loads(Path(need("pnp")).read_text())["best"]
+        tuned = json.loads(Path(need("pnp")).read_text())
+        if method.denoiser == "bm3d" and tuned.get("bm3d_profile", "np") != method.bm3d_profile:
+            raise ValueError(
+                f"{need('pnp')}: tuned with BM3D profile '{tuned.get('bm3d_profile', 'np')}' but "
+                f"baselines.pnp.bm3d_profile is '{method.bm3d_profile}'; rerun stages/tune_pnp.py"
+            )
+        best = tuned["best"]
         pnp = PnPSettings(best["sigma_d"], best["rho"], int(best["iterations"]), method.pr_steps)
         provenance["pnp"] = {"sigma_d": pnp.sigma_d, "rho": pnp.rho, "iterations": pnp.iterations}
 

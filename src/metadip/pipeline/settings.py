@@ -36,6 +36,7 @@ class PnPMethod:
     label: str
     denoiser: str  # "bm3d" | "drunet"
     pr_steps: int  # gradient steps of the phase-retrieval x-update (baselines.pnp.pr_steps)
+    bm3d_profile: str  # "np" | "classic": the BM3D of PnP-ADMM + BM3D (baselines.pnp.bm3d_profile)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def method_settings(config: Mapping[str, Any], name: str) -> Method:
     if kind == "denoiser":
         return DenoiserMethod(name, m["label"], m["denoiser"])
     if kind == "pnp":
-        return PnPMethod(name, m["label"], m["denoiser"], config["baselines"]["pnp"]["pr_steps"])
+        pnp = config["baselines"]["pnp"]
+        return PnPMethod(name, m["label"], m["denoiser"], pnp["pr_steps"], pnp["bm3d_profile"])
     if kind == "dip":
         return _dip_method(config, name)
     ref = m["speed_reference"]
