@@ -16,7 +16,8 @@ CONFIG_SOURCES = " + ".join(
     [os.path.relpath(f) for f in workflow.configfiles] + (["--config"] if workflow.config_settings.config else [])
 )
 try:
-    CFG = workflow_config(config, CONFIG_SOURCES or "config")
+    with open(os.path.join(workflow.basedir, "config", "config.yaml")) as default_file:  # the Snakefile's configfile
+        CFG = workflow_config(config, CONFIG_SOURCES or "config", yaml.safe_load(default_file))
 except ConfigError as err:
     raise WorkflowError(str(err)) from None  # one line, no traceback
 PY = sys.executable

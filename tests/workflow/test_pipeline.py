@@ -97,6 +97,18 @@ def test_overlay_removes_default_entries_set_to_null(tmp_path):
     assert "pnp_bm3d" not in proc.stdout and "tune_pnp" in proc.stdout
 
 
+def test_overlay_keys_follow_the_default_configs_order(tmp_path):
+    # Snakemake merges the overlays first; the merged config keeps config/config.yaml's key order (the
+    # tables' row order), an overlay's new method after the default ones
+    extra = "extra: {kind: meta, init: metadip, label: X, steps: 5}"
+    (tmp_path / "o.yaml").write_text(f"evaluate:\n  methods:\n    {extra}\n")
+    sh(BIN / "snakemake", "-n", "-d", tmp_path, "--configfile", tmp_path / "o.yaml", cwd=ROOT)
+    merged = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    assert list(merged) == [k for k in default if k in merged] + [k for k in merged if k not in default]
+    assert list(merged["evaluate"]["methods"]) == [*default["evaluate"]["methods"], "extra"]
+
+
 def test_bad_config_stops_the_workflow_with_one_line(tmp_path):
     cfg = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())
     cfg["evaluate"]["roles"]["faces"] = "celeba"

@@ -125,12 +125,24 @@ def _drop_removed(config: dict[str, Any]) -> None:
                 del node[key]
 
 
-def workflow_config(config: dict[str, Any], source: str) -> dict[str, Any]:
+def _in_order_of(config: Any, base: Any) -> Any:
+    """``config`` with the keys of every mapping in ``base``'s order, keys ``base`` lacks after them."""
+    if not isinstance(config, dict) or not isinstance(base, dict):
+        return config
+    keys = [k for k in base if k in config] + [k for k in config if k not in base]
+    return {k: _in_order_of(config[k], base.get(k)) for k in keys}
+
+
+def workflow_config(config: dict[str, Any], source: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """The workflow's config as Snakemake merged it (``config/config.yaml``, then each
     ``--configfile`` overlay, then ``--config`` values), validated: a copy with the entries an overlay
     set to ``null`` removed, command-line strings read as the schema's types, defaults filled in and
-    the cross-references checked. Raises :class:`ConfigError` naming the first bad key."""
-    merged = copy.deepcopy(config)
+    the cross-references checked. Raises :class:`ConfigError` naming the first bad key.
+
+    ``base``: the default config file's content; mappings keep its key order, an overlay's new keys
+    after its own (Snakemake builds the merge from the overlays first, so their keys would lead, and
+    key order is the order of the tables' rows and columns)."""
+    merged = _in_order_of(copy.deepcopy(config), base)
     _drop_removed(merged)
     _coerce_command_line_strings(merged, _load_schema(SCHEMA_PATH))
     return check_pipeline_config(validate_config(merged, source), source)
