@@ -128,10 +128,12 @@ def build_runner(
         def warm(op, y):
             run_denoiser(denoiser, y, task["sigma"])
     elif isinstance(method, PnPMethod):
-        tuned = json.loads(Path(need("pnp")).read_text())
-        if method.denoiser == "bm3d" and tuned.get("bm3d_profile", "np") != method.bm3d_profile:
+        grid_path = need("pnp")
+        tuned = json.loads(Path(grid_path).read_text())
+        tuned_profile = tuned.get("bm3d_profile", "np")  # grids from before it was recorded: np
+        if method.denoiser == "bm3d" and tuned_profile != method.bm3d_profile:
             raise ValueError(
-                f"{need('pnp')}: tuned with BM3D profile '{tuned.get('bm3d_profile', 'np')}' but "
+                f"{grid_path}: tuned with BM3D profile '{tuned_profile}' but "
                 f"baselines.pnp.bm3d_profile is '{method.bm3d_profile}'; rerun stages/tune_pnp.py"
             )
         best = tuned["best"]
