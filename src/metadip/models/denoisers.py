@@ -40,13 +40,13 @@ def bm3d_denoise(x: Tensor, sigma: float, profile: str = "np") -> Tensor:
     grey) at noise level ``sigma`` (0–255 scale); runs on the CPU, on one thread.
 
     ``profile``: "np", the package's default, computes the exact variances of the transform
-    coefficients from the noise PSD (made for correlated noise; Mäkinen et al. 2020) — a fixed cost
-    of ~0.4 s per channel and call whatever the image size; "classic" is the package's conventional
-    mode (``nf = 0``: white-noise thresholds, no block-matching correction), the original BM3D of
-    Dabov et al. (2007), ~10x faster at 64 px (bench/bm3d_profiles.py measures both).  The package's
-    default of one thread per core aggregates in a varying order — repeated calls differed by up to
-    ~5e-7 — and oversubscribes the cores the workflow's parallel jobs already use; single-threaded,
-    a call is bitwise reproducible and was ~15% faster beside two busy jobs on 2 cores."""
+    coefficients from the noise PSD (made for correlated noise; Mäkinen et al. 2020) at a cost per
+    call that barely shrinks with the image; "classic" is the package's conventional mode
+    (``nf = 0``: white-noise thresholds, no block-matching correction), the original BM3D of Dabov
+    et al. (2007), ~10x faster at 64 px (bench/bm3d_profiles.py measures both).  The package's
+    default of one thread per core aggregates in a varying order (repeated calls differ in the last
+    float digits) and oversubscribes the cores the workflow's parallel jobs already use;
+    single-threaded, a call is bitwise reproducible."""
     import bm3d  # deferred: 2 s import
 
     sigma = _check_sigma(sigma)
