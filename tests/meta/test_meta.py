@@ -421,7 +421,7 @@ def trained(tmp_path_factory):
         steps=40,
         meta_batch=4,
         lr=1e-3,
-        lr_step_sizes=0.01,  # the default recipe: the step sizes at their own, slow rate
+        lr_step_sizes=0.01,  # the step sizes at their own rate (the run docs/method.md reports)
         first_order=True,
         checkpoint_every=20,
         val_every=20,
