@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 from metadip.core.atomic import write_text
 from metadip.core.hashing import config_hash
 from metadip.pipeline.config import ConfigError, workflow_config
-from metadip.pipeline.plan import evaluation_jobs, pnp_grid_key, tables_of
+from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key, tables_of
 
 # Snakemake's config (`configfile:` in the Snakefile, then each --configfile overlay, then --config
 # values), validated once against config/config.schema.yaml with defaults filled in.

@@ -1,10 +1,11 @@
 localrules:
     aggregate,
+    claims,
     render,
 
 
 rule aggregate:
-    """All shards -> results.parquet, the DVC metrics summary, the convergence CSV and the claims verdict."""
+    """All shards -> results.parquet, the DVC metrics summary, the means and the convergence CSV."""
     input:
         [shard_path(job) for job in EVAL_JOBS],
     output:
@@ -12,17 +13,34 @@ rule aggregate:
         summary=f"{RES}/summary.json",
         means=f"{RES}/means.csv",
         convergence=f"{RES}/convergence.csv",
-        claims=CLAIMS_OUT,
     params:
         **STAGE,
-        claims=f"--claims {shlex.quote(f'{RES}/claims')}" if CLAIMS_OUT else "",
     log:
         f"{LOGS}/aggregate.log",
     conda:
         "../envs/metadip.yaml"
     shell:
         "{params.py:q} {params.stages:q}/aggregate.py --config {params.config:q} --shards {input:q} --results {output.results:q} "
-        "--summary {output.summary:q} --means {output.means:q} --convergence {output.convergence:q} {params.claims} > {log:q} 2>&1"
+        "--summary {output.summary:q} --means {output.means:q} --convergence {output.convergence:q} > {log:q} 2>&1"
+
+
+rule claims:
+    """The claims' verdicts from the shards of the methods they name only (no baseline needed):
+    `snakemake claims` reads them before, or without, the rest of the evaluation."""
+    input:
+        [shard_path(job) for job in claim_jobs(CFG)],
+    output:
+        json=f"{RES}/claims.json",
+        md=f"{RES}/claims.md",
+    params:
+        **STAGE,
+        prefix=f"{RES}/claims",
+    log:
+        f"{LOGS}/claims.log",
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --shards {input:q} --out {params.prefix:q} > {log:q} 2>&1"
 
 
 rule render:

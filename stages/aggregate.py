@@ -1,8 +1,7 @@
 """Stage: gather the evaluation shards into one results table (parquet), the DVC metrics summary
 (per task and dataset: the method's and DIP(1000)'s mean PSNR, their paired gap with its 95% interval
-over photographs, the speed-up), every method's means (CSV), the
-convergence CSV of Figure 2 and the verdicts on the paper's claims (config section ``claims``):
-holds, fails or inconclusive per setting."""
+over photographs, the speed-up), every method's means (CSV) and the convergence CSV of Figure 2.
+The claims' verdicts: stages/claims.py."""
 
 from __future__ import annotations
 
@@ -13,9 +12,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from metadip.core.atomic import atomic_path, write_text
-from metadip.pipeline.config import ConfigError, check_pipeline_config, load_config
+from metadip.pipeline.config import check_pipeline_config, load_config
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
-from metadip.reporting.claims import check_claims, claims_markdown, headline
+from metadip.reporting.claims import headline
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
 from metadip.reporting.tables import convergence_csv, convergence_rows, means_csv, method_means
@@ -28,19 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--summary", required=True, help="output: JSON headline metrics (DVC metrics)")
     p.add_argument("--means", required=True, help="output: CSV of every method's mean PSNR and seconds")
     p.add_argument("--convergence", required=True, help="output: convergence CSV (NMSE per iteration)")
-    p.add_argument(
-        "--claims", help="output prefix of the claims verdict: PREFIX.json and PREFIX.md (with claims.enabled)"
-    )
     a = p.parse_args(argv)
     try:
         settings = report_settings(check_pipeline_config(load_config(a.config), a.config))
-        if a.claims and not settings.claims.enabled:
-            raise ConfigError("--claims given but claims.enabled is false in the config")
         table = read_shards(a.shards)
         rows = table.to_pylist()
         # everything is computed before anything is written: rows that do not pair up write nothing
         summary = headline(rows, settings.claims)
-        verdict = check_claims(rows, settings) if a.claims else None
     except INPUT_ERRORS as err:
         return fail("aggregate", err)
     with atomic_path(a.results) as tmp:
@@ -52,15 +45,6 @@ def main(argv: list[str] | None = None) -> int:
         f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, "
         f"{Path(a.means)}, {Path(a.convergence)}"
     )
-    if verdict is not None:
-        write_text(f"{a.claims}.json", json.dumps(verdict, indent=2) + "\n")
-        write_text(f"{a.claims}.md", claims_markdown(verdict, settings.tasks))
-        for v in verdict["verdicts"]:
-            n = v["counts"]
-            print(
-                f"claim {v['claim']}: {v['verdict']} - holds in {n['holds']}, fails in {n['fails']}, inconclusive in "
-                f"{n['inconclusive']} of {v['settings']} settings - {v['text']}"
-            )
     return 0
 
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from metadip.core.images import bundled_image
 from metadip.core.metrics import psnr
-from metadip.pipeline.config import ConfigError, check_pipeline_config, validate_config
+from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, check_pipeline_config, load_config, validate_config
 from metadip.pipeline.evaluation import decode_image, evaluate_shard, measure_image, setting_operator, write_rows
-from metadip.pipeline.plan import applies, evaluation_jobs, shard_indices, tables_of
+from metadip.pipeline.plan import applies, claim_jobs, evaluation_jobs, shard_indices, tables_of
 from metadip.pipeline.settings import method_settings, shard_settings
 
 
@@ -39,6 +39,17 @@ def test_plan_pairs_methods_with_the_tasks_they_apply_to():
     assert len(jobs) == (2 + 1) * 2 * 2
     assert {(j["task"], j["method"]) for j in jobs} == {("den", "dip"), ("den", "bm3d"), ("cs", "dip")}
     assert tables_of(tiny_config()) == [1, 2]
+
+
+def test_the_claims_read_the_shards_of_the_methods_they_name_only():
+    config = load_config(DEFAULT_CONFIG)
+    jobs = claim_jobs(config)
+    # dip_1000 and dip_50 are one run of 'dip'; no BM3D, DRUNet or PnP-ADMM
+    named = {"metadip", "metadip_random", "metasiren", "dip"}
+    assert {j["method"] for j in jobs} == named
+    assert jobs == [j for j in evaluation_jobs(config) if j["method"] in named]
+    config["claims"]["enabled"] = False
+    assert claim_jobs(config) == []
 
 
 @pytest.mark.parametrize(

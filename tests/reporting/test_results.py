@@ -48,30 +48,51 @@ def test_an_unreadable_shard_is_named(tmp_path):
         read_shards([])
 
 
-def test_aggregate_refuses_rows_that_do_not_pair_up_and_writes_nothing(tmp_path):
+@pytest.mark.parametrize("stage", ["aggregate", "claims"])
+def test_aggregate_and_claims_refuse_rows_that_do_not_pair_up_and_write_nothing(stage, tmp_path):
     config = load_config(DEFAULT_CONFIG)
     config["evaluate"]["tasks"] = {"den_25": {"kind": "denoising", "sigma": 25}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     rows = [dict(r, table=1) for r in make_rows(config) if not (r["method"] == "dip_1000" and r["image_index"] == 2)]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "shard.parquet")
     out = tmp_path / "out"
+    outputs = {
+        "aggregate": [
+            *("--results", str(out / "results.parquet"), "--summary", str(out / "summary.json")),
+            *("--means", str(out / "means.csv"), "--convergence", str(out / "convergence.csv")),
+        ],
+        "claims": ["--out", str(out / "claims")],
+    }[stage]
     run = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "stages" / "aggregate.py"),
-            "--config",
-            str(tmp_path / "config.yaml"),
-            "--shards",
-            str(tmp_path / "shard.parquet"),
-            *("--results", str(out / "results.parquet"), "--summary", str(out / "summary.json")),
-            *("--means", str(out / "means.csv"), "--convergence", str(out / "convergence.csv")),
-            *("--claims", str(out / "claims")),
+            str(ROOT / "stages" / f"{stage}.py"),
+            *("--config", str(tmp_path / "config.yaml"), "--shards", str(tmp_path / "shard.parquet")),
+            *outputs,
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     assert run.returncode == 1, run.stderr
-    assert run.stderr.startswith("aggregate: error: ") and run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith(f"{stage}: error: ") and run.stderr.count("\n") == 1, run.stderr
     assert "dip_1000" in run.stderr
     assert not out.exists()
+
+
+def test_claims_stage_refuses_a_config_with_the_claims_off(tmp_path):
+    config = load_config(DEFAULT_CONFIG)
+    config["claims"]["enabled"] = False
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "stages" / "claims.py"), "--config", str(tmp_path / "config.yaml")),
+            *("--shards", "--out", str(tmp_path / "claims")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+    assert "claims.enabled is false" in run.stderr and "set it to true" in run.stderr
+    assert not list(tmp_path.glob("claims*"))

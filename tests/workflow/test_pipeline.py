@@ -51,6 +51,23 @@ def test_dry_run_needs_nothing(args, tmp_path):
     out = proc.stdout + proc.stderr
     for rule in ("curate", "meta_train", "train_denoiser", "tune_pnp", "evaluate", "aggregate", "render"):
         assert f"rule {rule}:" in out or f"localrule {rule}:" in out, rule
+    assert ("rule claims:" in out) == ("paper.yaml" not in str(args)), args  # the paper config checks no claims
+
+
+def test_the_claims_target_plans_only_the_shards_the_claims_read(tmp_path):
+    """`snakemake claims` plans no baseline: no DRUNet training, no PnP tuning, and only the
+    evaluation shards of the methods the claims name (with the study's replicates)."""
+    base, study = (yaml.safe_load((ROOT / "config" / f).read_text()) for f in ("config.yaml", "study.yaml"))
+    study_yaml = ROOT / "config" / "study.yaml"
+    out = sh(BIN / "snakemake", "claims", "-n", "-d", tmp_path, "--configfile", study_yaml, cwd=ROOT).stdout
+    stats = job_stats(out)
+    assert set(stats) == {"curate", "meta_train", "evaluate", "claims"}, stats
+    shards = set(re.findall(r"results/study/eval/\w+/\w+/(\w+)/shard-\d+\.parquet", out))
+    claims = base["claims"]
+    replicates = {r for v in study["claims"]["replicates"].values() for r in v}
+    assert replicates and shards == {claims["method"], claims["control"], *claims["rivals"], *replicates, "dip"}, shards
+    # one job per task, class, method and shard ('dip' reports dip_50 and dip_1000 from one run)
+    assert stats["evaluate"] == len(base["evaluate"]["tasks"]) * 2 * len(shards) * study["evaluate"]["shards"]
 
 
 def test_ablation_is_off_by_default_and_one_job_per_variant_when_on(tmp_path):
@@ -147,6 +164,7 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
         "tune_pnp",
         "evaluate",
         "aggregate",
+        "claims",
         "render",
         "ablate",
         "ablation_table",
@@ -165,7 +183,6 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
             "--figures",
             "--summary",
             "--convergence",
-            "--claims",
             "--meta-init",
             "--drunet",
             "--pnp",
@@ -180,7 +197,7 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
 
 def test_a_deleted_shard_or_results_parquet_is_rebuilt_with_its_downstream(tmp_path):
     """Every output in place and up to date (created empty, then `snakemake --touch`): deleting a
-    shard and results.parquet plans exactly that shard, aggregate and render. (Snakemake >= 7.7
+    shard and results.parquet plans exactly that shard, aggregate, claims and render. (Snakemake >= 7.7
     rebuilds a missing file only when it is a target or a job downstream of it has to run anyway,
     so `all` lists the intermediate files; before, this was "Nothing to be done".)"""
     repo = copy_workflow(tmp_path / "repo", git=False)
@@ -201,7 +218,7 @@ def test_a_deleted_shard_or_results_parquet_is_rebuilt_with_its_downstream(tmp_p
     shard.unlink()
     (repo / "results" / "results.parquet").unlink()
     plan = sh(BIN / "snakemake", "-n", cwd=repo).stdout
-    assert job_stats(plan) == {"evaluate": 1, "aggregate": 1, "render": 1, "all": 1}, plan[-3000:]
+    assert job_stats(plan) == {"evaluate": 1, "aggregate": 1, "claims": 1, "render": 1, "all": 1}, plan[-3000:]
     assert (
         re.search(r"output: (\S+)\n(?:.*\n)*?\s+reason: Missing output files", plan.split("rule evaluate:")[1])[1]
         == "results/eval/cs_4/wallpapers/metadip/shard-1.parquet"
@@ -242,7 +259,7 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
     shard.unlink()
     (res / "results.parquet").unlink()
     rerun = sh(BIN / "snakemake", "--cores", "2", cwd=repo)
-    assert job_stats(rerun.stdout + rerun.stderr) == {"evaluate": 1, "aggregate": 1, "render": 1, "all": 1}
+    assert job_stats(rerun.stdout + rerun.stderr) == {"evaluate": 1, "aggregate": 1, "claims": 1, "render": 1, "all": 1}
     assert shard.is_file() and (res / "results.parquet").is_file()
     assert all(p.stat().st_mtime_ns == t for p, t in shards.items() if p != shard)
     assert_same_tables(res, tmp_path / "before")

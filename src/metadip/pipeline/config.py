@@ -184,6 +184,14 @@ def method_ids(methods: dict[str, Any]) -> set[str]:
     return ids
 
 
+def claimed_ids(claims: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key under ``claims``, method id) of every result-row id the claims read."""
+    named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
+    named += [("rivals", r) for r in claims["rivals"]]
+    named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
+    return named
+
+
 def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Cross-checks of a validated config that the schema cannot express (names that refer to other
     sections); returns ``config`` or raises :class:`ConfigError` naming the key and the fix."""
@@ -221,10 +229,7 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
     ids = method_ids(ev["methods"])
     claims = config["claims"]
     if claims["enabled"]:
-        named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
-        named += [("rivals", r) for r in claims["rivals"]]
-        named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
-        for key, name in named:
+        for key, name in claimed_ids(claims):
             if name not in ids:
                 problems.append(
                     f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "

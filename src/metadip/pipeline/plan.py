@@ -41,6 +41,19 @@ def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def claim_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The evaluation jobs whose rows the claims read (none when ``claims.enabled`` is false): the
+    claims' verdict needs these shards only, not the baselines'."""
+    from metadip.pipeline.config import claimed_ids, method_ids
+
+    if not config["claims"]["enabled"]:
+        return []
+    ids = {name for _, name in claimed_ids(config["claims"])}
+    methods = config["evaluate"]["methods"]
+    needed = {m for m, spec in methods.items() if method_ids({m: spec}) & ids}
+    return [job for job in evaluation_jobs(config) if job["method"] in needed]
+
+
 def tasks_of(config: dict[str, Any], table: int) -> list[str]:
     """Names of the config's tasks whose rows go to ``table``, in config order."""
     return [t for t, spec in config["evaluate"]["tasks"].items() if TABLE_OF_KIND[spec["kind"]] == table]
