@@ -34,7 +34,9 @@ rule claims:
         md=f"{RES}/claims.md",
     params:
         **STAGE,
-        prefix=f"{RES}/claims",
+        # the verdicts also depend on the claims' bounds and on what the meta-inits were trained on (transfer)
+        config_hash=section_hash("claims", "evaluate.roles", "evaluate.tasks", "meta.methods", "meta.train_dataset"),
+        prefix=lambda wc, output: os.path.splitext(output.json)[0],
     log:
         f"{LOGS}/claims.log",
     conda:

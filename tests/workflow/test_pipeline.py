@@ -237,7 +237,7 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
     """The tiny pipeline with paths.results = "my results" (relative) and paths.curated a folder
     with spaces outside the project: every step runs, its outputs land there, no stray file
     appears. Then a deleted shard and results.parquet are rebuilt by a plain `snakemake`, with
-    aggregate and render and nothing else; the other shards are kept and the tables agree."""
+    aggregate, claims and render and nothing else; the other shards are kept and the tables agree."""
     repo = copy_workflow(tmp_path / "repo", git=False)
     curated = tmp_path / "shared data" / "cur ated"
     spaced_config(repo, str(curated), "my results")
