@@ -336,7 +336,6 @@ def test_stage_cli(folder, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["wallpapers", "skimage"])
-@pytest.mark.slow
 def test_default_curation(dataset, tmp_path):
     config = load_config(ROOT / "config" / "config.yaml")
     t = time.perf_counter()

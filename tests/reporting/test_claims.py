@@ -337,9 +337,7 @@ def reduced_config() -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 @pytest.mark.timeout(1800)
-@pytest.mark.slow
 def test_claims_verdict_on_a_reduced_default_run(tmp_path):
     repo = copy_workflow(tmp_path / "repo", git=False)
     cfg = reduced_config()

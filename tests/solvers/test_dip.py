@@ -228,7 +228,6 @@ def test_colour_denoising(astronaut64):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", (CompressiveSensing, PhaseRetrieval))
-@pytest.mark.slow
 def test_colour_compressive_dense(astronaut64, cls):
     op = cls(astronaut64.shape, 0.25, 25, seed=0)
     y, r = reconstruct(op, astronaut64)
