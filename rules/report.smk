@@ -15,6 +15,8 @@ rule aggregate:
         convergence=f"{RES}/convergence.csv",
     params:
         **STAGE,
+        # the headline reads the claims' method, long run and replicates; the convergence CSV the methods' kinds
+        config_hash=section_hash("claims.method", "claims.long", "claims.replicates", "evaluate.methods"),
     log:
         f"{LOGS}/aggregate.log",
     conda:

@@ -237,7 +237,8 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
     """The tiny pipeline with paths.results = "my results" (relative) and paths.curated a folder
     with spaces outside the project: every step runs, its outputs land there, no stray file
     appears. Then a deleted shard and results.parquet are rebuilt by a plain `snakemake`, with
-    aggregate, claims and render and nothing else; the other shards are kept and the tables agree."""
+    aggregate, claims and render and nothing else; the other shards are kept and the tables agree.
+    A changed claims setting replans the steps that read it."""
     repo = copy_workflow(tmp_path / "repo", git=False)
     curated = tmp_path / "shared data" / "cur ated"
     spaced_config(repo, str(curated), "my results")
@@ -264,6 +265,11 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
     assert all(p.stat().st_mtime_ns == t for p, t in shards.items() if p != shard)
     assert_same_tables(res, tmp_path / "before")
     assert "Nothing to be done" in sh(BIN / "snakemake", "-n", cwd=repo).stdout
+    # a changed bound reruns the verdicts alone; a changed headline method the summary too (and the tables after it)
+    bound = sh(BIN / "snakemake", "-n", "--config", "claims={within_db: 0.5}", cwd=repo).stdout
+    assert job_stats(bound) == {"claims": 1, "all": 1}, bound[-3000:]
+    long = sh(BIN / "snakemake", "-n", "--config", "claims={long: dip_10}", cwd=repo).stdout
+    assert job_stats(long) == {"aggregate": 1, "claims": 1, "render": 1, "all": 1}, long[-3000:]
 
 
 def without_time(md: str) -> str:
