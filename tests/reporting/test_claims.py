@@ -343,7 +343,7 @@ def test_claims_verdict_on_a_reduced_default_run(tmp_path):
     cfg = reduced_config()
     (repo / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     t = time.perf_counter()
-    sh(BIN / "snakemake", "--cores", "2", "all", cwd=repo, timeout=1700)
+    sh(BIN / "snakemake", "--cores", "2", "claims", cwd=repo, timeout=1700)  # what the verdicts read, no tables
     print(f"reduced default run: {time.perf_counter() - t:.0f} s")
     verdict = json.loads((repo / "results" / "claims.json").read_text())
     print((repo / "results" / "claims.md").read_text())

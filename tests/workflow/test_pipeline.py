@@ -214,14 +214,14 @@ def test_a_deleted_shard_or_results_parquet_is_rebuilt_with_its_downstream(tmp_p
                 path.touch()
     sh(BIN / "snakemake", "--touch", "--cores", "1", cwd=repo)
     assert "Nothing to be done" in sh(BIN / "snakemake", "-n", cwd=repo).stdout
-    shard = repo / "results" / "eval" / "cs_4" / "wallpapers" / "metadip" / "shard-1.parquet"
+    shard = repo / "results" / "eval" / "cs_4" / "wallpapers" / "metadip" / "shard-0.parquet"
     shard.unlink()
     (repo / "results" / "results.parquet").unlink()
     plan = sh(BIN / "snakemake", "-n", cwd=repo).stdout
     assert job_stats(plan) == {"evaluate": 1, "aggregate": 1, "claims": 1, "render": 1, "all": 1}, plan[-3000:]
     assert (
         re.search(r"output: (\S+)\n(?:.*\n)*?\s+reason: Missing output files", plan.split("rule evaluate:")[1])[1]
-        == "results/eval/cs_4/wallpapers/metadip/shard-1.parquet"
+        == "results/eval/cs_4/wallpapers/metadip/shard-0.parquet"
     )
     # a deleted results.parquet alone: aggregate and render only
     shard.touch()
@@ -256,7 +256,7 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
 
     shutil.copytree(res / "tables", tmp_path / "before" / "tables")
     shards = {p: p.stat().st_mtime_ns for p in (res / "eval").rglob("*.parquet")}
-    shard = res / "eval" / "cs_4" / "wallpapers" / "metadip" / "shard-1.parquet"
+    shard = res / "eval" / "cs_4" / "wallpapers" / "metadip" / "shard-0.parquet"
     shard.unlink()
     (res / "results.parquet").unlink()
     rerun = sh(BIN / "snakemake", "--cores", "2", cwd=repo)
