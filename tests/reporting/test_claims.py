@@ -237,6 +237,24 @@ def test_missing_methods_and_timings_are_inconclusive_with_a_reason(config):
     assert "| 3 vs metasiren | — ? |" in claims_markdown(result, config["evaluate"]["tasks"])
 
 
+def test_each_difference_is_broken_down_by_photograph(config):
+    # MetaDIP 3 dB worse on the images of photo0 (images 0 and 2): the control gap is -1 there, +2 on photo1
+    rows = make_rows(config, images=4, photos=2, noise={"metadip": lambda i: -3.0 if i % 2 == 0 else 0.0})
+    result = check_claims(rows, report_settings(config))
+    control = checks(result, "2-control")[0]
+    assert control["mean"] == pytest.approx(0.5) and control["verdict"] == "inconclusive"
+    assert control["by_photo"] == [
+        {"photo": "photo0.jpg", "mean": -1.0, "n_images": 2},
+        {"photo": "photo1.jpg", "mean": 2.0, "n_images": 2},
+    ]
+    assert "by_photo" not in checks(result, "1-speed")[0]  # a ratio of step times, not a paired difference
+    md = claims_markdown(result, config["evaluate"]["tasks"])
+    assert (
+        "- 2-control at den σ=25 faces: 95% interval straddles the bound; "
+        "by photograph (mean, images): photo0.jpg -1.00 (2), photo1.jpg +2.00 (2)" in md
+    )
+
+
 def test_markdown_cells_and_counts(config):
     rows = make_rows(config, noise={"metadip": lambda i: 0.2 * i})
     m = [r for r in rows if not (r["task"] == "cs_8" and r["role"] == "faces" and r["method"] == "metadip")]

@@ -44,6 +44,7 @@ from metadip.reporting.stats import (
     geometric_summary,
     join,
     paired_difference,
+    photo_differences,
     photo_of,
 )
 from metadip.reporting.tables import ROLES, setting_label, setting_value
@@ -117,12 +118,14 @@ def _values(
     return average([by_image(by_method[i], field) for i in ids], what=f"{method} and its replicates"), None
 
 
-def _difference(a: Sourced, b: Sourced, what: str) -> Measured:
-    """The paired difference a − b, or (None, reason) when either side is missing; ``what`` names
-    the two methods in the error raised when their rows do not pair up."""
+def _difference(a: Sourced, b: Sourced, what: str) -> tuple[Measured, dict[str, Any]]:
+    """The paired difference a − b, or (None, reason) when either side is missing, and the extra
+    field ``by_photo`` (its mean per source photograph, lowest first; empty when missing); ``what``
+    names the two methods in the error raised when their rows do not pair up."""
     if a[0] is None or b[0] is None:
-        return None, a[1] or b[1]
-    return paired_difference(a[0], b[0], RESAMPLES, SEED, what), None
+        return (None, a[1] or b[1]), {"by_photo": []}
+    s = paired_difference(a[0], b[0], RESAMPLES, SEED, what)
+    return (s, None), {"by_photo": photo_differences(a[0], b[0], what)}
 
 
 def _speed(rows: list[dict[str, Any]]) -> Measured:
@@ -190,16 +193,18 @@ def _setting_checks(
     where_text = f"{task} {settings.roles[role]}:"
     me = _values(by_method, c.method, reps)
     bound, gap = quality_bound(c, table, setting_value(spec), role)
+    quality, photos = _difference(me, _values(by_method, c.long, reps), f"{where_text} {c.method} vs {c.long}")
     checks = [
         _check(
             "1-quality",
             CLAIMS["1-quality"].format(**fmt),
             c.long,
             where,
-            _difference(me, _values(by_method, c.long, reps), f"{where_text} {c.method} vs {c.long}"),
+            quality,
             bound,
             paper_gap=gap,
             **seed_spread(by_method, c),
+            **photos,
         )
     ]
     mine = by_method.get(c.method, [])
@@ -220,35 +225,38 @@ def _setting_checks(
         if short and np.mean([r["psnr_last"] for r in short]) > np.mean([r["psnr"] for r in short])
         else "psnr"
     )
+    versus_short, photos = _difference(
+        me, _values(by_method, c.short, reps, field), f"{where_text} {c.method} vs {c.short}"
+    )
     checks.append(
         _check(
-            "2",
-            CLAIMS["2"].format(**fmt),
-            c.short,
-            where,
-            _difference(me, _values(by_method, c.short, reps, field), f"{where_text} {c.method} vs {c.short}"),
-            c.short_margin_db,
-            short_field=field,
+            "2", CLAIMS["2"].format(**fmt), c.short, where, versus_short, c.short_margin_db, short_field=field, **photos
         )
     )
     if c.control is not None:
-        control = _difference(me, _values(by_method, c.control, reps), f"{where_text} {c.method} vs {c.control}")
-        checks.append(
-            _check("2-control", CLAIMS["2-control"].format(**fmt), c.control, where, control, c.control_margin_db)
+        control, control_photos = _difference(
+            me, _values(by_method, c.control, reps), f"{where_text} {c.method} vs {c.control}"
         )
-    for rival in c.rivals:
         checks.append(
             _check(
-                "3",
-                CLAIMS["3"].format(rival=rival, **fmt),
-                rival,
+                "2-control",
+                CLAIMS["2-control"].format(**fmt),
+                c.control,
                 where,
-                _difference(me, _values(by_method, rival, reps), f"{where_text} {c.method} vs {rival}"),
-                c.rival_margin_db,
+                control,
+                c.control_margin_db,
+                **control_photos,
             )
         )
+    for rival in c.rivals:
+        versus_rival, photos = _difference(me, _values(by_method, rival, reps), f"{where_text} {c.method} vs {rival}")
+        checks.append(
+            _check("3", CLAIMS["3"].format(rival=rival, **fmt), rival, where, versus_rival, c.rival_margin_db, **photos)
+        )
     if c.control is not None and transfer:
-        checks.append(_check("4", CLAIMS["4"].format(**fmt), c.control, where, control, c.transfer_margin_db))
+        checks.append(
+            _check("4", CLAIMS["4"].format(**fmt), c.control, where, control, c.transfer_margin_db, **control_photos)
+        )
     return checks
 
 
@@ -354,7 +362,8 @@ def _value(ch: dict[str, Any]) -> str:
 
 def claims_markdown(result: dict[str, Any], tasks: Mapping[str, Mapping[str, Any]]) -> str:
     """The verdict table (claim, verdict, counts), the per-setting intervals with n images / photos
-    and bounds, and every inconclusive check with its reason; ``tasks``: task name → its setting."""
+    and bounds, and every failing or inconclusive check with its reason and its mean per photograph;
+    ``tasks``: task name → its setting."""
     name = {(t, r): f"{_setting_name(tasks[t])} {r}" for t, r in ((ch["task"], ch["role"]) for ch in result["checks"])}
     lines = [
         "| claim | verdict | holds | fails | inconclusive | settings that fail / are inconclusive |",
@@ -402,9 +411,17 @@ def claims_markdown(result: dict[str, Any], tasks: Mapping[str, Mapping[str, Any
             "of meta-training)."
         ),
     ]
-    open_ = [ch for ch in result["checks"] if ch["verdict"] == "inconclusive"]
-    if open_:
-        lines += ["", "Inconclusive:"] + [
-            f"- {ch['claim']} at {name[(ch['task'], ch['role'])]}: {ch['reason']}" for ch in open_
-        ]
+    for verdict_, title in (("fails", "Fails"), ("inconclusive", "Inconclusive")):
+        bad = [ch for ch in result["checks"] if ch["verdict"] == verdict_]
+        if bad:
+            lines += ["", f"{title}:"]
+            for ch in bad:
+                said = [ch["reason"]] if ch["reason"] else []
+                said += [f"by photograph (mean, images): {_photos(ch['by_photo'])}"] if ch.get("by_photo") else []
+                lines.append(f"- {ch['claim']} at {name[(ch['task'], ch['role'])]}: {'; '.join(said)}")
     return "\n".join(lines) + "\n"
+
+
+def _photos(by_photo: list[dict[str, Any]]) -> str:
+    """'grass.png -0.08 (3), gravel.png +0.12 (2)' (dB, images): a check's means per photograph."""
+    return ", ".join(f"{str(r['photo']).rsplit('/', 1)[-1]} {r['mean']:+.2f} ({r['n_images']})" for r in by_photo)

@@ -180,6 +180,21 @@ def average(replicates: Sequence[dict[str, Observation]], what: str = "replicate
     return {k: o._replace(value=float(np.mean([rep[k].value for rep in replicates]))) for k, o in first.items()}
 
 
+def photo_differences(
+    a: dict[Key, Observation], b: dict[Key, Observation], what: str = "paired rows"
+) -> list[dict[str, Any]]:
+    """Per source photograph (:func:`photo_of`: ``source_file``, 'None' when unrecorded), the mean
+    per-image difference ``a − b`` (dB) and its number of images, lowest mean first: which
+    photographs pull a paired mean down."""
+    groups: dict[Hashable, list[float]] = {}
+    for k in join(a, b, what):
+        groups.setdefault(a[k].photo, []).append(a[k].value - b[k].value)
+    out = [
+        {"photo": str(photo[1]), "mean": round(float(np.mean(d)), 3), "n_images": len(d)} for photo, d in groups.items()
+    ]
+    return sorted(out, key=lambda r: (r["mean"], r["photo"]))
+
+
 def paired_difference(
     a: dict[Key, Observation],
     b: dict[Key, Observation],
