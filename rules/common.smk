@@ -79,6 +79,12 @@ def pnp_hash(task, denoiser):
     return config_hash(upstream + [own])
 
 
+def dip_network_hash(meta_method):
+    """What vanilla DIP takes from the meta method it borrows its network from (network_of): the
+    network, its architecture and inner settings (the model builder's); not the meta-training."""
+    return section_hash(*(f"meta.methods.{meta_method}.{k}" for k in ("arch", "network", "inner")))
+
+
 def evaluation_hash(task, dataset, method):
     m = EV["methods"][method]
     upstream = [curate_hash(dataset)]
@@ -89,10 +95,10 @@ def evaluation_hash(task, dataset, method):
     if m["kind"] == "pnp":
         upstream.append(pnp_hash(task, m["denoiser"]))
     if m["kind"] == "dip":
-        upstream.append(section_hash(f"meta.methods.{m['network_of']}"))
+        upstream.append(dip_network_hash(m["network_of"]))
     if m.get("speed_reference"):
         ref = EV["methods"][m["speed_reference"]]
-        upstream.append(section_hash(f"evaluate.methods.{m['speed_reference']}", f"meta.methods.{ref['network_of']}"))
+        upstream += [section_hash(f"evaluate.methods.{m['speed_reference']}"), dip_network_hash(ref["network_of"])]
     own = section_hash(f"evaluate.tasks.{task}", f"evaluate.methods.{method}", "evaluate.images", "evaluate.min_photos",
                        "evaluate.shards", "evaluate.split", "meta.image_size", "seed")
     return config_hash(upstream + [own])

@@ -238,7 +238,8 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
     with spaces outside the project: every step runs, its outputs land there, no stray file
     appears. Then a deleted shard and results.parquet are rebuilt by a plain `snakemake`, with
     aggregate, claims and render and nothing else; the other shards are kept and the tables agree.
-    A changed claims setting replans the steps that read it."""
+    A changed claims setting replans the steps that read it, a changed meta-training those downstream of
+    it but not vanilla DIP."""
     repo = copy_workflow(tmp_path / "repo", git=False)
     curated = tmp_path / "shared data" / "cur ated"
     spaced_config(repo, str(curated), "my results")
@@ -270,6 +271,13 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
     assert job_stats(bound) == {"claims": 1, "all": 1}, bound[-3000:]
     long = sh(BIN / "snakemake", "-n", "--config", "claims={long: dip_10}", cwd=repo).stdout
     assert job_stats(long) == {"aggregate": 1, "claims": 1, "render": 1, "all": 1}, long[-3000:]
+    # a changed meta-training reruns MetaDIP and its control (3 settings x 2 classes each), not vanilla DIP,
+    # which borrows only MetaDIP's network
+    meta = sh(BIN / "snakemake", "-n", "--config", "meta={methods: {metadip: {outer: {lr: 0.002}}}}", cwd=repo).stdout
+    planned = {"meta_train": 1, "evaluate": 12, "aggregate": 1, "claims": 1, "render": 1, "all": 1}
+    assert job_stats(meta) == planned, meta[-3000:]
+    outputs = [line for line in meta.splitlines() if line.strip().startswith("output:")]
+    assert not [o for o in outputs if "/dip/" in o] and [o for o in outputs if "/metadip_random/" in o], outputs
 
 
 def without_time(md: str) -> str:
