@@ -98,7 +98,9 @@ def evaluation_hash(task, dataset, method):
         upstream.append(dip_network_hash(m["network_of"]))
     if m.get("speed_reference"):
         ref = EV["methods"][m["speed_reference"]]
-        upstream += [section_hash(f"evaluate.methods.{m['speed_reference']}"), dip_network_hash(ref["network_of"])]
+        # the reference's optimiser settings, not the images its own rows cover
+        timed = {k: v for k, v in ref.items() if k != "images"}
+        upstream += [config_hash({f"evaluate.methods.{m['speed_reference']}": timed}), dip_network_hash(ref["network_of"])]
     own = section_hash(f"evaluate.tasks.{task}", f"evaluate.methods.{method}", "evaluate.images", "evaluate.min_photos",
                        "evaluate.shards", "evaluate.split", "meta.image_size", "seed")
     return config_hash(upstream + [own])

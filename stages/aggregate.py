@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         table = read_shards(a.shards)
         rows = table.to_pylist()
         # everything is computed before anything is written: rows that do not pair up write nothing
-        summary = headline(rows, settings.claims)
+        summary = headline(rows, settings)
     except INPUT_ERRORS as err:
         return fail("aggregate", err)
     with atomic_path(a.results) as tmp:

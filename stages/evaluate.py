@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from metadip.datasets.sampling import load_evaluation_set
-from metadip.pipeline.config import ConfigError, check_pipeline_config, load_config
+from metadip.pipeline.config import ConfigError, check_pipeline_config, load_config, method_images
 from metadip.pipeline.evaluation import evaluate_shard, write_rows
 from metadip.pipeline.plan import shard_indices
 from metadip.pipeline.settings import shard_settings
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as err:
             raise ConfigError(f"{a.config}: {err}") from None
         chosen = load_evaluation_set(a.data, ev["split"], ev["images"], ev["min_photos"], config["meta"]["image_size"])
-        indices = shard_indices(ev["images"], ev["shards"], a.shard)
+        indices = shard_indices(method_images(ev, a.method), ev["shards"], a.shard)
         artifacts = {k: v for k, v in (("meta_init", a.meta_init), ("drunet", a.drunet), ("pnp", a.pnp)) if v}
         t = time.perf_counter()
         rows = evaluate_shard(

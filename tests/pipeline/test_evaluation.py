@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from metadip.core.images import bundled_image
 from metadip.core.metrics import psnr
-from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, check_pipeline_config, load_config, validate_config
+from metadip.pipeline.config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    check_pipeline_config,
+    load_config,
+    method_images,
+    validate_config,
+)
 from metadip.pipeline.evaluation import decode_image, evaluate_shard, measure_image, setting_operator, write_rows
 from metadip.pipeline.plan import applies, claim_jobs, evaluation_jobs, shard_indices, tables_of
 from metadip.pipeline.settings import method_settings, shard_settings
@@ -39,6 +46,23 @@ def test_plan_pairs_methods_with_the_tasks_they_apply_to():
     assert len(jobs) == (2 + 1) * 2 * 2
     assert {(j["task"], j["method"]) for j in jobs} == {("den", "dip"), ("den", "bm3d"), ("cs", "dip")}
     assert tables_of(tiny_config()) == [1, 2]
+
+
+def test_a_method_on_fewer_images_gets_fewer_shards_and_a_prefix_of_the_images():
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["dip"]["images"] = 1  # of 3, in 2 shards
+    jobs = evaluation_jobs(check_pipeline_config(cfg))
+    assert sorted({j["shard"] for j in jobs if j["method"] == "dip"}) == [0]
+    assert sorted({j["shard"] for j in jobs if j["method"] == "bm3d"}) == [0, 1]
+    assert method_images(cfg["evaluate"], "dip") == 1 and method_images(cfg["evaluate"], "bm3d") == 3
+
+
+@pytest.mark.parametrize("images", [4, 0])
+def test_a_method_image_count_outside_the_evaluation_set_is_refused(images):
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["dip"]["images"] = images
+    with pytest.raises(ConfigError, match=r"evaluate.methods.dip.images"):
+        check_pipeline_config(validate_config(cfg))
 
 
 def test_the_claims_read_the_shards_of_the_methods_they_name_only():

@@ -282,6 +282,28 @@ def test_rows_that_do_not_pair_up_raise(config):
         check_claims(rows, report_settings(config))
 
 
+def test_a_baseline_run_on_the_first_images_pairs_on_those(config):
+    cheaper = copy.deepcopy(config)
+    cheaper["evaluate"]["methods"]["dip"]["images"] = 4  # of 8: the first four, one per photograph
+    cheaper["evaluate"]["images"] = 8
+    noise = {"dip_1000": lambda i: 3.0 if i >= 4 else 0.0}  # would shift the gap if the extra images paired
+    rows = [
+        r
+        for r in make_rows(cheaper, images=8, photos=4, noise=noise)
+        if not (r["method"].startswith("dip") and r["image_index"] >= 4)
+    ]
+    result = check_claims(rows, report_settings(cheaper))
+    quality = checks(result, "1-quality")[0]
+    assert (quality["n_images"], quality["n_photos"]) == (4, 4) and quality["mean"] == pytest.approx(-0.5)
+    control = checks(result, "2-control")[0]
+    assert control["n_images"] == 8  # methods that ran on every image pair on all of them
+    h = headline(rows, report_settings(cheaper))["cs_8"]["wallpapers"]
+    assert h["images"] == 4 and h["metadip_db"] - h["dip_1000_db"] == pytest.approx(-0.5)
+    missing = [r for r in rows if not (r["method"] == "dip_1000" and r["image_index"] == 2)]
+    with pytest.raises(ValueError, match="not run on the same images"):
+        check_claims(missing, report_settings(cheaper))
+
+
 def test_config_names_an_unknown_method(config):
     bad = copy.deepcopy(config)
     bad["claims"]["long"] = "dip_2000"
@@ -295,7 +317,7 @@ def test_config_names_an_unknown_method(config):
 
 def test_headline_is_the_method_against_dip_1000_per_setting(config):
     rows = make_rows(config, psnr={"metadip": 31.0, "dip_1000": 30.5}, images=8, photos=4)
-    h = headline(rows, report_settings(config).claims)
+    h = headline(rows, report_settings(config))
     assert set(h) == set(config["evaluate"]["tasks"])
     for task in h:
         assert set(h[task]) == set(config["evaluate"]["roles"].values())
@@ -316,7 +338,7 @@ def test_headline_is_the_method_against_dip_1000_per_setting(config):
             "photos",
         }
     without_long = [r for r in rows if r["method"] != "dip_1000"]
-    assert headline(without_long, report_settings(config).claims) == {}
+    assert headline(without_long, report_settings(config)) == {}
 
 
 # --- slow (`pytest -m slow`; .ci/run runs them) ----------

@@ -184,6 +184,12 @@ def method_ids(methods: dict[str, Any]) -> set[str]:
     return ids
 
 
+def method_images(evaluate: dict[str, Any], name: str) -> int:
+    """How many of the evaluation set's images method ``name`` of ``evaluate.methods`` runs on: its
+    own ``images`` (the first N of the interleaved set), else ``evaluate.images``."""
+    return int(evaluate["methods"][name].get("images") or evaluate["images"])
+
+
 def claimed_ids(claims: dict[str, Any]) -> list[tuple[str, str]]:
     """(key under ``claims``, method id) of every result-row id the claims read."""
     named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
@@ -219,6 +225,11 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
             )
         if m.get("random_init") and m["kind"] != "meta":
             problems.append(f"evaluate.methods.{name}.random_init: only a meta method has a meta-init to replace")
+        if "images" in m and not ev["min_photos"] <= m["images"] <= ev["images"]:
+            problems.append(
+                f"evaluate.methods.{name}.images: {m['images']} lies outside [evaluate.min_photos, evaluate.images] = "
+                f"[{ev['min_photos']}, {ev['images']}]; set it in that range or remove it"
+            )
         if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
             problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")
         if m["kind"] == "pnp" and "denoiser" in m:

@@ -29,6 +29,8 @@ def shard_indices(n_images: int, shards: int, shard: int) -> list[int]:
 
 def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Every (task, dataset, method, shard) job of the evaluation, in config order."""
+    from metadip.pipeline.config import method_images
+
     ev = config["evaluate"]
     datasets = list(dict.fromkeys(ev["roles"][r] for r in ("faces", "natural")))
     return [
@@ -37,7 +39,7 @@ def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
         for d in datasets
         for m, method in ev["methods"].items()
         if applies(method, task)
-        for s in range(min(ev["shards"], ev["images"]))
+        for s in range(min(ev["shards"], method_images(ev, m)))
     ]
 
 

@@ -37,6 +37,7 @@ from metadip.reporting.stats import (
     LEVEL,
     RESAMPLES,
     SEED,
+    Key,
     Observation,
     Summary,
     average,
@@ -118,14 +119,22 @@ def _values(
     return average([by_image(by_method[i], field) for i in ids], what=f"{method} and its replicates"), None
 
 
-def _difference(a: Sourced, b: Sourced, what: str) -> tuple[Measured, dict[str, Any]]:
-    """The paired difference a − b, or (None, reason) when either side is missing, and the extra
-    field ``by_photo`` (its mean per source photograph, lowest first; empty when missing); ``what``
-    names the two methods in the error raised when their rows do not pair up."""
+def first_images(values: dict[Key, Observation], n: int | None) -> dict[Key, Observation]:
+    """``values`` of the first ``n`` images of the evaluation set (image index < n; all when None):
+    what a method that ran on fewer images (``evaluate.methods.<m>.images``) pairs with."""
+    return values if n is None else {k: o for k, o in values.items() if k[2] < n}
+
+
+def _difference(a: Sourced, b: Sourced, n: int | None, what: str) -> tuple[Measured, dict[str, Any]]:
+    """The paired difference a − b over the first ``n`` images (those both methods ran on), or
+    (None, reason) when either side is missing, and the extra field ``by_photo`` (its mean per source
+    photograph, lowest first; empty when missing); ``what`` names the two methods in the error
+    raised when their rows do not pair up."""
     if a[0] is None or b[0] is None:
         return (None, a[1] or b[1]), {"by_photo": []}
-    s = paired_difference(a[0], b[0], RESAMPLES, SEED, what)
-    return (s, None), {"by_photo": photo_differences(a[0], b[0], what)}
+    a_n, b_n = first_images(a[0], n), first_images(b[0], n)
+    s = paired_difference(a_n, b_n, RESAMPLES, SEED, what)
+    return (s, None), {"by_photo": photo_differences(a_n, b_n, what)}
 
 
 def _speed(rows: list[dict[str, Any]]) -> Measured:
@@ -160,16 +169,16 @@ def transfer_settings(settings: ReportSettings) -> set[tuple[str, str]]:
     }
 
 
-def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: ClaimSettings) -> dict[str, Any]:
+def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: ClaimSettings, n: int | None) -> dict[str, Any]:
     """With replicates of the method: per meta-training seed, its mean paired difference to the long
-    run (dB), and the std of those means across seeds; {} otherwise."""
+    run (dB) over the first ``n`` images, and the std of those means across seeds; {} otherwise."""
     seeds = [c.method, *c.replicates.get(c.method, ())]
     if len(seeds) < 2 or any(s not in by_method for s in [*seeds, c.long]):
         return {}
-    long = by_image(by_method[c.long])
+    long = first_images(by_image(by_method[c.long]), n)
     means = {}
     for s in seeds:
-        mine = by_image(by_method[s])
+        mine = first_images(by_image(by_method[s]), n)
         means[s] = float(np.mean([mine[k].value - long[k].value for k in join(mine, long, f"{s} and {c.long}")]))
     return {
         "seed_means": {s: round(m, 3) for s, m in means.items()},
@@ -193,7 +202,8 @@ def _setting_checks(
     where_text = f"{task} {settings.roles[role]}:"
     me = _values(by_method, c.method, reps)
     bound, gap = quality_bound(c, table, setting_value(spec), role)
-    quality, photos = _difference(me, _values(by_method, c.long, reps), f"{where_text} {c.method} vs {c.long}")
+    n_long = settings.paired_images(c.method, c.long)
+    quality, photos = _difference(me, _values(by_method, c.long, reps), n_long, f"{where_text} {c.method} vs {c.long}")
     checks = [
         _check(
             "1-quality",
@@ -203,7 +213,7 @@ def _setting_checks(
             quality,
             bound,
             paper_gap=gap,
-            **seed_spread(by_method, c),
+            **seed_spread(by_method, c, n_long),
             **photos,
         )
     ]
@@ -226,7 +236,10 @@ def _setting_checks(
         else "psnr"
     )
     versus_short, photos = _difference(
-        me, _values(by_method, c.short, reps, field), f"{where_text} {c.method} vs {c.short}"
+        me,
+        _values(by_method, c.short, reps, field),
+        settings.paired_images(c.method, c.short),
+        f"{where_text} {c.method} vs {c.short}",
     )
     checks.append(
         _check(
@@ -235,7 +248,10 @@ def _setting_checks(
     )
     if c.control is not None:
         control, control_photos = _difference(
-            me, _values(by_method, c.control, reps), f"{where_text} {c.method} vs {c.control}"
+            me,
+            _values(by_method, c.control, reps),
+            settings.paired_images(c.method, c.control),
+            f"{where_text} {c.method} vs {c.control}",
         )
         checks.append(
             _check(
@@ -249,7 +265,12 @@ def _setting_checks(
             )
         )
     for rival in c.rivals:
-        versus_rival, photos = _difference(me, _values(by_method, rival, reps), f"{where_text} {c.method} vs {rival}")
+        versus_rival, photos = _difference(
+            me,
+            _values(by_method, rival, reps),
+            settings.paired_images(c.method, rival),
+            f"{where_text} {c.method} vs {rival}",
+        )
         checks.append(
             _check("3", CLAIMS["3"].format(rival=rival, **fmt), rival, where, versus_rival, c.rival_margin_db, **photos)
         )
@@ -318,23 +339,26 @@ def check_claims(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[s
     }
 
 
-def headline(rows: list[dict[str, Any]], c: ClaimSettings) -> dict[str, Any]:
+def headline(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, Any]:
     """What a person reads first (the DVC metrics file): per task and dataset, the mean PSNR (dB) of
     ``claims.method`` and ``claims.long`` (seed-averaged with ``claims.replicates``), their paired
     gap with its 95% interval, and the speed-up (1-speed's ratio); a setting without rows of either
     method is left out."""
+    c = settings.claims
     method, long = c.method, c.long
+    n = settings.paired_images(method, long)
     groups = _by_setting(rows)
     out: dict[str, Any] = {}
     for (task, dataset), by_method in sorted(groups.items()):
         a, b = _values(by_method, method, c.replicates), _values(by_method, long, c.replicates)
         if a[0] is None or b[0] is None:
             continue
-        gap = paired_difference(a[0], b[0], RESAMPLES, SEED, f"{task} {dataset}: {method} vs {long}")
+        a_n, b_n = first_images(a[0], n), first_images(b[0], n)  # the images both ran on
+        gap = paired_difference(a_n, b_n, RESAMPLES, SEED, f"{task} {dataset}: {method} vs {long}")
         speed, _ = _speed(by_method[method])
         out.setdefault(task, {})[dataset] = {
-            f"{method}_db": round(float(np.mean([o.value for o in a[0].values()])), 3),
-            f"{long}_db": round(float(np.mean([o.value for o in b[0].values()])), 3),
+            f"{method}_db": round(float(np.mean([o.value for o in a_n.values()])), 3),
+            f"{long}_db": round(float(np.mean([o.value for o in b_n.values()])), 3),
             "gap_db": round(gap.mean, 3),
             "gap_ci_low_db": None if gap.ci_low is None else round(gap.ci_low, 3),
             "gap_ci_high_db": None if gap.ci_high is None else round(gap.ci_high, 3),

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from metadip.pipeline.config import method_ids
 from metadip.pipeline.plan import TABLE_OF_KIND
 
 
@@ -53,10 +54,19 @@ class ReportSettings:
     methods: Mapping[str, Mapping[str, Any]]  # method name → kind, label, ... (evaluate.methods), config order
     claims: ClaimSettings
     trained_tables: frozenset[int]  # tables (task families) the claims method's init was meta-trained on
+    images: Mapping[
+        str, int
+    ]  # method id → N, for a method run on the first N images only (evaluate.methods.<m>.images)
 
     def tasks_of(self, table: int) -> list[str]:
         """Names of the tasks whose rows go to ``table`` (1 denoising, 2 CS, 3 PR), in config order."""
         return [t for t, spec in self.tasks.items() if TABLE_OF_KIND[spec["kind"]] == table]
+
+    def paired_images(self, a: str, b: str) -> int | None:
+        """The first N images of the evaluation set that method ids ``a`` and ``b`` both ran on, when
+        either ran on fewer than all; None when both ran on all."""
+        capped = [self.images[m] for m in (a, b) if m in self.images]
+        return min(capped) if capped else None
 
     def kind_of(self, method: str) -> str:
         """The kind (denoiser, pnp, dip, meta) of a method name of ``evaluate.methods``."""
@@ -95,4 +105,5 @@ def report_settings(config: dict[str, Any]) -> ReportSettings:
         methods={name: dict(m) for name, m in ev["methods"].items()},
         claims=claims,
         trained_tables=frozenset(TABLE_OF_KIND[t["kind"]] for t in outer),
+        images={i: m["images"] for name, m in ev["methods"].items() if "images" in m for i in method_ids({name: m})},
     )
