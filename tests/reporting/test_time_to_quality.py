@@ -48,7 +48,14 @@ def test_rows_without_interleaved_step_times_or_a_reference_are_refused():
     meta, ref = rows(0, "p", [20.0], [20.0])
     with pytest.raises(ValueError, match="no interleaved reference step times"):
         image_speedups([meta | {"ref_step_seconds": None}, ref])
-    with pytest.raises(ValueError, match="no 'dip_1000' row for den_25 / d image 0"):
+    with pytest.raises(ValueError, match="no 'dip_1000' row for den_25 / d"):
         image_speedups([meta])
     with pytest.raises(ValueError, match="no rows of method 'metadip'"):
         image_speedups([ref])
+
+
+def test_a_reference_run_on_the_first_images_pairs_on_those():
+    first = rows(0, "a", [20, 30], [20, 30, 30, 30])
+    second_meta, _ = rows(1, "b", [30, 30], [20, 20, 20, 30])
+    (s,) = image_speedups([*first, second_meta])  # DIP ran on image 0 only
+    assert s.image_index == 0 and s.speedup == pytest.approx(2.0)

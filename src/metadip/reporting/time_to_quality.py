@@ -43,8 +43,9 @@ def steps_to(trace_step: Sequence[int], trace_psnr: Sequence[float], target: flo
 
 def image_speedups(rows: Iterable[dict[str, Any]], meta: str = "metadip") -> list[ImageSpeedup]:
     """Time-to-quality speed-up of method ``meta`` over its speed reference on every image that has
-    both rows. Raises ``ValueError`` when ``meta``'s rows carry no interleaved step times or the
-    reference row of an image is missing."""
+    both rows (a reference run on the first N images only, ``evaluate.methods.<m>.images``, pairs on
+    those). Raises ``ValueError`` when ``meta``'s rows carry no interleaved step times or a (task,
+    dataset) setting has no reference row at all."""
     rows = list(rows)
     metas = [r for r in rows if r["method"] == meta]
     if not metas:
@@ -52,11 +53,14 @@ def image_speedups(rows: Iterable[dict[str, Any]], meta: str = "metadip") -> lis
     if any(r.get("ref_method") is None or not r.get("ref_step_seconds") for r in metas):
         raise ValueError(f"rows of '{meta}' carry no interleaved reference step times (set its speed_reference)")
     refs = {(r["method"], r["task"], r["dataset"], r["image_index"]): r for r in rows}
+    settings = {key[:3] for key in refs}
     out = []
     for m in metas:
         key = (m["ref_method"], m["task"], m["dataset"], m["image_index"])
+        if key[:3] not in settings:
+            raise ValueError(f"no '{key[0]}' row for {m['task']} / {m['dataset']}")
         if key not in refs:
-            raise ValueError(f"no '{key[0]}' row for {m['task']} / {m['dataset']} image {m['image_index']}")
+            continue
         ref = refs[key]
         target = min(m["trace_psnr"][-1], ref["trace_psnr"][-1])
         k_meta = steps_to(m["trace_step"], m["trace_psnr"], target)
