@@ -13,7 +13,7 @@ Run (after the pipeline has trained the meta-init; ~1 min per image and setting 
         [--meta-init results/meta/metadip/meta_init.safetensors] [--threads 1] [--tasks den_25 cs_4]
 The last line is ``time-to-quality speed-up, MetaDIP over DIP(1000) (min over settings): X``.
 
-From a finished evaluation instead (every image, no new solves):
+From a finished evaluation instead (every image DIP ran on, no new solves):
     .venv/bin/python bench/time_to_quality.py --results results/study/results.parquet [--meta metadip]
 reads the traces of the evaluation rows (steps to the target are the same as above) and times each
 method's steps by its step time measured interleaved with the other's on the same image

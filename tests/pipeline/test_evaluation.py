@@ -57,12 +57,23 @@ def test_a_method_on_fewer_images_gets_fewer_shards_and_a_prefix_of_the_images()
     assert method_images(cfg["evaluate"], "dip") == 1 and method_images(cfg["evaluate"], "bm3d") == 3
 
 
-@pytest.mark.parametrize("images", [4, 0])
-def test_a_method_image_count_outside_the_evaluation_set_is_refused(images):
+@pytest.mark.parametrize("images, qualitative", [(4, 1), (0, 1), (1, 2)])
+def test_a_method_image_count_outside_the_evaluation_set_is_refused(images, qualitative):
     cfg = tiny_config()
     cfg["evaluate"]["methods"]["dip"]["images"] = images
+    cfg["evaluate"]["qualitative_images"] = qualitative  # the figures need the capped method's images too
     with pytest.raises(ConfigError, match=r"evaluate.methods.dip.images"):
         check_pipeline_config(validate_config(cfg))
+
+
+def test_replicates_on_different_numbers_of_images_are_refused():
+    cfg = load_config(DEFAULT_CONFIG)
+    cfg["evaluate"]["images"] = 8
+    cfg["evaluate"]["methods"]["metadip_s1"] = {**cfg["evaluate"]["methods"]["metadip"], "images": 4}
+    cfg["evaluate"]["methods"]["metadip_s1"].pop("speed_reference")
+    cfg["claims"]["replicates"] = {"metadip": ["metadip_s1"]}
+    with pytest.raises(ConfigError, match=r"claims.replicates.metadip: its replicates run on different numbers"):
+        check_pipeline_config(cfg)
 
 
 def test_the_claims_read_the_shards_of_the_methods_they_name_only():

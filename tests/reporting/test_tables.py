@@ -140,6 +140,15 @@ def test_notes_name_the_data_and_its_photographs():
     )
 
 
+def test_a_method_run_on_the_first_images_says_so_under_the_table():
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["dip"]["images"] = 2
+    rows = [r for r in rows_for(cfg, images=3, photos=3) if not (r["method_name"] == "dip" and r["image_index"] == 2)]
+    table = build_table(1, rows, report_settings(cfg))
+    assert "DIP: run on the first 2 of each class's evaluated images only" in " ".join(table["notes"])
+    assert "n=2/2" in to_markdown(table) and "n=3/3" in to_markdown(table)
+
+
 def test_uneven_cells_show_their_own_n_and_one_photo_shows_no_interval():
     cfg = tiny_config()
     # image 3 of b missing: photo 0 keeps images 0, 2 (mean 31), photo 1 image 1 (31)

@@ -48,7 +48,7 @@ def test_rows_without_interleaved_step_times_or_a_reference_are_refused():
     meta, ref = rows(0, "p", [20.0], [20.0])
     with pytest.raises(ValueError, match="no interleaved reference step times"):
         image_speedups([meta | {"ref_step_seconds": None}, ref])
-    with pytest.raises(ValueError, match="no 'dip_1000' row for den_25 / d"):
+    with pytest.raises(ValueError, match="no 'dip_1000' row for den_25 / d image 0"):
         image_speedups([meta])
     with pytest.raises(ValueError, match="no rows of method 'metadip'"):
         image_speedups([ref])

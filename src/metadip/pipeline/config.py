@@ -225,10 +225,12 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
             )
         if m.get("random_init") and m["kind"] != "meta":
             problems.append(f"evaluate.methods.{name}.random_init: only a meta method has a meta-init to replace")
-        if "images" in m and not ev["min_photos"] <= m["images"] <= ev["images"]:
+        low = max(ev["min_photos"], ev["qualitative_images"])
+        if "images" in m and not low <= m["images"] <= ev["images"]:
             problems.append(
-                f"evaluate.methods.{name}.images: {m['images']} lies outside [evaluate.min_photos, evaluate.images] = "
-                f"[{ev['min_photos']}, {ev['images']}]; set it in that range or remove it"
+                f"evaluate.methods.{name}.images: {m['images']} lies outside [max(evaluate.min_photos, "
+                f"evaluate.qualitative_images), evaluate.images] = [{low}, {ev['images']}]; set it in that range or "
+                "remove it"
             )
         if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
             problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")
@@ -240,6 +242,13 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
     ids = method_ids(ev["methods"])
     claims = config["claims"]
     if claims["enabled"]:
+        caps = {i: m.get("images") for n, m in ev["methods"].items() for i in method_ids({n: m})}
+        for method, reps in claims["replicates"].items():
+            if len({caps.get(i) for i in (method, *reps)}) > 1:
+                problems.append(
+                    f"claims.replicates.{method}: its replicates run on different numbers of images "
+                    "(evaluate.methods.<m>.images); give them the same"
+                )
         for key, name in claimed_ids(claims):
             if name not in ids:
                 problems.append(

@@ -256,6 +256,13 @@ def table_notes(
         "DIP (k): vanilla DIP from a random init read at step k of one run — EMA of outputs (weight "
         "0.99, the paper's definition) and, in its own row, the last iterate."
     )
+    for m in settings.methods.values():
+        if "images" in m:
+            notes.append(
+                f"{m['label']}: run on the first {m['images']} of each class's evaluated images only (its cells "
+                "average fewer images than the rows beside them); the claims compare it with the other methods "
+                f"on those {m['images']} images, paired (claims.md)."
+            )
     return notes
 
 

@@ -44,8 +44,8 @@ def steps_to(trace_step: Sequence[int], trace_psnr: Sequence[float], target: flo
 def image_speedups(rows: Iterable[dict[str, Any]], meta: str = "metadip") -> list[ImageSpeedup]:
     """Time-to-quality speed-up of method ``meta`` over its speed reference on every image that has
     both rows (a reference run on the first N images only, ``evaluate.methods.<m>.images``, pairs on
-    those). Raises ``ValueError`` when ``meta``'s rows carry no interleaved step times or a (task,
-    dataset) setting has no reference row at all."""
+    those). Raises ``ValueError`` when ``meta``'s rows carry no interleaved step times or the
+    reference row of an image within the reference's images is missing."""
     rows = list(rows)
     metas = [r for r in rows if r["method"] == meta]
     if not metas:
@@ -53,14 +53,16 @@ def image_speedups(rows: Iterable[dict[str, Any]], meta: str = "metadip") -> lis
     if any(r.get("ref_method") is None or not r.get("ref_step_seconds") for r in metas):
         raise ValueError(f"rows of '{meta}' carry no interleaved reference step times (set its speed_reference)")
     refs = {(r["method"], r["task"], r["dataset"], r["image_index"]): r for r in rows}
-    settings = {key[:3] for key in refs}
+    covered: dict[tuple[str, str, str], int] = {}  # the reference's images per setting: the first N
+    for key in refs:
+        covered[key[:3]] = max(covered.get(key[:3], -1), key[3])
     out = []
     for m in metas:
         key = (m["ref_method"], m["task"], m["dataset"], m["image_index"])
-        if key[:3] not in settings:
-            raise ValueError(f"no '{key[0]}' row for {m['task']} / {m['dataset']}")
+        if key[:3] in covered and key[3] > covered[key[:3]]:
+            continue  # beyond the images the reference ran on
         if key not in refs:
-            continue
+            raise ValueError(f"no '{key[0]}' row for {m['task']} / {m['dataset']} image {m['image_index']}")
         ref = refs[key]
         target = min(m["trace_psnr"][-1], ref["trace_psnr"][-1])
         k_meta = steps_to(m["trace_step"], m["trace_psnr"], target)
