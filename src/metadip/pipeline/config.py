@@ -190,6 +190,12 @@ def method_images(evaluate: dict[str, Any], name: str) -> int:
     return int(evaluate["methods"][name].get("images") or evaluate["images"])
 
 
+def image_caps(methods: dict[str, Any]) -> dict[str, int]:
+    """Method id → N for every result-row id of a method run on the first N images only (its
+    ``images``); methods run on all of ``evaluate.images`` are absent."""
+    return {i: m["images"] for name, m in methods.items() if "images" in m for i in method_ids({name: m})}
+
+
 def claimed_ids(claims: dict[str, Any]) -> list[tuple[str, str]]:
     """(key under ``claims``, method id) of every result-row id the claims read."""
     named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
@@ -242,7 +248,7 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
     ids = method_ids(ev["methods"])
     claims = config["claims"]
     if claims["enabled"]:
-        caps = {i: m.get("images") for n, m in ev["methods"].items() for i in method_ids({n: m})}
+        caps = image_caps(ev["methods"])
         for method, reps in claims["replicates"].items():
             if len({caps.get(i) for i in (method, *reps)}) > 1:
                 problems.append(

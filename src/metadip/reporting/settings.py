@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from metadip.pipeline.config import method_ids
+from metadip.pipeline.config import image_caps
 from metadip.pipeline.plan import TABLE_OF_KIND
 
 
@@ -54,9 +54,7 @@ class ReportSettings:
     methods: Mapping[str, Mapping[str, Any]]  # method name → kind, label, ... (evaluate.methods), config order
     claims: ClaimSettings
     trained_tables: frozenset[int]  # tables (task families) the claims method's init was meta-trained on
-    images: Mapping[
-        str, int
-    ]  # method id → N, for a method run on the first N images only (evaluate.methods.<m>.images)
+    images: Mapping[str, int]  # method id → N, run on the first N images only (config.image_caps)
 
     def tasks_of(self, table: int) -> list[str]:
         """Names of the tasks whose rows go to ``table`` (1 denoising, 2 CS, 3 PR), in config order."""
@@ -105,5 +103,5 @@ def report_settings(config: dict[str, Any]) -> ReportSettings:
         methods={name: dict(m) for name, m in ev["methods"].items()},
         claims=claims,
         trained_tables=frozenset(TABLE_OF_KIND[t["kind"]] for t in outer),
-        images={i: m["images"] for name, m in ev["methods"].items() if "images" in m for i in method_ids({name: m})},
+        images=image_caps(ev["methods"]),
     )
