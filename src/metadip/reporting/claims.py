@@ -201,9 +201,14 @@ def _setting_checks(
     reps = c.replicates
     where_text = f"{task} {settings.roles[role]}:"
     me = _values(by_method, c.method, reps)
+
+    def versus(other: str, field: str = "psnr") -> tuple[Measured, dict[str, Any]]:
+        """The method − ``other``, paired on the images both ran on."""
+        n = settings.paired_images(c.method, other)
+        return _difference(me, _values(by_method, other, reps, field), n, f"{where_text} {c.method} vs {other}")
+
     bound, gap = quality_bound(c, table, setting_value(spec), role)
-    n_long = settings.paired_images(c.method, c.long)
-    quality, photos = _difference(me, _values(by_method, c.long, reps), n_long, f"{where_text} {c.method} vs {c.long}")
+    quality, photos = versus(c.long)
     checks = [
         _check(
             "1-quality",
@@ -213,7 +218,7 @@ def _setting_checks(
             quality,
             bound,
             paper_gap=gap,
-            **seed_spread(by_method, c, n_long),
+            **seed_spread(by_method, c, settings.paired_images(c.method, c.long)),
             **photos,
         )
     ]
@@ -235,24 +240,14 @@ def _setting_checks(
         if short and np.mean([r["psnr_last"] for r in short]) > np.mean([r["psnr"] for r in short])
         else "psnr"
     )
-    versus_short, photos = _difference(
-        me,
-        _values(by_method, c.short, reps, field),
-        settings.paired_images(c.method, c.short),
-        f"{where_text} {c.method} vs {c.short}",
-    )
+    versus_short, photos = versus(c.short, field)
     checks.append(
         _check(
             "2", CLAIMS["2"].format(**fmt), c.short, where, versus_short, c.short_margin_db, short_field=field, **photos
         )
     )
     if c.control is not None:
-        control, control_photos = _difference(
-            me,
-            _values(by_method, c.control, reps),
-            settings.paired_images(c.method, c.control),
-            f"{where_text} {c.method} vs {c.control}",
-        )
+        control, control_photos = versus(c.control)
         checks.append(
             _check(
                 "2-control",
@@ -265,12 +260,7 @@ def _setting_checks(
             )
         )
     for rival in c.rivals:
-        versus_rival, photos = _difference(
-            me,
-            _values(by_method, rival, reps),
-            settings.paired_images(c.method, rival),
-            f"{where_text} {c.method} vs {rival}",
-        )
+        versus_rival, photos = versus(rival)
         checks.append(
             _check("3", CLAIMS["3"].format(rival=rival, **fmt), rival, where, versus_rival, c.rival_margin_db, **photos)
         )
