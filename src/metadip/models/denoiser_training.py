@@ -65,6 +65,14 @@ class DenoiserTraining:
             raise ValueError("sigma_max must lie in (0, 255] and val_sigma in [0, 255]")
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """The layout DRUNet trains in: channels-last (NHWC) on the CPU, where one training step of the
+    CPU-scale DRUNet (batch 16, 64 px) runs ~1.4x faster in it than in NCHW on one thread
+    (bench/denoiser_training.py); the default layout on other devices, where it is not measured.
+    The layout changes float rounding only, not the result."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def learning_rate(s: DenoiserTraining, step: int) -> float:
     """The learning rate of step ``step`` (1..steps): a function of the step alone, so a resumed run
     follows the uninterrupted run's schedule."""
@@ -133,7 +141,7 @@ def train_denoiser(
         "code_sha256": code_sha256("metadip.models.denoiser_training"),
         **(provenance or {}),
     }
-    net.to(device).train()
+    net.to(device, memory_format=memory_format(device)).train()
     opt = torch.optim.Adam(net.parameters(), lr=s.lr)
     identity["run_hash"] = config_hash({"training": asdict(s), "net": net.config.to_dict(), "seed": seed})
     ckpt = work / "checkpoint.safetensors"
@@ -146,7 +154,8 @@ def train_denoiser(
         range(start + 1, s.steps + 1), desc="train DRUNet", enabled=show_progress, initial=start, total=s.steps
     ):
         noisy, clean, sigma = training_batch(train_images, s, seed, step)
-        loss = (net(noisy.to(device), sigma.to(device)) - clean.to(device)).abs().mean()
+        noisy = noisy.to(device, memory_format=memory_format(device))
+        loss = (net(noisy, sigma.to(device)) - clean.to(device)).abs().mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"denoiser training loss became {loss.item()} at step {step}; lower the learning rate"
