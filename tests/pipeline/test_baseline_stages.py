@@ -60,6 +60,44 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
     side = json.loads((tmp_path / "drunet" / "drunet.json").read_text())
     assert side["source"] == "trained" and len(side["dataset_manifest_sha256"]) == 64
 
+    gap = run(
+        "denoiser_gap.py",
+        [
+            *base,
+            "--weights",
+            f"tiny={tmp_path / 'drunet' / 'drunet'}",
+            "--images",
+            "3",
+            "--sigmas",
+            "15",
+            "25",
+            "--out",
+            str(tmp_path / "gap.json"),
+            "--markdown",
+            str(tmp_path / "gap.md"),
+        ],
+    )
+    assert gap.returncode == 0, gap.stderr
+    rows = json.loads((tmp_path / "gap.json").read_text())["rows"]
+    assert [(r["denoiser"], r["sigma"]) for r in rows] == [("tiny", 15.0), ("tiny", 25.0)]
+    assert all(r["difference"]["n_images"] == 3 and r["difference"]["n_photos"] >= 2 for r in rows)
+    assert all(abs(r["difference"]["mean"] - (r["psnr"] - r["bm3d_psnr"])) < 2e-3 for r in rows)
+    assert "| bm3d |" in (tmp_path / "gap.md").read_text()
+    unlabelled = run(
+        "denoiser_gap.py",
+        [
+            *base,
+            "--weights",
+            str(tmp_path / "drunet" / "drunet"),
+            "--out",
+            str(tmp_path / "g2.json"),
+            "--markdown",
+            str(tmp_path / "g2.md"),
+        ],
+    )
+    assert unlabelled.returncode == 1 and unlabelled.stderr.count("\n") == 1 and "LABEL=PATH" in unlabelled.stderr
+    assert not (tmp_path / "g2.json").exists()
+
     outs = []
     for k in range(2):
         tuned = run(

@@ -1,0 +1,65 @@
+"""Stage: trained DRUNets against BM3D on the validation split of curated datasets — PSNR per
+denoiser, dataset and noise level with the paired difference to BM3D (95% interval over source
+photographs), as JSON and a Markdown table.  The test split is refused: this chooses the recipe."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from metadip.core.atomic import write_text
+from metadip.datasets.sampling import load_evaluation_set
+from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
+from metadip.pipeline.artifacts import load_denoiser
+from metadip.pipeline.config import load_config
+from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.reporting.denoiser_gap import denoiser_psnr, gap_rows, to_markdown
+
+REFERENCE = "bm3d"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = stage_parser(__doc__)
+    p.add_argument("--data", nargs="+", required=True, help="curated dataset folders (their val splits are scored)")
+    p.add_argument(
+        "--weights", nargs="+", required=True, help="DRUNet artifacts as LABEL=PATH (stem, .safetensors or .json)"
+    )
+    p.add_argument("--sigmas", nargs="+", type=float, default=[15.0, 25.0], help="noise levels, 0-255 scale")
+    p.add_argument("--images", type=int, default=16, help="validation images per dataset, interleaved over photographs")
+    p.add_argument("--min-photos", type=int, default=2, help="refuse fewer distinct photographs per dataset")
+    p.add_argument("--out", required=True, help="output: JSON rows")
+    p.add_argument("--markdown", required=True, help="output: Markdown table")
+    a = p.parse_args(argv)
+    try:
+        config = load_config(a.config)
+        size = config["meta"]["image_size"]
+        denoisers = {}
+        for spec in a.weights:
+            label, sep, path = spec.partition("=")
+            if not sep or not label or label == REFERENCE:
+                raise ValueError(f"--weights {spec!r}: give LABEL=PATH with a label other than '{REFERENCE}'")
+            denoisers[label] = DRUNetDenoiser(load_denoiser(path, channels=3), "cpu")
+        sets = {
+            Path(d).name: load_evaluation_set(
+                d, "val", a.images, a.min_photos, size, key="--images", photos_key="--min-photos"
+            )
+            for d in a.data
+        }
+    except INPUT_ERRORS as err:
+        return fail("denoiser_gap", err)
+    rows = []
+    for dataset, val in sets.items():
+        scores = denoiser_psnr(
+            val.images, a.sigmas, {REFERENCE: lambda x, s: bm3d_denoise(x, s, "np"), **denoisers}, config["seed"]
+        )
+        rows += gap_rows(scores, val.sources, dataset, REFERENCE)
+    write_text(a.out, json.dumps({"images_per_dataset": a.images, "rows": rows}, indent=1) + "\n")
+    table = to_markdown(rows, REFERENCE)
+    write_text(a.markdown, table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
