@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--weights", nargs="+", required=True, help="DRUNet artifacts as LABEL=PATH (stem, .safetensors or .json)"
     )
+    p.add_argument(
+        "--self-ensemble", action="store_true", help="also score each DRUNet averaged over 8 rotations/flips (LABEL+x8)"
+    )
     p.add_argument("--sigmas", nargs="+", type=float, default=[15.0, 25.0], help="noise levels, 0-255 scale")
     p.add_argument("--images", type=int, default=16, help="validation images per dataset, interleaved over photographs")
     p.add_argument("--min-photos", type=int, default=2, help="refuse fewer distinct photographs per dataset")
@@ -39,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             label, sep, path = spec.partition("=")
             if not sep or not label or label == REFERENCE:
                 raise ValueError(f"--weights {spec!r}: give LABEL=PATH with a label other than '{REFERENCE}'")
-            denoisers[label] = DRUNetDenoiser(load_denoiser(path, channels=3), "cpu")
+            net = load_denoiser(path, channels=3)
+            denoisers[label] = DRUNetDenoiser(net, "cpu")
+            if a.self_ensemble:
+                denoisers[f"{label}+x8"] = DRUNetDenoiser(net, "cpu", self_ensemble=True)
         sets = {
             Path(d).name: load_evaluation_set(
                 d, "val", a.images, a.min_photos, size, key="--images", photos_key="--min-photos"

@@ -63,6 +63,32 @@ def test_denoiser_bad_input():
         DRUNetDenoiser(DRUNet(TINY), "cpu")(torch.rand(3, 16, 16), 25)
 
 
+def test_drunet_self_ensemble_is_equivariant_and_averages_eight_passes():
+    net = DRUNet(TINY, seed=3)
+    x = torch.rand(2, 1, 16, 24, generator=gen(0))  # not square: rotations change the shape
+    plain, x8 = DRUNetDenoiser(net, "cpu"), DRUNetDenoiser(net, "cpu", self_ensemble=True)
+    out = x8(x, 25)
+    assert out.shape == x.shape and not torch.allclose(out, plain(x, 25), atol=1e-4)  # a random net is not equivariant
+    # the ensemble commutes with every rotation and flip of its input, which a single pass does not
+    torch.testing.assert_close(x8(torch.rot90(x, 1, dims=(-2, -1)), 25), torch.rot90(out, 1, dims=(-2, -1)))
+    torch.testing.assert_close(x8(torch.flip(x, dims=(-2,)), 25), torch.flip(out, dims=(-2,)))
+    single = torch.rot90(plain(torch.rot90(x, 1, dims=(-2, -1)), 25), -1, dims=(-2, -1))
+    assert not torch.allclose(single, plain(x, 25), atol=1e-4)
+    manual = (
+        sum(
+            torch.rot90(plain(torch.rot90(x, k, dims=(-2, -1)), 25), -k, dims=(-2, -1))
+            + torch.rot90(
+                torch.flip(plain(torch.flip(torch.rot90(x, k, dims=(-2, -1)), dims=(-1,)), 25), dims=(-1,)),
+                -k,
+                dims=(-2, -1),
+            )
+            for k in range(4)
+        )
+        / 8
+    )
+    torch.testing.assert_close(out, manual)
+
+
 def test_drunet_has_the_official_layout_and_size():
     net = DRUNet(DRUNetConfig(channels=3))
     assert 32.5e6 < count_parameters(net) < 32.7e6  # the official DRUNet: about 32.6 M

@@ -71,6 +71,7 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
             "--sigmas",
             "15",
             "25",
+            "--self-ensemble",
             "--out",
             str(tmp_path / "gap.json"),
             "--markdown",
@@ -79,7 +80,12 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
     )
     assert gap.returncode == 0, gap.stderr
     rows = json.loads((tmp_path / "gap.json").read_text())["rows"]
-    assert [(r["denoiser"], r["sigma"]) for r in rows] == [("tiny", 15.0), ("tiny", 25.0)]
+    assert [(r["denoiser"], r["sigma"]) for r in rows] == [
+        ("tiny", 15.0),
+        ("tiny", 25.0),
+        ("tiny+x8", 15.0),
+        ("tiny+x8", 25.0),
+    ]
     assert all(r["difference"]["n_images"] == 3 and r["difference"]["n_photos"] >= 2 for r in rows)
     assert all(abs(r["difference"]["mean"] - (r["psnr"] - r["bm3d_psnr"])) < 2e-3 for r in rows)
     assert "| bm3d |" in (tmp_path / "gap.md").read_text()

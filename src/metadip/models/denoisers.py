@@ -156,13 +156,30 @@ class DRUNet(nn.Module):
 
 
 class DRUNetDenoiser:
-    """Callable denoiser around a :class:`DRUNet`: ``denoiser(x, sigma)`` in eval mode, no grad."""
+    """Callable denoiser around a :class:`DRUNet`: ``denoiser(x, sigma)`` in eval mode, no grad.
 
-    def __init__(self, net: DRUNet, device: torch.device | str | None = None) -> None:
+    ``self_ensemble``: average the network's outputs over the 8 rotations / flips of the input, each
+    transformed back (KAIR's test mode 'x8'; 8 forward passes)."""
+
+    def __init__(self, net: DRUNet, device: torch.device | str | None = None, self_ensemble: bool = False) -> None:
         self.device = (
             torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         )
         self.net = net.to(self.device).eval()
+        self.self_ensemble = self_ensemble
+
+    def _forward(self, x: Tensor, sigma: float) -> Tensor:
+        if not self.self_ensemble:
+            return self.net(x, sigma)
+        out = torch.zeros_like(x)
+        for k in range(4):
+            for flip in (False, True):
+                t = torch.rot90(x, k, dims=(-2, -1))
+                t = torch.flip(t, dims=(-1,)) if flip else t
+                y = self.net(t, sigma)
+                y = torch.flip(y, dims=(-1,)) if flip else y
+                out += torch.rot90(y, -k, dims=(-2, -1))
+        return out / 8
 
     @torch.no_grad()
     def __call__(self, x: Tensor, sigma: float) -> Tensor:
@@ -173,7 +190,7 @@ class DRUNetDenoiser:
             raise ValueError(
                 f"this DRUNet denoises {self.net.config.channels}-channel images, got {xb.shape[1]} channels"
             )
-        out = self.net(xb, sigma).to(x.device)
+        out = self._forward(xb, sigma).to(x.device)
         return out[0] if single else out
 
 
