@@ -97,6 +97,10 @@ def test_the_claims_read_the_shards_of_the_methods_they_name_only():
             lambda c: c["evaluate"]["methods"].update(p={"kind": "pnp", "denoiser": "bm3d", "label": "P"}),
             "no grid 'cs_bm3d'",
         ),
+        (
+            lambda c: c["evaluate"]["methods"]["bm3d"].update(self_ensemble=True),
+            "bm3d.self_ensemble: only a denoiser method with denoiser drunet",
+        ),
     ],
 )
 def test_cross_references_are_checked(change, message):
@@ -166,6 +170,31 @@ def test_pnp_bm3d_uses_the_configured_profile_and_refuses_a_grid_tuned_with_anot
     grid.write_text(json.dumps({"best": best, "bm3d_profile": "classic"}))
     (row,) = evaluate_shard(shard_settings(cfg, "cs", "p"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
     assert json.loads(row["provenance"])["bm3d_profile"] == "classic" and math.isfinite(row["psnr"])
+
+
+def test_drunet_rows_with_and_without_the_self_ensemble(tmp_path):
+    import json
+
+    from metadip.models.denoisers import DRUNet, DRUNetConfig, DRUNetDenoiser
+    from metadip.pipeline.artifacts import save_denoiser
+
+    net = DRUNet(DRUNetConfig(channels=3, widths=(4, 8, 8, 8), blocks=1), seed=1)
+    save_denoiser(net, tmp_path / "drunet", source="trained")
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["d1"] = {"kind": "denoiser", "denoiser": "drunet", "label": "D"}
+    cfg["evaluate"]["methods"]["d8"] = {"kind": "denoiser", "denoiser": "drunet", "label": "D8", "self_ensemble": True}
+    cfg = check_pipeline_config(validate_config(cfg))
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    art = {"drunet": str(tmp_path / "drunet.safetensors")}
+    (one,) = evaluate_shard(shard_settings(cfg, "den", "d1"), "a", images, ["x"], ["x"], [0], art, "cpu")
+    (x8,) = evaluate_shard(shard_settings(cfg, "den", "d8"), "a", images, ["x"], ["x"], [0], art, "cpu")
+    op, _ = setting_operator(cfg["evaluate"]["tasks"]["den"], tuple(images.shape[1:]), cfg["seed"], "den", "a")
+    y, _ = measure_image(op, images[0], cfg["seed"], "den", "a", 0)
+    expected = psnr(DRUNetDenoiser(net, "cpu", self_ensemble=True)(y, 25), images[0]).item()
+    assert x8["psnr"] == pytest.approx(expected, abs=1e-4) and x8["psnr"] != pytest.approx(one["psnr"], abs=1e-4)
+    assert json.loads(x8["provenance"])["self_ensemble"] is True and "self_ensemble" not in json.loads(
+        one["provenance"]
+    )
 
 
 def _perturbed_meta_init(cfg: dict, path) -> None:

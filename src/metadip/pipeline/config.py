@@ -229,6 +229,10 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
                 f"evaluate.methods.{name}.speed_reference: needs a meta method and a dip method under evaluate.methods "
                 f"(got '{ref}')"
             )
+        if m.get("self_ensemble") and (m["kind"], m.get("denoiser")) != ("denoiser", "drunet"):
+            problems.append(
+                f"evaluate.methods.{name}.self_ensemble: only a denoiser method with denoiser drunet has it; remove it"
+            )
         if m.get("random_init") and m["kind"] != "meta":
             problems.append(f"evaluate.methods.{name}.random_init: only a meta method has a meta-init to replace")
         low = max(ev["min_photos"], ev["qualitative_images"])

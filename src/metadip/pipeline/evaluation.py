@@ -113,8 +113,11 @@ def build_runner(
 
     if isinstance(method, DenoiserMethod | PnPMethod):
         if method.denoiser == "drunet":
-            denoiser = DRUNetDenoiser(load_denoiser(need("drunet"), channels=3), device=device)
+            x8 = isinstance(method, DenoiserMethod) and method.self_ensemble
+            denoiser = DRUNetDenoiser(load_denoiser(need("drunet"), channels=3), device=device, self_ensemble=x8)
             provenance["drunet_sha256"] = file_sha256(Path(need("drunet")).with_suffix(".safetensors"))
+            if x8:
+                provenance["self_ensemble"] = True
         elif isinstance(method, PnPMethod):
             denoiser = partial(bm3d_denoise, profile=method.bm3d_profile)
             provenance["bm3d_profile"] = method.bm3d_profile

@@ -26,6 +26,7 @@ class DenoiserMethod:
     name: str
     label: str
     denoiser: str  # "bm3d" | "drunet"
+    self_ensemble: bool = False  # drunet: mean over the 8 rotations / flips of the input (KAIR's x8)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def method_settings(config: Mapping[str, Any], name: str) -> Method:
     m = methods[name]
     kind = m["kind"]
     if kind == "denoiser":
-        return DenoiserMethod(name, m["label"], m["denoiser"])
+        return DenoiserMethod(name, m["label"], m["denoiser"], m.get("self_ensemble", False))
     if kind == "pnp":
         pnp = config["baselines"]["pnp"]
         return PnPMethod(name, m["label"], m["denoiser"], pnp["pr_steps"], pnp["bm3d_profile"])
