@@ -1,6 +1,7 @@
 """Stage: trained DRUNets against BM3D on the validation split of curated datasets — PSNR per
-denoiser, dataset and noise level with the paired difference to BM3D (95% interval over source
-photographs), as JSON and a Markdown table.  The test split is refused: this chooses the recipe."""
+denoiser, dataset and noise level with the paired difference to the reference (BM3D, or one of the
+DRUNets: --reference LABEL; 95% interval over source photographs), as JSON and a Markdown table.
+The test split is refused: this chooses the recipe."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from metadip.pipeline.config import load_config
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 from metadip.reporting.denoiser_gap import denoiser_psnr, gap_rows, to_markdown
 
-REFERENCE = "bm3d"
+BM3D = "bm3d"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--self-ensemble", action="store_true", help="also score each DRUNet averaged over 8 rotations/flips (LABEL+x8)"
     )
+    p.add_argument("--reference", default=BM3D, help="label the differences are taken to (default: %(default)s)")
     p.add_argument("--sigmas", nargs="+", type=float, default=[15.0, 25.0], help="noise levels, 0-255 scale")
     p.add_argument("--images", type=int, default=16, help="validation images per dataset, interleaved over photographs")
     p.add_argument("--min-photos", type=int, default=2, help="refuse fewer distinct photographs per dataset")
@@ -40,12 +42,15 @@ def main(argv: list[str] | None = None) -> int:
         denoisers = {}
         for spec in a.weights:
             label, sep, path = spec.partition("=")
-            if not sep or not label or label == REFERENCE:
-                raise ValueError(f"--weights {spec!r}: give LABEL=PATH with a label other than '{REFERENCE}'")
+            if not sep or not label or label == BM3D:
+                raise ValueError(f"--weights {spec!r}: give LABEL=PATH with a label other than '{BM3D}'")
             net = load_denoiser(path, channels=3)
             denoisers[label] = DRUNetDenoiser(net, "cpu")
             if a.self_ensemble:
                 denoisers[f"{label}+x8"] = DRUNetDenoiser(net, "cpu", self_ensemble=True)
+        labels = [BM3D, *denoisers]
+        if a.reference not in labels:
+            raise ValueError(f"--reference {a.reference!r}: not one of the denoisers ({', '.join(labels)})")
         sets = {
             Path(d).name: load_evaluation_set(
                 d, "val", a.images, a.min_photos, size, key="--images", photos_key="--min-photos"
@@ -57,11 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for dataset, val in sets.items():
         scores = denoiser_psnr(
-            val.images, a.sigmas, {REFERENCE: lambda x, s: bm3d_denoise(x, s, "np"), **denoisers}, config["seed"]
+            val.images, a.sigmas, {BM3D: lambda x, s: bm3d_denoise(x, s, "np"), **denoisers}, config["seed"]
         )
-        rows += gap_rows(scores, val.sources, dataset, REFERENCE)
-    write_text(a.out, json.dumps({"images_per_dataset": a.images, "rows": rows}, indent=1) + "\n")
-    table = to_markdown(rows, REFERENCE)
+        rows += gap_rows(scores, val.sources, dataset, a.reference)
+    write_text(
+        a.out, json.dumps({"images_per_dataset": a.images, "reference": a.reference, "rows": rows}, indent=1) + "\n"
+    )
+    table = to_markdown(rows, a.reference)
     write_text(a.markdown, table)
     print(table)
     return 0

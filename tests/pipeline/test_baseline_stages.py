@@ -103,6 +103,22 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
     )
     assert unlabelled.returncode == 1 and unlabelled.stderr.count("\n") == 1 and "LABEL=PATH" in unlabelled.stderr
     assert not (tmp_path / "g2.json").exists()
+    unknown = run(
+        "denoiser_gap.py",
+        [
+            *base,
+            "--weights",
+            f"tiny={tmp_path / 'drunet' / 'drunet'}",
+            "--reference",
+            "nope",
+            "--out",
+            str(tmp_path / "g2.json"),
+            "--markdown",
+            str(tmp_path / "g2.md"),
+        ],
+    )
+    assert unknown.returncode == 1 and "--reference 'nope': not one of the denoisers (bm3d, tiny)" in unknown.stderr
+    assert not (tmp_path / "g2.json").exists()
 
     outs = []
     for k in range(2):
