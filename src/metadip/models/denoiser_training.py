@@ -67,7 +67,7 @@ class DenoiserTraining:
 
 def memory_format(device: torch.device) -> torch.memory_format:
     """The layout DRUNet trains in: channels-last (NHWC) on the CPU, where one training step of the
-    CPU-scale DRUNet (batch 16, 64 px) runs ~1.4x faster in it than in NCHW on one thread
+    CPU-scale DRUNet (batch 16, 64 px) runs 1.07-1.14x faster in it than in NCHW on one thread
     (bench/denoiser_training.py); the default layout on other devices, where it is not measured.
     The layout changes float rounding only, not the result."""
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
