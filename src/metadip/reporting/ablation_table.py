@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from metadip.reporting.stats import Summary, summarize
+from metadip.reporting.stats import Summary, interval_text, summarize
 
 FIELDS = [
     "variant",
@@ -77,10 +77,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _ci(low: float | None, high: float | None) -> str:
-    return "" if low is None or high is None else f" [{low:+.2f}, {high:+.2f}]"
-
-
 def to_csv(rows: list[Mapping[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
@@ -111,7 +107,7 @@ def to_markdown(rows: list[Mapping[str, Any]], reference: str) -> str:
         cells = [v, first["overrides"] or "—"]
         for t in tasks:
             r = cell[(v, t)]
-            ci = _ci(r["delta_reference_ci_low"], r["delta_reference_ci_high"])
+            ci = interval_text(r["delta_reference_ci_low"], r["delta_reference_ci_high"])
             shown = v != reference and r["delta_reference_db"] is not None
             delta = f" ({r['delta_reference_db']:+.2f}{ci})" if shown else ""
             cells.append(f"{r['psnr_meta_db']:.2f}{delta}")
@@ -133,7 +129,7 @@ def to_markdown(rows: list[Mapping[str, Any]], reference: str) -> str:
             r = cell[(v, t)]
             lows.append(r["init_gain_ci_low"])
             cells.append(
-                f"{r['init_gain_db']:+.2f}{_ci(r['init_gain_ci_low'], r['init_gain_ci_high'])}; "
+                f"{r['init_gain_db']:+.2f}{interval_text(r['init_gain_ci_low'], r['init_gain_ci_high'])}; "
                 f"{r['psnr_control_db']:.2f} ({r['psnr_init_db']:.2f})"
             )
         known = [x for x in lows if x is not None]

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from metadip.core.metrics import psnr
 from metadip.core.seeding import seeded_generator
-from metadip.reporting.stats import summarize
+from metadip.reporting.stats import interval_text, summarize
 
 NOISE_PURPOSE = 11  # seed key of these validation noise draws
 
@@ -97,7 +97,7 @@ def to_markdown(rows: Sequence[dict[str, Any]], reference: str) -> str:
                 cells.append("")
                 continue
             diff = r["difference"]
-            ci = "" if diff["ci_low"] is None else f" [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
+            ci = interval_text(diff["ci_low"], diff["ci_high"])
             cells.append(f"{r['psnr']:.2f} ({diff['mean']:+.2f}{ci}) n={diff['n_images']}/{diff['n_photos']}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

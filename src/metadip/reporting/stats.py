@@ -101,6 +101,11 @@ def interval(
     return low, high
 
 
+def interval_text(low: float | None, high: float | None) -> str:
+    """`` [low, high]`` with signs and 2 decimals, for a table cell; empty without an interval."""
+    return "" if low is None or high is None else f" [{low:+.2f}, {high:+.2f}]"
+
+
 def summarize(
     values: Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED
 ) -> Summary:
