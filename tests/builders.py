@@ -86,7 +86,9 @@ def make_celeba(root: Path, n: int = 12) -> dict[str, str]:
     return parts
 
 
-def tiny_model(activation="leaky_relu", steps=3, learn_lr=True, seed=0, double=False, update="sgd") -> MetaModel:
+def tiny_model(
+    activation="leaky_relu", steps=3, learn_lr=True, seed=0, double=False, update="sgd", per_element=False
+) -> MetaModel:
     cfg = DIPConfig(
         image_shape=(1, 16, 16),
         latent_channels=4,
@@ -101,6 +103,7 @@ def tiny_model(activation="leaky_relu", steps=3, learn_lr=True, seed=0, double=F
         momentum=0.5 if update == "sgd" else 0.9,
         learn_lr=learn_lr,
         update=update,
+        lr_per_element=per_element,
     )
     model = MetaModel(DIPPrior(cfg, seed), inner)
     return model.double() if double else model

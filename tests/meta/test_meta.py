@@ -100,6 +100,38 @@ def test_learned_step_sizes_receive_gradient(first_order, update):
     assert all(p.grad is not None for p in model.prior.parameters())
 
 
+def scramble_element_scales(model: MetaModel) -> None:
+    """Per-element factors away from 1 (learned ones differ from their start)."""
+    with torch.no_grad():
+        for i, s in enumerate(model.log_lr_scale):
+            s.copy_(torch.rand(s.shape, generator=gen(10 + i), dtype=s.dtype) - 0.5)
+
+
+def test_per_element_step_sizes_scale_each_weight_and_learn():
+    """lr_per_element: θ₁ = θ₀ − α₀ · e^{s} ⊙ g₀ element by element, s receives a meta-gradient
+    (second order matches finite differences), and the off setting writes no key."""
+    model = tiny_model(steps=1, per_element=True, double=True)
+    scramble_element_scales(model)
+    op, y, x = problem(double=True)
+    theta0 = {n: p.detach().clone() for n, p in model.prior.named_parameters()}
+    grads = torch.autograd.grad(op.data_loss(model.prior()[0], y), list(model.prior.parameters()))
+    theta1 = adapt(model, op, y, 1, first_order=True)
+    alpha = model.step_sizes()[0].detach()
+    for i, (name, g) in enumerate(zip(model.param_names, grads, strict=True)):
+        expected = theta0[name] - alpha[i] * model.log_lr_scale[i].detach().exp() * g
+        torch.testing.assert_close(theta1[name].detach(), expected)
+    model = tiny_model("silu", per_element=True, double=True)
+    scramble_element_scales(model)
+    analytic, fd = directional(model, lambda: task_loss(model, op, y, x, 3, first_order=False))
+    assert analytic == pytest.approx(fd, rel=1e-4, abs=1e-9)
+    task_loss(model, op, y, x, 3, first_order=True).backward()
+    assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in model.log_lr_scale)
+    assert "lr_per_element" not in tiny_model().inner.to_dict()
+    assert model.inner.to_dict()["lr_per_element"] is True
+    with pytest.raises(ValueError, match="needs learn_lr"):
+        InnerSettings(learn_lr=False, lr_per_element=True)
+
+
 def test_vmapped_meta_batch_equals_task_loop():
     """First order: vmap over tasks gives the looped gradients (second order is refused under vmap:
     its meta-gradient deviated from finite differences, see adapt.batched_task_loss)."""
@@ -150,13 +182,15 @@ def test_batched_solve_equals_sequential_solves(update):
         assert batched[b].trace["psnr"] == pytest.approx(single.trace["psnr"], abs=1e-3)
 
 
-@pytest.mark.parametrize("update", ["sgd", "adam"])
+@pytest.mark.parametrize("update,per_element", [("sgd", False), ("adam", False), ("sgd", True)])
 @pytest.mark.parametrize("vectorise", [False, True])
-def test_inference_takes_the_meta_training_inner_steps(update, vectorise):
+def test_inference_takes_the_meta_training_inner_steps(update, per_element, vectorise):
     """The inference loop (plain autograd, in-place multi-tensor updates) ends where the functional,
     differentiable inner loop of meta-training does, beyond K included; its trace reads the
     functional loop's outputs."""
-    model = tiny_model(steps=3, update=update)
+    model = tiny_model(steps=3, update=update, per_element=per_element)
+    if per_element:
+        scramble_element_scales(model)
     with torch.no_grad():
         # per-tensor, per-step step sizes around the initial one (learned ones differ)
         model.log_lr.copy_((torch.rand(model.log_lr.shape, generator=gen(3)) + 0.5).log() + model.log_lr)
@@ -242,6 +276,18 @@ def test_step_sizes_have_their_own_outer_learning_rate(tmp_path):
     init = tiny_model().log_lr.detach()
     moved = [(m.log_lr.detach() - init).abs().max().item() for m in (base, fast)]
     assert moved[0] == pytest.approx(1e-2, rel=1e-3) and moved[1] == pytest.approx(0.3, rel=1e-3)
+    # the per-element factors are step sizes too: they move at lr_step_sizes
+    per_element = meta_train(
+        tiny_model(per_element=True),
+        outer(steps=1, lr_step_sizes=0.3),
+        images(),
+        images(seed=1),
+        0,
+        tmp_path / "c",
+        device="cpu",
+        show_progress=False,
+    )
+    assert max(s.detach().abs().max().item() for s in per_element.log_lr_scale) == pytest.approx(0.3, rel=1e-3)
 
 
 def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
@@ -341,6 +387,11 @@ def test_artifact_round_trip_is_bit_exact(tmp_path):
     )
     save_meta_init(siren, tmp_path / "siren", training_config={}, dataset_manifest_sha256="", seed=0)
     assert torch.equal(load_meta_init(tmp_path / "siren").prior.mlp[0].weight, siren.prior.mlp[0].weight)
+    per_element = tiny_model(per_element=True)
+    scramble_element_scales(per_element)
+    save_meta_init(per_element, tmp_path / "pe", training_config={}, dataset_manifest_sha256="", seed=0)
+    back = load_meta_init(tmp_path / "pe")
+    assert back.inner.lr_per_element and torch.equal(back.log_lr_scale[0], per_element.log_lr_scale[0])
 
 
 def test_tampered_weights_are_refused(tmp_path):

@@ -15,10 +15,12 @@ the residual as a plain gradient step does; the learned α_k then scales Adam's 
 and step.
 
 α_k holds one learned learning rate per parameter tensor and per step (Meta-SGD, stored as
-log α so it stays positive); for steps beyond the K it was trained for, the rule ``beyond_k``
-applies ("last": α_{K−1}, "mean": the mean over the K steps).  The inner loss never sees the
-clean image.  ``first_order`` detaches g_k (first-order MAML): θ_K still depends on θ₀ and on α
-through the updates, so both receive a (first-order) meta-gradient.
+log α so it stays positive); ``lr_per_element`` multiplies it by a learned per-element factor
+e^{s} shared by all steps (one more value per weight), so α_k ⊙ v becomes α_k · e^{s} ⊙ v.
+For steps beyond the K it was trained for, the rule ``beyond_k`` applies ("last": α_{K−1},
+"mean": the mean over the K steps).  The inner loss never sees the clean image.
+``first_order`` detaches g_k (first-order MAML): θ_K still depends on θ₀ and on α through the
+updates, so both receive a (first-order) meta-gradient.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class InnerSettings:
     beyond_k: Literal["last", "mean"] = "last"
     update: Literal["sgd", "adam"] = "sgd"  # sgd: heavy-ball momentum μ; adam: Adam direction, β₁ = μ
     beta2: float = 0.999  # adam only: decay of the squared-gradient average
+    lr_per_element: bool = False  # learned per-element factor on α, shared over the steps (needs learn_lr)
 
     def __post_init__(self) -> None:
         if (
@@ -69,9 +72,16 @@ class InnerSettings:
             raise ValueError(f"beyond_k must be 'last' or 'mean', got {self.beyond_k!r}")
         if self.update not in ("sgd", "adam"):
             raise ValueError(f"update must be 'sgd' or 'adam', got {self.update!r}")
+        if self.lr_per_element and not self.learn_lr:
+            raise ValueError("lr_per_element needs learn_lr: the per-element factors are learned step sizes")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings; ``lr_per_element`` only when on, so that records and hashes written
+        without it stay valid."""
+        d = asdict(self)
+        if not self.lr_per_element:
+            del d["lr_per_element"]
+        return d
 
 
 class MetaModel(nn.Module):
@@ -79,6 +89,8 @@ class MetaModel(nn.Module):
 
     ``log_lr`` has shape (K, P) for the P parameter tensors of ``prior`` (in ``named_parameters``
     order); a learned ``nn.Parameter`` when ``inner.learn_lr`` else a fixed buffer.
+    ``log_lr_scale`` (``inner.lr_per_element`` only): one tensor of log factors shaped like each
+    parameter tensor, zeros at the start (factor 1).
     """
 
     def __init__(self, prior: nn.Module, inner: InnerSettings) -> None:
@@ -91,6 +103,16 @@ class MetaModel(nn.Module):
             self.log_lr = nn.Parameter(log_lr)
         else:
             self.register_buffer("log_lr", log_lr)
+        if inner.lr_per_element:
+            self.log_lr_scale = nn.ParameterList(
+                [nn.Parameter(torch.zeros_like(p, requires_grad=True)) for p in prior.parameters()]
+            )
+
+    def element_scales(self) -> list[Tensor] | None:
+        """The per-element factors e^{s}, one tensor shaped like each parameter (None when off)."""
+        if not self.inner.lr_per_element:
+            return None
+        return [s.exp() for s in self.log_lr_scale]
 
     def step_sizes(self, log_lr: Tensor | None = None) -> Tensor:
         """α as a (K, P) tensor."""
@@ -135,9 +157,11 @@ def inner_step(
     alpha: Tensor,
     step: int,
     first_order: bool,
+    scales: list[Tensor] | None = None,
 ) -> tuple[Params, OptState, Tensor, Tensor]:
     """Inner update number ``step`` (0-based; Adam's bias correction needs it); returns
-    (θ_{k+1}, state_{k+1}, loss at θ_k, output f_θk(z) of shape (C, H, W))."""
+    (θ_{k+1}, state_{k+1}, loss at θ_k, output f_θk(z) of shape (C, H, W)). ``scales``: the
+    per-element factors on α (:meth:`MetaModel.element_scales`)."""
     grads, (loss, out) = grad_and_value(lambda p: _inner_loss(model, op, p, buffers, y), has_aux=True)(params)
     inner = model.inner
     mu = inner.momentum
@@ -155,6 +179,8 @@ def inner_step(
             m_hat, s_hat = m / (1 - mu ** (step + 1)), s / (1 - inner.beta2 ** (step + 1))
             # Adam's ε outside the root; the 1e-30 inside keeps the root differentiable at s = 0
             v = m_hat / ((s_hat + 1e-30).sqrt() + ADAM_EPS)
+        if scales is not None:
+            v = scales[i] * v
         new_params[name] = params[name] - alpha[i] * v
     return new_params, new_state, loss, out
 
@@ -173,10 +199,11 @@ def adapt(
     theta, buffers = model.prior_state()
     theta = theta if params is None else params
     alphas = model.step_sizes(log_lr)
+    scales = model.element_scales()
     state = initial_state(model, theta)
     for k in range(steps):
         theta, state, _, _ = inner_step(
-            model, op, theta, state, buffers, y, model.step_size_at(alphas, k), k, first_order
+            model, op, theta, state, buffers, y, model.step_size_at(alphas, k), k, first_order, scales
         )
     return theta
 
@@ -298,9 +325,11 @@ def _update_in_place(
     state: list[list[Tensor]],
     alpha: list[float],
     step: int,
+    scales: list[Tensor] | None = None,
 ) -> None:
     """:func:`inner_step`'s update of ``params`` and ``state`` (in place, multi-tensor ops); ``alpha``:
-    one step size per parameter tensor."""
+    one step size per parameter tensor; ``scales``: its per-element factors (broadcast over a
+    leading batch dimension)."""
     mu = inner.momentum
     if inner.update == "sgd":
         (v,) = state
@@ -318,6 +347,8 @@ def _update_in_place(
         torch._foreach_sqrt_(denom)
         torch._foreach_add_(denom, ADAM_EPS)
         direction = torch._foreach_div(torch._foreach_div(m, 1 - mu ** (step + 1)), denom)
+    if scales is not None:
+        direction = torch._foreach_mul(direction, scales)
     torch._foreach_add_(params, torch._foreach_mul(direction, alpha), alpha=-1)
 
 
@@ -354,6 +385,9 @@ def _solve_together(
     state = [[torch.zeros_like(p) for p in params] for _ in range(2 if model.inner.update == "adam" else 1)]
     alphas = model.step_sizes().detach()
     alpha_rows = torch.stack([model.step_size_at(alphas, k) for k in range(steps)]).tolist()  # one transfer
+    scales = model.element_scales()
+    if scales is not None:
+        scales = [t.detach() for t in scales]
     clock = StepClock(device)
     losses: list[Tensor] = []
     errors: list[Tensor] = []
@@ -369,7 +403,7 @@ def _solve_together(
         loss, out = forward()
         grads = torch.autograd.grad(loss.sum(), params)
         with torch.no_grad():
-            _update_in_place(model.inner, params, grads, state, alpha_rows[k], k)
+            _update_in_place(model.inner, params, grads, state, alpha_rows[k], k, scales)
         clock.stop()
         if k > 0:
             record(loss, out)

@@ -145,6 +145,11 @@ def score_tasks(
 # -- the trainer ------------------------------------------------------------------------------------
 
 
+def _is_step_size(name: str) -> bool:
+    """Whether a parameter of a :class:`MetaModel` is a learned step size (its own outer rate)."""
+    return name == "log_lr" or name.startswith("log_lr_scale.")
+
+
 def meta_train(
     model: MetaModel,
     settings: OuterSettings,
@@ -185,10 +190,10 @@ def meta_train(
     }
     model.to(device)
     train_images = train_images.to(device)
-    step_sizes = [p for n, p in model.named_parameters() if n == "log_lr"]
+    step_sizes = [p for n, p in model.named_parameters() if _is_step_size(n)]
     opt = torch.optim.Adam(
         [
-            {"params": [p for n, p in model.named_parameters() if n != "log_lr"]},
+            {"params": [p for n, p in model.named_parameters() if not _is_step_size(n)]},
             {"params": step_sizes, "lr": settings.lr_step_sizes or settings.lr},
         ],
         lr=settings.lr,

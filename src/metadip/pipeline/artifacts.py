@@ -128,9 +128,10 @@ def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[
     }
 
 
-def _dataclass_schema(cls: type) -> dict[str, Any]:
-    """Every field of a config dataclass, of its annotated type, and nothing else."""
-    return _object({name: _type_schema(tp) for name, tp in get_type_hints(cls).items()})
+def _dataclass_schema(cls: type, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every field of a config dataclass, of its annotated type, and nothing else (``optional``:
+    the fields a record may leave out)."""
+    return _object({name: _type_schema(tp) for name, tp in get_type_hints(cls).items()}, optional)
 
 
 _HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -152,7 +153,7 @@ SIDECAR_SCHEMAS: dict[str, dict[str, Any]] = {
             "architecture": _object(
                 {"kind": {"enum": ["dip", "siren"]}, "config": {"type": "object"}, "seed": {"type": "integer"}}
             ),
-            "inner": _dataclass_schema(InnerSettings),
+            "inner": _dataclass_schema(InnerSettings, optional=("lr_per_element",)),
             "step_sizes": _object(
                 {
                     "param_names": {"type": "array", "items": {"type": "string"}},
