@@ -21,6 +21,7 @@ from metadip.pipeline.config import (
 )
 from metadip.reporting.claims import (
     check_claims,
+    check_comparisons,
     claims_markdown,
     headline,
     quality_bound,
@@ -274,6 +275,64 @@ def test_markdown_cells_and_counts(config):
     assert "| **fails** | 3/4 | 1 | 0 | fails cs_8 faces |" in md
     assert "-2.70 [-2.9, -2.5] ✗" in md and "| ↳ 1-quality bound | ≥ -1 | ≥ -1 | ≥ -2.3 | ≥ -2.6 |" in md
     assert "| n images / photos | 4/4 | 4/4 | 4/4 | 4/4 |" in md
+
+
+def test_comparisons_beyond_the_paper_read_like_the_claims(config):
+    """method − versus ≥ bound per setting and class, replicates averaged; unknown names refused."""
+    cfg = copy.deepcopy(config)
+    cfg["claims"]["replicates"] = {"metadip": ["metadip_random"]}  # any second id: averaged per image
+    rows = make_rows(cfg, psnr={"bm3d": 31.0, "drunet": 30.6})
+    settings = report_settings(cfg)
+    result = check_comparisons(rows, settings, [("drunet", "bm3d", -1.0), ("metadip", "bm3d", -2.0)], ["den_25"])
+    by = {v["claim"]: v for v in result["verdicts"]}
+    assert by["drunet − bm3d"]["verdict"] == "holds" and by["drunet − bm3d"]["settings"] == 2
+    assert by["drunet − bm3d"]["text"] == "drunet within 1 dB of bm3d"
+    # (30 + 28) / 2 − 31 = −2: at the bound exactly, so it holds; at −1.5 it fails
+    assert by["metadip − bm3d"]["verdict"] == "holds"
+    assert all(ch["mean"] == pytest.approx(-2.0) for ch in checks(result, "metadip − bm3d"))
+    strict = check_comparisons(rows, settings, [("metadip", "bm3d", -1.5)], ["den_25"])
+    assert strict["verdicts"][0]["verdict"] == "fails" and strict["verdicts"][0]["counts"]["fails"] == 2
+    md = claims_markdown(result, cfg["evaluate"]["tasks"], paper=False)
+    assert "| drunet − bm3d vs bm3d | -0.40 [-0.4, -0.4] ✓ |" in md and "claim 4" not in md
+    no_drunet = check_comparisons(
+        [r for r in rows if r["method"] != "drunet"], settings, [("drunet", "bm3d", -1.0)], ["den_25"]
+    )
+    assert no_drunet["verdicts"][0]["verdict"] == "inconclusive"
+    assert no_drunet["checks"][0]["reason"] == "no rows of drunet"
+    with pytest.raises(ValueError, match="no method drunet_big among the evaluated ids"):
+        check_comparisons(rows, settings, [("drunet_big", "bm3d", -1.0)], ["den_25"])
+    with pytest.raises(ValueError, match="unknown task setting"):
+        check_comparisons(rows, settings, [("drunet", "bm3d", -1.0)], ["den_50"])
+
+
+def test_compare_stage_writes_the_verdicts_and_refuses_a_bad_pair(config, tmp_path):
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cfg_file = tmp_path / "config.yaml"
+    cfg_file.write_text(yaml.safe_dump(config))
+    rows = make_rows(config, psnr={"bm3d": 31.0, "drunet": 29.0})
+    pq.write_table(pa.Table.from_pylist([r | {"table": 1} for r in rows]), tmp_path / "r.parquet")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "no_table.parquet")
+
+    def compare(*args):
+        cmd = [sys.executable, str(ROOT / "stages" / "compare.py"), "--config", str(cfg_file)]
+        cmd += ["--shards", str(tmp_path / "r.parquet"), "--tasks", "den_25", "--out", str(tmp_path / "c"), *args]
+        return subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT)
+
+    ok = compare("--pair", "drunet:bm3d:-1")
+    assert ok.returncode == 0, ok.stderr
+    assert "drunet − bm3d: fails - holds in 0, fails in 2" in ok.stdout
+    assert json.loads((tmp_path / "c.json").read_text())["checks"][0]["mean"] == pytest.approx(-2.0)
+    (tmp_path / "c.json").unlink()
+    bad = compare("--pair", "drunet-bm3d")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "METHOD:VERSUS:BOUND_DB" in bad.stderr
+    assert not (tmp_path / "c.json").exists()
+    other = compare("--pair", "drunet:bm3d:-1", "--shards", str(tmp_path / "no_table.parquet"))
+    assert other.returncode == 1 and other.stderr.count("\n") == 1 and "no column table" in other.stderr
 
 
 def test_rows_that_do_not_pair_up_raise(config):

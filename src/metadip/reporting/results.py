@@ -24,5 +24,11 @@ def read_shards(paths: Sequence[str | os.PathLike]) -> pa.Table:
     if not tables:
         raise ValueError("no shards to gather")
     table = pa.concat_tables(tables, promote_options="default")
+    missing = [k for k in ORDER if k not in table.column_names]
+    if missing:
+        raise ValueError(
+            f"{paths[0]}{' ...' * (len(paths) > 1)}: no column {', '.join(missing)}; not evaluation shards "
+            "(stages/evaluate.py writes them)"
+        )
     keys = [table[k].to_pylist() for k in ORDER]
     return table.take(sorted(range(table.num_rows), key=lambda i: tuple(k[i] for k in keys)))
