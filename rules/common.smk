@@ -116,6 +116,12 @@ def ablation_hash(variant):
     return config_hash([TRAIN_DATA_HASH, own])
 
 
+def ablation_dip_hash():
+    own = section_hash("ablation.dip", f"evaluate.methods.{AB['dip']}", f"meta.methods.{AB['method']}", "ablation.val_images",
+                       "ablation.tasks", "ablation.transfer", "meta.image_size", "seed")
+    return config_hash([TRAIN_DATA_HASH, own])
+
+
 def dataset_dir(name):
     return f"{CUR}/{name}"
 

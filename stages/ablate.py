@@ -5,7 +5,12 @@ the control (the untrained θ₀ through the learned inner loop); the untrained 
 step sizes. Resumes from
 the checkpoint in <out>/work.  With `ablation.transfer` also scored on the validation split of another
 curated dataset (`--transfer-data`), under the keys <dataset>:<task>. The test split is refused.
-A checkpoint is resumed only when written for the same config, data and code."""
+A checkpoint is resumed only when written for the same config, data and code.
+
+With ``--dip`` instead of ``--variant``: score vanilla DIP (the method ``ablation.dip`` of
+evaluate.methods, read at each of its ``report_at`` steps, e.g. DIP(50) and DIP(1000)) on the very
+same validation problems, so that the ablation table can pair every variant with DIP(1000) (claim
+1-quality) on validation data."""
 
 from __future__ import annotations
 
@@ -14,9 +19,13 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
+
 from metadip.core.atomic import write_text
 from metadip.core.checkpoints import code_sha256
 from metadip.core.images import resize_images
+from metadip.core.metrics import psnr
+from metadip.core.seeding import derived_seed, name_key
 from metadip.core.training_log import training_summary
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.datasets.store import training_split
@@ -32,17 +41,49 @@ from metadip.models.build import architecture_from_config
 from metadip.pipeline.artifacts import file_sha256
 from metadip.pipeline.config import (
     ConfigError,
+    dip_method_id,
     load_config,
     validate_definition,
 )
+from metadip.pipeline.settings import DIPMethod, method_settings
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.solvers.dip import fit_dip
 
 VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements
+DIP_JITTER_PURPOSE = 8  # seed key of vanilla DIP's input jitter on those measurements
+
+
+def dip_scores(
+    method: DIPMethod, problems: dict[str, tuple], seed: int, device: str | None
+) -> dict[str, dict[str, list[float]]]:
+    """Vanilla DIP on every problem: row id (e.g. "dip_1000") → problem → per-image PSNR (dB) of its
+    reconstruction (EMA) after each of ``method.report_at`` steps."""
+    scores: dict[str, dict[str, list[float]]] = {dip_method_id(method.name, k): {} for k in method.report_at}
+    for task, (op, ys, xs) in problems.items():
+        arch = method.architecture(tuple(xs.shape[1:]))
+        for i in range(len(xs)):
+            g = torch.Generator().manual_seed(derived_seed(seed, DIP_JITTER_PURPOSE, name_key(task), i))
+            fit = fit_dip(
+                build_model(arch, dict(method.inner)).prior,
+                op,
+                ys[i],
+                method.settings,
+                g,
+                device=device,
+                show_progress=False,
+                keep_at=method.report_at,
+            )
+            for k in method.report_at:
+                est = fit.snapshots[k][0].clamp(0, 1)
+                scores[dip_method_id(method.name, k)].setdefault(task, []).append(float(psnr(est, xs[i])))
+    return scores
 
 
 def main(argv: list[str] | None = None) -> int:
     p = stage_parser(__doc__)
-    p.add_argument("--variant", required=True, help="name of a variant under ablation.variants")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--variant", help="name of a variant under ablation.variants")
+    who.add_argument("--dip", action="store_true", help="score vanilla DIP (ablation.dip) instead of a variant")
     p.add_argument("--data", required=True, help="curated dataset folder (train split for tasks, val split for scores)")
     p.add_argument("--transfer-data", help="curated dataset folder of ablation.transfer.dataset (val split scored)")
     p.add_argument("--out", required=True, help="output folder: result.json, work/ (checkpoint, metrics.csv)")
@@ -52,11 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(a.config)
         ab = config["ablation"]
-        if a.variant not in ab["variants"]:
+        if a.variant is not None and a.variant not in ab["variants"]:
             raise ConfigError(
                 f"{a.config}: no variant '{a.variant}' under ablation.variants (have: {', '.join(ab['variants'])})"
             )
-        overrides = ab["variants"][a.variant]
+        dip = None
+        if a.dip:
+            if not ab["dip"]:
+                raise ConfigError(f"{a.config}: ablation.dip is null; name a dip method of evaluate.methods there")
+            dip = method_settings(config, ab["dip"])
+            if not isinstance(dip, DIPMethod):
+                raise ConfigError(f"{a.config}: ablation.dip '{ab['dip']}' is not a method of kind dip")
+        overrides = ab["variants"][a.variant] if a.variant else {}
         method = variant_method(config["meta"]["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
         validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
         data = Path(a.data)
@@ -91,6 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         more = simulate_tasks(transfer["tasks"], transfer_set.images, config["seed"], VALIDATION_PURPOSE)
         problems |= {f"{name}:{k}": v for k, v in more.items()}
         photos |= {f"{name}:{k}": transfer_set.sources for k in more}
+    if dip is not None:
+        record = {
+            "method": ab["dip"],
+            "val_images": len(val_set.images),
+            "dataset": data.name,
+            "photos": photos,
+            "psnr_db": dip_scores(dip, problems, config["seed"], a.device),
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
+        print(f"vanilla DIP on the ablation's problems: {', '.join(record['psnr_db'])} -> {out / 'result.json'}")
+        return 0
     untrained = {k: v.clone() for k, v in model.prior.state_dict().items()}
     before = score_tasks(model, problems, ab["test_steps"], a.device)
     meta_train(

@@ -11,7 +11,7 @@ from pathlib import Path
 from metadip.core.atomic import write_text
 from metadip.pipeline.config import ConfigError, load_config
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
-from metadip.reporting.ablation_table import table_rows, to_csv, to_markdown
+from metadip.reporting.ablation_table import longest_reading, table_rows, to_csv, to_markdown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", nargs="+", required=True, help="result.json files from stages/ablate.py")
     p.add_argument("--markdown", required=True, help="output: Markdown table")
     p.add_argument("--csv", required=True, help="output: CSV, one row per variant and task")
+    p.add_argument("--dip", help="vanilla DIP's scores on the same problems (stages/ablate.py --dip)")
     a = p.parse_args(argv)
     try:
         config = load_config(a.config)
@@ -36,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
                     "stages/ablate.py); delete it and rerun the workflow (training resumes from its checkpoint)"
                 )
             results.append(record)
+        dip = None
+        if a.dip:
+            try:
+                dip = json.loads(Path(a.dip).read_text())
+                longest_reading(dip)
+            except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
+                raise ConfigError(
+                    f"{a.dip}: not a readable DIP result of stages/ablate.py --dip ({err}); delete it and rerun"
+                ) from None
     except INPUT_ERRORS as err:
         return fail("ablation_table", err)
     order = list(config["ablation"]["variants"])
@@ -47,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         "interleaved across source photographs; each variant meta-trained for "
         f"{ab['outer_steps']} outer steps unless it sets outer.steps.\n\n"
     )
-    rows = table_rows(results, ab["reference"])
-    write_text(a.markdown, caption + to_markdown(rows, ab["reference"]))
+    try:
+        rows = table_rows(results, ab["reference"], dip)
+    except ValueError as err:
+        return fail("ablation_table", f"{a.dip}: {err}; rerun stages/ablate.py --dip with this config")
+    reading = f" ({longest_reading(dip).rsplit('_', 1)[1]} steps, EMA)" if dip is not None else ""
+    write_text(a.markdown, caption + to_markdown(rows, ab["reference"], reading))
     write_text(a.csv, to_csv(rows))
     print(f"ablation table of {len(results)} variants -> {a.markdown}, {a.csv}")
     return 0

@@ -82,6 +82,13 @@ def test_ablation_rows_pair_images_and_resample_photographs():
     assert "| fixed_lr | inner.learn_lr=false | 29.50 (-0.50 [" in md
     assert "| reference | — | 30.00 | 10 |" in md
     assert "| reference | +1.00 [+0.75, +1.25]; 29.00 (20.00) | +0.75 |" in md
+    dip = {"psnr_db": {"dip_50": {"den": [20.0] * 4}, "dip_1000": {"den": [30.5, 30.5, 29.5, 30.5]}}}
+    ref_dip, var_dip = table_rows(results, "reference", dip)
+    # the longest reading (1000), paired per image: (-0.5, 0.5, -0.5, -0.5) and (-1.0, -0.5, -0.5, -1.0)
+    assert ref_dip["psnr_dip_db"] == 30.25 and ref_dip["vs_dip_db"] == -0.25 and var_dip["vs_dip_db"] == -0.75
+    assert "| DIP (PSNR) | 30.25 |" in to_markdown([ref_dip, var_dip], "reference", " (1000 steps, EMA)")
+    with pytest.raises(ValueError, match="vanilla DIP scored 3 images of den, the variants 4"):
+        table_rows(results, "reference", {"psnr_db": {"dip_1000": {"den": [30.0] * 3}}})
     one_photo = [_record("reference", "", [30.0] * 4, [29.0] * 4)]
     one_photo[0]["photos"]["den"] = ["a"] * 4
     row = table_rows(one_photo, "reference")[0]
@@ -93,7 +100,10 @@ def ablation_config(tmp_path: Path, **ablation) -> dict:
         [{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos"))}], crops=(8, 2, 2)
     )
     cfg["meta"] = {"image_size": 32, "train_dataset": "d", "methods": {"tiny": METHOD}}
-    cfg["evaluate"] = {"roles": {"faces": "d", "natural": "d"}}
+    cfg["evaluate"] = {
+        "roles": {"faces": "d", "natural": "d"},
+        "methods": {"dip": {"kind": "dip", "label": "DIP", "network_of": "tiny", "steps": 4, "report_at": [2, 4]}},
+    }
     cfg["ablation"] = {
         "enabled": True,
         "method": "tiny",
@@ -116,6 +126,9 @@ def test_a_variant_with_a_bad_setting_is_a_config_error(tmp_path):
         check_pipeline_config(validate_config(cfg))
     cfg = ablation_config(tmp_path, transfer={"dataset": "celeba", "tasks": {"den_15": {"kind": "denoising"}}})
     with pytest.raises(ConfigError, match=r"ablation\.transfer\.dataset: no dataset 'celeba'"):
+        check_pipeline_config(validate_config(cfg))
+    cfg = ablation_config(tmp_path, dip="dip_long")
+    with pytest.raises(ConfigError, match=r"ablation\.dip: no method 'dip_long' of kind dip under evaluate\.methods"):
         check_pipeline_config(validate_config(cfg))
 
 
@@ -191,8 +204,41 @@ def test_ablate_and_table_stages(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "| no_momentum | inner.momentum=0.0 |" in md.read_text() and "init gain d:den_15" in md.read_text()
+    assert "vs DIP" not in md.read_text()
     rows = list(csv.DictReader(table.open()))
     assert len(rows) == 6 and {r["task"] for r in rows} == {"den_25", "cs_4", "d:den_15"}
+    # vanilla DIP on the same problems, read at each report_at step; the table pairs every variant with the longest
+    dip_out = tmp_path / "ablation" / "dip-reference"
+    proc = subprocess.run([*stage, "--dip", "--out", str(dip_out)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    dip = json.loads((dip_out / "result.json").read_text())
+    assert set(dip["psnr_db"]) == {"dip_2", "dip_4"} and dip["photos"] == ref["photos"]
+    assert all(len(v) == 2 and all(5 < p < 60 for p in v) for s in dip["psnr_db"].values() for v in s.values())
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "ablation_table.py"),
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--results",
+            *map(str, results),
+            "--dip",
+            str(dip_out / "result.json"),
+            "--markdown",
+            str(md),
+            "--csv",
+            str(table),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Against vanilla DIP (4 steps, EMA)" in md.read_text() and "| vs DIP den_25 |" in md.read_text()
+    rows = list(csv.DictReader(table.open()))
+    for r in rows:
+        long = dip["psnr_db"]["dip_4"][r["task"]]
+        assert float(r["vs_dip_db"]) == pytest.approx(float(r["psnr_meta_db"]) - sum(long) / len(long), abs=1e-3)
     bad = subprocess.run(
         [*stage, "--variant", "nope", "--out", str(tmp_path / "x")], capture_output=True, text=True, check=False
     )

@@ -167,6 +167,7 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
         "claims",
         "render",
         "ablate",
+        "ablation_dip",
         "ablation_table",
     }
     assert len(commands) == sum(job_stats(out).values()) - 1  # every job but `all`

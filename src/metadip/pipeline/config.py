@@ -282,6 +282,10 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
             problems.append(f"ablation.transfer.dataset: no dataset '{transfer['dataset']}' under curate.datasets")
         if transfer["dataset"] is not None and not transfer["tasks"]:
             problems.append("ablation.transfer.tasks: name at least one task setting to score on the transfer dataset")
+        if ab["dip"] is not None and ev["methods"].get(ab["dip"], {}).get("kind") != "dip":
+            problems.append(
+                f"ablation.dip: no method '{ab['dip']}' of kind dip under evaluate.methods; name one, or null for none"
+            )
         if ab["reference"] not in ab["variants"]:
             problems.append(f"ablation.reference: no variant '{ab['reference']}' under ablation.variants")
         elif ab["method"] in meta["methods"]:
