@@ -295,6 +295,24 @@ def _by_setting(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, l
     return groups
 
 
+def _result(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The verdict document of a list of checks: one summary per claim text, the bootstrap's settings."""
+    verdicts = [
+        _summary([ch for ch in checks if ch["text"] == text]) for text in dict.fromkeys(ch["text"] for ch in checks)
+    ]
+    return {
+        "all_hold": all(ch["verdict"] == "holds" for ch in checks),
+        "bootstrap": {
+            "resamples": RESAMPLES,
+            "seed": SEED,
+            "level": LEVEL,
+            "cluster": "source photograph (dataset, source_file)",
+        },
+        "verdicts": verdicts,
+        "checks": checks,
+    }
+
+
 def check_claims(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, Any]:
     """Every claim in every (task, class) setting of the config, from the evaluation ``rows``.
 
@@ -314,20 +332,7 @@ def check_claims(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[s
             groups[(task, roles[role])], settings, table, task, role, (task, roles[role]) in transfer
         )
     ]
-    verdicts = [
-        _summary([ch for ch in checks if ch["text"] == text]) for text in dict.fromkeys(ch["text"] for ch in checks)
-    ]
-    return {
-        "all_hold": all(ch["verdict"] == "holds" for ch in checks),
-        "bootstrap": {
-            "resamples": RESAMPLES,
-            "seed": SEED,
-            "level": LEVEL,
-            "cluster": "source photograph (dataset, source_file)",
-        },
-        "verdicts": verdicts,
-        "checks": checks,
-    }
+    return _result(checks)
 
 
 def check_comparisons(
@@ -364,20 +369,7 @@ def check_comparisons(
                     f"{task} {settings.roles[role]}: {method} vs {other}",
                 )
                 checks.append(_check(f"{method} − {other}", text, other, where, measured, bound, **photos))
-    verdicts = [
-        _summary([ch for ch in checks if ch["text"] == text]) for text in dict.fromkeys(ch["text"] for ch in checks)
-    ]
-    return {
-        "all_hold": all(ch["verdict"] == "holds" for ch in checks),
-        "bootstrap": {
-            "resamples": RESAMPLES,
-            "seed": SEED,
-            "level": LEVEL,
-            "cluster": "source photograph (dataset, source_file)",
-        },
-        "verdicts": verdicts,
-        "checks": checks,
-    }
+    return _result(checks)
 
 
 def headline(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, Any]:
