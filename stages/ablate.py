@@ -19,13 +19,9 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
 from metadip.core.atomic import write_text
 from metadip.core.checkpoints import code_sha256
 from metadip.core.images import resize_images
-from metadip.core.metrics import psnr
-from metadip.core.seeding import derived_seed, name_key
 from metadip.core.training_log import training_summary
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.datasets.store import training_split
@@ -41,42 +37,15 @@ from metadip.models.build import architecture_from_config
 from metadip.pipeline.artifacts import file_sha256
 from metadip.pipeline.config import (
     ConfigError,
-    dip_method_id,
     load_config,
     validate_definition,
 )
+from metadip.pipeline.evaluation import dip_scores
 from metadip.pipeline.settings import DIPMethod, method_settings
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
-from metadip.solvers.dip import fit_dip
 
 VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements
 DIP_JITTER_PURPOSE = 8  # seed key of vanilla DIP's input jitter on those measurements
-
-
-def dip_scores(
-    method: DIPMethod, problems: dict[str, tuple], seed: int, device: str | None
-) -> dict[str, dict[str, list[float]]]:
-    """Vanilla DIP on every problem: row id (e.g. "dip_1000") → problem → per-image PSNR (dB) of its
-    reconstruction (EMA) after each of ``method.report_at`` steps."""
-    scores: dict[str, dict[str, list[float]]] = {dip_method_id(method.name, k): {} for k in method.report_at}
-    for task, (op, ys, xs) in problems.items():
-        arch = method.architecture(tuple(xs.shape[1:]))
-        for i in range(len(xs)):
-            g = torch.Generator().manual_seed(derived_seed(seed, DIP_JITTER_PURPOSE, name_key(task), i))
-            fit = fit_dip(
-                build_model(arch, dict(method.inner)).prior,
-                op,
-                ys[i],
-                method.settings,
-                g,
-                device=device,
-                show_progress=False,
-                keep_at=method.report_at,
-            )
-            for k in method.report_at:
-                est = fit.snapshots[k][0].clamp(0, 1)
-                scores[dip_method_id(method.name, k)].setdefault(task, []).append(float(psnr(est, xs[i])))
-    return scores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             "val_images": len(val_set.images),
             "dataset": data.name,
             "photos": photos,
-            "psnr_db": dip_scores(dip, problems, config["seed"], a.device),
+            "psnr_db": dip_scores(dip, problems, config["seed"], DIP_JITTER_PURPOSE, a.device),
         }
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "result.json", json.dumps(record, indent=2) + "\n")

@@ -354,3 +354,32 @@ def write_rows(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
     table = pa.Table.from_pylist(rows)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def dip_scores(
+    method: DIPMethod, problems: dict[str, tuple], seed: int, purpose: int, device: str | None = None
+) -> dict[str, dict[str, list[float]]]:
+    """Vanilla DIP on fixed problems (name → (operator, measurements (N, ...), images (N, C, H, W)),
+    e.g. the ablation's validation problems): row id ("dip_1000") → problem → per-image PSNR (dB)
+    of its reconstruction (EMA) after each of ``method.report_at`` steps; the jitter of image i of
+    problem t is drawn from (seed, purpose, t, i)."""
+    scores: dict[str, dict[str, list[float]]] = {dip_method_id(method.name, k): {} for k in method.report_at}
+    for task, (op, ys, xs) in problems.items():
+        arch = method.architecture(tuple(xs.shape[1:]))
+        for i in range(len(xs)):
+            g = torch.Generator().manual_seed(derived_seed(seed, purpose, name_key(task), i))
+            fit = fit_dip(
+                build_model(arch, dict(method.inner)).prior,
+                op,
+                ys[i],
+                method.settings,
+                g,
+                device=device,
+                show_progress=False,
+                keep_at=method.report_at,
+            )
+            for k in method.report_at:
+                scores[dip_method_id(method.name, k)].setdefault(task, []).append(
+                    float(psnr(fit.snapshots[k][0], xs[i]))
+                )
+    return scores
