@@ -185,23 +185,13 @@ def test_ablate_and_table_stages(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "ablation" / "same" / "result.json").read_text())["psnr_db"] == ref["psnr_db"]
     md, table = tmp_path / "ablation.md", tmp_path / "ablation.csv"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "stages" / "ablation_table.py"),
-            "--config",
-            str(tmp_path / "c.yaml"),
-            "--results",
-            *map(str, results),
-            "--markdown",
-            str(md),
-            "--csv",
-            str(table),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def ablation_table(*extra: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, str(ROOT / "stages" / "ablation_table.py"), "--config", str(tmp_path / "c.yaml")]
+        cmd += ["--results", *map(str, results), *extra, "--markdown", str(md), "--csv", str(table)]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+    proc = ablation_table()
     assert proc.returncode == 0, proc.stderr
     assert "| no_momentum | inner.momentum=0.0 |" in md.read_text() and "init gain d:den_15" in md.read_text()
     assert "vs DIP" not in md.read_text()
@@ -214,25 +204,7 @@ def test_ablate_and_table_stages(tmp_path):
     dip = json.loads((dip_out / "result.json").read_text())
     assert set(dip["psnr_db"]) == {"dip_2", "dip_4"} and dip["photos"] == ref["photos"]
     assert all(len(v) == 2 and all(5 < p < 60 for p in v) for s in dip["psnr_db"].values() for v in s.values())
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "stages" / "ablation_table.py"),
-            "--config",
-            str(tmp_path / "c.yaml"),
-            "--results",
-            *map(str, results),
-            "--dip",
-            str(dip_out / "result.json"),
-            "--markdown",
-            str(md),
-            "--csv",
-            str(table),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = ablation_table("--dip", str(dip_out / "result.json"))
     assert proc.returncode == 0, proc.stderr
     assert "Against vanilla DIP (4 steps, EMA)" in md.read_text() and "| vs DIP den_25 |" in md.read_text()
     rows = list(csv.DictReader(table.open()))
