@@ -1,5 +1,6 @@
 # The metadip pipeline: curate -> train DRUNet -> tune PnP -> meta-train -> evaluate shards ->
-# aggregate, claims -> render Tables 1-3, Figures 2-5 and the report; optionally the ablation table.
+# aggregate, claims -> render Tables 1-3, Figures 2-5, the PnP tuning table and the report; optionally
+# the ablation table.
 #
 #   snakemake --cores 2                                  # the default config (config/config.yaml)
 #   snakemake --cores 2 --configfile config/paper.yaml   # an overlay on the default config

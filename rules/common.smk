@@ -138,19 +138,21 @@ def shard_path(job):
 
 
 CLAIMS_OUT = [f"{RES}/claims.json", f"{RES}/claims.md"] if CFG["claims"]["enabled"] else []
+PNP_GRIDS = [f"{RES}/pnp/{t}_{d}.json" for t in PNP_TASKS for d in PNP_DENOISERS]
+PNP_TABLE = [f"{RES}/tables/pnp_tuning.md", f"{RES}/tables/pnp_tuning.csv"] if PNP_GRIDS else []
 
 
 def final_outputs():
     tables = [f"{RES}/tables/table{t}.{ext}" for t in tables_of(CFG) for ext in ("md", "tex", "csv")]
     figures = [f"{RES}/figures/figure{n}.png" for n in [2] + [t + 2 for t in tables_of(CFG)]]
     ablation = [f"{RES}/ablation/ablation.md", f"{RES}/ablation/ablation.csv"] if AB["enabled"] else []
-    return tables + figures + [f"{RES}/summary.json", f"{RES}/means.csv", f"{RES}/convergence.csv"] + CLAIMS_OUT + ablation
+    return tables + figures + PNP_TABLE + [f"{RES}/summary.json", f"{RES}/means.csv", f"{RES}/convergence.csv"] + \
+        CLAIMS_OUT + ablation
 
 
 CURATED_DIRS = [dataset_dir(d) for d in DATASETS]
 META_OUTPUTS = [f"{RES}/meta/{m}/meta_init.{ext}" for m in META_METHODS for ext in ("safetensors", "json")]
-BASELINE_OUTPUTS = ([DRUNET, f"{RES}/denoisers/drunet.json"] if USES_DRUNET else []) + \
-    [f"{RES}/pnp/{t}_{d}.json" for t in PNP_TASKS for d in PNP_DENOISERS]
+BASELINE_OUTPUTS = ([DRUNET, f"{RES}/denoisers/drunet.json"] if USES_DRUNET else []) + PNP_GRIDS
 
 
 def intermediate_outputs():

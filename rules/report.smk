@@ -1,6 +1,7 @@
 localrules:
     aggregate,
     claims,
+    pnp_table,
     render,
 
 
@@ -45,6 +46,24 @@ rule claims:
         "../envs/metadip.yaml"
     shell:
         "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --shards {input:q} --out {params.prefix:q} > {log:q} 2>&1"
+
+
+rule pnp_table:
+    """PnP-ADMM's tuned settings with every grid searched (Markdown, CSV)."""
+    input:
+        PNP_GRIDS,
+    output:
+        md=report(f"{RES}/tables/pnp_tuning.md", category="Tables", caption="../report/pnp_tuning.rst"),
+        csv=f"{RES}/tables/pnp_tuning.csv",
+    params:
+        py=STAGE["py"],
+        stages=STAGE["stages"],
+    log:
+        f"{LOGS}/pnp_table.log",
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py:q} {params.stages:q}/pnp_table.py --tuning {input:q} --markdown {output.md:q} --csv {output.csv:q} > {log:q} 2>&1"
 
 
 rule render:

@@ -167,6 +167,25 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
     assert denoising.returncode == 1 and "no CS or PR task 'den'" in denoising.stderr
     assert not (tmp_path / "x.json").exists()
 
+    # the tuning table: one row per tuned task and denoiser, with every grid searched
+    dest = ["--markdown", str(tmp_path / "pnp.md"), "--csv", str(tmp_path / "pnp.csv")]
+    table = run(
+        "pnp_table.py", [sys.executable, "--tuning", str(tmp_path / "pr0.json"), str(tmp_path / "cs0.json"), *dest]
+    )
+    assert table.returncode == 0, table.stderr
+    assert "on a grid edge: cs/bm3d" in table.stdout  # the cs grid above ends on an edge
+    md = (tmp_path / "pnp.md").read_text()
+    assert md.index("| cs | bm3d | 2 (2) | 1 |") < md.index("| pr | drunet |")
+    (tmp_path / "broken.json").write_text('{"task_name": "cs"}')
+    for name in ("pnp.md", "pnp.csv"):
+        (tmp_path / name).unlink()
+    broken = run(
+        "pnp_table.py", [sys.executable, "--tuning", str(tmp_path / "cs0.json"), str(tmp_path / "broken.json"), *dest]
+    )
+    assert broken.returncode == 1 and broken.stderr.count("\n") == 1
+    assert "broken.json: not a readable PnP tuning result" in broken.stderr
+    assert not (tmp_path / "pnp.md").exists() and not (tmp_path / "pnp.csv").exists()
+
 
 def test_official_drunet_is_converted_when_configured(tmp_path):
     import torch

@@ -49,7 +49,7 @@ def test_lint_is_clean():
 def test_dry_run_needs_nothing(args, tmp_path):
     proc = sh(BIN / "snakemake", "-n", "-d", tmp_path, *args, cwd=ROOT)
     out = proc.stdout + proc.stderr
-    for rule in ("curate", "meta_train", "train_denoiser", "tune_pnp", "evaluate", "aggregate", "render"):
+    for rule in ("curate", "meta_train", "train_denoiser", "tune_pnp", "evaluate", "aggregate", "render", "pnp_table"):
         assert f"rule {rule}:" in out or f"localrule {rule}:" in out, rule
     assert ("rule claims:" in out) == ("paper.yaml" not in str(args)), args  # the paper config checks no claims
 
@@ -165,6 +165,7 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
         "evaluate",
         "aggregate",
         "claims",
+        "pnp_table",
         "render",
         "ablate",
         "ablation_dip",
@@ -187,6 +188,7 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
             "--meta-init",
             "--drunet",
             "--pnp",
+            "--tuning",
             "--weights",
             "--transfer-data",
             "--markdown",

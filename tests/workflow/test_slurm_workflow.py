@@ -83,7 +83,7 @@ def test_tiny_pipeline_on_slurm_equals_the_local_run(slurm_cluster, tiny_repo, t
     run = sh(BIN / "snakemake", "--profile", "slurm", *TEST_FLAGS, cwd=repo, timeout=2000)
     out = run.stdout + run.stderr
     stats = job_stats(out)
-    local = {"all", "aggregate", "claims", "render"}  # localrules: the target and the light report steps
+    local = {"all", "aggregate", "claims", "pnp_table", "render"}  # localrules: the target and the light report steps
     # every job but the local target went through sbatch, GPU rules with a GPU request
     jobs = submissions(repo)
     by_rule = {}
