@@ -7,8 +7,6 @@ last iterate, SSIM, seconds) and ``traces.csv`` (per step PSNR/NMSE) into an out
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import platform
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 import torch
 
 from metadip.core.atomic import write_text
+from metadip.core.csv_text import csv_text
 from metadip.core.device import default_device
 from metadip.core.images import bundled_image
 from metadip.core.metrics import psnr, ssim
@@ -99,18 +98,10 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike, show_progress: 
         f"{settings.steps} Adam steps ({device.type}, {platform.machine()})"
     )
     save_image_grid(grid, labels, out / "grid.png", title=title)
-    write_text(out / "psnr.csv", _csv(rows))
-    write_text(out / "traces.csv", _csv(traces))
+    write_text(out / "psnr.csv", csv_text(rows, list(rows[0])))
+    write_text(out / "traces.csv", csv_text(traces, list(traces[0])))
     write_text(out / "psnr.md", _markdown(rows, title))
     return rows
-
-
-def _csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _markdown(rows: list[dict], title: str) -> str:

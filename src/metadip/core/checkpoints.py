@@ -32,7 +32,6 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
-import io
 import logging
 import os
 from collections.abc import Mapping
@@ -45,6 +44,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from metadip.core.atomic import atomic_path, write_text
+from metadip.core.csv_text import csv_text
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +264,4 @@ def read_log(path: Path, upto: int) -> list[dict[str, str]]:
 
 def write_log(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
     """Atomically (re)write a training log CSV."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    write_text(path, buf.getvalue())
+    write_text(path, csv_text(rows, fields))

@@ -6,13 +6,12 @@ cluster-bootstrap intervals over source photographs (:mod:`metadip.reporting.sta
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from metadip.core.csv_text import csv_text
 from metadip.reporting.stats import Summary, interval_text, summarize
 
 FIELDS = [
@@ -100,11 +99,7 @@ def _round(value: float | None) -> float | None:
 
 
 def to_csv(rows: list[Mapping[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return csv_text(rows, FIELDS)
 
 
 def to_markdown(rows: list[Mapping[str, Any]], reference: str, dip_reading: str = "") -> str:

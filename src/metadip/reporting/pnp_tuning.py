@@ -7,10 +7,10 @@ Reads the JSON records of :func:`metadip.solvers.pnp_tuning.grid_search` as writ
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from metadip.core.csv_text import csv_text
 
 FIELDS = [
     "task",
@@ -65,11 +65,7 @@ def tuning_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return csv_text(rows, FIELDS)
 
 
 def to_markdown(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from metadip.core.csv_text import csv_text
 from metadip.reporting.paper import PAPER_PSNR, PAPER_SECONDS
 from metadip.reporting.settings import ReportSettings
 from metadip.reporting.stats import RESAMPLES, Summary, interval, photo_of, summarize
@@ -82,11 +83,7 @@ def method_means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def means_csv(means: list[dict[str, Any]]) -> str:
     """:func:`method_means` as CSV (empty cells where a value is None)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=MEANS_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in means)
-    return buf.getvalue()
+    return csv_text(means, MEANS_FIELDS)
 
 
 def _ratio(r: float) -> str:
@@ -462,9 +459,5 @@ CONVERGENCE_FIELDS = [
 
 def convergence_csv(conv: list[dict[str, Any]]) -> str:
     """Figure 2's data as CSV (an empty interval: fewer than 2 photographs)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CONVERGENCE_FIELDS, lineterminator="\n")
-    w.writeheader()
-    for r in conv:
-        w.writerow({**r, **{k: "" if r[k] is None else f"{r[k]:.6g}" for k in CONVERGENCE_FIELDS[6:]}})
-    return buf.getvalue()
+    rows = ({**r, **{k: "" if r[k] is None else f"{r[k]:.6g}" for k in CONVERGENCE_FIELDS[6:]}} for r in conv)
+    return csv_text(rows, CONVERGENCE_FIELDS)
