@@ -75,7 +75,7 @@ def pnp_hash(task, denoiser):
     upstream = [TRAIN_DATA_HASH] + ([DRUNET_HASH] if denoiser == "drunet" else [])
     grid = f"baselines.pnp.grid.{pnp_grid_key(EV['tasks'][task]['kind'], denoiser)}"
     profile = ["baselines.pnp.bm3d_profile"] if denoiser == "bm3d" else []
-    own = section_hash("baselines.pnp.val_images", "baselines.pnp.min_photos", "baselines.pnp.max_moves", "baselines.pnp.pr_steps", *profile, grid, f"evaluate.tasks.{task}", "meta.image_size", "seed")
+    own = section_hash("baselines.pnp.val_images", "baselines.pnp.min_photos", "baselines.pnp.max_moves", "baselines.pnp.flat_db", "baselines.pnp.pr_steps", *profile, grid, f"evaluate.tasks.{task}", "meta.image_size", "seed")
     return config_hash(upstream + [own])
 
 

@@ -1,6 +1,6 @@
 """Stage: PnP-ADMM grid search for one CS or PR task and denoiser on a curated dataset's
 *validation* split (the test split is refused), images interleaved across its photographs; the
-grid moves until its best point is interior (``baselines.pnp.max_moves``); writes every grid
+grid moves until its chosen point is interior (``baselines.pnp.max_moves``, ``flat_db``); writes every grid
 searched, every result and the chosen values as JSON."""
 
 from __future__ import annotations
@@ -62,7 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         return fail("tune_pnp", err)
     t = time.perf_counter()
     result = grid_search(
-        task, denoiser, pnp["grid"][key], images, val.ids, config["seed"], pnp["pr_steps"], pnp["max_moves"]
+        task,
+        denoiser,
+        pnp["grid"][key],
+        images,
+        val.ids,
+        config["seed"],
+        pnp["pr_steps"],
+        pnp["max_moves"],
+        pnp["flat_db"],
     )
     result["validation_photos"] = val.sources
     result.update(task_name=a.task, denoiser=a.denoiser, image_size=config["meta"]["image_size"])

@@ -298,3 +298,52 @@ def test_residual_drunet_adds_its_input_back_and_round_trips(tmp_path):
     back = load_denoiser(tmp_path / "r", channels=3)
     assert back.config.residual is True
     torch.testing.assert_close(back(x, 25.0), x)
+
+
+def test_a_flat_edge_is_settled_inside_the_grid_not_moved():
+    """Where the mean PSNR is flat within flat_db (ADMM at its fixed point), the chosen point is the
+    one on the fewest movable edges, then with the fewest iterations; flat_db = 0 keeps the best."""
+    from metadip.solvers.pnp_tuning import AXES, choose
+
+    current = {"sigma_d": [17.15, 24.5, 35.0], "rho": [0.5, 2.0, 8.0], "iterations": [80.0, 160.0, 320.0]}
+    points = list(itertools.product(current["sigma_d"], current["rho"], [80, 160, 320]))
+    scores = dict.fromkeys(points, 20.0)  # a grid like PnP + BM3D's near its fixed point
+    scores |= {(17.15, 2.0, 320): 33.88, (24.5, 2.0, 160): 33.85, (24.5, 2.0, 320): 33.85, (35.0, 2.0, 160): 33.40}
+    assert choose(points, scores, current) == (17.15, 2.0, 320)  # the best: on the σ_d and iteration edges
+    assert choose(points, scores, current, flat_db=0.05) == (24.5, 2.0, 160)  # interior, the fewest iterations
+    assert choose(points, scores, current, flat_db=0.02) == (17.15, 2.0, 320)  # 0.03 dB is not flat at 0.02
+    scores[(24.5, 2.0, 160)] = 33.80  # now only the edge point (24.5, 2, 320) is within 0.05 dB
+    assert choose(points, scores, current, flat_db=0.05) == (24.5, 2.0, 320)  # one edge beats two
+    ties = dict.fromkeys(points, 1.0)
+    assert choose(points, ties, current) == points[0]  # flat_db = 0: ties go to the earlier point
+    assert choose(points, ties, current, flat_db=0.05) == (24.5, 2.0, 160)  # the one point on no edge
+    assert len(AXES) == 3
+
+
+def test_grid_search_with_a_flat_tolerance_stops_moving_where_the_gain_is_flat(camera32):
+    from metadip.physics.tasks import TaskSpec
+    from metadip.solvers.pnp_tuning import _moved, grid_search
+
+    def smoother(x, sigma):
+        c = x.shape[-3]
+        k = torch.ones(c, 1, 3, 3) / 9
+        out = torch.nn.functional.conv2d(x.reshape(1, c, *x.shape[-2:]), k, padding=1, groups=c).reshape(x.shape)
+        return (1 - sigma / 400.0) * x + sigma / 400.0 * out
+
+    images = camera32.unsqueeze(0).expand(2, -1, -1, -1).contiguous()
+    grid = {"sigma_d": [20.0, 40.0, 80.0], "rho": [0.5, 1.0, 2.0], "iterations": [2, 4, 8]}
+    problem = TaskSpec(kind="cs_fast", sigma=25, ratio=0.5)
+    exact = grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, max_moves=3)
+    flat = grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, max_moves=3, flat_db=0.5)
+    assert exact["flat_db"] == 0 and exact["best"] == {**exact["grid_max"]}
+    assert flat["flat_db"] == 0.5 and flat["best"] in flat["results"]
+    assert 0 <= flat["grid_max"]["mean_psnr"] - flat["best"]["mean_psnr"] <= 0.5
+    last = flat["grids"][-1]
+    assert flat["grid_max"] in [r for r in flat["results"] if all(r[k] in last[k] for k in last)]
+    # the exact search chases a falling ρ and doubling iterations until its moves run out; within
+    # 0.5 dB the surface is flat, and the tolerant search settles inside its third grid
+    assert not exact["interior"] and len(exact["grids"]) == 4
+    assert flat["interior"] and len(flat["grids"]) < len(exact["grids"])
+    assert all(_moved([float(v) for v in last[k]], float(flat["best"][k]), k) is None for k in last)
+    with pytest.raises(ValueError, match="flat_db must be >= 0"):
+        grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, flat_db=-1)

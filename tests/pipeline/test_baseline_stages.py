@@ -135,6 +135,7 @@ def test_train_denoiser_and_tune_pnp_stages(tmp_path):
     assert result["grids"] == [result["grid"]] and result["interior"] is False  # sigma_d 50 or 20: an edge
     assert len(set(result["validation_photos"])) == 2
     assert result["bm3d_profile"] == "classic"  # baselines.pnp.bm3d_profile, checked by the evaluation
+    assert result["flat_db"] == 0.0 and result["grid_max"] == result["best"]  # the schema's default: the best point
     assert result["best"]["mean_psnr"] == max(r["mean_psnr"] for r in result["results"])
     # BM3D runs single-threaded, so it is deterministic: the rerun's grid is the same to the bit
     assert outs[1]["results"] == result["results"] and outs[1]["best"] == result["best"]

@@ -42,6 +42,7 @@ def test_rows_hold_every_grid_and_the_chosen_point(camera32):
             rec["best"][k] for k in ("sigma_d", "rho", "iterations")
         )
         assert row["validation_images"] == 2 and row["validation_photos"] == 2
+        assert row["grid_max_psnr_db"] == round(rec["grid_max"]["mean_psnr"], 2)
     assert rows[0]["grids"] == "σ_d 1/2/4, ρ 0.5, iterations 1/2/3" and rows[0]["interior"] is False
     assert rows[1]["grids_searched"] > 1
 
@@ -53,5 +54,5 @@ def test_rows_hold_every_grid_and_the_chosen_point(camera32):
 
 
 def test_a_record_without_its_fields_is_named():
-    with pytest.raises(KeyError, match="without task_name, denoiser"):
-        tuning_rows([{"grids": [], "best": {}, "interior": True, "validation_images": [], "validation_photos": []}])
+    with pytest.raises(KeyError, match="without task_name, denoiser, validation_photos"):
+        tuning_rows([{"grids": [], "best": {}, "grid_max": {}, "interior": True, "validation_images": []}])

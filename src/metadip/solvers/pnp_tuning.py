@@ -6,6 +6,12 @@ re-centred on the best value (geometric steps, the same ratio as the grid's neig
 the search repeats, at most ``max_moves`` times, until the best point is interior on every axis that
 can still move (σ_d ≤ 255 and at least one iteration bound them). Every grid searched is recorded.
 
+Where the validation PSNR is flat (ADMM near its fixed point: doubling the iterations, or a step of
+σ_d, changes the mean by hundredths of a dB), chasing the grid's single best point moves the grid
+for nothing. So the chosen point of a grid is, among its points within ``flat_db`` dB of its best
+mean, the one on the fewest movable edges, then with the fewest iterations (the cheapest), then
+the highest mean; ``flat_db = 0`` keeps the best point (ties: the earlier one).
+
 ADMM is deterministic and its iterate after k iterations does not depend on the total, so each
 (σ_d, ρ) pair runs once up to the largest iteration count and the PSNR of every iteration count is
 read off its trace; runs are kept across moves and extended (not restarted) when a move raises the
@@ -47,6 +53,28 @@ def _moved(values: list[float], best: float, axis: str) -> list[float] | None:
     return [round(v, 4) for v in new]
 
 
+def choose(
+    points: Sequence[tuple[float, float, int]],
+    scores: dict[tuple[float, float, int], float],
+    current: dict[str, list[float]],
+    flat_db: float = 0.0,
+) -> tuple[float, float, int]:
+    """The chosen point of one grid (``points`` in grid order, ``current`` its axes): among the points
+    within ``flat_db`` dB of the grid's best mean, the fewest movable edges, then the fewest
+    iterations, then the highest mean, then the earlier point."""
+    top = max(scores[p] for p in points)
+    near = [p for p in points if scores[p] >= top - flat_db]
+    if flat_db == 0:
+        return near[0]
+
+    def key(i_p: tuple[int, tuple[float, float, int]]) -> tuple[int, int, float, int]:
+        i, p = i_p
+        edges = sum(_moved(current[k], float(v), k) is not None for k, v in zip(AXES, p, strict=True))
+        return edges, p[2], -scores[p], i
+
+    return min(enumerate(near), key=key)[1]
+
+
 def grid_search(
     task: TaskSpec,
     denoiser: Denoiser,
@@ -56,12 +84,16 @@ def grid_search(
     seed: int,
     pr_steps: int = 10,
     max_moves: int = 0,
+    flat_db: float = 0.0,
 ) -> dict[str, Any]:
-    """Mean validation PSNR of every grid point searched and the best one (ties: the earlier point).
+    """Mean validation PSNR of every grid point searched and the chosen one (:func:`choose`).
 
     Returns the task, ``grids`` (every grid searched, in order), ``results`` (every point, once),
-    ``best`` and ``interior`` (whether the best point is interior on every axis of ≥ 2 values that
-    could move, or ``max_moves`` ran out first)."""
+    ``best`` (the chosen point), ``grid_max`` (the last grid's highest mean; the chosen point is
+    within ``flat_db`` dB of it) and ``interior`` (whether the chosen point is interior on every axis
+    of ≥ 2 values that could move, or ``max_moves`` ran out first)."""
+    if flat_db < 0:
+        raise ValueError(f"flat_db must be >= 0 dB, got {flat_db}")
     if set(grid) != set(AXES) or not all(grid.values()):
         raise ValueError(f"grid needs non-empty lists sigma_d, rho and iterations, got {sorted(grid)}")
     op, ys = task.simulate(images, seeded_generator(seed, 3))
@@ -84,12 +116,13 @@ def grid_search(
             for it in iterations:
                 scores[(sigma_d, rho, it)] = round(float(np.mean([t[it - 1] for _, t in run])), 4)
         points = list(itertools.product(current["sigma_d"], current["rho"], iterations))
-        best = max(points, key=lambda p: scores[p])
+        best = choose(points, scores, current, flat_db)
         moves = {k: _moved(current[k], float(v), k) for k, v in zip(AXES, best, strict=True)}
         if all(m is None for m in moves.values()) or search == max_moves:
             break
         current = {k: moves[k] if moves[k] is not None else current[k] for k in AXES}
     interior = all(m is None for m in moves.values())
+    top = max(points, key=lambda p: scores[p])
     return {
         "task": {"kind": task.kind, "sigma": task.sigma, "ratio": task.ratio, "colour": task.colour},
         "grid": grids[0],
@@ -100,5 +133,7 @@ def grid_search(
         "results": [
             {"sigma_d": s, "rho": r, "iterations": i, "mean_psnr": v} for (s, r, i), v in sorted(scores.items())
         ],
+        "flat_db": flat_db,
         "best": {"sigma_d": best[0], "rho": best[1], "iterations": best[2], "mean_psnr": scores[best]},
+        "grid_max": {"sigma_d": top[0], "rho": top[1], "iterations": top[2], "mean_psnr": scores[top]},
     }
