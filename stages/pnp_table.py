@@ -25,15 +25,16 @@ def main(argv: list[str] | None = None) -> int:
         for path in a.tuning:
             try:
                 rows += tuning_rows([json.loads(Path(path).read_text())])
-            except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError: a ValueError
                 raise ConfigError(
                     f"{path}: not a readable PnP tuning result of stages/tune_pnp.py ({err}); delete it and rerun"
                 ) from None
     except INPUT_ERRORS as err:
         return fail("pnp_table", err)
     rows.sort(key=lambda r: (r["task"], r["denoiser"]))
-    write_text(a.markdown, to_markdown(rows))
-    write_text(a.csv, to_csv(rows))
+    markdown, table = to_markdown(rows), to_csv(rows)  # both built before either is written
+    write_text(a.markdown, markdown)
+    write_text(a.csv, table)
     edge = [f"{r['task']}/{r['denoiser']}" for r in rows if not r["interior"]]
     print(
         f"PnP tuning table of {len(rows)} settings: {a.markdown}, {a.csv}"

@@ -303,7 +303,7 @@ def test_residual_drunet_adds_its_input_back_and_round_trips(tmp_path):
 def test_a_flat_edge_is_settled_inside_the_grid_not_moved():
     """Where the mean PSNR is flat within flat_db (ADMM at its fixed point), the chosen point is the
     one on the fewest movable edges, then with the fewest iterations; flat_db = 0 keeps the best."""
-    from metadip.solvers.pnp_tuning import AXES, choose
+    from metadip.solvers.pnp_tuning import choose
 
     current = {"sigma_d": [17.15, 24.5, 35.0], "rho": [0.5, 2.0, 8.0], "iterations": [80.0, 160.0, 320.0]}
     points = list(itertools.product(current["sigma_d"], current["rho"], [80, 160, 320]))
@@ -314,10 +314,18 @@ def test_a_flat_edge_is_settled_inside_the_grid_not_moved():
     assert choose(points, scores, current, flat_db=0.02) == (17.15, 2.0, 320)  # 0.03 dB is not flat at 0.02
     scores[(24.5, 2.0, 160)] = 33.80  # now only the edge point (24.5, 2, 320) is within 0.05 dB
     assert choose(points, scores, current, flat_db=0.05) == (24.5, 2.0, 320)  # one edge beats two
+    scores[(24.5, 2.0, 80)] = 33.84  # among points on one edge each: the fewest iterations, not the highest mean
+    assert choose(points, scores, current, flat_db=0.05) == (24.5, 2.0, 80)
+    scores[(24.5, 2.0, 80)] = scores[(24.5, 2.0, 320)] = 20.0
+    scores[(24.5, 0.5, 160)], scores[(35.0, 2.0, 160)] = 33.84, 33.85  # one edge, 160 iterations each:
+    assert choose(points, scores, current, flat_db=0.05) == (35.0, 2.0, 160)  # the higher mean...
+    scores[(24.5, 0.5, 160)] = 33.85
+    assert choose(points, scores, current, flat_db=0.05) == (24.5, 0.5, 160)  # ...and on a tie the earlier
+    lone = {**scores, (17.15, 2.0, 320): 33.95}  # nothing else within 0.05 dB: the best point, edges and all
+    assert choose(points, lone, current, flat_db=0.05) == (17.15, 2.0, 320)
     ties = dict.fromkeys(points, 1.0)
     assert choose(points, ties, current) == points[0]  # flat_db = 0: ties go to the earlier point
     assert choose(points, ties, current, flat_db=0.05) == (24.5, 2.0, 160)  # the one point on no edge
-    assert len(AXES) == 3
 
 
 def test_grid_search_with_a_flat_tolerance_stops_moving_where_the_gain_is_flat(camera32):
@@ -339,11 +347,13 @@ def test_grid_search_with_a_flat_tolerance_stops_moving_where_the_gain_is_flat(c
     assert flat["flat_db"] == 0.5 and flat["best"] in flat["results"]
     assert 0 <= flat["grid_max"]["mean_psnr"] - flat["best"]["mean_psnr"] <= 0.5
     last = flat["grids"][-1]
-    assert flat["grid_max"] in [r for r in flat["results"] if all(r[k] in last[k] for k in last)]
+    in_last = [r for r in flat["results"] if all(r[k] in last[k] for k in last)]
+    assert len(in_last) == 27 and flat["grid_max"] == max(in_last, key=lambda r: r["mean_psnr"])
     # the exact search chases a falling ρ and doubling iterations until its moves run out; within
     # 0.5 dB the surface is flat, and the tolerant search settles inside its third grid
     assert not exact["interior"] and len(exact["grids"]) == 4
-    assert flat["interior"] and len(flat["grids"]) < len(exact["grids"])
+    assert flat["interior"] and len(flat["grids"]) == 3
     assert all(_moved([float(v) for v in last[k]], float(flat["best"][k]), k) is None for k in last)
-    with pytest.raises(ValueError, match="flat_db must be >= 0"):
-        grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, flat_db=-1)
+    for bad in ({"flat_db": -1}, {"max_moves": -1}):
+        with pytest.raises(ValueError, match="flat_db must be >= 0 dB and max_moves >= 0"):
+            grid_search(problem, smoother, grid, images, ["a", "b"], seed=0, **bad)

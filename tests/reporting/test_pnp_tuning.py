@@ -49,6 +49,14 @@ def test_rows_hold_every_grid_and_the_chosen_point(camera32):
     md = to_markdown(rows)
     assert md.count("\n| cs_") == 2 and "no: moves ran out" in md
     assert f"- cs_8, bm3d: {'; then '.join(grid_text(g) for g in moved['grids'])}" in md
+    # a chosen point below its grid's highest mean (flat_db > 0): both columns, each its own value
+    best, top = {**moved["best"], "mean_psnr": 30.004}, {**moved["grid_max"], "mean_psnr": 30.05}
+    flat = moved | {"best": best, "grid_max": top}
+    (row,) = tuning_rows([flat])
+    assert (row["mean_psnr_db"], row["grid_max_psnr_db"]) == (30.0, 30.05)
+    assert "| 30.00 | 30.05 |" in to_markdown([row])
+    with pytest.raises(ValueError):
+        tuning_rows([moved | {"best": {**moved["best"], "sigma_d": "strong"}}])
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
     assert list(parsed[0]) == FIELDS and parsed[1]["grids"] == rows[1]["grids"]
 

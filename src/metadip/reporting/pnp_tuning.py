@@ -40,7 +40,8 @@ def grid_text(grid: Mapping[str, Sequence[float]]) -> str:
 
 def tuning_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per tuning record, sorted by task then denoiser; ``grids`` joins every grid searched
-    with ' | '. Raises KeyError naming the first missing field of a record."""
+    with ' | '. Raises KeyError naming the missing fields of a record, ValueError (or TypeError) on a
+    value that is not a number."""
     rows = []
     for record in records:
         missing = [k for k in REQUIRED if k not in record]
@@ -54,8 +55,8 @@ def tuning_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "validation_images": len(record["validation_images"]),
                 "validation_photos": len(set(record["validation_photos"])),
                 "grids_searched": len(record["grids"]),
-                "sigma_d": best["sigma_d"],
-                "rho": best["rho"],
+                "sigma_d": float(best["sigma_d"]),
+                "rho": float(best["rho"]),
                 "iterations": int(best["iterations"]),
                 "mean_psnr_db": round(float(best["mean_psnr"]), 2),
                 "grid_max_psnr_db": round(float(record["grid_max"]["mean_psnr"]), 2),

@@ -1,10 +1,11 @@
 """The PnP-ADMM grid search of the paper: a 3×3×3 grid over (denoiser strength σ_d, penalty ρ,
 iterations), tuned per inverse problem and denoiser on *validation* images only.
 
-As one tunes by hand, a grid whose best point lies on an edge of an axis is moved: that axis is
-re-centred on the best value (geometric steps, the same ratio as the grid's neighbouring values) and
-the search repeats, at most ``max_moves`` times, until the best point is interior on every axis that
-can still move (σ_d ≤ 255 and at least one iteration bound them). Every grid searched is recorded.
+As one tunes by hand, a grid whose chosen point (below) lies on an edge of an axis is moved: that
+axis is re-centred on the chosen value (geometric steps, the same ratio as the grid's neighbouring
+values) and the search repeats, at most ``max_moves`` times, until the chosen point is interior on
+every axis that can still move (σ_d ≤ 255 and at least one iteration bound them). Every grid
+searched is recorded.
 
 Where the validation PSNR is flat (ADMM near its fixed point: doubling the iterations, or a step of
 σ_d, changes the mean by hundredths of a dB), chasing the grid's single best point moves the grid
@@ -63,7 +64,7 @@ def choose(
     within ``flat_db`` dB of the grid's best mean, the fewest movable edges, then the fewest
     iterations, then the highest mean, then the earlier point."""
     top = max(scores[p] for p in points)
-    near = [p for p in points if scores[p] >= top - flat_db]
+    near = [p for p in points if round(top - scores[p], 4) <= flat_db]  # scores carry 4 decimals
     if flat_db == 0:
         return near[0]
 
@@ -92,8 +93,8 @@ def grid_search(
     ``best`` (the chosen point), ``grid_max`` (the last grid's highest mean; the chosen point is
     within ``flat_db`` dB of it) and ``interior`` (whether the chosen point is interior on every axis
     of ≥ 2 values that could move, or ``max_moves`` ran out first)."""
-    if flat_db < 0:
-        raise ValueError(f"flat_db must be >= 0 dB, got {flat_db}")
+    if flat_db < 0 or max_moves < 0:
+        raise ValueError(f"flat_db must be >= 0 dB and max_moves >= 0, got {flat_db} and {max_moves}")
     if set(grid) != set(AXES) or not all(grid.values()):
         raise ValueError(f"grid needs non-empty lists sigma_d, rho and iterations, got {sorted(grid)}")
     op, ys = task.simulate(images, seeded_generator(seed, 3))
