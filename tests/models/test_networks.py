@@ -90,13 +90,34 @@ def test_config_round_trip():
     assert SirenConfig.from_dict(scfg.to_dict()) == scfg
 
 
+def test_norm_choice_layers_and_hash_compatible_default():
+    def norms(prior: DIPPrior) -> set[type]:
+        kinds = (torch.nn.BatchNorm2d, torch.nn.GroupNorm)
+        return {type(m) for m in prior.modules() if isinstance(m, kinds)}
+
+    batch, group, none = (small_dip(norm=n) for n in ("batch", "group", "none"))
+    assert norms(batch) == {torch.nn.BatchNorm2d} and norms(group) == {torch.nn.GroupNorm} and not norms(none)
+    assert count_parameters(group) == count_parameters(batch) > count_parameters(none)
+    # GroupNorm over gcd(C, 8) groups: the concat of 8 deeper + 2 skip channels has 2 groups
+    assert sorted({m.num_groups for m in group.modules() if isinstance(m, torch.nn.GroupNorm)}) == [2, 8]
+    # the default is not written, so descriptions and hashes from before the choice stay valid
+    assert "norm" not in batch.config.to_dict() and group.config.to_dict()["norm"] == "group"
+    assert DIPConfig.from_dict(group.config.to_dict()) == group.config
+    for prior in (group, none):
+        out = prior()
+        assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="norm must be one of"):
+        small_dip(norm="layer")
+
+
 @pytest.mark.parametrize(
     "make",
     [
         lambda s: small_dip() if s == 0 else DIPPrior(small_dip().config, seed=s),
+        lambda s: small_dip(norm="group") if s == 0 else DIPPrior(small_dip(norm="group").config, seed=s),
         lambda s: SirenPrior(SirenConfig(image_shape=(3, 16, 16), width=32, depth=3), seed=s),
     ],
-    ids=["dip", "siren"],
+    ids=["dip", "dip-groupnorm", "siren"],
 )
 def test_functional_call_and_vmap_match_module_calls(make):
     models = [make(s) for s in range(3)]

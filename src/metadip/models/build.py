@@ -42,6 +42,7 @@ def architecture_from_config(network: dict[str, Any], arch: str, image_shape: tu
             channels_up=(network["width"],) * depth,
             channels_skip=(network["skip"],) * depth,
             activation=network["activation"],
+            norm=network.get("norm", "batch"),
         )
     elif arch == "siren":
         config = SirenConfig(

@@ -6,6 +6,10 @@ A *prior* module maps nothing (or a jitter of its fixed input) to an image ``(1,
 reconstruction model is one ``state_dict`` and works under ``torch.func.functional_call`` and
 ``torch.func.vmap`` (BatchNorm never keeps running stats: each image is normalised with its own
 statistics, exactly as in DIP, and tasks never share a BatchNorm batch).
+
+The skip net's normalisation layers are a choice (``norm``): ``batch`` (Ulyanov's BatchNorm; with one
+image per call it is instance normalisation with a learned per-channel affine), ``group`` (GroupNorm
+over gcd(C, 8) groups of channels, with the same affine) or ``none`` (no normalisation layers).
 """
 
 from __future__ import annotations
@@ -22,8 +26,18 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=(k - 1) // 2, padding_mode="reflect")
 
 
-def _bn(c: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(c, track_running_stats=False)
+NORMS = ("batch", "group", "none")
+
+
+def _norm(kind: str, c: int) -> nn.Module:
+    """The normalisation layer of ``c`` channels: see the module docstring for ``kind``."""
+    if kind == "batch":
+        return nn.BatchNorm2d(c, track_running_stats=False)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(c, 8), c)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {list(NORMS)}, got {kind!r}")
 
 
 ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "silu": nn.SiLU}
@@ -36,20 +50,39 @@ def _act(name: str) -> nn.Module:
 
 
 class _SkipLevel(nn.Module):
-    """One scale: [skip branch ‖ down → inner → upsample] → concat → BN → conv → BN → act → 1×1."""
+    """One scale: [skip branch ‖ down → inner → upsample] → concat → norm → conv → norm → act → 1×1."""
 
     def __init__(
-        self, cin: int, down: int, up: int, skip: int, inner: nn.Module | None, inner_out: int, act: str
+        self,
+        cin: int,
+        down: int,
+        up: int,
+        skip: int,
+        inner: nn.Module | None,
+        inner_out: int,
+        act: str,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
-        self.skip = nn.Sequential(_conv(cin, skip, 1), _bn(skip), _act(act)) if skip > 0 else None
+        self.skip = nn.Sequential(_conv(cin, skip, 1), _norm(norm, skip), _act(act)) if skip > 0 else None
         self.down = nn.Sequential(
-            _conv(cin, down, 3, stride=2), _bn(down), _act(act), _conv(down, down, 3), _bn(down), _act(act)
+            _conv(cin, down, 3, stride=2),
+            _norm(norm, down),
+            _act(act),
+            _conv(down, down, 3),
+            _norm(norm, down),
+            _act(act),
         )
         self.inner = inner
         deeper = inner_out if inner is not None else down
         self.up = nn.Sequential(
-            _bn(skip + deeper), _conv(skip + deeper, up, 3), _bn(up), _act(act), _conv(up, up, 1), _bn(up), _act(act)
+            _norm(norm, skip + deeper),
+            _conv(skip + deeper, up, 3),
+            _norm(norm, up),
+            _act(act),
+            _conv(up, up, 1),
+            _norm(norm, up),
+            _act(act),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -72,6 +105,7 @@ class SkipConfig:
     channels_up: tuple[int, ...] = (128, 128, 128, 128, 128)
     channels_skip: tuple[int, ...] = (4, 4, 4, 4, 4)
     activation: str = "leaky_relu"  # Ulyanov: LeakyReLU(0.2); "silu" is smooth (exact meta-gradient checks)
+    norm: str = "batch"  # Ulyanov: BatchNorm; "group" or "none" (module docstring)
 
     @classmethod
     def uniform(cls, width: int, depth: int = 5, skip: int = 4, **kw) -> SkipConfig:
@@ -81,6 +115,8 @@ class SkipConfig:
         n = len(self.channels_down)
         if n == 0 or len(self.channels_up) != n or len(self.channels_skip) != n:
             raise ValueError("channels_down, channels_up and channels_skip must be non-empty and of equal length")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {list(NORMS)}, got {self.norm!r}")
 
 
 class SkipNet(nn.Module):
@@ -106,6 +142,7 @@ class SkipNet(nn.Module):
                 inner,
                 inner_out,
                 config.activation,
+                config.norm,
             )
             inner_out = config.channels_up[i]
         self.body = inner
@@ -166,6 +203,15 @@ class DIPConfig(_JSONConfig):
     channels_up: tuple[int, ...] = (128,) * 5
     channels_skip: tuple[int, ...] = (4,) * 5
     activation: str = "leaky_relu"
+    norm: str = "batch"
+
+    def to_dict(self) -> dict:
+        """As :meth:`_JSONConfig.to_dict`; ``norm`` only when not the default BatchNorm, so that
+        artifacts and hashes written before the choice existed stay valid."""
+        d = super().to_dict()
+        if d["norm"] == "batch":
+            del d["norm"]
+        return d
 
 
 class DIPPrior(nn.Module):
@@ -192,6 +238,7 @@ class DIPPrior(nn.Module):
             channels_up=config.channels_up,
             channels_skip=config.channels_skip,
             activation=config.activation,
+            norm=config.norm,
         )
         with torch.random.fork_rng(devices=[]):  # default inits draw from the global generator
             torch.manual_seed(self.seed)
