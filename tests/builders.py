@@ -87,7 +87,14 @@ def make_celeba(root: Path, n: int = 12) -> dict[str, str]:
 
 
 def tiny_model(
-    activation="leaky_relu", steps=3, learn_lr=True, seed=0, double=False, update="sgd", per_element=False
+    activation="leaky_relu",
+    steps=3,
+    learn_lr=True,
+    seed=0,
+    double=False,
+    update="sgd",
+    per_element=False,
+    norm="batch",
 ) -> MetaModel:
     cfg = DIPConfig(
         image_shape=(1, 16, 16),
@@ -96,6 +103,7 @@ def tiny_model(
         channels_up=(4, 4),
         channels_skip=(2, 2),
         activation=activation,
+        norm=norm,
     )
     inner = InnerSettings(
         steps=steps,

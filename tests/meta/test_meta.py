@@ -392,6 +392,10 @@ def test_artifact_round_trip_is_bit_exact(tmp_path):
     save_meta_init(per_element, tmp_path / "pe", training_config={}, dataset_manifest_sha256="", seed=0)
     back = load_meta_init(tmp_path / "pe")
     assert back.inner.lr_per_element and torch.equal(back.log_lr_scale[0], per_element.log_lr_scale[0])
+    for norm in ("group", "none"):  # a BatchNorm sidecar has no norm key; the others name theirs
+        save_meta_init(tiny_model(norm=norm), tmp_path / norm, training_config={}, dataset_manifest_sha256="", seed=0)
+        assert load_meta_init(tmp_path / norm).prior.config.norm == norm
+    assert "norm" not in side["architecture"]["config"]
 
 
 def test_tampered_weights_are_refused(tmp_path):

@@ -183,7 +183,7 @@ SIDECAR_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
 }
 ARCHITECTURE_SCHEMAS = {
-    "dip": _dataclass_schema(DIPConfig),
+    "dip": _dataclass_schema(DIPConfig, optional=("norm",)),  # norm: only when not BatchNorm
     "siren": _dataclass_schema(SirenConfig),
     "drunet": _dataclass_schema(DRUNetConfig),
 }
