@@ -17,13 +17,10 @@ import tempfile
 import numpy as np
 import torch
 
-from metadip.core.images import resize_images
 from metadip.datasets.sampling import load_evaluation_set
-from metadip.datasets.store import training_split
+from metadip.datasets.store import training_images
 from metadip.meta.ablation import variant_method
-from metadip.meta.inner_loop import build_model
-from metadip.meta.maml import OuterSettings, meta_train
-from metadip.models.build import architecture_from_config
+from metadip.meta.maml import meta_train, model_for_method
 from metadip.pipeline.config import load_config
 
 
@@ -40,15 +37,11 @@ def main() -> None:
     ab = config["ablation"]
     overrides = ab["variants"][a.variant] if a.variant else {}
     method = variant_method(config["meta"]["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
-    outer = OuterSettings.from_dict(
-        {**method["outer"], "steps": a.steps, "grad_clip": None, "val_every": a.steps, "checkpoint_every": a.steps}
-    )
+    method["outer"] |= {"steps": a.steps, "grad_clip": None, "val_every": a.steps, "checkpoint_every": a.steps}
     size = config["meta"]["image_size"]
-    train = resize_images(training_split(a.data, "train", key="meta.train_dataset").stack(), size)
+    train = training_images(a.data, "train", size, key="meta.train_dataset")
+    model, outer = model_for_method(method, tuple(train.shape[1:]))
     val = load_evaluation_set(a.data, "val", outer.val_images, 1, size, key="meta.outer.val_images").images
-    model = build_model(
-        architecture_from_config(method["network"], method["arch"], tuple(train.shape[1:])), method["inner"]
-    )
     norms: list[float] = []
 
     def record(step: int) -> None:  # after the Adam step; the gradient is cleared at the next step's start

@@ -21,19 +21,16 @@ from pathlib import Path
 
 from metadip.core.atomic import write_text
 from metadip.core.checkpoints import code_sha256
-from metadip.core.images import resize_images
 from metadip.core.training_log import training_summary
 from metadip.datasets.sampling import load_evaluation_set
-from metadip.datasets.store import training_split
+from metadip.datasets.store import training_images
 from metadip.meta.ablation import overrides_text, variant_method
-from metadip.meta.inner_loop import InnerSettings, build_model
 from metadip.meta.maml import (
-    OuterSettings,
     meta_train,
+    model_for_method,
     score_tasks,
     simulate_tasks,
 )
-from metadip.models.build import architecture_from_config
 from metadip.pipeline.artifacts import file_sha256
 from metadip.pipeline.config import (
     ConfigError,
@@ -78,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
         data = Path(a.data)
         size = config["meta"]["image_size"]
-        train = resize_images(training_split(data, "train", key="meta.train_dataset").stack(), size)
-        if len(train) == 0:
-            raise ConfigError(f"{data}: the ablation needs a non-empty train split")
+        train = training_images(data, "train", size, key="meta.train_dataset")
         val_set = load_evaluation_set(data, "val", ab["val_images"], 1, size, key="ablation.val_images")
         transfer = ab["transfer"]
         if bool(transfer["dataset"]) != bool(a.transfer_data):
@@ -94,10 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             else None
         )
         manifest_sha256 = file_sha256(data / "manifest.parquet")
-        arch = architecture_from_config(method["network"], method["arch"], tuple(train.shape[1:]))
-        model = build_model(arch, method["inner"])
-        outer = OuterSettings.from_dict(method["outer"])
-        InnerSettings(**method["inner"])  # validates
+        model, outer = model_for_method(method, tuple(train.shape[1:]))
     except (*INPUT_ERRORS, TypeError) as err:
         return fail("ablate", err)
     out = Path(a.out)

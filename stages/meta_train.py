@@ -14,13 +14,10 @@ import time
 from pathlib import Path
 
 from metadip.core.checkpoints import code_sha256
-from metadip.core.images import resize_images
 from metadip.core.training_log import training_summary
-from metadip.datasets.store import training_split
+from metadip.datasets.store import training_images
 from metadip.meta.data_parallel import init_from_environment, leave
-from metadip.meta.inner_loop import InnerSettings, build_model
-from metadip.meta.maml import OuterSettings, meta_train
-from metadip.models.build import architecture_from_config
+from metadip.meta.maml import meta_train, model_for_method
 from metadip.pipeline.artifacts import file_sha256, save_meta_init
 from metadip.pipeline.config import ConfigError, load_config
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
@@ -48,17 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         method = meta["methods"][a.method]
         data = Path(a.data)
-        train = resize_images(training_split(data, "train", key="meta.train_dataset").stack(), meta["image_size"])
-        val = resize_images(
-            training_split(data, "val", key=f"meta.methods.{a.method}.outer.val_images").stack(), meta["image_size"]
-        )
+        train = training_images(data, "train", meta["image_size"], key="meta.train_dataset")
+        val = training_images(data, "val", meta["image_size"], key=f"meta.methods.{a.method}.outer.val_images")
         manifest_sha256 = file_sha256(data / "manifest.parquet")
-        if len(train) == 0 or len(val) == 0:
-            raise ConfigError(f"{data}: meta-training needs non-empty train and val splits")
-        arch = architecture_from_config(method["network"], method["arch"], tuple(train.shape[1:]))
-        model = build_model(arch, method["inner"])
-        outer = OuterSettings.from_dict(method["outer"])
-        InnerSettings(**method["inner"])  # validates
+        model, outer = model_for_method(method, tuple(train.shape[1:]))
     except INPUT_ERRORS as err:
         return fail("meta_train", err)
     out = Path(a.out)

@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 import torch
 from torch import Tensor
 
+from metadip.core.images import resize_images
+
 
 def load_manifest(root: str | os.PathLike):
     """The manifest of a curated dataset folder as a ``pyarrow.Table``."""
@@ -82,3 +84,12 @@ def training_split(root: str | os.PathLike, split: str, *, key: str) -> CuratedS
             "(the test split is for evaluation only: evaluate.split)"
         )
     return CuratedSplit(root, split)
+
+
+def training_images(root: str | os.PathLike, split: str, size: int, *, key: str) -> Tensor:
+    """All images of :func:`training_split` ``split`` of ``root``, resized to ``size`` px:
+    ``(N, 3, size, size)`` in [0, 1].  Raises ``ValueError`` naming ``root`` when the split is empty."""
+    images = training_split(root, split, key=key).stack()
+    if len(images) == 0:
+        raise ValueError(f"{root}: the {split} split is empty; curate the dataset with {split} crops ({key})")
+    return resize_images(images, size)

@@ -26,6 +26,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "leave": "data_parallel",
         "inner_step": "inner_loop",
         "meta_train": "maml",
+        "model_for_method": "maml",
         "overrides_text": "ablation",
         "reconstruct": "inner_loop",
         "sample_task": "maml",

@@ -40,7 +40,8 @@ from metadip.core.progress_bars import progress
 from metadip.core.seeding import name_key, seeded_generator
 from metadip.core.training_log import TrainingLog
 from metadip.meta.data_parallel import Ranks, current_ranks
-from metadip.meta.inner_loop import MetaModel, batched_task_loss, solve_batch, task_loss
+from metadip.meta.inner_loop import InnerSettings, MetaModel, batched_task_loss, build_model, solve_batch, task_loss
+from metadip.models.build import architecture_from_config
 from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
 
@@ -91,6 +92,16 @@ class OuterSettings:
         d = asdict(self)
         d["tasks"] = [asdict(t) for t in self.tasks]
         return d
+
+
+def model_for_method(method: Mapping[str, Any], image_shape: tuple[int, int, int]) -> tuple[MetaModel, OuterSettings]:
+    """A fresh model and the outer settings of a ``meta.methods.<name>`` entry (defaults filled in)
+    for images of ``image_shape`` ``(C, H, W)``; bad settings raise ``ValueError``/``TypeError`` here,
+    before any work."""
+    InnerSettings(**method["inner"])  # validates
+    outer = OuterSettings.from_dict(method["outer"])
+    arch = architecture_from_config(method["network"], method["arch"], tuple(image_shape))
+    return build_model(arch, method["inner"]), outer
 
 
 def sample_task(settings: OuterSettings, images: Tensor, seed: int, step: int) -> tuple[Operator, Tensor, Tensor]:
