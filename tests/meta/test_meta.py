@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
 from builders import images, outer, state, tiny_model
+from builders import outer as outer_settings
 from conftest import gen
 
 from metadip.core.images import resize_images
@@ -290,7 +292,38 @@ def test_step_sizes_have_their_own_outer_learning_rate(tmp_path):
     assert max(s.detach().abs().max().item() for s in per_element.log_lr_scale) == pytest.approx(0.3, rel=1e-3)
 
 
-def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
+def test_cosine_schedule_sets_both_outer_rates_each_step(tmp_path, monkeypatch):
+    """lr_schedule cosine: Adam steps with lr · (0.01 + 0.99 · ½(1 + cos π(t−1)/T)) on θ₀ and on the
+    step sizes alike; constant keeps both rates, and only a non-constant schedule is written."""
+    seen: list[list[float]] = []
+    adam_step = torch.optim.Adam.step
+
+    def record(self, *args, **kwargs):
+        seen.append([g["lr"] for g in self.param_groups])
+        return adam_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", record)
+    settings = outer(steps=4, lr_step_sizes=0.02, lr_schedule="cosine")
+    meta_train(tiny_model(), settings, images(), images(seed=1), 0, tmp_path / "c", device="cpu", show_progress=False)
+    factors = [0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]
+    assert seen == [pytest.approx([settings.lr * f, 0.02 * f]) for f in factors]
+    assert factors[0] == 1 and factors[-1] < 0.2
+    seen.clear()
+    meta_train(
+        tiny_model(), outer(steps=2), images(), images(seed=1), 0, tmp_path / "k", device="cpu", show_progress=False
+    )
+    assert seen == [[outer().lr, outer().lr]] * 2
+    assert "lr_schedule" not in outer().to_dict() and settings.to_dict()["lr_schedule"] == "cosine"
+    assert OuterSettings.from_dict(settings.to_dict()) == settings
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        outer(lr_schedule="step")
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path, schedule):
+    def outer(**kw):
+        return outer_settings(lr_schedule=schedule, **kw)
+
     full = meta_train(
         tiny_model(), outer(), images(), images(seed=1), 0, tmp_path / "full", device="cpu", show_progress=False
     )

@@ -17,6 +17,7 @@ images) is logged to a CSV metrics file and the progress bar.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,9 @@ from metadip.physics.tasks import TaskSpec
 log = logging.getLogger(__name__)
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 @dataclass(frozen=True)
 class OuterSettings:
     """Outer-loop settings of meta-training."""
@@ -59,6 +63,7 @@ class OuterSettings:
     first_order: bool = False
     task_batching: str = "loop"  # "loop": one task after another; "vmap": all tasks of a batch in one vmapped call
     grad_clip: float | None = None  # max global gradient norm (None: no clipping)
+    lr_schedule: str = "constant"  # both outer rates over the steps: constant, or cosine (half cosine to 1/100)
     checkpoint_every: int = 50
     val_every: int = 50
     val_images: int = 8
@@ -75,6 +80,8 @@ class OuterSettings:
             or (self.lr_step_sizes is not None and not self.lr_step_sizes > 0)
         ):
             raise ValueError(f"invalid outer-loop settings: {self}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.task_batching not in ("loop", "vmap"):
             raise ValueError(f"task_batching must be 'loop' or 'vmap', got {self.task_batching!r}")
         if not self.tasks:
@@ -89,9 +96,20 @@ class OuterSettings:
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings; ``lr_schedule`` only when not constant, so that records and hashes written
+        before the choice existed stay valid."""
         d = asdict(self)
         d["tasks"] = [asdict(t) for t in self.tasks]
+        if d["lr_schedule"] == "constant":
+            del d["lr_schedule"]
         return d
+
+    def lr_factor(self, step: int) -> float:
+        """The factor on both outer learning rates at outer step ``step`` (1-based): 1 throughout for
+        ``constant``; for ``cosine`` a half cosine from 1 at step 1 to 1/100 after the last step."""
+        if self.lr_schedule == "constant":
+            return 1.0
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / self.steps))
 
 
 def model_for_method(method: Mapping[str, Any], image_shape: tuple[int, int, int]) -> tuple[MetaModel, OuterSettings]:
@@ -209,6 +227,7 @@ def meta_train(
         ],
         lr=settings.lr,
     )
+    base_lrs = [group["lr"] for group in opt.param_groups]
     identity["run_hash"] = config_hash(
         {
             "outer": settings.to_dict(),
@@ -264,6 +283,8 @@ def meta_train(
             )
         if settings.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        for group, base in zip(opt.param_groups, base_lrs, strict=True):
+            group["lr"] = base * settings.lr_factor(step)  # a function of the step: resumes as it ran
         opt.step()
         training_log.add_loss(loss_value)
         if ranks.lead and (step % settings.val_every == 0 or step == settings.steps):
