@@ -353,6 +353,29 @@ def test_training_split_refuses_the_test_split_and_evaluation_reads_it(tmp_path)
     assert len(test) == 2 and all(i.startswith("d/test/") for i in test.ids)
 
 
+def test_an_empty_training_split_is_a_one_line_error_before_any_work(tmp_path, capsys):
+    """A dataset curated without train crops (a transfer-only collection) given to meta-training."""
+    config, _ = tiny_setup(tmp_path)
+    cfg = dataset_config(
+        [{"type": "folder", "name": "photos", "root": str(tmp_path / "photos")}],
+        crops=(0, 2, 2),
+        split_fractions={"train": 0.0, "val": 0.5, "test": 0.5},
+    )
+    empty = tmp_path / "transfer_only"
+    curate(cfg, empty)
+    with pytest.raises(ValueError, match=r"the train split is empty; curate the dataset with train crops"):
+        store.training_images(empty, "train", 32, key="meta.train_dataset")
+    assert store.training_images(empty, "val", 16, key="k").shape == (2, 3, 16, 16)
+    out = tmp_path / "out"
+    args = ["--config", str(config), "--data", str(empty), "--out", str(out), "--method", "tiny"]
+    assert load_stage("meta_train").main(args) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"meta_train: error: {empty}: the train split is empty; curate the dataset with train crops "
+        "(meta.train_dataset)"
+    )
+    assert not out.exists()
+
+
 # (stage, keys of its training_split calls in order); --transfer-data: the ablation's other dataset
 STAGE_SPLITS = [
     ("meta_train", ["meta.train_dataset", "meta.methods.tiny.outer.val_images"]),
