@@ -26,18 +26,17 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=(k - 1) // 2, padding_mode="reflect")
 
 
-NORMS = ("batch", "group", "none")
+NORMS = {  # layer of c channels per kind: see the module docstring
+    "batch": lambda c: nn.BatchNorm2d(c, track_running_stats=False),
+    "group": lambda c: nn.GroupNorm(math.gcd(c, 8), c),
+    "none": lambda c: nn.Identity(),
+}
 
 
 def _norm(kind: str, c: int) -> nn.Module:
-    """The normalisation layer of ``c`` channels: see the module docstring for ``kind``."""
-    if kind == "batch":
-        return nn.BatchNorm2d(c, track_running_stats=False)
-    if kind == "group":
-        return nn.GroupNorm(math.gcd(c, 8), c)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"norm must be one of {list(NORMS)}, got {kind!r}")
+    if kind not in NORMS:
+        raise ValueError(f"norm must be one of {list(NORMS)}, got {kind!r}")
+    return NORMS[kind](c)
 
 
 ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "silu": nn.SiLU}
@@ -61,7 +60,7 @@ class _SkipLevel(nn.Module):
         inner: nn.Module | None,
         inner_out: int,
         act: str,
-        norm: str = "batch",
+        norm: str,
     ) -> None:
         super().__init__()
         self.skip = nn.Sequential(_conv(cin, skip, 1), _norm(norm, skip), _act(act)) if skip > 0 else None
@@ -115,8 +114,6 @@ class SkipConfig:
         n = len(self.channels_down)
         if n == 0 or len(self.channels_up) != n or len(self.channels_skip) != n:
             raise ValueError("channels_down, channels_up and channels_skip must be non-empty and of equal length")
-        if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {list(NORMS)}, got {self.norm!r}")
 
 
 class SkipNet(nn.Module):
