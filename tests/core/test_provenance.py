@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 
 import metadip.meta.maml
 from metadip.core.checkpoints import code_files, code_sha256, save_checkpoint
+from metadip.core.hashing import config_hash, without_later_defaults
 from metadip.datasets import store
 from metadip.datasets.store import CuratedSplit, SplitError, training_split
 from metadip.meta.maml import meta_train
@@ -437,3 +438,12 @@ def test_only_the_evaluation_opens_curated_splits_directly():
     assert not [
         p for d in ("src", "stages", "bench") for p in (ROOT / d).rglob("*.py") if literal_test.search(p.read_text())
     ]
+
+
+def test_a_later_key_at_its_default_leaves_the_record_and_its_hash_as_before():
+    before = {"width": 32, "tasks": [{"kind": "denoising"}]}
+    later = {"norm": "batch", "lr_per_element": False}
+    assert config_hash(without_later_defaults(before | {"norm": "batch"}, later)) == config_hash(before)
+    kept = without_later_defaults(before | {"norm": "group", "lr_per_element": False}, later)
+    assert kept == before | {"norm": "group"}
+    assert without_later_defaults(before | {"lr_per_element": True}, later)["lr_per_element"] is True

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
 from metadip.core.device import default_device
+from metadip.core.hashing import without_later_defaults
 from metadip.core.metrics import mse, quality_trace
 from metadip.core.progress_bars import progress
 from metadip.core.step_clock import StepClock
@@ -78,10 +79,7 @@ class InnerSettings:
     def to_dict(self) -> dict:
         """The settings; ``lr_per_element`` only when on, so that records and hashes written
         without it stay valid."""
-        d = asdict(self)
-        if not self.lr_per_element:
-            del d["lr_per_element"]
-        return d
+        return without_later_defaults(asdict(self), {"lr_per_element": False})
 
 
 class MetaModel(nn.Module):

@@ -35,7 +35,7 @@ from metadip.core.checkpoints import (
     tensors_sha256,
 )
 from metadip.core.device import default_device
-from metadip.core.hashing import config_hash
+from metadip.core.hashing import config_hash, without_later_defaults
 from metadip.core.metrics import psnr
 from metadip.core.progress_bars import progress
 from metadip.core.seeding import name_key, seeded_generator
@@ -100,9 +100,7 @@ class OuterSettings:
         before the choice existed stay valid."""
         d = asdict(self)
         d["tasks"] = [asdict(t) for t in self.tasks]
-        if d["lr_schedule"] == "constant":
-            del d["lr_schedule"]
-        return d
+        return without_later_defaults(d, {"lr_schedule": "constant"})
 
     def lr_factor(self, step: int) -> float:
         """The factor on both outer learning rates at outer step ``step`` (1-based): 1 throughout for

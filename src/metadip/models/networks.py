@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from metadip.core.hashing import without_later_defaults
+
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=(k - 1) // 2, padding_mode="reflect")
@@ -205,10 +207,7 @@ class DIPConfig(_JSONConfig):
     def to_dict(self) -> dict:
         """As :meth:`_JSONConfig.to_dict`; ``norm`` only when not the default BatchNorm, so that
         artifacts and hashes written before the choice existed stay valid."""
-        d = super().to_dict()
-        if d["norm"] == "batch":
-            del d["norm"]
-        return d
+        return without_later_defaults(super().to_dict(), {"norm": "batch"})
 
 
 class DIPPrior(nn.Module):
