@@ -257,6 +257,36 @@ def test_per_source_weights(tmp_path):
     assert summary["crops_by_collection"]["test"] == {"a": 6, "b": 2}
 
 
+def test_a_source_fixed_to_train_leaves_the_other_splits_as_they_were(tmp_path):
+    a = make_folder(tmp_path / "a", seed=1)
+    extra = make_folder(tmp_path / "extra", n=3, seed=2)
+    alone = dataset_config([{"type": "folder", "name": "a", "root": str(a)}], crops=(40, 8, 8))
+    more = dataset_config(
+        [
+            {"type": "folder", "name": "a", "root": str(a)},
+            {"type": "folder", "name": "extra", "root": str(extra), "split": "train"},
+        ],
+        crops=(40, 8, 8),
+    )
+    curate(alone, tmp_path / "alone")
+    summary = curate(more, tmp_path / "more")
+    assert summary["crops_by_collection"]["train"] == {"a": 20, "extra": 20}
+    for split in ("val", "test"):
+        assert summary["crops_by_collection"][split] == {"a": 8}
+        before, after = CuratedSplit(tmp_path / "alone", split), CuratedSplit(tmp_path / "more", split)
+        assert before.ids == after.ids
+        assert all(np.array_equal(before.uint8(i), after.uint8(i)) for i in range(len(before)))
+    images = pq.read_table(tmp_path / "more" / "manifest.parquet").to_pylist()
+    assert {r["split"] for r in images if r["collection"] == "extra"} == {"train"}
+
+
+def test_a_fixed_split_is_refused_for_celeba(tmp_path):
+    make_celeba(tmp_path / "celeba")
+    source = {"type": "celeba", "name": "celeba", "root": str(tmp_path / "celeba"), "split": "train"}
+    with pytest.raises(SourceError, match="split: CelebA keeps its official partition"):
+        curate(dataset_config([source]), tmp_path / "out")
+
+
 def test_texture_filter_rejects_flat_patches(tmp_path):
     root = tmp_path / "half"
     root.mkdir()

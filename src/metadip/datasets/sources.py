@@ -7,7 +7,9 @@
   ``list_eval_partition.txt`` (``<file> <0|1|2>`` = train / val / test), official split honoured.
 
 Names recorded for each image are portable (relative to the collection root), never absolute
-paths, so manifests are identical across machines.  :func:`scan_source` also returns the files a
+paths, so manifests are identical across machines.  A skimage or folder source may put all its images
+in one split (``split: train``: photographs that only add training data, leaving the other
+collections' val and test splits as they were).  :func:`scan_source` also returns the files a
 folder source matched but cannot use (dangling symlinks, symlink loops, non-image files, ...) with
 the reason, for ``skipped.csv``.
 """
@@ -18,7 +20,7 @@ import errno
 import logging
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,7 @@ class SourceImage:
     collection: str
     name: str
     path: Path
-    split: str | None = None  # fixed by the collection (CelebA) or None: assigned by curation
+    split: str | None = None  # fixed by the collection (CelebA) or the source's `split`; None: assigned by curation
 
 
 def list_source(source: dict[str, Any]) -> list[SourceImage]:
@@ -69,9 +71,13 @@ def list_source(source: dict[str, Any]) -> list[SourceImage]:
 def scan_source(source: dict[str, Any]) -> tuple[list[SourceImage], list[tuple[str, str, str]]]:
     """(images, unusable files) of one configured source: the images as :func:`list_source`; the
     files that matched but are not images, as ``(collection, name, reason)`` (folder sources)."""
+    if "split" in source and source["type"] == "celeba":
+        raise SourceError(f"source '{source['name']}': split: CelebA keeps its official partition; remove the key")
     skipped: list[tuple[str, str, str]] = []
     try:
         images = _LISTERS[source["type"]](source, skipped)
+        if "split" in source:  # every image of the source to one split (e.g. photographs that only train)
+            images = [replace(img, split=source["split"]) for img in images]
         if not images:
             found = (
                 f" ({len(skipped)} matching files unusable, e.g. {skipped[0][1]}: {skipped[0][2]})" if skipped else ""
@@ -112,11 +118,12 @@ def _root(source: dict[str, Any]) -> Path:
         raise SourceError(f"source '{source['name']}' of type {source['type']} needs a 'root' folder")
     root = Path(source["root"])
     if not root.is_dir():
-        hint = (
-            " (install the Debian package lomiri-wallpapers-16.04; scripts/setup.sh does when run as root)"
-            if "backgrounds" in str(root)
-            else ""
-        )
+        if "backgrounds/mate" in root.as_posix():
+            hint = " (install the Debian package mate-backgrounds: apt-get install mate-backgrounds)"
+        elif "backgrounds" in root.as_posix():
+            hint = " (install the Debian package lomiri-wallpapers-16.04; scripts/setup.sh does when run as root)"
+        else:
+            hint = ""
         raise SourceError(f"source '{source['name']}': folder {root} does not exist{hint}")
     return root
 
