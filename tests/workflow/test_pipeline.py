@@ -54,6 +54,15 @@ def test_dry_run_needs_nothing(args, tmp_path):
     assert ("rule claims:" in out) == ("paper.yaml" not in str(args)), args  # the paper config checks no claims
 
 
+def test_the_more_photos_overlay_curates_its_own_data_and_ablates_one_variant(tmp_path):
+    target = "results/more-photos/ablation/more_photos/result.json"
+    overlay = ROOT / "config" / "more-photos.yaml"
+    out = sh(BIN / "snakemake", target, "-n", "-d", tmp_path, "--configfile", overlay, cwd=ROOT)
+    stats = job_stats(out.stdout)
+    assert stats == {"curate": 2, "ablate": 1}, stats
+    assert "data/curated-more-photos/wallpapers" in out.stdout and "output: data/curated/" not in out.stdout
+
+
 def test_the_claims_target_plans_only_the_shards_the_claims_read(tmp_path):
     """`snakemake claims` plans no baseline: no DRUNet training, no PnP tuning, and only the
     evaluation shards of the methods the claims name (with the study's replicates)."""
