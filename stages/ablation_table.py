@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", required=True, help="output: Markdown table")
     p.add_argument("--csv", required=True, help="output: CSV, one row per variant and task")
     p.add_argument("--dip", help="vanilla DIP's scores on the same problems (stages/ablate.py --dip)")
+    p.add_argument("--reference", help="the variant the others are paired with (default: ablation.reference)")
     a = p.parse_args(argv)
     try:
         config = load_config(a.config)
@@ -57,12 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         "interleaved across source photographs; each variant meta-trained for "
         f"{ab['outer_steps']} outer steps unless it sets outer.steps.\n\n"
     )
+    reference = a.reference or ab["reference"]
+    if a.reference and a.reference not in {r["variant"] for r in results}:
+        return fail("ablation_table", f"--reference {a.reference}: no such variant among --results; name one of them")
     try:
-        rows = table_rows(results, ab["reference"], dip)
+        rows = table_rows(results, reference, dip)
     except ValueError as err:
         return fail("ablation_table", f"{a.dip}: {err}; rerun stages/ablate.py --dip with this config")
     reading = f" ({longest_reading(dip).rsplit('_', 1)[1]} steps, EMA)" if dip is not None else ""
-    write_text(a.markdown, caption + to_markdown(rows, ab["reference"], reading))
+    write_text(a.markdown, caption + to_markdown(rows, reference, reading))
     write_text(a.csv, to_csv(rows))
     print(f"ablation table of {len(results)} variants -> {a.markdown}, {a.csv}")
     return 0

@@ -1,7 +1,8 @@
 """Stage: paired comparisons beyond the paper's claims, read like them (holds, fails or
 inconclusive per setting and class), e.g. the trained DRUNet within 1 dB of BM3D, or MetaDIP within
 2 dB of BM3D at σ=25, from evaluation shards (or a gathered results.parquet), as PREFIX.json and
-PREFIX.md. A method's replicates (``claims.replicates``) are averaged per image first.
+PREFIX.md. A method's replicates (``claims.replicates``) are averaged per image first (not with
+``--no-replicates``).
 
     stages/compare.py --config results/study/config.yaml --shards results/study/results.parquet \\
         --pair drunet:bm3d:-1 --tasks den_15 den_25 --out results/study/comparisons
@@ -37,10 +38,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pair", nargs="+", required=True, help="METHOD:VERSUS:BOUND_DB (method − versus ≥ bound)")
     p.add_argument("--tasks", nargs="+", required=True, help="task settings of evaluate.tasks, e.g. den_15 den_25")
     p.add_argument("--out", required=True, help="output prefix: PREFIX.json and PREFIX.md")
+    p.add_argument(
+        "--no-replicates",
+        action="store_true",
+        help="read each method from its own rows alone (claims.replicates not averaged in, e.g. seeds not run)",
+    )
     a = p.parse_args(argv)
     try:
         pairs = [pair(t) for t in a.pair]
-        settings = report_settings(check_pipeline_config(load_config(a.config), a.config))
+        config = check_pipeline_config(load_config(a.config), a.config)
+        if a.no_replicates:
+            config["claims"]["replicates"] = {}
+        settings = report_settings(config)
         result = check_comparisons(read_shards(a.shards).to_pylist(), settings, pairs, a.tasks)
     except INPUT_ERRORS as err:
         return fail("compare", err)

@@ -197,6 +197,13 @@ def test_ablate_and_table_stages(tmp_path):
     assert "vs DIP" not in md.read_text()
     rows = list(csv.DictReader(table.open()))
     assert len(rows) == 6 and {r["task"] for r in rows} == {"den_25", "cs_4", "d:den_15"}
+    proc = ablation_table("--reference", "no_momentum")  # pair with another variant than ablation.reference
+    assert proc.returncode == 0, proc.stderr
+    assert "paired difference to 'no_momentum'" in md.read_text()
+    by_variant = {(r["variant"], r["task"]): r for r in csv.DictReader(table.open())}
+    assert all(float(by_variant[("no_momentum", t)]["delta_reference_db"]) == 0 for t in ("den_25", "cs_4"))
+    proc = ablation_table("--reference", "nope")
+    assert proc.returncode == 1 and "--reference nope: no such variant among --results" in proc.stderr
     # vanilla DIP on the same problems, read at each report_at step; the table pairs every variant with the longest
     dip_out = tmp_path / "ablation" / "dip-reference"
     proc = subprocess.run([*stage, "--dip", "--out", str(dip_out)], capture_output=True, text=True, check=False)

@@ -333,6 +333,16 @@ def test_compare_stage_writes_the_verdicts_and_refuses_a_bad_pair(config, tmp_pa
     assert not (tmp_path / "c.json").exists()
     other = compare("--pair", "drunet:bm3d:-1", "--shards", str(tmp_path / "no_table.parquet"))
     assert other.returncode == 1 and other.stderr.count("\n") == 1 and "no column table" in other.stderr
+    # a replicate without rows leaves the pair unread, unless each method is read from its own rows
+    cfg_file.write_text(
+        yaml.safe_dump(config | {"claims": config["claims"] | {"replicates": {"drunet": ["drunet_x8"]}}})
+    )
+    unrun = tmp_path / "no_x8.parquet"
+    pq.write_table(pa.Table.from_pylist([r | {"table": 1} for r in rows if r["method"] != "drunet_x8"]), unrun)
+    averaged = compare("--pair", "drunet:bm3d:-1", "--shards", str(unrun))
+    assert averaged.returncode == 0 and "inconclusive in 2 of 2" in averaged.stdout, averaged.stderr
+    alone = compare("--pair", "drunet:bm3d:-1", "--shards", str(unrun), "--no-replicates")
+    assert alone.returncode == 0 and "fails in 2" in alone.stdout, alone.stderr
 
 
 def test_rows_that_do_not_pair_up_raise(config):
