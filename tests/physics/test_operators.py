@@ -10,6 +10,7 @@ from conftest import gen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metadip.core.metrics import psnr
 from metadip.physics.operators import (
     OPERATORS,
     CompressiveSensing,
@@ -233,6 +234,23 @@ def test_cs_pseudo_inverse_is_minimum_norm_solution(kind, colour):
     # in the row space of A: xd = Aᵀu, so projecting x onto that space gives xd
     torch.testing.assert_close(op.A_dagger(op.A(xd)), xd, rtol=1e-4, atol=1e-4)
     assert xd.norm() < x.norm()
+
+
+@pytest.mark.parametrize("kind", CS_KINDS)
+@pytest.mark.parametrize("colour", ("joint", "shared"))
+def test_cs_initial_estimate_is_a_constant_plus_a_consistent_minimum_norm_correction(kind, colour, astronaut64):
+    op = make(kind, astronaut64.shape, 0.125, colour=colour)
+    # a constant image (per channel in shared mode) is recovered exactly from noise-free measurements
+    levels = torch.tensor([0.8, 0.5, 0.3]) if colour == "shared" else torch.tensor([0.7, 0.7, 0.7])
+    flat = levels[:, None, None].expand(astronaut64.shape)
+    torch.testing.assert_close(op.initial_estimate(op.A(flat)), flat, rtol=1e-4, atol=1e-4)
+    # on a photograph: it fits the measurements, differs from A†y only outside A's row space,
+    # and is closer to the image than A†y, which keeps about m/n of its mean (here 10.8 against 6.7 dB)
+    y = op.A(astronaut64)
+    est, lsq = op.initial_estimate(y), op.A_dagger(y)
+    torch.testing.assert_close(op.A(est), y, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(op.A_dagger(op.A(est - lsq)), torch.zeros_like(est), rtol=0, atol=1e-4)
+    assert psnr(est.clamp(0, 1), astronaut64).item() > psnr(lsq.clamp(0, 1), astronaut64).item() + 3.0
 
 
 @pytest.mark.parametrize("kind", PR_KINDS)

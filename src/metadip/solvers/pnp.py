@@ -87,14 +87,21 @@ class DataProx:
 
 
 def admm_iterates(
-    op: Operator, y: Tensor, denoiser: Denoiser, sigma_d: float, rho: float, pr_steps: int = 10
+    op: Operator,
+    y: Tensor,
+    denoiser: Denoiser,
+    sigma_d: float,
+    rho: float,
+    pr_steps: int = 10,
+    start: Tensor | None = None,
 ) -> Iterator[Tensor]:
-    """The estimates z₁, z₂, … of PnP-ADMM on one measurement ``y``, one per iteration, without end.
+    """The estimates z₁, z₂, … of PnP-ADMM on one measurement ``y``, one per iteration, without end;
+    x₀ = z₀ = ``start`` (default: the operator's initial estimate).
 
     Iterate k does not depend on how many follow, so a caller may take more later (the grid
     search extends a run instead of restarting it)."""
     prox = DataProx(op, y, rho, pr_steps)
-    x = op.initial_estimate(y)
+    x = op.initial_estimate(y) if start is None else start
     z = x.clone()
     u = torch.zeros_like(x)
     while True:
