@@ -27,7 +27,7 @@ from metadip.solvers.dip import DIPSettings, fit_dip
 #: (label, operator config without image_shape/seed, name of the non-learned estimate)
 DEMO_TASKS = (
     ("denoising σ=25", {"kind": "denoising", "sigma": 25}, "noisy input"),
-    ("CS m/n=1/4, σ=25", {"kind": "cs", "ratio": 0.25, "sigma": 25, "colour": "joint"}, "least squares"),
+    ("CS m/n=1/4, σ=25", {"kind": "cs", "ratio": 0.25, "sigma": 25, "colour": "joint"}, "constant + least squares"),
     ("PR m/n=1/4, σ=25", {"kind": "pr", "ratio": 0.25, "sigma": 25, "colour": "joint"}, "flat, matched energy"),
 )
 
