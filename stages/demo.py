@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_demo(DemoSettings(a.image, a.size, a.width, a.steps, a.seed, a.structured), a.out)
     for r in rows:
         print(
-            f"{r['task']:<18} {r['baseline']:<20} {r['psnr_baseline']:6.2f} dB -> DIP {r['psnr_dip_ema']:6.2f} dB "
+            f"{r['task']:<18} {r['baseline']:<24} {r['psnr_baseline']:6.2f} dB -> DIP {r['psnr_dip_ema']:6.2f} dB "
             f"(last {r['psnr_dip_last']:.2f}) in {r['seconds']:.1f} s"
         )
     print(f"wrote {a.out}/grid.png, psnr.md, psnr.csv, traces.csv")
