@@ -95,6 +95,7 @@ def tiny_model(
     update="sgd",
     per_element=False,
     norm="batch",
+    noise_exponent=False,
 ) -> MetaModel:
     cfg = DIPConfig(
         image_shape=(1, 16, 16),
@@ -112,6 +113,7 @@ def tiny_model(
         learn_lr=learn_lr,
         update=update,
         lr_per_element=per_element,
+        lr_noise_exponent=noise_exponent,
     )
     model = MetaModel(DIPPrior(cfg, seed), inner)
     return model.double() if double else model

@@ -109,6 +109,45 @@ def scramble_element_scales(model: MetaModel) -> None:
             s.copy_(torch.rand(s.shape, generator=gen(10 + i), dtype=s.dtype) - 0.5)
 
 
+def test_noise_exponent_scales_the_step_sizes_by_the_noise_level_and_learns():
+    """lr_noise_exponent: α becomes α · (σ/25)^γ (σ on the 0–255 scale): unchanged at σ = 25 and at
+    γ = 0, 0.6^γ at σ = 15; γ receives a meta-gradient away from σ = 25 and none at it (second
+    order matches finite differences); solve() steps with the same scaled α; the off setting
+    writes no key."""
+    model = tiny_model(steps=1, noise_exponent=True, double=True)
+    with torch.no_grad():
+        model.lr_noise_exponent.fill_(-0.8)
+    x = torch.rand(1, 16, 16, generator=gen(0), dtype=torch.float64)
+    at_25, at_15 = Denoising((1, 16, 16), 25, 0), Denoising((1, 16, 16), 15, 0)
+    torch.testing.assert_close(model.step_sizes(op=at_25), model.step_sizes())
+    torch.testing.assert_close(model.step_sizes(op=at_15), model.step_sizes() * 0.6**-0.8)
+    y = at_15.measure(x, gen(1))
+    theta0 = {n: p.detach().clone() for n, p in model.prior.named_parameters()}
+    grads = torch.autograd.grad(at_15.data_loss(model.prior()[0], y), list(model.prior.parameters()))
+    theta1 = adapt(model, at_15, y, 1, first_order=True)
+    alpha = model.step_sizes()[0].detach() * 0.6**-0.8
+    for i, (name, g) in enumerate(zip(model.param_names, grads, strict=True)):
+        torch.testing.assert_close(theta1[name].detach(), theta0[name] - alpha[i] * g)
+    solved = solve(model.float(), at_15, y.float(), steps=1, show_progress=False)
+    expected = reconstruct(model, {n: t.float() for n, t in theta1.items()})
+    torch.testing.assert_close(solved.estimate, expected.detach(), rtol=1e-4, atol=1e-5)
+    model = tiny_model("silu", noise_exponent=True, double=True)
+    with torch.no_grad():
+        model.lr_noise_exponent.fill_(0.3)
+    analytic, fd = directional(model, lambda: task_loss(model, at_15, y, x, 3, first_order=False))
+    assert analytic == pytest.approx(fd, rel=1e-4, abs=1e-9)
+    model.zero_grad()
+    task_loss(model, at_15, y, x, 3, first_order=True).backward()
+    assert model.lr_noise_exponent.grad.abs() > 0
+    model.zero_grad()
+    task_loss(model, at_25, at_25.measure(x, gen(1)), x, 3, first_order=True).backward()
+    assert model.lr_noise_exponent.grad.abs() == 0  # log(σ/25) = 0
+    assert "lr_noise_exponent" not in tiny_model().inner.to_dict()
+    assert model.inner.to_dict()["lr_noise_exponent"] is True
+    with pytest.raises(ValueError, match="needs learn_lr"):
+        InnerSettings(learn_lr=False, lr_noise_exponent=True)
+
+
 def test_per_element_step_sizes_scale_each_weight_and_learn():
     """lr_per_element: θ₁ = θ₀ − α₀ · e^{s} ⊙ g₀ element by element, s receives a meta-gradient
     (second order matches finite differences), and the off setting writes no key."""
@@ -425,6 +464,12 @@ def test_artifact_round_trip_is_bit_exact(tmp_path):
     save_meta_init(per_element, tmp_path / "pe", training_config={}, dataset_manifest_sha256="", seed=0)
     back = load_meta_init(tmp_path / "pe")
     assert back.inner.lr_per_element and torch.equal(back.log_lr_scale[0], per_element.log_lr_scale[0])
+    noisy = tiny_model(noise_exponent=True)
+    with torch.no_grad():
+        noisy.lr_noise_exponent.fill_(-0.5)
+    save_meta_init(noisy, tmp_path / "ne", training_config={}, dataset_manifest_sha256="", seed=0)
+    back = load_meta_init(tmp_path / "ne")
+    assert back.inner.lr_noise_exponent and back.lr_noise_exponent.item() == -0.5
     for norm in ("group", "none"):  # a BatchNorm sidecar has no norm key; the others name theirs
         save_meta_init(tiny_model(norm=norm), tmp_path / norm, training_config={}, dataset_manifest_sha256="", seed=0)
         assert load_meta_init(tmp_path / norm).prior.config.norm == norm

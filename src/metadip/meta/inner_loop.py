@@ -17,6 +17,9 @@ and step.
 α_k holds one learned learning rate per parameter tensor and per step (Meta-SGD, stored as
 log α so it stays positive); ``lr_per_element`` multiplies it by a learned per-element factor
 e^{s} shared by all steps (one more value per weight), so α_k ⊙ v becomes α_k · e^{s} ⊙ v.
+``lr_noise_exponent`` multiplies every α_k by (σ/σ_ref)^γ, σ the operator's noise level (at least
+1/255), σ_ref = 25/255 and γ one learned exponent starting at 0: one set of step sizes meta-trained
+over a range of noise levels can then step further where there is less noise.
 For steps beyond the K it was trained for, the rule ``beyond_k`` applies ("last": α_{K−1},
 "mean": the mean over the K steps).  The inner loss never sees the clean image.
 ``first_order`` detaches g_k (first-order MAML): θ_K still depends on θ₀ and on α through the
@@ -44,6 +47,7 @@ from metadip.solvers.dip import total_variation
 from metadip.solvers.result import Reconstruction
 
 Params = dict[str, Tensor]
+SIGMA_REF = 25 / 255  # the noise level at which lr_noise_exponent leaves α unchanged
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class InnerSettings:
     update: Literal["sgd", "adam"] = "sgd"  # sgd: heavy-ball momentum μ; adam: Adam direction, β₁ = μ
     beta2: float = 0.999  # adam only: decay of the squared-gradient average
     lr_per_element: bool = False  # learned per-element factor on α, shared over the steps (needs learn_lr)
+    lr_noise_exponent: bool = False  # α times (σ/σ_ref)^γ with one learned γ (needs learn_lr)
 
     def __post_init__(self) -> None:
         if (
@@ -75,11 +80,13 @@ class InnerSettings:
             raise ValueError(f"update must be 'sgd' or 'adam', got {self.update!r}")
         if self.lr_per_element and not self.learn_lr:
             raise ValueError("lr_per_element needs learn_lr: the per-element factors are learned step sizes")
+        if self.lr_noise_exponent and not self.learn_lr:
+            raise ValueError("lr_noise_exponent needs learn_lr: the noise-level exponent is a learned step size")
 
     def to_dict(self) -> dict:
-        """The settings; ``lr_per_element`` only when on, so that records and hashes written
-        without it stay valid."""
-        return without_later_defaults(asdict(self), {"lr_per_element": False})
+        """The settings; ``lr_per_element`` and ``lr_noise_exponent`` only when on, so that records
+        and hashes written without them stay valid."""
+        return without_later_defaults(asdict(self), {"lr_per_element": False, "lr_noise_exponent": False})
 
 
 class MetaModel(nn.Module):
@@ -89,6 +96,7 @@ class MetaModel(nn.Module):
     order); a learned ``nn.Parameter`` when ``inner.learn_lr`` else a fixed buffer.
     ``log_lr_scale`` (``inner.lr_per_element`` only): one tensor of log factors shaped like each
     parameter tensor, zeros at the start (factor 1).
+    ``lr_noise_exponent`` (``inner.lr_noise_exponent`` only): the scalar γ, zero at the start.
     """
 
     def __init__(self, prior: nn.Module, inner: InnerSettings) -> None:
@@ -105,6 +113,8 @@ class MetaModel(nn.Module):
             self.log_lr_scale = nn.ParameterList(
                 [nn.Parameter(torch.zeros_like(p, requires_grad=True)) for p in prior.parameters()]
             )
+        if inner.lr_noise_exponent:
+            self.lr_noise_exponent = nn.Parameter(torch.zeros(()))
 
     def element_scales(self) -> list[Tensor] | None:
         """The per-element factors e^{s}, one tensor shaped like each parameter (None when off)."""
@@ -112,9 +122,12 @@ class MetaModel(nn.Module):
             return None
         return [s.exp() for s in self.log_lr_scale]
 
-    def step_sizes(self, log_lr: Tensor | None = None) -> Tensor:
-        """α as a (K, P) tensor."""
-        return (self.log_lr if log_lr is None else log_lr).exp()
+    def step_sizes(self, log_lr: Tensor | None = None, op: Operator | None = None) -> Tensor:
+        """α as a (K, P) tensor; with ``op`` and ``inner.lr_noise_exponent``, times (σ/σ_ref)^γ."""
+        alphas = (self.log_lr if log_lr is None else log_lr).exp()
+        if op is None or not self.inner.lr_noise_exponent:
+            return alphas
+        return alphas * (self.lr_noise_exponent * math.log(max(op.sigma, 1 / 255) / SIGMA_REF)).exp()
 
     def step_size_at(self, alphas: Tensor, step: int) -> Tensor:
         """α for step ``step`` (0-based), applying the beyond-K rule; shape (P,)."""
@@ -196,7 +209,7 @@ def adapt(
     measurement ``y`` (differentiable w.r.t. θ₀ and α unless detached by ``first_order``)."""
     theta, buffers = model.prior_state()
     theta = theta if params is None else params
-    alphas = model.step_sizes(log_lr)
+    alphas = model.step_sizes(log_lr, op)
     scales = model.element_scales()
     state = initial_state(model, theta)
     for k in range(steps):
@@ -381,7 +394,7 @@ def _solve_together(
             return loss.unsqueeze(0), out.unsqueeze(0)
 
     state = [[torch.zeros_like(p) for p in params] for _ in range(2 if model.inner.update == "adam" else 1)]
-    alphas = model.step_sizes().detach()
+    alphas = model.step_sizes(op=op).detach()
     alpha_rows = torch.stack([model.step_size_at(alphas, k) for k in range(steps)]).tolist()  # one transfer
     scales = model.element_scales()
     if scales is not None:

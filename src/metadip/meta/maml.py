@@ -174,7 +174,7 @@ def score_tasks(
 
 def _is_step_size(name: str) -> bool:
     """Whether a parameter of a :class:`MetaModel` is a learned step size (its own outer rate)."""
-    return name == "log_lr" or name.startswith("log_lr_scale.")
+    return name in ("log_lr", "lr_noise_exponent") or name.startswith("log_lr_scale.")
 
 
 def meta_train(

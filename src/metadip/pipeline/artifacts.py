@@ -153,7 +153,7 @@ SIDECAR_SCHEMAS: dict[str, dict[str, Any]] = {
             "architecture": _object(
                 {"kind": {"enum": ["dip", "siren"]}, "config": {"type": "object"}, "seed": {"type": "integer"}}
             ),
-            "inner": _dataclass_schema(InnerSettings, optional=("lr_per_element",)),
+            "inner": _dataclass_schema(InnerSettings, optional=("lr_per_element", "lr_noise_exponent")),
             "step_sizes": _object(
                 {
                     "param_names": {"type": "array", "items": {"type": "string"}},
