@@ -216,9 +216,10 @@ class _Compressive(Operator):
         image, or per channel in ``shared`` mode) plus the minimum-norm correction A†(y − A c1) that
         fits the measurements, ``(..., C, H, W)``.
 
-        A†y alone keeps only the part of x in A's row space: at m/n = 1/8 it holds about m/n of the
-        image's mean, starts PnP-ADMM at 4–10 dB and leaves the missing mean to the denoiser, which
-        restores it over a hundred iterations or more (bench/pnp_start.py)."""
+        A†y alone keeps only the part of x in A's row space, about m/n of the image's mean: on
+        validation crops it starts PnP-ADMM at 6–11 dB (this start: 19–20 dB) and leaves the missing
+        mean to the denoiser, which restores it over up to a hundred iterations or more
+        (bench/pnp_start.py)."""
         self.check_measurement(y)
         one = torch.ones(self.image_shape, dtype=y.dtype, device=y.device)
         a1 = self.A(one)  # (m,) joint, (C, m) shared
