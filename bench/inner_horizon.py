@@ -35,13 +35,12 @@ from pathlib import Path
 import torch
 
 from metadip.datasets.sampling import load_evaluation_set
+from metadip.meta.ablation import VALIDATION_PURPOSE
 from metadip.meta.inner_loop import MetaModel, solve_batch
 from metadip.meta.maml import simulate_tasks
 from metadip.pipeline.artifacts import load_meta_init
 from metadip.pipeline.config import load_config
 from metadip.reporting.stats import summarize
-
-VALIDATION_PURPOSE = 7  # stages/ablate.py's seed key of the validation problems
 
 
 def traces(model: MetaModel, problem: tuple, steps: int) -> list[list[float]]:
@@ -72,7 +71,7 @@ def main() -> None:
     p.add_argument("--meta-init", required=True, help="stem of a saved meta-init (.safetensors + .json)")
     p.add_argument("--steps", type=int, default=300, help="inner steps to trace")
     p.add_argument("--at", type=int, nargs="+", default=[20, 50, 100, 150, 200, 300])
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0])
+    p.add_argument("--scales", type=float, nargs="+", default=[1.5, 2.0, 3.0])
     p.add_argument("--problems", nargs="+", default=None, help="problem names (default: every ablation problem)")
     p.add_argument("--dip-result", default=None, help="result.json of stages/ablate.py --dip on the same config")
     a = p.parse_args()

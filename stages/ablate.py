@@ -24,7 +24,7 @@ from metadip.core.checkpoints import code_sha256
 from metadip.core.training_log import training_summary
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.datasets.store import training_images
-from metadip.meta.ablation import overrides_text, variant_method
+from metadip.meta.ablation import VALIDATION_PURPOSE, overrides_text, variant_method
 from metadip.meta.maml import (
     meta_train,
     model_for_method,
@@ -41,7 +41,6 @@ from metadip.pipeline.evaluation import dip_scores
 from metadip.pipeline.settings import DIPMethod, method_settings
 from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
 
-VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements
 DIP_JITTER_PURPOSE = 8  # seed key of vanilla DIP's input jitter on those measurements
 
 

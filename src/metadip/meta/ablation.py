@@ -18,6 +18,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+VALIDATION_PURPOSE = 7  # seed key of the ablation's validation measurements (stages/ablate.py, bench/)
+
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with ``overrides`` applied: mappings merge key by key, anything else replaces."""
