@@ -34,10 +34,8 @@ from pathlib import Path
 
 import torch
 
-from metadip.datasets.sampling import load_evaluation_set
-from metadip.meta.ablation import VALIDATION_PURPOSE
 from metadip.meta.inner_loop import MetaModel, solve_batch
-from metadip.meta.maml import simulate_tasks
+from metadip.meta.maml import curated_ablation_problems
 from metadip.pipeline.artifacts import load_meta_init
 from metadip.pipeline.config import load_config
 from metadip.reporting.stats import summarize
@@ -48,21 +46,6 @@ def traces(model: MetaModel, problem: tuple, steps: int) -> list[list[float]]:
     op, ys, xs = problem
     results = solve_batch(model, op, ys, steps, xs, device="cpu", show_progress=False, vectorise=False)
     return [r.trace["psnr"] for r in results]
-
-
-def problems_of(config: dict, images: int) -> tuple[dict[str, tuple], dict[str, list[str]]]:
-    """The ablation's validation problems (name → (op, ys, xs)) and each one's source photographs."""
-    ab, size, curated = config["ablation"], config["meta"]["image_size"], Path(config["paths"]["curated"])
-    sets = [(config["meta"]["train_dataset"], ab["tasks"], "")]
-    if ab["transfer"]["dataset"]:
-        sets.append((ab["transfer"]["dataset"], ab["transfer"]["tasks"], f"{ab['transfer']['dataset']}:"))
-    problems, photos = {}, {}
-    for dataset, tasks, prefix in sets:
-        chosen = load_evaluation_set(curated / dataset, "val", images, 1, size, key="ablation.val_images")
-        for name, problem in simulate_tasks(tasks, chosen.images, config["seed"], VALIDATION_PURPOSE).items():
-            problems[prefix + name] = problem
-            photos[prefix + name] = list(chosen.sources)
-    return problems, photos
 
 
 def main() -> None:
@@ -81,7 +64,7 @@ def main() -> None:
     if horizon > a.steps:
         p.error(f"--steps {a.steps} is below the test horizon ablation.test_steps = {horizon}")
     model = load_meta_init(a.meta_init)
-    problems, photos = problems_of(config, config["ablation"]["val_images"])
+    problems, photos = curated_ablation_problems(config)
     if a.problems:
         unknown = sorted(set(a.problems) - set(problems))
         if unknown:

@@ -24,13 +24,8 @@ from metadip.core.checkpoints import code_sha256
 from metadip.core.training_log import training_summary
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.datasets.store import training_images
-from metadip.meta.ablation import VALIDATION_PURPOSE, overrides_text, variant_method
-from metadip.meta.maml import (
-    meta_train,
-    model_for_method,
-    score_tasks,
-    simulate_tasks,
-)
+from metadip.meta.ablation import overrides_text, variant_method
+from metadip.meta.maml import ablation_problems, meta_train, model_for_method, score_tasks
 from metadip.pipeline.artifacts import file_sha256
 from metadip.pipeline.config import (
     ConfigError,
@@ -92,13 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     except (*INPUT_ERRORS, TypeError) as err:
         return fail("ablate", err)
     out = Path(a.out)
-    problems = simulate_tasks(ab["tasks"], val_set.images, config["seed"], VALIDATION_PURPOSE)
-    photos = dict.fromkeys(problems, val_set.sources)
-    if transfer_set is not None:
-        name = transfer["dataset"]
-        more = simulate_tasks(transfer["tasks"], transfer_set.images, config["seed"], VALIDATION_PURPOSE)
-        problems |= {f"{name}:{k}": v for k, v in more.items()}
-        photos |= {f"{name}:{k}": transfer_set.sources for k in more}
+    problems, photos = ablation_problems(ab, config["seed"], val_set, transfer_set)
     if dip is not None:
         record = {
             "method": ab["dip"],

@@ -40,6 +40,8 @@ from metadip.core.metrics import psnr
 from metadip.core.progress_bars import progress
 from metadip.core.seeding import name_key, seeded_generator
 from metadip.core.training_log import TrainingLog
+from metadip.datasets.sampling import EvaluationSet, load_evaluation_set
+from metadip.meta.ablation import VALIDATION_PURPOSE
 from metadip.meta.data_parallel import Ranks, current_ranks
 from metadip.meta.inner_loop import InnerSettings, MetaModel, batched_task_loss, build_model, solve_batch, task_loss
 from metadip.models.build import architecture_from_config
@@ -159,6 +161,34 @@ def simulate_tasks(tasks: Mapping[str, Mapping[str, Any]], images: Tensor, seed:
         op, ys = TaskSpec.from_setting(spec).simulate(images, seeded_generator(seed, purpose, name_key(name)))
         problems[name] = (op, ys, images)
     return problems
+
+
+def ablation_problems(
+    ablation: Mapping[str, Any], seed: int, main: EvaluationSet, transfer: EvaluationSet | None = None
+) -> tuple[dict[str, tuple], dict[str, list[str]]]:
+    """The ablation's validation problems (config ``ablation``: its ``tasks`` on ``main``, the images
+    of the meta-training collection, and ``transfer.tasks`` on ``transfer``, named
+    ``<transfer.dataset>:<task>``) and each problem's source photograph per image."""
+    problems = simulate_tasks(ablation["tasks"], main.images, seed, VALIDATION_PURPOSE)
+    photos = {k: list(main.sources) for k in problems}
+    if transfer is not None:
+        prefix = ablation["transfer"]["dataset"]
+        more = simulate_tasks(ablation["transfer"]["tasks"], transfer.images, seed, VALIDATION_PURPOSE)
+        problems |= {f"{prefix}:{k}": v for k, v in more.items()}
+        photos |= {f"{prefix}:{k}": list(transfer.sources) for k in more}
+    return problems, photos
+
+
+def curated_ablation_problems(config: Mapping[str, Any]) -> tuple[dict[str, tuple], dict[str, list[str]]]:
+    """:func:`ablation_problems` on the validation crops of the curated collections under
+    ``paths.curated`` (``ablation.val_images`` of each), for scripts that take only a config."""
+    ab, size, curated = config["ablation"], config["meta"]["image_size"], Path(config["paths"]["curated"])
+    n = ab["val_images"]
+    main = load_evaluation_set(curated / config["meta"]["train_dataset"], "val", n, 1, size, key="ablation.val_images")
+    transfer = None
+    if ab["transfer"]["dataset"]:
+        transfer = load_evaluation_set(curated / ab["transfer"]["dataset"], "val", n, 1, size, key="ablation.transfer")
+    return ablation_problems(ab, config["seed"], main, transfer)
 
 
 def score_tasks(
