@@ -247,6 +247,32 @@ def test_inference_takes_the_meta_training_inner_steps(update, per_element, vect
         assert results[b].trace["psnr"][-1] == pytest.approx(psnr(outs[1], xs[b]).item(), abs=1e-4)
 
 
+@pytest.mark.parametrize("vectorise", [False, True])
+def test_average_last_is_the_mean_of_the_last_outputs(vectorise):
+    """average_last = N: the estimate is the mean of the outputs after steps − N + 1 .. steps updates
+    (each read from a solve of that many steps), the trace's psnr that running mean's and psnr_last
+    the iterates' (as without averaging); ``last`` stays the final iterate."""
+    model = tiny_model(steps=3)
+    op = StructuredCompressiveSensing((1, 16, 16), 0.5, 25, 0)
+    xs = torch.rand(2, 1, 16, 16, generator=gen(0))
+    ys = op.measure(xs, gen(1))
+    kw = {"x_true": xs, "device": "cpu", "show_progress": False, "vectorise": vectorise}
+    plain = solve_batch(model, op, ys, steps=6, **kw)
+    averaged = solve_batch(model, op, ys, steps=6, average_last=3, **kw)
+    shorter = {k: solve_batch(model, op, ys, steps=k, **kw) for k in (4, 5)}
+    for b in range(2):
+        outputs = [shorter[4][b].last, shorter[5][b].last, plain[b].last]
+        torch.testing.assert_close(averaged[b].estimate, torch.stack(outputs).mean(0), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(averaged[b].last, plain[b].last, rtol=1e-5, atol=1e-6)
+        assert averaged[b].trace["psnr_last"] == pytest.approx(plain[b].trace["psnr"], abs=1e-4)
+        assert averaged[b].trace["psnr"][:3] == pytest.approx(plain[b].trace["psnr"][:3], abs=1e-4)
+        running = [psnr(torch.stack(outputs[: j + 1]).mean(0), xs[b]).item() for j in range(3)]
+        assert averaged[b].trace["psnr"][3:] == pytest.approx(running, abs=1e-4)
+        assert not torch.allclose(averaged[b].estimate, averaged[b].last)
+    with pytest.raises(ValueError, match="average_last"):
+        solve_batch(model, op, ys, steps=6, average_last=7, **kw)
+
+
 def test_solve_trace_has_the_dip_format():
     model = tiny_model()
     op, y, x = problem()

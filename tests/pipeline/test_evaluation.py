@@ -101,6 +101,13 @@ def test_the_claims_read_the_shards_of_the_methods_they_name_only():
             lambda c: c["evaluate"]["methods"]["bm3d"].update(self_ensemble=True),
             "bm3d.self_ensemble: only a denoiser method with denoiser drunet",
         ),
+        (lambda c: c["evaluate"]["methods"]["dip"].update(average_last=2), "dip.average_last: only a meta method"),
+        (
+            lambda c: c["evaluate"]["methods"].update(
+                m={"kind": "meta", "init": "md", "label": "M", "steps": 4, "average_last": 5}
+            ),
+            "m.average_last: .* at most its steps=4",
+        ),
     ],
 )
 def test_cross_references_are_checked(change, message):
@@ -257,6 +264,24 @@ def test_control_row_is_a_fresh_network_through_the_learned_inner_loop(tmp_path)
     y, _ = measure_image(op, images[0], cfg["seed"], "den", "a", 0)
     expected = solve(loaded, op, y, 2, x_true=images[0], device="cpu", show_progress=False)
     assert control["psnr"] == pytest.approx(float(psnr(expected.estimate.clamp(0, 1), images[0])), abs=1e-4)
+
+
+def test_an_averaged_meta_row_keeps_the_last_iterate_beside_its_mean(tmp_path):
+    """average_last: the row's estimate is the mean of the last outputs; its psnr_last and last-iterate
+    trace are the plain row's."""
+    cfg = tiny_config()
+    base = {"kind": "meta", "init": "md", "steps": 3, "random_init": False, "speed_reference": None, "speed_rounds": 1}
+    cfg["evaluate"]["methods"].update(m={**base, "label": "M"}, a={**base, "label": "M avg", "average_last": 2})
+    _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    art = {"meta_init": str(tmp_path / "init.safetensors")}
+    plain = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
+    avg = evaluate_shard(shard_settings(cfg, "den", "a"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
+    assert avg["method"] == "a" and avg["psnr"] != plain["psnr"]
+    assert avg["psnr_last"] == pytest.approx(plain["psnr"], abs=1e-4)
+    assert avg["trace_nmse_last"] == pytest.approx(plain["trace_nmse"], rel=1e-4)
+    assert avg["trace_psnr"][0] == pytest.approx(plain["trace_psnr"][0], abs=1e-4)
+    assert avg["trace_psnr"][-1] == pytest.approx(avg["psnr"], abs=1e-3)
 
 
 def test_batched_meta_solves_give_the_rows_of_one_at_a_time(tmp_path):

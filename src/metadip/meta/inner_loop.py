@@ -296,12 +296,18 @@ def solve_batch(
     device: torch.device | str | None = None,
     show_progress: bool = True,
     vectorise: bool = True,
+    average_last: int = 1,
 ) -> list[Reconstruction]:
     """Reconstruct B independent measurements ``ys`` ``(B, *measurement_shape)`` of one operator.
 
     ``vectorise=True`` runs all B solves in one vmapped call over per-image parameter copies;
     ``False`` runs them one after another.  Both give the same results (up to float rounding).
     Seconds in the results are the timed steps of the whole batch divided by B.
+
+    ``average_last = N > 1``: the estimate is the mean of the last N outputs f_{θ_k}(z),
+    k = steps−N+1..steps (test-time iterate averaging; ``last`` stays f_{θ_steps}(z)); trace row k
+    of ``psnr`` / ``nmse`` is then the running mean of the outputs from row steps−N+1 to k, and
+    ``psnr_last`` / ``nmse_last`` the iterate's.
 
     Inference takes :func:`inner_step`'s updates with plain autograd and in-place multi-tensor
     updates (no functional transform of the gradient, no new parameter tensors per step): the
@@ -319,11 +325,20 @@ def solve_batch(
     op.to(device)
     ys = ys.to(device)
     truth = x_true.to(device) if x_true is not None else None
+    if not 1 <= average_last <= steps:
+        raise ValueError(f"average_last must be between 1 and steps = {steps}, got {average_last}")
     if vectorise or ys.shape[0] == 1:
-        return _solve_together(model, op, ys, steps, truth, device, show_progress)
+        return _solve_together(model, op, ys, steps, truth, device, show_progress, average_last)
     return [
         _solve_together(
-            model, op, ys[b : b + 1], steps, None if truth is None else truth[b : b + 1], device, show_progress
+            model,
+            op,
+            ys[b : b + 1],
+            steps,
+            None if truth is None else truth[b : b + 1],
+            device,
+            show_progress,
+            average_last,
         )[0]
         for b in range(ys.shape[0])
     ]
@@ -371,8 +386,10 @@ def _solve_together(
     truth: Tensor | None,
     device: torch.device,
     show_progress: bool,
+    average_last: int = 1,
 ) -> list[Reconstruction]:
-    """The inference loop on a batch of B ≥ 1 measurements on ``device`` (B > 1: vmapped)."""
+    """The inference loop on a batch of B ≥ 1 measurements on ``device`` (B > 1: vmapped); the
+    estimate is the mean of the last ``average_last`` outputs (:func:`solve_batch`)."""
     B = ys.shape[0]
     theta0, buffers = model.prior_state()
     names = model.param_names
@@ -402,11 +419,20 @@ def _solve_together(
     clock = StepClock(device)
     losses: list[Tensor] = []
     errors: list[Tensor] = []
+    errors_last: list[Tensor] = []
+    first_averaged = steps - average_last + 1  # the first row in the tail mean
+    tail: Tensor | None = None  # sum of the outputs since row first_averaged
 
-    def record(loss: Tensor, out: Tensor) -> None:  # untimed, no host sync
+    def accumulate(k: int, out: Tensor) -> None:  # timed: part of the method
+        nonlocal tail
+        if average_last > 1 and k >= first_averaged:
+            tail = out.detach().clone() if tail is None else tail.add_(out.detach())
+
+    def record(k: int, loss: Tensor, out: Tensor) -> None:  # untimed, no host sync
         losses.append(loss.detach())
         if truth is not None:
-            errors.append(mse(out.detach(), truth))
+            errors_last.append(mse(out.detach(), truth))
+            errors.append(errors_last[-1] if tail is None else mse(tail / (k - first_averaged + 1), truth))
 
     # iteration k evaluates (loss, output) at θ_k, then updates to θ_{k+1}; row k ≥ 1 is θ_k's
     for k in progress(range(steps), desc=f"MetaDIP {op.kind}", enabled=show_progress):
@@ -415,25 +441,31 @@ def _solve_together(
         grads = torch.autograd.grad(loss.sum(), params)
         with torch.no_grad():
             _update_in_place(model.inner, params, grads, state, alpha_rows[k], k, scales)
+            if k > 0:
+                accumulate(k, out)
         clock.stop()
         if k > 0:
-            record(loss, out)
+            record(k, loss, out)
     clock.start()
     with torch.no_grad():
         loss, out = forward()
+        accumulate(steps, out)
     clock.stop()
-    record(loss, out)
+    record(steps, loss, out)
     seconds = [t / B for t in clock.cumulative()[1:]]
     loss_rows = torch.stack(losses, dim=1).tolist()  # (B, steps)
     error_rows = torch.stack(errors, dim=1) if truth is not None else None
+    last_rows = torch.stack(errors_last, dim=1) if truth is not None and tail is not None else error_rows
+    estimates = out.detach() if tail is None else tail / average_last
     results = []
     for b in range(B):
         trace = {"step": list(range(1, steps + 1)), "loss": loss_rows[b], "seconds": seconds}
         if error_rows is not None:
             quality = quality_trace(error_rows[b], truth[b])
-            trace |= quality | {"psnr_last": quality["psnr"], "nmse_last": quality["nmse"]}
-        est = out[b].detach().cpu()
-        results.append(Reconstruction(estimate=est, last=est, seconds=seconds[-1], trace=trace))
+            iterate = quality if tail is None else quality_trace(last_rows[b], truth[b])
+            trace |= quality | {"psnr_last": iterate["psnr"], "nmse_last": iterate["nmse"]}
+        est, last = estimates[b].cpu(), out[b].detach().cpu()
+        results.append(Reconstruction(estimate=est, last=last, seconds=seconds[-1], trace=trace))
     return results
 
 

@@ -199,7 +199,16 @@ def build_runner(
         reference = method.speed_reference
 
         def run(op, ys, xs, indices):
-            results = solve_batch(model, op, ys, method.steps, x_true=xs, device=device, show_progress=show_progress)
+            results = solve_batch(
+                model,
+                op,
+                ys,
+                method.steps,
+                x_true=xs,
+                device=device,
+                show_progress=show_progress,
+                average_last=method.average_last,
+            )
             outs = [[Outcome(name, label, method.steps, r, {})] for r in results]
             if reference is not None:
                 for (out,), y in zip(outs, ys, strict=True):

@@ -70,6 +70,7 @@ class MetaMethod:
     random_init: bool
     speed_reference: DIPMethod | None  # DIP run whose step is timed interleaved with the inner step
     speed_rounds: int
+    average_last: int = 1  # estimate: the mean of the last N outputs (1: the last iterate, the paper's)
 
 
 Method = DenoiserMethod | PnPMethod | DIPMethod | MetaMethod
@@ -127,6 +128,7 @@ def method_settings(config: Mapping[str, Any], name: str) -> Method:
         random_init=m["random_init"],
         speed_reference=None if ref is None else _dip_method(config, ref),
         speed_rounds=m["speed_rounds"],
+        average_last=m.get("average_last", 1),
     )
 
 
