@@ -13,7 +13,7 @@ the last iterate).
 Run:  .venv/bin/python bench/tail_average.py --meta-init results/meta/metadip/meta_init \\
           [--config results/config.yaml] [--windows 1 2 3 5 10 20]
 The last line is ``best window on validation: N (mean change over P problems +X dB; per problem
-A to B dB)``.
+A to B dB)``, or N = 1 when no window gains on the mean.
 """
 
 from __future__ import annotations
@@ -73,11 +73,18 @@ def main() -> None:
             cells.append(f"{mean:.2f} ({d.mean:+.2f}{ci})")
         overall = f"{statistics.mean(change[n]):+.2f}" if change[n] else "—"
         print(f"| {n} | {' | '.join(cells)} | {overall} |", flush=True)
-    best = max((n for n in windows if n > 1), key=lambda n: statistics.mean(change[n]), default=1)
-    if best == 1:
+    averaged = [n for n in windows if n > 1]
+    if not averaged:
         print("\nbest window on validation: 1 (no window above 1 was measured)")
         return
+    best = max(averaged, key=lambda n: statistics.mean(change[n]))
     c = change[best]
+    if statistics.mean(c) <= 0:
+        print(
+            f"\nbest window on validation: 1 (no window above 1 gains on the mean; N = {best}: "
+            f"{statistics.mean(c):+.2f} dB)"
+        )
+        return
     print(
         f"\nbest window on validation: {best} (mean change over {len(c)} problems {statistics.mean(c):+.2f} dB; "
         f"per problem {min(c):+.2f} to {max(c):+.2f} dB)"
