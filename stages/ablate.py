@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": data.name,
         "photos": photos,
         "psnr_db": {"meta": after, "control": control, "init": before},
-        "train_seconds": round(seconds, 1),
+        "train_seconds": round(seconds, 4),
     }
     write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
     mean = {k: {t: sum(v) / len(v) for t, v in d.items()} for k, d in record["psnr_db"].items()}

@@ -71,7 +71,7 @@ class TrainingLog:
             "step": step,
             "train_loss": round(float(np.mean(self.losses)), 6),
             "val_psnr": round(val_psnr, 4),
-            "seconds": round(time.perf_counter() - self._t0, 2),
+            "seconds": round(time.perf_counter() - self._t0, 4),
         }
         self.rows.append(row)
         self.losses = []
