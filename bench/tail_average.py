@@ -6,9 +6,10 @@ meta-training collection and ``ablation.transfer.tasks`` on the other one: the c
 operators of ``stages/ablate.py``; never the test split), once per window N of ``--windows``
 (``solve_batch(average_last=N)``; N = 1 is the paper's estimate, the last iterate). Printed: per
 problem the mean PSNR for each N and its paired change against N = 1 with a 95% cluster-bootstrap
-interval over photographs; then the window with the largest mean change over all problems, which
-is how the evaluation's averaged row chooses its window (a separate row; the paper's row stays
-the last iterate).
+interval over photographs; then the window with the largest mean change over all problems. The
+evaluation's averaged row (a separate row; the paper's row stays the last iterate) takes the window
+with the largest of these mean changes averaged over the meta-training seeds it was run on
+(docs/results.md).
 
 Run:  .venv/bin/python bench/tail_average.py --meta-init results/meta/metadip/meta_init \\
           [--config results/config.yaml] [--windows 1 2 3 5 10 20]
@@ -41,6 +42,8 @@ def main() -> None:
     config = load_config(a.config)
     steps = config["ablation"]["test_steps"]
     windows = sorted(set(a.windows) | {1})
+    if windows[0] < 1:
+        p.error(f"--windows {windows[0]}: a window averages at least one output")
     if windows[-1] > steps:
         p.error(f"--windows {windows[-1]} exceeds the test horizon ablation.test_steps = {steps}")
     model = load_meta_init(a.meta_init)

@@ -13,6 +13,7 @@ import yaml
 from builders import curate, dataset_config, make_folder
 
 from metadip.meta.ablation import deep_merge, overrides_text, variant_method
+from metadip.meta.maml import curated_ablation_problems
 from metadip.pipeline.config import ConfigError, check_pipeline_config, validate_config
 from metadip.reporting.ablation_table import table_rows, to_markdown
 
@@ -164,6 +165,12 @@ def test_ablate_and_table_stages(tmp_path):
         assert scores["control"] != scores["meta"] and scores["control"] != scores["init"]
         results.append(out / "result.json")
     ref, nom = (json.loads(p.read_text()) for p in results)
+    # the benches build the stage's problems from the config alone
+    (tmp_path / "curated").mkdir()
+    (tmp_path / "curated" / "d").symlink_to(data)  # the collection 'd' of paths.curated
+    full = validate_config({**cfg, "paths": {"curated": str(tmp_path / "curated")}})
+    problems, photos = curated_ablation_problems(full)
+    assert list(problems) == ["den_25", "cs_4", "d:den_15"] and photos == ref["photos"]
     assert ref["psnr_db"]["init"] != nom["psnr_db"]["init"]  # same problems, different inner optimiser
     assert ref["outer_steps"] == 2 and ref["train_seconds"] > 0
     # rerun in the same folder: resumed at the last step, the record keeps the whole training's time

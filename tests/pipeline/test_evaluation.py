@@ -106,7 +106,7 @@ def test_the_claims_read_the_shards_of_the_methods_they_name_only():
             lambda c: c["evaluate"]["methods"].update(
                 m={"kind": "meta", "init": "md", "label": "M", "steps": 4, "average_last": 5}
             ),
-            "m.average_last: .* at most its steps=4",
+            "m.average_last: 5 outputs exceed steps=4",
         ),
     ],
 )
@@ -115,6 +115,14 @@ def test_cross_references_are_checked(change, message):
     change(cfg)
     with pytest.raises(ConfigError, match=message):
         check_pipeline_config(cfg)
+
+
+def test_an_averaging_window_of_one_is_refused_by_the_schema():
+    # one output is the plain iterate: written as a key it would only change the method's hash
+    cfg = tiny_config()
+    cfg["evaluate"]["methods"]["m"] = {"kind": "meta", "init": "md", "label": "M", "steps": 4, "average_last": 1}
+    with pytest.raises(ConfigError, match=r"evaluate/methods/m/average_last"):
+        validate_config(cfg)
 
 
 def test_rows_do_not_depend_on_the_shard_layout(tmp_path):

@@ -236,6 +236,20 @@ def test_metrics_summary_and_convergence():
     assert header[5:9] == ["photos", "nmse_mean", "nmse_ci_low", "nmse_ci_high"]
 
 
+def test_convergence_leaves_out_an_averaged_meta_row():
+    # its trace repeats the plain row's up to the window, so Figure 2 draws the plain row only
+    methods = {
+        "m": {"kind": "meta", "label": "M"},
+        "m_avg": {"kind": "meta", "label": "M mean of last 2", "average_last": 2},
+    }
+    rows = [
+        {"task": "den", "dataset": "a", "method_name": name, "trace_nmse": [0.5, 0.3, 0.2], "source_file": f"p{i}"}
+        for name in methods
+        for i in range(2)
+    ]
+    assert {r["series"] for r in convergence_rows(rows, methods)} == {"M (meta-init)"}
+
+
 def test_convergence_interval_per_step_equals_the_scalar_bootstrap(tmp_path):
     cfg = tiny_config()
     rng = __import__("numpy").random.default_rng(0)

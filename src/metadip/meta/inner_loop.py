@@ -306,8 +306,8 @@ def solve_batch(
 
     ``average_last = N > 1``: the estimate is the mean of the last N outputs f_{θ_k}(z),
     k = steps−N+1..steps (test-time iterate averaging; ``last`` stays f_{θ_steps}(z)); trace row k
-    of ``psnr`` / ``nmse`` is then the running mean of the outputs from row steps−N+1 to k, and
-    ``psnr_last`` / ``nmse_last`` the iterate's.
+    k ≥ steps−N+1 of ``psnr`` / ``nmse`` is then the running mean of the outputs from row steps−N+1
+    to k (earlier rows: the iterate's), and ``psnr_last`` / ``nmse_last`` the iterate's throughout.
 
     Inference takes :func:`inner_step`'s updates with plain autograd and in-place multi-tensor
     updates (no functional transform of the gradient, no new parameter tensors per step): the
@@ -320,13 +320,13 @@ def solve_batch(
         )
     if x_true is not None and x_true.shape[1:] != op.image_shape:
         raise ValueError(f"x_true must have shape (B, {op.image_shape}), got {tuple(x_true.shape)}")
+    if not 1 <= average_last <= steps:
+        raise ValueError(f"average_last must be between 1 and steps = {steps}, got {average_last}")
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
     op.to(device)
     ys = ys.to(device)
     truth = x_true.to(device) if x_true is not None else None
-    if not 1 <= average_last <= steps:
-        raise ValueError(f"average_last must be between 1 and steps = {steps}, got {average_last}")
     if vectorise or ys.shape[0] == 1:
         return _solve_together(model, op, ys, steps, truth, device, show_progress, average_last)
     return [
@@ -455,7 +455,7 @@ def _solve_together(
     seconds = [t / B for t in clock.cumulative()[1:]]
     loss_rows = torch.stack(losses, dim=1).tolist()  # (B, steps)
     error_rows = torch.stack(errors, dim=1) if truth is not None else None
-    last_rows = torch.stack(errors_last, dim=1) if truth is not None and tail is not None else error_rows
+    last_rows = torch.stack(errors_last, dim=1) if truth is not None else None
     estimates = out.detach() if tail is None else tail / average_last
     results = []
     for b in range(B):

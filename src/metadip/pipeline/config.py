@@ -242,10 +242,12 @@ def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dic
                 f"evaluate.qualitative_images), evaluate.images] = [{low}, {ev['images']}]; set it in that range or "
                 "remove it"
             )
-        if "average_last" in m and (m["kind"] != "meta" or m["average_last"] > m["steps"]):
+        if "average_last" in m and m["kind"] != "meta":
+            problems.append(f"evaluate.methods.{name}.average_last: only a meta method averages its outputs; remove it")
+        elif "average_last" in m and m["average_last"] > m["steps"]:
             problems.append(
-                f"evaluate.methods.{name}.average_last: only a meta method averages its outputs, at most its "
-                f"steps={m.get('steps')}"
+                f"evaluate.methods.{name}.average_last: {m['average_last']} outputs exceed steps={m['steps']}; "
+                "set it to at most steps"
             )
         if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
             problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")

@@ -395,7 +395,8 @@ def convergence_rows(rows: list[dict[str, Any]], methods: Mapping[str, Mapping[s
     interval (a bootstrap over photographs, one draw shared by all steps; None with fewer than 2
     photographs) and the min / max over images.
 
-    Series: every meta method, and the longest-run variant of every DIP method, as its EMA
+    Series: every meta method but an averaged one (``average_last``: its trace is the plain
+    method's up to the window), and the longest-run variant of every DIP method, as its EMA
     estimate and its last iterate. ``methods``: method name → its kind, label, ... (evaluate.methods)."""
     longest = {}
     for r in rows:
@@ -404,7 +405,7 @@ def convergence_rows(rows: list[dict[str, Any]], methods: Mapping[str, Mapping[s
     series: dict[tuple[str, str, str], list[tuple[list[float], tuple]]] = defaultdict(list)
     for r in rows:
         m = methods[r["method_name"]]
-        if m["kind"] == "meta":
+        if m["kind"] == "meta" and m.get("average_last", 1) == 1:
             name = (
                 m["label"] if m.get("random_init") else f"{m['label']} (meta-init)"
             )  # the control starts from a random init
