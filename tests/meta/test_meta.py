@@ -496,6 +496,8 @@ def test_artifact_round_trip_is_bit_exact(tmp_path):
     save_meta_init(noisy, tmp_path / "ne", training_config={}, dataset_manifest_sha256="", seed=0)
     back = load_meta_init(tmp_path / "ne")
     assert back.inner.lr_noise_exponent and back.lr_noise_exponent.item() == -0.5
+    assert json.loads((tmp_path / "ne.json").read_text())["step_sizes"]["noise_exponent"] == -0.5  # α's σ-scaling
+    assert "noise_exponent" not in side["step_sizes"]
     for norm in ("group", "none"):  # a BatchNorm sidecar has no norm key; the others name theirs
         save_meta_init(tiny_model(norm=norm), tmp_path / norm, training_config={}, dataset_manifest_sha256="", seed=0)
         assert load_meta_init(tmp_path / norm).prior.config.norm == norm

@@ -157,8 +157,12 @@ SIDECAR_SCHEMAS: dict[str, dict[str, Any]] = {
             "step_sizes": _object(
                 {
                     "param_names": {"type": "array", "items": {"type": "string"}},
+                    # α per inner step and parameter tensor; with inner.lr_noise_exponent, α at σ = 25/255
                     "alpha": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
-                }
+                    # γ of inner.lr_noise_exponent: the step sizes at noise level σ are α · (σ / (25/255))^γ
+                    "noise_exponent": {"type": "number"},
+                },
+                optional=("noise_exponent",),
             ),
             "training_config": {"type": "object"},
             "training_config_hash": {"type": "string"},
@@ -338,11 +342,14 @@ def save_meta_init(
         )
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     alphas = model.step_sizes().detach().cpu()
+    step_sizes = {"param_names": model.param_names, "alpha": alphas.tolist()}
+    if model.inner.lr_noise_exponent:
+        step_sizes["noise_exponent"] = model.lr_noise_exponent.item()
     meta = {
         "format": FORMAT,
         "architecture": architecture(model),
         "inner": model.inner.to_dict(),
-        "step_sizes": {"param_names": model.param_names, "alpha": alphas.tolist()},
+        "step_sizes": step_sizes,
         "training_config": training_config,
         "training_config_hash": config_hash(training_config),
         "dataset_manifest_sha256": dataset_manifest_sha256,
