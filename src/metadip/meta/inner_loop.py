@@ -455,7 +455,7 @@ def _solve_together(
     seconds = [t / B for t in clock.cumulative()[1:]]
     loss_rows = torch.stack(losses, dim=1).tolist()  # (B, steps)
     error_rows = torch.stack(errors, dim=1) if truth is not None else None
-    last_rows = torch.stack(errors_last, dim=1) if truth is not None else None
+    last_rows = torch.stack(errors_last, dim=1) if truth is not None and tail is not None else error_rows
     estimates = out.detach() if tail is None else tail / average_last
     results = []
     for b in range(B):
