@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from metadip.core.atomic import atomic_path, write_text
 from metadip.core.csv_text import csv_text
+from metadip.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def identity_differences(written: Mapping[str, str], identity: Mapping[str, str]
     return diffs
 
 
-class CorruptCheckpoint(ValueError):
+class CorruptCheckpoint(InputError):
     """A checkpoint file that cannot be read back (truncated, corrupt, or not what it claims to hold)."""
 
 

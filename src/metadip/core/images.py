@@ -11,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from metadip.core.atomic import atomic_path
+from metadip.core.errors import InputError
 
 #: Photographs shipped inside the scikit-image wheel (public domain / CC0), usable offline.
 BUNDLED = ("astronaut", "chelsea", "coffee", "rocket", "camera", "brick", "grass", "gravel")
@@ -48,7 +49,7 @@ def bundled_image(name: str = "astronaut", size: int = 64, channels: int = 3) ->
     return to_tensor(square_resize(img, size))
 
 
-class UnreadableImageError(ValueError):
+class UnreadableImageError(InputError):
     """An image file cannot be decoded (corrupt, truncated, unsupported format or pixel type)."""
 
 

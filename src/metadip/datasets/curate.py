@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from metadip.core.atomic import dir_mode
+from metadip.core.errors import InputError
 from metadip.core.hashing import config_hash
 from metadip.core.images import UnreadableImageError, read_rgb
 from metadip.core.progress_bars import progress
@@ -54,7 +55,7 @@ SPLITS = ("train", "val", "test")
 TEXTURE_ATTEMPTS = 50  # redraws per patch before the most textured candidate is kept
 
 
-class CurationError(ValueError):
+class CurationError(InputError):
     """Curation cannot produce the requested dataset (the message says what to change)."""
 
 

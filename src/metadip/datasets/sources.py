@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from metadip.core.errors import InputError
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp"}
@@ -48,7 +50,7 @@ SKIMAGE_PHOTOGRAPHS = (
 CELEBA_SPLITS = {"0": "train", "1": "val", "2": "test"}
 
 
-class SourceError(ValueError):
+class SourceError(InputError):
     """A configured source cannot be used (missing folder, bad partition file, no images)."""
 
 

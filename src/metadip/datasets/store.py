@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import Tensor
 
+from metadip.core.errors import InputError
 from metadip.core.images import resize_images
 
 
@@ -33,7 +34,7 @@ def load_manifest(root: str | os.PathLike):
 TRAINING_SPLITS = ("train", "val")
 
 
-class SplitError(ValueError):
+class SplitError(InputError):
     """A reader other than the evaluation asked for the test split."""
 
 

@@ -36,11 +36,12 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from metadip.core.atomic import atomic_path
+from metadip.core.errors import InputError
 
 Colour = Literal["joint", "shared"]
 
 
-class OperatorInputError(ValueError):
+class OperatorInputError(InputError):
     """An image or measurement does not fit an operator (shape, channels, non-finite values)."""
 
 

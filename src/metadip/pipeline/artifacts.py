@@ -36,6 +36,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from metadip.core.atomic import atomic_path, write_text
+from metadip.core.errors import InputError
 from metadip.core.hashing import config_hash
 from metadip.meta.inner_loop import InnerSettings, MetaModel, architecture, build_model
 from metadip.models.denoisers import DRUNet, DRUNetConfig
@@ -44,7 +45,7 @@ from metadip.models.networks import DIPConfig, SirenConfig
 FORMAT = "metadip.meta-init/2"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(InputError):
     """A meta-init artifact is missing, tampered with, or does not match what was asked for."""
 
 

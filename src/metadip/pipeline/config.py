@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from metadip.core.errors import InputError
+
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "config.schema.yaml"
 
 
@@ -25,7 +27,7 @@ DEFAULT_CONFIG = "config/config.yaml"
 REMOVABLE = ("curate.datasets", "meta.methods", "evaluate.tasks", "evaluate.methods", "ablation.variants")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """The configuration file is missing, unreadable or violates the schema."""
 
 
