@@ -14,17 +14,23 @@ Examples (see `metadip reconstruct --help`)::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import io
 import json
+import math
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from metadip.core.atomic import atomic_path, write_text
+from metadip.core.atomic import atomic_path
+from metadip.core.errors import InputError
 from metadip.core.images import (
     UnreadableImageError,
     load_image,
@@ -41,19 +47,34 @@ from metadip.physics.operators import (
     OperatorInputError,
     build_operator,
     load_operator,
+    operator_sha256,
     save_operator,
 )
 from metadip.pipeline.artifacts import (
     ArtifactError,
     artifact_paths,
+    file_sha256,
     load_meta_init,
     read_sidecar,
 )
 
 DEFAULT_INIT = "results/meta/metadip/meta_init"  # where the pipeline writes (and `dvc pull` restores) MetaDIP's init
+TASK_DEFAULTS: dict[str, str | float | int] = {
+    "task": "denoising",
+    "ratio": 0.25,
+    "sigma": 25.0,
+    "colour": "joint",
+    "operator_seed": 0,
+}
+NOISE_SEED = 1
+MAX_SIGMA = 255.0  # σ on the 0-255 scale: noise of the whole intensity range
+MAX_STEPS = 100_000
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's range
+RECORD_FORMAT = "metadip.measurement-record/1"
+OPTIONS = ("ratio", "sigma", "colour", "seed")  # an operator config's keys besides kind and image_shape
 
 
-class CLIError(Exception):
+class CLIError(InputError):
     """A user error: printed as one line, exit status 1."""
 
 
@@ -63,50 +84,133 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser(
-        "reconstruct",
-        help="reconstruct one image from measurements (given or simulated) with a meta-init",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "reconstruct", help="reconstruct one image from measurements (given or simulated) with a meta-init"
     )
     r.add_argument(
-        "--init", default=DEFAULT_INIT, help="meta-init: stem, .safetensors or .json (from meta-training or `dvc pull`)"
+        "--init",
+        default=DEFAULT_INIT,
+        help="meta-init: stem, .safetensors or .json (from meta-training or `dvc pull`) (default: %(default)s)",
     )
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", help="clean image to simulate measurements from (also the ground truth for PSNR/SSIM)")
-    src.add_argument("--measurement", help=".npy file with a measurement of the operator's measurement shape")
+    src.add_argument(
+        "--measurement",
+        help=".npy file with a measurement of the operator's measurement shape; if a record of its operator "
+        "lies beside it (NAME.operator.json, from --save-measurement), another operator is refused",
+    )
     r.add_argument(
         "--operator",
-        help="operator file (.safetensors from --save-operator or metadip.physics.operators.save_operator); "
-        "without it the operator is built from --task/--ratio/--sigma/--operator-seed",
+        help="operator file (.safetensors from --save-operator or metadip.physics.operators.save_operator); it "
+        "fixes the task, ratio, sigma, colour and operator seed, so those options are not given with it",
     )
-    r.add_argument("--task", choices=sorted(OPERATORS), default="denoising", help="measurement model")
-    r.add_argument("--ratio", type=float, default=0.25, help="sampling ratio m/n (cs, pr)")
-    r.add_argument("--sigma", type=float, default=25.0, help="noise level on the 0-255 scale")
+    d = TASK_DEFAULTS
+    r.add_argument("--task", choices=sorted(OPERATORS), help=f"measurement model (default: {d['task']})")
+    r.add_argument("--ratio", type=float, help=f"sampling ratio m/n of cs and pr, in (0, 1] (default: {d['ratio']})")
+    r.add_argument(
+        "--sigma", type=float, help=f"noise level on the 0-255 scale, 0 to {MAX_SIGMA:g} (default: {d['sigma']:g})"
+    )
     r.add_argument(
         "--colour",
         choices=["joint", "shared"],
-        default="joint",
-        help="one A on the flattened colour image, or one per channel",
+        help=f"cs and pr: one A on the flattened colour image, or one per channel (default: {d['colour']})",
     )
-    r.add_argument("--operator-seed", type=int, default=0, help="seed of the operator's random matrix / signs / phases")
-    r.add_argument("--noise-seed", type=int, default=1, help="seed of the simulated measurement noise")
+    r.add_argument(
+        "--operator-seed",
+        type=int,
+        help=f"seed of the operator's random matrix / signs / phases, 0 to 2^64-1 (default: {d['operator_seed']})",
+    )
+    r.add_argument(
+        "--noise-seed", type=int, help=f"seed of the noise simulated on --image, 0 to 2^64-1 (default: {NOISE_SEED})"
+    )
     r.add_argument("--truth", help="ground-truth image for PSNR/SSIM when reconstructing a given --measurement")
-    r.add_argument("--steps", type=int, help="inner steps, at least 1 (default: the meta-init's test-time steps, 50)")
+    r.add_argument(
+        "--steps", type=int, help=f"inner steps, 1 to {MAX_STEPS} (default: the meta-init's test-time steps, 50)"
+    )
     r.add_argument(
         "--out",
         required=True,
         help="reconstructed image (a path ending in .png); a JSON report is written beside it "
         "(same name, .json). No output may be an input file or another output",
     )
-    r.add_argument("--save-measurement", help="also save the simulated measurement (.npy)")
+    r.add_argument(
+        "--save-measurement",
+        help="also save the simulated measurement (.npy) and, beside it, the record of its operator "
+        "(NAME.operator.json)",
+    )
     r.add_argument("--save-operator", help="also save the operator (.safetensors)")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     r.add_argument(
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads (default 1, as the evaluation: float sums, and so a 50-step solve, depend on it)",
+        help="torch CPU threads, 1 to the number of CPUs available (default: 1, as the evaluation: float sums, "
+        "and so a 50-step solve, depend on it)",
     )
     return p
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _check_combination(a: argparse.Namespace) -> None:
+    """Refuse options that would be ignored; then give the task options their defaults."""
+    given = [_flag(k) for k in TASK_DEFAULTS if getattr(a, k) is not None]
+    if a.operator and given:
+        raise CLIError(
+            f"--operator {a.operator}: {', '.join(given)} cannot be given with it (the operator file fixes "
+            f"the task, ratio, sigma, colour and operator seed); leave {'it' if len(given) == 1 else 'them'} out"
+        )
+    if a.measurement and a.noise_seed is not None:
+        raise CLIError("--noise-seed: only a measurement simulated from --image has a noise seed; leave it out")
+    if a.image and a.truth:
+        raise CLIError(f"--truth {a.truth}: the --image is the ground truth of a simulation; leave --truth out")
+    if (a.task or TASK_DEFAULTS["task"]) == "denoising" and not a.operator:
+        extra = [f"{_flag(k)} {getattr(a, k)}" for k in ("ratio", "colour") if getattr(a, k) is not None]
+        if extra:
+            it = "it" if len(extra) == 1 else "them"
+            raise CLIError(
+                f"{', '.join(extra)}: only the cs and pr tasks take {it}, and the task is denoising"
+                f"{'' if a.task else ' (the default)'}; give --task, or leave {it} out"
+            )
+    for key, value in TASK_DEFAULTS.items():
+        if getattr(a, key) is None:
+            setattr(a, key, value)
+    if a.noise_seed is None:
+        a.noise_seed = NOISE_SEED
+
+
+def _check_options(a: argparse.Namespace) -> None:
+    """Refuse, before any work, an option out of its range (NaN and inf included) or one that would
+    be ignored."""
+    _check_combination(a)
+    if not (math.isfinite(a.ratio) and 0 < a.ratio <= 1):
+        raise CLIError(f"--ratio {a.ratio}: the sampling ratio m/n must lie in (0, 1]")
+    if not (math.isfinite(a.sigma) and 0 <= a.sigma <= MAX_SIGMA):
+        raise CLIError(f"--sigma {a.sigma}: the noise level must lie in [0, {MAX_SIGMA:g}] (the 0-255 scale)")
+    for key in ("operator_seed", "noise_seed"):
+        if not 0 <= getattr(a, key) <= MAX_SEED:
+            raise CLIError(f"{_flag(key)} {getattr(a, key)}: a seed must lie in [0, 2^64-1]")
+    if a.steps is not None and a.steps < 1:
+        raise CLIError(f"--steps {a.steps}: the number of inner steps must be at least 1")
+    if a.steps is not None and a.steps > MAX_STEPS:
+        raise CLIError(f"--steps {a.steps}: give at most {MAX_STEPS} inner steps")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if a.threads < 1:
+        raise CLIError(f"--threads {a.threads}: use at least 1 thread")
+    if a.threads > cpus:
+        raise CLIError(f"--threads {a.threads}: give 1 to {cpus} threads (the CPUs this process may run on)")
+    if a.device is not None:
+        try:
+            device = torch.device(a.device)
+        except RuntimeError:
+            device = None
+        if device is None or device.type not in ("cpu", "cuda"):
+            raise CLIError(f"--device {a.device}: give cpu or cuda")
+        count = torch.cuda.device_count()
+        if device.type == "cuda" and (device.index or 0) >= count:
+            found = f"{count} CUDA devices, numbered from 0" if count else "no CUDA device"
+            raise CLIError(f"--device {a.device}: this machine has {found}; give cpu or an existing cuda device")
 
 
 def _image(path: str, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -174,6 +278,11 @@ def _check_writable(option: str, shown: str, path: Path) -> None:
         ) from None
 
 
+def record_path(measurement: str | os.PathLike) -> Path:
+    """Where the record of a measurement's operator lies: ``y.npy`` → ``y.operator.json``."""
+    return Path(measurement).with_suffix(".operator.json")
+
+
 def _check_paths(a: argparse.Namespace) -> None:
     """Refuse, before any work, an output that is an input file or another output (the same file
     once resolved: symlinks, ``./``, ``..``, hard links), and an output that cannot be written."""
@@ -182,7 +291,6 @@ def _check_paths(a: argparse.Namespace) -> None:
             f"--out {a.out}: the reconstruction is written as PNG; give a path ending in .png "
             f"(its JSON report goes beside it, same name with .json)"
         )
-    report = str(Path(a.out).with_suffix(".json"))
     weights, sidecar = artifact_paths(a.init)
     inputs = [
         (f"the {opt} file", str(p))
@@ -194,32 +302,37 @@ def _check_paths(a: argparse.Namespace) -> None:
         )
         if p
     ]
+    if a.measurement:
+        inputs.append(("the record of the --measurement's operator", str(record_path(a.measurement))))
     inputs += [("the meta-init's weights (--init)", str(weights)), ("the meta-init's sidecar (--init)", str(sidecar))]
-    outputs = [("--out", a.out), ("report", report)]
-    outputs += [
-        (opt, p) for opt, p in (("--save-measurement", a.save_measurement), ("--save-operator", a.save_operator)) if p
-    ]
-    for i, (opt, path) in enumerate(outputs):
+    # (option, its value, the path written, what the path is to the option: None for the value itself)
+    outputs = [("--out", a.out, a.out, None), ("--out", a.out, str(Path(a.out).with_suffix(".json")), "JSON report")]
+    if a.save_measurement:
+        outputs.append(("--save-measurement", a.save_measurement, a.save_measurement, None))
+        outputs.append(
+            ("--save-measurement", a.save_measurement, str(record_path(a.save_measurement)), "operator record")
+        )
+    if a.save_operator:
+        outputs.append(("--save-operator", a.save_operator, a.save_operator, None))
+    for i, (opt, value, path, role) in enumerate(outputs):
         for input_name, in_path in inputs:
             if _same_file(Path(path), Path(in_path)):
-                if opt == "report":
+                if role:
                     raise CLIError(
-                        f"--out {a.out}: its JSON report {path} would overwrite {input_name} {in_path}; "
-                        f"choose another --out (inputs are never overwritten)"
+                        f"{opt} {value}: its {role} {path} would overwrite {input_name} {in_path}; "
+                        f"choose another {opt} (inputs are never overwritten)"
                     )
                 raise CLIError(
                     f"{opt} {path}: that is {input_name} {in_path}; choose another output path "
                     f"(inputs are never overwritten)"
                 )
-        for other_opt, other in outputs[:i]:
+        for other_opt, other_value, other, other_role in outputs[:i]:
             if _same_file(Path(path), Path(other)):
-                what = f"the JSON report of --out {a.out}" if other_opt == "report" else f"{other_opt} {other}"
-                raise CLIError(f"{opt} {path}: same file as {what}; give each output its own path")
-    for opt, path in outputs:
-        if opt == "report":
-            _check_writable("--out", f"{a.out} (its JSON report {path})", Path(path))
-        else:
-            _check_writable(opt, path, Path(path))
+                what = f"the {other_role} of {other_opt} {other_value}" if other_role else f"{other_opt} {other}"
+                this = f"{opt} {value}: its {role} {path} is the" if role else f"{opt} {path}:"
+                raise CLIError(f"{this} same file as {what}; give each output its own path")
+    for opt, value, path, role in outputs:
+        _check_writable(opt, f"{value} (its {role} {path})" if role else value, Path(path))
 
 
 def _measurement(path: Path) -> torch.Tensor:
@@ -245,62 +358,126 @@ def _measurement(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
 
-def _written(option: str, path: str | Path, write) -> None:
-    try:
-        write()
-    except OSError as err:
-        raise CLIError(f"{option} {path}: could not be written ({err.strerror or err})") from None
+def _describe(config: dict) -> str:
+    """An operator config in a few words: ``cs_fast (ratio 0.5, sigma 25, colour joint, seed 0)``."""
+    words = [
+        f"{k} {config[k]:g}" if isinstance(config[k], float) else f"{k} {config[k]}" for k in OPTIONS if k in config
+    ]
+    return f"{config.get('kind')} ({', '.join(words)})"
 
 
-def reconstruct(a: argparse.Namespace) -> dict:
-    if a.steps is not None and a.steps < 1:
-        raise CLIError(f"--steps {a.steps}: the number of inner steps must be at least 1")
-    if a.threads < 1:
-        raise CLIError(f"--threads {a.threads}: use at least 1 thread")
-    _check_paths(a)  # before any work: never overwrite an input, never fail to write after the solve
+def _record(y: torch.Tensor, op: Operator) -> tuple[bytes, str]:
+    """The ``.npy`` bytes of a measurement and the JSON record of the operator that made it."""
+    buffer = io.BytesIO()
+    np.save(buffer, y.detach().cpu().numpy(), allow_pickle=False)
+    data = buffer.getvalue()
+    record = {
+        "format": RECORD_FORMAT,
+        "measurement_sha256": hashlib.sha256(data).hexdigest(),
+        "operator_sha256": operator_sha256(op),
+        "operator": op.config(),
+    }
+    return data, json.dumps(record, indent=2, allow_nan=False) + "\n"
+
+
+def _verify_record(a: argparse.Namespace, op: Operator) -> str | None:
+    """Check the --measurement's operator record (``NAME.operator.json`` beside it) against the
+    operator; return a note when the measurement has no record (data of the user's own)."""
+    path, rec_path = Path(a.measurement), record_path(a.measurement)
+    source = f"--operator {a.operator}" if a.operator else f"the operator of --task {a.task} and its options"
+    if not rec_path.is_file() or _same_file(rec_path, path):
+        return f"{path} has no record of its operator ({rec_path.name}); could not check that {source} made it"
+    fix = f"move {rec_path} away to reconstruct without the check, or save the measurement again"
     try:
-        model = load_meta_init(a.init)
-        sidecar = read_sidecar(a.init)
-    except ArtifactError as err:
-        raise CLIError(str(err)) from None
-    shape = tuple(model.prior.config.image_shape)
+        rec = json.loads(rec_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CLIError(f"{rec_path}: not a readable operator record ({err}); {fix}") from None
+    keys = ("measurement_sha256", "operator_sha256")
+    if (
+        not isinstance(rec, dict)
+        or rec.get("format") != RECORD_FORMAT
+        or not all(isinstance(rec.get(k), str) for k in keys)
+    ):
+        raise CLIError(f"{rec_path}: not a metadip operator record (format {RECORD_FORMAT}); {fix}")
+    if rec["measurement_sha256"] != file_sha256(path):
+        raise CLIError(f"{rec_path}: records another measurement than {path} (sha256 differs); {fix}")
+    if rec["operator_sha256"] != operator_sha256(op):
+        made_by = _describe(rec["operator"]) if isinstance(rec.get("operator"), dict) else "another operator"
+        raise CLIError(
+            f"{path}: {rec_path.name} records that {made_by} measured it (sha256 {rec['operator_sha256'][:12]}), "
+            f"but {source} is {_describe(op.config())} (sha256 {operator_sha256(op)[:12]}); "
+            f"give the operator saved with the measurement"
+        )
+    return None
+
+
+def _write_all(outputs: list[tuple[str, str, Path, Callable[[Path], None]]]) -> None:
+    """Write each output to a temporary file beside it, then rename them all into place: a failed
+    write leaves no output. ``outputs``: (option, shown, path, writer of a given path)."""
+    try:
+        with contextlib.ExitStack() as stack:
+            for option, shown, path, write in outputs:
+                try:
+                    write(stack.enter_context(atomic_path(path)))
+                except OSError as err:
+                    raise CLIError(f"{option} {shown}: could not be written ({err.strerror or err})") from None
+    except OSError as err:  # a rename into place
+        raise CLIError(f"{err.filename2 or err.filename}: could not be written ({err.strerror or err})") from None
+
+
+def _steps(a: argparse.Namespace, sidecar: dict) -> int:
+    """--steps, or the meta-init's test-time steps."""
     if a.steps is not None:
-        steps = a.steps
-    else:
-        outer = sidecar["training_config"].get("outer", {})
-        steps = outer.get("test_steps", 50) if isinstance(outer, dict) else None
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise CLIError(
-                f"{artifact_paths(a.init)[1]}: training_config.outer.test_steps is {steps!r}, "
-                f"not a positive integer; give --steps"
-            )
-    op = _operator(a, shape)
-    truth = None
+        return a.steps
+    outer = sidecar["training_config"].get("outer", {})
+    steps = outer.get("test_steps", 50) if isinstance(outer, dict) else None
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise CLIError(
+            f"{artifact_paths(a.init)[1]}: training_config.outer.test_steps is {steps!r}, "
+            f"not a positive integer; give --steps"
+        )
+    return steps
+
+
+def _inputs(
+    a: argparse.Namespace, op: Operator, shape: tuple[int, int, int]
+) -> tuple[torch.Tensor, torch.Tensor | None, str | None]:
+    """The measurement y (simulated from --image, or read and checked against the operator), the
+    ground truth ``(C, H, W)`` if known, and a note when y's operator could not be checked."""
     try:
         if a.image:
             truth = _image(a.image, shape)
-            y = op.measure(truth, torch.Generator().manual_seed(a.noise_seed))
-        else:
-            path = Path(a.measurement)
-            y = _measurement(path)
-            if tuple(y.shape) != op.measurement_shape:
-                raise CLIError(
-                    f"{path}: measurement of shape {tuple(y.shape)}, but the {op.kind} operator "
-                    f"measures {op.measurement_shape}; check --task/--ratio/--colour or --operator"
-                )
-            op.check_measurement(y)  # NaN / inf
-            truth = _image(a.truth, shape) if a.truth else None
+            return op.measure(truth, torch.Generator().manual_seed(a.noise_seed)), truth, None
+        path = Path(a.measurement)
+        y = _measurement(path)
+        if tuple(y.shape) != op.measurement_shape:
+            raise CLIError(
+                f"{path}: measurement of shape {tuple(y.shape)}, but the {op.kind} operator "
+                f"measures {op.measurement_shape}; check --task/--ratio/--colour or --operator"
+            )
+        op.check_measurement(y)  # NaN / inf
+        note = _verify_record(a, op)
+        return y, (_image(a.truth, shape) if a.truth else None), note
     except (OperatorInputError, UnreadableImageError, FileNotFoundError, ValueError) as err:
         raise CLIError(str(err)) from None
-    if a.save_measurement:
 
-        def write_measurement() -> None:
-            with atomic_path(a.save_measurement) as tmp, open(tmp, "wb") as f:
-                np.save(f, y.cpu().numpy(), allow_pickle=False)
 
-        _written("--save-measurement", a.save_measurement, write_measurement)
-    if a.save_operator:
-        _written("--save-operator", a.save_operator, lambda: save_operator(op, a.save_operator))
+def reconstruct(a: argparse.Namespace) -> dict:
+    """Run `metadip reconstruct`: check every option and path, solve, then write every output
+    (nothing is written when any step fails). Returns the JSON report."""
+    _check_options(a)
+    _check_paths(a)  # before any work: never overwrite an input, never fail to write after the solve
+    try:
+        model = load_meta_init(a.init)
+        steps = _steps(a, read_sidecar(a.init))
+    except ArtifactError as err:
+        raise CLIError(str(err)) from None
+    shape = tuple(model.prior.config.image_shape)
+    op = _operator(a, shape)
+    y, truth, note = _inputs(a, op, shape)
+    measurement, record = _record(y, op) if a.save_measurement else (b"", "")
+    if note:
+        print(f"metadip: note: {note}", file=sys.stderr)
     torch.set_num_threads(a.threads)
     t = time.perf_counter()
     result = solve(model, op, y, steps, x_true=truth, device=a.device, show_progress=True)
@@ -317,13 +494,38 @@ def reconstruct(a: argparse.Namespace) -> dict:
         report.update(
             psnr=round(float(psnr(result.estimate, truth)), 4), ssim=round(float(ssim(result.estimate, truth)), 4)
         )
-    _written("--out", a.out, lambda: save_png(result.estimate, a.out))
+    if not torch.isfinite(result.estimate).all() or not all(
+        math.isfinite(report.get(k, 0.0)) for k in ("psnr", "ssim")
+    ):
+        raise CLIError(
+            f"the solve diverged (NaN or inf in the reconstruction after {steps} steps), so nothing was written; "
+            f"check the measurement's scale (images in [0, 1]) and sigma, or give fewer --steps"
+        )
     report_path = Path(a.out).with_suffix(".json")
-    _written(
-        "--out",
-        f"{a.out} (its JSON report {report_path})",
-        lambda: write_text(report_path, json.dumps(report, indent=2) + "\n"),
-    )
+    text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+    outputs = [
+        ("--out", f"{a.out} (its JSON report {report_path})", report_path, lambda tmp: tmp.write_text(text, "utf-8")),
+        ("--out", a.out, Path(a.out), lambda tmp: save_png(result.estimate, tmp)),
+    ]
+    if a.save_measurement:
+        rec_path = record_path(a.save_measurement)
+        outputs += [
+            (
+                "--save-measurement",
+                a.save_measurement,
+                Path(a.save_measurement),
+                lambda tmp: tmp.write_bytes(measurement),
+            ),
+            (
+                "--save-measurement",
+                f"{a.save_measurement} (its operator record {rec_path})",
+                rec_path,
+                lambda tmp: tmp.write_text(record, "utf-8"),
+            ),
+        ]
+    if a.save_operator:
+        outputs.append(("--save-operator", a.save_operator, Path(a.save_operator), lambda tmp: save_operator(op, tmp)))
+    _write_all(outputs)
     return report
 
 
@@ -331,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     try:
         report = reconstruct(a)
-    except CLIError as err:
+    except InputError as err:
         print(f"metadip: error: {err}", file=sys.stderr)
         return 1
     quality = f", PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f}" if "psnr" in report else ""

@@ -24,6 +24,7 @@ E|A_ij|² = 1/m.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -430,6 +431,17 @@ def build_operator(config: dict[str, Any]) -> Operator:
         raise ValueError(f"unknown operator kind {kind!r}; choose one of {sorted(OPERATORS)}")
     cfg["image_shape"] = tuple(cfg["image_shape"])
     return OPERATORS[kind](**cfg)
+
+
+def operator_sha256(operator: Operator) -> str:
+    """sha256 (hex) of an operator's content: its config as canonical JSON, then every buffer by name
+    (dtype, shape, bytes). Equal for a built operator and the same one saved and loaded again."""
+    h = hashlib.sha256(json.dumps(operator.config(), sort_keys=True, separators=(",", ":")).encode())
+    for name, buffer in sorted(operator.state_dict().items()):
+        value = buffer.detach().cpu().contiguous()
+        h.update(f"\n{name} {value.dtype} {tuple(value.shape)}\n".encode())
+        h.update(value.numpy().tobytes())
+    return h.hexdigest()
 
 
 def save_operator(operator: Operator, path: str | os.PathLike) -> None:
