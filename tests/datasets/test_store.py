@@ -248,3 +248,20 @@ def test_the_evaluation_stage_reads_a_good_folder(data, tmp_path, capsys):
     args = ["--config", str(config), "--task", "den", "--dataset", "a", "--data", str(data), "--method", "bm3d"]
     assert load_stage("evaluate").main([*args, "--out", str(out), "--device", "cpu"]) == 0, capsys.readouterr().err
     assert len(pq.read_table(out)) == 1  # shard 0 of evaluate.shards 2
+
+
+@pytest.mark.parametrize("empty", ["val", "train"])
+def test_drunet_training_refuses_an_empty_split_before_any_work(photos, tmp_path, capsys, empty):
+    crops = {"val": (8, 0, 2), "train": (0, 2, 2)}[empty]
+    fractions = {"val": {"train": 0.75, "val": 0.0, "test": 0.25}, "train": {"train": 0.0, "val": 0.5, "test": 0.5}}
+    data = curated(photos, tmp_path / "data", crops=crops, split_fractions=fractions[empty])
+    out = tmp_path / "drunet"
+    rc = load_stage("train_denoiser").main(
+        ["--config", str(stage_config(tmp_path)), "--data", str(data), "--out", str(out)]
+    )
+    key = "baselines.drunet.train.val_images" if empty == "val" else "baselines.drunet.train"
+    assert rc == 1
+    assert capsys.readouterr().err.strip() == (
+        f"train_denoiser: error: {data}: the {empty} split is empty; curate the dataset with {empty} crops ({key})"
+    )
+    assert not out.exists()
