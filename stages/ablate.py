@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         method = variant_method(config["meta"]["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
         validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
         data = Path(a.data)
-        size = config["meta"]["image_size"]
-        train = training_images(data, "train", size, key="meta.train_dataset")
-        val_set = load_evaluation_set(data, "val", ab["val_images"], 1, size, key="ablation.val_images")
+        size, crop = config["meta"]["image_size"], config["curate"]["crop_size"]
+        train = training_images(data, "train", size, key="meta.train_dataset", crop_size=crop)
+        val_set = load_evaluation_set(data, "val", ab["val_images"], 1, size, key="ablation.val_images", crop_size=crop)
         transfer = ab["transfer"]
         if bool(transfer["dataset"]) != bool(a.transfer_data):
             raise ConfigError(
@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a.transfer_data!r}; give both or neither"
             )
         transfer_set = (
-            load_evaluation_set(a.transfer_data, "val", ab["val_images"], 1, size, key="ablation.transfer")
+            load_evaluation_set(
+                a.transfer_data, "val", ab["val_images"], 1, size, key="ablation.transfer", crop_size=crop
+            )
             if a.transfer_data
             else None
         )

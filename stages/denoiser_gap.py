@@ -53,7 +53,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--reference {a.reference!r}: not one of the denoisers ({', '.join(labels)})")
         sets = {
             Path(d).name: load_evaluation_set(
-                d, "val", a.images, a.min_photos, size, key="--images", photos_key="--min-photos"
+                d,
+                "val",
+                a.images,
+                a.min_photos,
+                size,
+                key="--images",
+                photos_key="--min-photos",
+                crop_size=config["curate"]["crop_size"],
             )
             for d in a.data
         }

@@ -40,7 +40,14 @@ def main(argv: list[str] | None = None) -> int:
             settings = shard_settings(config, a.task, a.method)
         except ConfigError as err:
             raise ConfigError(f"{a.config}: {err}") from None
-        chosen = load_evaluation_set(a.data, ev["split"], ev["images"], ev["min_photos"], config["meta"]["image_size"])
+        chosen = load_evaluation_set(
+            a.data,
+            ev["split"],
+            ev["images"],
+            ev["min_photos"],
+            config["meta"]["image_size"],
+            crop_size=config["curate"]["crop_size"],
+        )
         indices = shard_indices(method_images(ev, a.method), ev["shards"], a.shard)
         artifacts = {k: v for k, v in (("meta_init", a.meta_init), ("drunet", a.drunet), ("pnp", a.pnp)) if v}
         t = time.perf_counter()

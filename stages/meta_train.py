@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         method = meta["methods"][a.method]
         data = Path(a.data)
-        train = training_images(data, "train", meta["image_size"], key="meta.train_dataset")
-        val = training_images(data, "val", meta["image_size"], key=f"meta.methods.{a.method}.outer.val_images")
+        size, crop = meta["image_size"], config["curate"]["crop_size"]
+        train = training_images(data, "train", size, key="meta.train_dataset", crop_size=crop)
+        val = training_images(data, "val", size, key=f"meta.methods.{a.method}.outer.val_images", crop_size=crop)
         manifest_sha256 = file_sha256(data / "manifest.parquet")
         model, outer = model_for_method(method, tuple(train.shape[1:]))
     except INPUT_ERRORS as err:

@@ -33,7 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         # the images the evaluation used, in its order (image_index i = position i)
         truth = {
             d: load_evaluation_set(
-                Path(a.curated) / d, ev["split"], ev["images"], ev["min_photos"], config["meta"]["image_size"]
+                Path(a.curated) / d,
+                ev["split"],
+                ev["images"],
+                ev["min_photos"],
+                config["meta"]["image_size"],
+                crop_size=config["curate"]["crop_size"],
             ).images
             for d in set(ev["roles"].values())
         }

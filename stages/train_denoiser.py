@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 from metadip.core.checkpoints import code_sha256
-from metadip.core.images import resize_images
-from metadip.datasets.store import training_split
+from metadip.datasets.store import training_images
 from metadip.models.denoiser_training import DenoiserTraining, train_denoiser
 from metadip.models.denoisers import DRUNet, DRUNetConfig, load_official_drunet
 from metadip.pipeline.artifacts import file_sha256, save_denoiser
@@ -40,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         size = config["meta"]["image_size"]
         data = Path(a.data)
-        train = resize_images(training_split(data, "train", key="baselines.drunet.train").stack(), size)
-        val = resize_images(training_split(data, "val", key="baselines.drunet.train.val_images").stack(), size)
+        crop = config["curate"]["crop_size"]
+        train = training_images(data, "train", size, key="baselines.drunet.train", crop_size=crop)
+        val = training_images(data, "val", size, key="baselines.drunet.train.val_images", crop_size=crop)
         manifest_sha256 = file_sha256(data / "manifest.parquet")
         settings = DenoiserTraining(**cfg["train"])
         net = DRUNet(

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             config["meta"]["image_size"],
             key="baselines.pnp.val_images",
             photos_key="baselines.pnp.min_photos",
+            crop_size=config["curate"]["crop_size"],
         )
         images = val.images
         if a.denoiser == "drunet":

@@ -3,6 +3,7 @@ and their training settings, DRUNet training images, a tiny pipeline config."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,24 @@ def curate(cfg: dict, out: Path, seed: int | None = None) -> dict:
         out,
         show_progress=False,
     )
+
+
+def recurate(folder: Path, rows: list[dict] | None = None, shards: dict[str, np.ndarray] | None = None) -> None:
+    """Rewrite the curated ``folder`` as curation writes it: ``shards`` (name → array) saved
+    atomically, the manifest (``rows``, default: as it is) with a fresh record of its shards."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from metadip.core.atomic import atomic_path
+    from metadip.datasets.store import MANIFEST_SCHEMA, RECORD_KEY, write_manifest
+
+    manifest = pq.read_table(folder / "manifest.parquet")
+    crop_size = json.loads(manifest.schema.metadata[RECORD_KEY])["crop_size"]
+    for name, array in (shards or {}).items():
+        with atomic_path(folder / name) as tmp, tmp.open("wb") as f:
+            np.save(f, array, allow_pickle=False)
+    table = manifest if rows is None else pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+    write_manifest(folder, table, crop_size)
 
 
 def make_celeba(root: Path, n: int = 12) -> dict[str, str]:

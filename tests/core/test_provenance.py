@@ -14,12 +14,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
-from builders import curate, dataset_config, images, make_folder, outer, state, tiny_model
+from builders import curate, dataset_config, images, make_folder, outer, recurate, state, tiny_model
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -92,14 +91,12 @@ def tiny_setup(tmp_path: Path) -> tuple[Path, Path]:
 def alter_a_training_crop(data: Path) -> None:
     """What a re-curation does to the data: one training crop changes (inverted), and the manifest
     is rewritten (its texture_std column recomputed for that crop)."""
-    table = pq.read_table(data / "manifest.parquet")
-    rows = table.to_pylist()
+    rows = pq.read_table(data / "manifest.parquet").to_pylist()
     row = next(r for r in rows if r["split"] == "train")
     shard = np.load(data / row["shard"])
     shard[row["index"]] = 255 - shard[row["index"]]
-    np.save(data / row["shard"], shard)
     row["texture_std"] = float(shard[row["index"]].std() / 255.0) + 1e-3
-    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), data / "manifest.parquet")
+    recurate(data, rows, {row["shard"]: shard})
 
 
 # -- Task A: a checkpoint is resumed only by a run of the same config, data and code ------------------
@@ -394,9 +391,9 @@ def test_every_non_evaluation_stage_refuses_the_test_split(tmp_path, monkeypatch
     stage = load_stage(name)
     calls: list[tuple[str, str]] = []
 
-    def redirected(root, split, *, key):
+    def redirected(root, split, *, key, **kw):
         calls.append((split, key))
-        return training_split(root, "test" if len(calls) - 1 == call else split, key=key)
+        return training_split(root, "test" if len(calls) - 1 == call else split, key=key, **kw)
 
     if hasattr(stage, "training_split"):
         monkeypatch.setattr(stage, "training_split", redirected)

@@ -13,6 +13,7 @@ SPLITS = ("train", "val", "test")
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
+        "CuratedDataError": "store",
         "CuratedSplit": "store",
         "CurationError": "curate",
         "EvaluationSet": "sampling",

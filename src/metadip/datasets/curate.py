@@ -6,7 +6,10 @@ never leaves a half-written dataset.  Output folder::
 
     {split}-{k:03d}.npy   uint8 (N, S, S, 3) shards, S = crop_size
     manifest.parquet      one row per crop (id, split, shard, index, collection, source_file,
-                          source_sha256, box_x0..box_y1 in source pixels, scale, texture_std)
+                          source_sha256, box_x0..box_y1 in source pixels, scale, texture_std);
+                          its schema metadata records the crop size, the row count and each
+                          shard's split, shape, dtype, bytes and sha256 (checked by every reader:
+                          :mod:`metadip.datasets.store`)
     preview-{split}.png   a grid of the first crops of each split
     skipped.csv           every source file not used, with the reason (for a folder source: every
                           match of its pattern that is not a folder, i.e. also dangling symlinks,
@@ -39,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from PIL import Image
 
 from metadip.core.atomic import dir_mode
@@ -48,6 +50,7 @@ from metadip.core.hashing import config_hash
 from metadip.core.images import UnreadableImageError, read_rgb
 from metadip.core.progress_bars import progress
 from metadip.datasets.sources import SourceImage, scan_source, unusable_reason
+from metadip.datasets.store import MANIFEST_SCHEMA, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -440,24 +443,8 @@ def _write(
             if items:  # evenly spaced over the split, so every source image shows up
                 picks = np.linspace(0, len(items) - 1, min(preview_crops, len(items))).round().astype(int)
                 _preview([items[i].pixels for i in picks], tmp / f"preview-{split}.png")
-        schema = pa.schema(
-            [
-                ("id", pa.string()),
-                ("split", pa.string()),
-                ("shard", pa.string()),
-                ("index", pa.int32()),
-                ("collection", pa.string()),
-                ("source_file", pa.string()),
-                ("source_sha256", pa.string()),
-                ("box_x0", pa.float64()),
-                ("box_y0", pa.float64()),
-                ("box_x1", pa.float64()),
-                ("box_y1", pa.float64()),
-                ("scale", pa.float64()),
-                ("texture_std", pa.float32()),
-            ]
-        )
-        pq.write_table(pa.table({f.name: columns[f.name] for f in schema}, schema=schema), tmp / "manifest.parquet")
+        table = pa.table({f.name: columns[f.name] for f in MANIFEST_SCHEMA}, schema=MANIFEST_SCHEMA)
+        write_manifest(tmp, table, crop_size)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["collection", "source_file", "reason"])

@@ -68,17 +68,21 @@ def load_evaluation_set(
     *,
     key: str | None = None,
     photos_key: str = "evaluate.min_photos",
+    crop_size: int | None = None,
 ) -> EvaluationSet:
     """The ``n`` images of ``split`` of the curated dataset at ``root``, interleaved across
     photographs (:func:`evaluation_indices`) and resized to ``size``.  ``key``: the config key of a
-    reader other than the evaluation (an ablation, a tuning), which may open train and val only."""
+    reader other than the evaluation (an ablation, a tuning), which may open train and val only.
+    ``crop_size``: the crop side the folder must have been curated at (``curate.crop_size``, px;
+    None: any), checked with the rest of the folder by :class:`~metadip.datasets.store.CuratedSplit`."""
     from metadip.core.images import resize_images
-    from metadip.datasets.store import CuratedSplit, load_manifest, training_split
+    from metadip.datasets.store import CuratedSplit, training_split
 
-    images = CuratedSplit(root, split) if key is None else training_split(root, split, key=key)
-    manifest = load_manifest(root).to_pylist()
-    source = {r["id"]: f"{r['collection']}/{r['source_file']}" for r in manifest if r["split"] == split}
-    sources = [source[i] for i in images.ids]
+    if key is None:
+        images = CuratedSplit(root, split, crop_size=crop_size)
+    else:
+        images = training_split(root, split, key=key, crop_size=crop_size)
+    sources = images.sources
     try:
         picked = evaluation_indices(sources, n, min_photos, key or "evaluate.images", photos_key)
     except ValueError as err:
