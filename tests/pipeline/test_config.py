@@ -1,5 +1,5 @@
-"""Config files: duplicate keys and non-finite numbers are refused with one line naming the key;
-every shipped config and overlay validates."""
+"""Config files: duplicate keys, non-finite numbers and values beyond the schema's maxima are
+refused with one line naming the key; every shipped config and overlay validates."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 from snakemake.utils import update_config
 from workflow_helpers import ROOT
 
-from metadip.pipeline.config import ConfigError, check_config_files, load_config, workflow_config
+from metadip.pipeline.config import MAX_STEPS, ConfigError, check_config_files, load_config, workflow_config
 
 BASE = ROOT / "config" / "config.yaml"
 OVERLAYS = sorted(
@@ -35,6 +35,7 @@ def test_every_shipped_config_validates(overlay):
         update_config(config, yaml.safe_load((ROOT / "config" / overlay).read_text()))
     check_config_files([BASE] + ([ROOT / "config" / overlay] if overlay else []))
     workflow_config(config, "config", _base())
+    assert load_config(BASE)["meta"]["image_size"] <= 1024
 
 
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
@@ -44,11 +45,33 @@ def test_a_non_finite_sigma_in_a_file_is_refused_naming_the_key(tmp_path, value)
         load_config(path)
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity"])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("evaluate:\n  tasks:\n    den: {kind: denoising, sigma: 1.0e+30}\n", "evaluate/tasks/den/sigma"),
+        ("meta:\n  image_size: 100000000\n", "meta/image_size"),
+        ("meta:\n  image_size: 1.0e+8\n", "meta/image_size"),
+        ("curate:\n  crop_size: 4096\n", "curate/crop_size"),
+        ("meta:\n  methods:\n    m: {arch: dip, outer: {tasks: [{kind: denoising, sigma: 300}]}}\n", "sigma"),
+        (
+            "ablation:\n  transfer:\n    tasks:\n      t: {kind: denoising, sigma: 1000}\n",
+            "ablation/transfer/tasks/t/sigma",
+        ),
+        ("evaluate:\n  methods:\n    d: {kind: dip, label: D, network_of: m, steps: 1000000000}\n", "steps"),
+        ("evaluate:\n  images: 1000000\n", "evaluate/images"),
+        ("evaluate:\n  batch: 100000\n", "evaluate/batch"),
+    ],
+)
+def test_a_value_beyond_its_maximum_is_refused_naming_the_key(tmp_path, text, where):
+    with pytest.raises(ConfigError, match=rf"c\.yaml: \S*{where}: .* is greater than the maximum"):
+        load_config(_write(tmp_path / "c.yaml", text))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", "1e30"])
 def test_a_command_line_sigma_is_checked_after_it_is_read_as_a_number(value):
     config = _base()
     config["evaluate"]["tasks"]["den_25"]["sigma"] = value  # as Snakemake passes --config 'evaluate={...}'
-    with pytest.raises(ConfigError, match=r"^--config: evaluate/tasks/den_25/sigma: .* is not a finite number"):
+    with pytest.raises(ConfigError, match=r"^--config: evaluate/tasks/den_25/sigma: .*(not a finite number|maximum)"):
         workflow_config(copy.deepcopy(config), "--config", _base())
 
 
@@ -78,3 +101,18 @@ def test_check_config_files_reads_overlays_without_validating_them(tmp_path):
         check_config_files([BASE, tmp_path / "missing.yaml"])
     with pytest.raises(ConfigError, match=r"list\.yaml: expected a mapping at the top level"):
         check_config_files([_write(tmp_path / "list.yaml", "- 1\n")])
+
+
+def test_max_steps_is_the_schemas_bound_on_every_step_count():
+    schema = yaml.safe_load((ROOT / "config" / "config.schema.yaml").read_text())
+    found = []
+
+    def walk(node, key=""):
+        if isinstance(node, dict):
+            if key.endswith("steps") and "maximum" in node:
+                found.append(node["maximum"])
+            for k, v in node.items():
+                walk(v, k)
+
+    walk(schema)
+    assert len(found) >= 7 and set(found) == {MAX_STEPS}

@@ -25,6 +25,9 @@ SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "config.schema.ya
 
 DEFAULT_CONFIG = "config/config.yaml"
 
+#: the most steps of any solve or training run (the schema's maximum of every step count)
+MAX_STEPS = 100_000
+
 #: mappings whose entries an overlay config may remove by setting them to ``null``
 REMOVABLE = ("curate.datasets", "meta.methods", "evaluate.tasks", "evaluate.methods", "ablation.variants")
 
