@@ -3,6 +3,8 @@ and their training settings, DRUNet training images, a tiny pipeline config."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,18 @@ def curate(cfg: dict, out: Path, seed: int | None = None) -> dict:
         c["preview_crops"],
         out,
         show_progress=False,
+    )
+
+
+def png_header(path, width: int, height: int) -> None:
+    """A PNG of a few bytes whose header says ``width`` x ``height`` (1-bit grey; no pixel data)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
     )
 
 
