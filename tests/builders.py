@@ -4,6 +4,8 @@ and their training settings, DRUNet training images, a tiny pipeline config."""
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +88,18 @@ def recurate(folder: Path, rows: list[dict] | None = None, shards: dict[str, np.
             np.save(f, array, allow_pickle=False)
     table = manifest if rows is None else pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
     write_manifest(folder, table, crop_size)
+
+
+def png_header(path, width: int, height: int) -> None:
+    """A PNG of a few bytes whose header says ``width`` x ``height`` (1-bit grey; no pixel data)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
 
 
 def make_celeba(root: Path, n: int = 12) -> dict[str, str]:

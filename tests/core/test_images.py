@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from builders import png_header
 from PIL import Image
 
 from metadip.core.atomic import atomic_path, write_text
-from metadip.core.images import bundled_image, load_image, save_png
+from metadip.core.images import MAX_PIXELS, UnreadableImageError, bundled_image, load_image, read_rgb, save_png
 
 
 def test_bundled_image_shape_range():
@@ -48,6 +51,29 @@ def test_unreadable_and_missing_files(tmp_path):
         load_image(tmp_path / "bad.png")
     with pytest.raises(FileNotFoundError, match="no such image file"):
         load_image(tmp_path / "none.png")
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_folder_or_device_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it for reading would wait for a writer
+    for path, kind in ((tmp_path / "pipe.png", "a FIFO"), (tmp_path, "a folder"), ("/dev/null", "a device")):
+        with pytest.raises(UnreadableImageError, match=rf"^{path}: not a regular file \({kind}\)"):
+            read_rgb(path)
+
+
+@pytest.mark.parametrize(("side", "size"), [(10_000, "10000x10000 = 100000000 pixels"), (20_000, "more than")])
+def test_an_image_over_the_pixel_limit_is_refused_before_decoding(tmp_path, recwarn, side, size):
+    png_header(tmp_path / "huge.png", side, side)
+    with pytest.raises(UnreadableImageError, match=rf"huge\.png: {size}.* over the limit of {MAX_PIXELS} pixels"):
+        read_rgb(tmp_path / "huge.png")
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_the_pixel_limit_is_a_parameter(tmp_path):
+    save_png(torch.zeros(3, 10, 10), tmp_path / "small.png")
+    assert read_rgb(tmp_path / "small.png", max_pixels=100).shape == (10, 10, 3)
+    with pytest.raises(UnreadableImageError, match=r"small\.png: 10x10 = 100 pixels, over the limit of 99 pixels"):
+        read_rgb(tmp_path / "small.png", max_pixels=99)
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from builders import CROP, curate, dataset_config, make_celeba, make_folder, textured
+from builders import CROP, curate, dataset_config, make_celeba, make_folder, png_header, textured
 from PIL import Image
 
 from metadip.datasets import CuratedSplit
@@ -327,6 +327,29 @@ def test_celeba_adapter_on_the_real_layout(tmp_path):
     (tmp_path / "celeba" / "list_eval_partition.txt").write_text("000001.jpg 7\n")
     with pytest.raises(SourceError, match=r"list_eval_partition.txt:1: expected"):
         curate(cfg, tmp_path / "out2")
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_or_an_image_over_the_pixel_limit_is_skipped_with_its_reason(tmp_path, folder):
+    make_celeba(tmp_path / "celeba")
+    images = tmp_path / "celeba" / "img_align_celeba"
+    os.mkfifo(images / "000020.jpg")  # reading it (to hash it) would wait for a writer
+    png_header(images / "000021.jpg", 10_000, 10_000)
+    with (tmp_path / "celeba" / "list_eval_partition.txt").open("a") as f:
+        f.write("000020.jpg 0\n000021.jpg 0\n")
+    png_header(folder / "huge.png", 10_000, 10_000)
+    for source, name in (
+        ({"type": "celeba", "name": "c", "root": str(tmp_path / "celeba"), "mode": "center"}, "000021.jpg"),
+        ({"type": "folder", "name": "f", "root": str(folder)}, "huge.png"),
+    ):
+        out = tmp_path / source["name"]
+        curate(dataset_config([source], crops=(4, 1, 1)), out)
+        skipped = skipped_rows(out)
+        assert (
+            skipped[name] == "unreadable image (10000x10000 = 100000000 pixels, over the limit of 67108864 pixels; "
+            "downscale or crop it)"
+        )
+    assert skipped_rows(tmp_path / "c")["000020.jpg"] == "not a regular file"
 
 
 def test_bad_config_values_are_one_line_errors(tmp_path):

@@ -10,6 +10,7 @@ from builders import tiny_config
 from hypothesis import given
 from hypothesis import strategies as st
 
+from metadip.core.errors import ResultError
 from metadip.core.images import bundled_image
 from metadip.core.metrics import psnr
 from metadip.pipeline.config import (
@@ -374,3 +375,21 @@ def test_a_dip_method_may_override_the_network_it_borrows():
     plain = method_settings(config, "plain").architecture((3, 16, 16))
     assert same["config"]["fourier_features"] == 16 and plain["config"]["fourier_features"] == 0
     assert plain["seed"] == same["seed"] and plain["config"]["channels_down"] == same["config"]["channels_down"]
+
+
+def test_a_row_with_a_non_finite_metric_is_refused_and_never_written(tmp_path, monkeypatch):
+    import metadip.pipeline.evaluation as evaluation
+
+    cfg = tiny_config()
+    images = bundled_image("astronaut", 64).unsqueeze(0)
+    monkeypatch.setattr(evaluation, "psnr", lambda est, x: torch.tensor(float("nan")))  # as from a diverged solve
+    with pytest.raises(
+        ResultError, match=r"^den/a/dip_1 image a/test/0: psnr = nan, psnr_last = nan, not finite .* rerun$"
+    ):
+        evaluate_shard(shard_settings(cfg, "den", "dip"), "a", images, ["a/test/0"], ["p"], [0], {}, "cpu")
+    monkeypatch.undo()
+    rows = evaluate_shard(shard_settings(cfg, "den", "dip"), "a", images, ["a/test/0"], ["p"], [0], {}, "cpu")
+    rows[-1]["ssim"] = math.inf
+    with pytest.raises(ResultError, match=r"^den/a/dip_3 image a/test/0: ssim = inf"):
+        write_rows(rows, tmp_path / "shard.parquet")
+    assert not list(tmp_path.iterdir())

@@ -3,6 +3,7 @@ rows that do not pair up: one line on stderr, nothing written."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import yaml
 from test_claims import make_rows
 from workflow_helpers import ROOT
 
+from metadip.core.errors import ResultError
 from metadip.pipeline.config import DEFAULT_CONFIG, load_config
 from metadip.reporting.results import read_shards
 
@@ -46,6 +48,20 @@ def test_an_unreadable_shard_is_named(tmp_path):
         read_shards([good, bad])
     with pytest.raises(ValueError, match="no shards"):
         read_shards([])
+
+
+@pytest.mark.parametrize(("column", "value"), [("psnr", math.nan), ("ssim", -math.inf), ("seconds", math.inf)])
+def test_a_shard_with_a_non_finite_metric_is_refused_naming_the_file(tmp_path, column, value):
+    good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
+    metrics = {"psnr": 30.0, "psnr_last": 29.0, "ssim": 0.9, "seconds": 1.0}
+    pq.write_table(pa.Table.from_pylist([_row(1, "den", "dip", 0, **metrics)]), good)
+    rows = [_row(1, "den", "dip", i, **metrics) for i in (1, 2)]
+    rows[1][column] = value
+    pq.write_table(pa.Table.from_pylist(rows), bad)
+    with pytest.raises(
+        ResultError, match=rf"^\S*bad\.parquet: {column} = {value} in row 1, not a finite number; delete"
+    ):
+        read_shards([good, bad])
 
 
 @pytest.mark.parametrize("stage", ["aggregate", "claims"])

@@ -7,3 +7,8 @@ from __future__ import annotations
 
 class InputError(ValueError):
     """Bad input named by file, option or config key, with the fix, in the message."""
+
+
+class ResultError(InputError):
+    """A computed result that must not be kept or read (a non-finite metric), named by its
+    setting or file, with the fix."""

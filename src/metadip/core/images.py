@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,12 @@ from metadip.core.errors import InputError
 
 #: Photographs shipped inside the scikit-image wheel (public domain / CC0), usable offline.
 BUNDLED = ("astronaut", "chelsea", "coffee", "rocket", "camera", "brick", "grass", "gravel")
+
+#: Most pixels (width x height) of an image that is read: 8192 x 8192, far above the photographs
+#: the datasets crop from; a larger one would take gigabytes and minutes to decode. PIL's own
+#: decompression-bomb check (it refuses twice this outright) uses the same limit.
+MAX_PIXELS = 8192 * 8192
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 def to_tensor(img: Image.Image | np.ndarray) -> Tensor:
@@ -53,16 +61,54 @@ class UnreadableImageError(InputError):
     """An image file cannot be decoded (corrupt, truncated, unsupported format or pixel type)."""
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
+def _require_regular_file(path: Path) -> None:
+    """Raise ``FileNotFoundError``, or :class:`UnreadableImageError` for a folder, FIFO, socket or
+    device (opening a FIFO would wait for a writer forever)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such image file") from None
+    if not stat.S_ISREG(mode):
+        kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+        kind = next((name for test, name in kinds if test(mode)), "a device")
+        raise UnreadableImageError(f"{path}: not a regular file ({kind}); give an image file")
+
+
+def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """The image file opened by PIL (header read, pixels not yet decoded). Raises
+    ``FileNotFoundError``, or :class:`UnreadableImageError` for a file that is not a regular file
+    (a FIFO, a folder, a device) or an image of more than ``max_pixels`` pixels (at most
+    :data:`MAX_PIXELS`), naming its size and the limit; PIL's errors for other unreadable files
+    pass through."""
+    path = Path(path)
+    _require_regular_file(path)
+    fix = "downscale or crop it"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below reports it
+        try:
+            opened = Image.open(path)
+        except Image.DecompressionBombError:
+            raise UnreadableImageError(
+                f"{path}: more than {2 * Image.MAX_IMAGE_PIXELS} pixels, over the limit of {max_pixels} pixels; {fix}"
+            ) from None
+    w, h = opened.size
+    if w * h > max_pixels:
+        opened.close()
+        raise UnreadableImageError(f"{path}: {w}x{h} = {w * h} pixels, over the limit of {max_pixels} pixels; {fix}")
+    return opened
+
+
+def read_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode an image file as uint8 RGB ``(H, W, 3)``, with these stated conversion rules:
 
     EXIF orientation is applied; grey, palette, CMYK and 1-bit images are converted to RGB (grey
     replicated); alpha is dropped (RGBA/LA/PA → RGB values as stored); 16-bit images are scaled by
-    255/65535.  Raises ``FileNotFoundError`` or :class:`UnreadableImageError` naming the file.
+    255/65535.  Raises ``FileNotFoundError`` or :class:`UnreadableImageError` naming the file, the
+    latter before anything is decoded for a file :func:`open_image` refuses.
     """
     path = Path(path)
     try:
-        with Image.open(path) as opened:
+        with open_image(path, max_pixels) as opened:
             opened.load()
             im = ImageOps.exif_transpose(opened)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import shutil
+import stat
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from PIL import Image
 from metadip.core.atomic import dir_mode
 from metadip.core.errors import InputError
 from metadip.core.hashing import config_hash
-from metadip.core.images import UnreadableImageError, read_rgb
+from metadip.core.images import UnreadableImageError, open_image, read_rgb
 from metadip.core.progress_bars import progress
 from metadip.datasets.sources import SourceImage, scan_source, unusable_reason
 from metadip.datasets.store import MANIFEST_SCHEMA, write_manifest
@@ -150,6 +151,9 @@ def _candidates(dataset: dict[str, Any], crop_size: int, skipped: list, show_pro
         scale = source.get("scale", 1.0)
         for img in progress(images, desc=f"check {source['name']}", enabled=show_progress):
             try:
+                if not stat.S_ISREG(img.path.stat().st_mode):  # a FIFO's read would wait for a writer
+                    skipped.append((img.collection, img.name, "not a regular file"))
+                    continue
                 sha = _sha256(img.path)
             except OSError as err:  # missing, dangling or looping symlink, no permission, ...
                 skipped.append((img.collection, img.name, unusable_reason(img.path, err)))
@@ -157,18 +161,15 @@ def _candidates(dataset: dict[str, Any], crop_size: int, skipped: list, show_pro
             if sha in seen:
                 skipped.append((img.collection, img.name, f"duplicate of {seen[sha]} (same sha256)"))
                 continue
-            if center:  # decoded when drawn; only the header is read here
-                size = _header_size(img.path)
-                if size is None:
-                    skipped.append((img.collection, img.name, "unreadable image"))
-                    continue
-            else:
-                try:
+            try:
+                if center:  # decoded when drawn; only the header is read here
+                    size = _header_size(img.path)
+                else:
                     h, w, _ = read_rgb(img.path).shape
-                except UnreadableImageError as err:
-                    skipped.append((img.collection, img.name, f"unreadable image ({str(err).split(': ', 1)[-1]})"))
-                    continue
-                size = (w, h)
+                    size = (w, h)
+            except UnreadableImageError as err:
+                skipped.append((img.collection, img.name, f"unreadable image ({str(err).split(': ', 1)[-1]})"))
+                continue
             if center:
                 need = max(source.get("center_crop") or 0, crop_size)
                 ok, have = min(size) >= need, f"{size[0]}x{size[1]}"
@@ -183,14 +184,18 @@ def _candidates(dataset: dict[str, Any], crop_size: int, skipped: list, show_pro
     return out
 
 
-def _header_size(path: Path) -> tuple[int, int] | None:
+def _header_size(path: Path) -> tuple[int, int]:
+    """(width, height) as displayed (EXIF orientation applied), from the header; raises
+    :class:`UnreadableImageError` like :func:`read_rgb`."""
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)
             return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
+    except UnreadableImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise UnreadableImageError(f"{path}: not a readable image ({err})") from None
 
 
 # -- step 2: split by source image ------------------------------------------------------------------

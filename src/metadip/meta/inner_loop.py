@@ -344,6 +344,28 @@ def solve_batch(
     ]
 
 
+class StepSizeSchedule:
+    """α for every inference step as Python floats, read from K + 1 distinct rows (the K learned
+    steps and the beyond-K row) moved to the host at once: ``schedule[k]`` is step k's list of P
+    step sizes (0-based, any k ≥ 0), in constant memory whatever the number of steps."""
+
+    def __init__(self, rows: list[list[float]]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, step: int) -> list[float]:
+        if step < 0:
+            raise IndexError(f"step {step}: steps count from 0")
+        return self._rows[min(step, len(self._rows) - 1)]
+
+
+def step_size_schedule(model: MetaModel, op: Operator | None = None) -> StepSizeSchedule:
+    """The detached step sizes of inference (:meth:`MetaModel.step_sizes` at ``op``, the beyond-K
+    rule past K) as a :class:`StepSizeSchedule`; one host transfer."""
+    alphas = model.step_sizes(op=op).detach()
+    k = alphas.shape[0]
+    return StepSizeSchedule(torch.stack([*alphas, model.step_size_at(alphas, k)]).tolist())
+
+
 def _update_in_place(
     inner: InnerSettings,
     params: list[Tensor],
@@ -411,8 +433,7 @@ def _solve_together(
             return loss.unsqueeze(0), out.unsqueeze(0)
 
     state = [[torch.zeros_like(p) for p in params] for _ in range(2 if model.inner.update == "adam" else 1)]
-    alphas = model.step_sizes(op=op).detach()
-    alpha_rows = torch.stack([model.step_size_at(alphas, k) for k in range(steps)]).tolist()  # one transfer
+    alpha_rows = step_size_schedule(model, op)
     scales = model.element_scales()
     if scales is not None:
         scales = [t.detach() for t in scales]

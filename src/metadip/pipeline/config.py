@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import os
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,40 @@ SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "config.schema.ya
 
 DEFAULT_CONFIG = "config/config.yaml"
 
+#: the most steps of any solve or training run (the schema's maximum of every step count)
+MAX_STEPS = 100_000
+
 #: mappings whose entries an overlay config may remove by setting them to ``null``
 REMOVABLE = ("curate.datasets", "meta.methods", "evaluate.tasks", "evaluate.methods", "ablation.variants")
 
 
 class ConfigError(InputError):
     """The configuration file is missing, unreadable or violates the schema."""
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping names one key twice; ``problem`` says which key, on which lines."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice in one mapping (at any level), which
+    the safe loader would silently resolve to the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # a merge (<<) may be overridden
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # the base loader's error
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(
+                    None, None, f"duplicate key '{key}' at line {line} (first at line {seen[key]}); keep one"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _with_defaults(cls):
@@ -69,8 +99,27 @@ def _load_schema(schema_path: Path) -> dict[str, Any]:
     return yaml.safe_load(schema_path.read_text())
 
 
+def _non_finite(node: Any, where: tuple[str, ...] = ()) -> tuple[tuple[str, ...], float] | None:
+    """(key path, value) of the first NaN or infinite number in ``node`` (mappings and lists
+    searched depth first), or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return where, node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        found = _non_finite(value, (*where, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
 def _raise_first_error(schema: dict[str, Any], instance: Any, source: str, schema_path: Path) -> None:
-    """Validate (filling defaults); raise :class:`ConfigError` naming the first failing key."""
+    """Validate (filling defaults); raise :class:`ConfigError` naming the first non-finite number
+    or else the first failing key (JSON-schema bounds do not hold NaN back)."""
+    found = _non_finite(instance)
+    if found is not None:
+        raise ConfigError(
+            f"{source}: {'/'.join(found[0]) or '(top level)'}: {found[1]} is not a finite number; give one"
+        )
     errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -150,18 +199,34 @@ def workflow_config(config: dict[str, Any], source: str, base: dict[str, Any] | 
     return check_pipeline_config(validate_config(merged, source), source)
 
 
-def load_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML config file, validate it and fill in defaults."""
-    path = Path(path)
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in YAML file ``path`` (empty file: {}), read with :class:`StrictLoader`."""
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        config = yaml.load(path.read_text(), Loader=StrictLoader) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except DuplicateKeyError as err:
+        raise ConfigError(f"{path}: {err.problem}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate_config(config, source=str(path))
+    return config
+
+
+def check_config_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Read each YAML config file (the default config and every overlay) with the strict loader;
+    raise :class:`ConfigError` naming the file and the first duplicate key (with its line), or a
+    file that is missing, not YAML or not a mapping. Their merge is validated by
+    :func:`workflow_config`."""
+    for path in paths:
+        _read_yaml(Path(path))
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file (duplicate keys refused), validate it and fill in defaults."""
+    path = Path(path)
+    return validate_config(_read_yaml(path), source=str(path))
 
 
 def report_steps(method: dict[str, Any]) -> list[int]:

@@ -9,6 +9,7 @@ the operator of a (task, dataset) is drawn from (seed, task, dataset), the noise
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from torch import Tensor
 
 from metadip.core.atomic import atomic_path
 from metadip.core.device import default_device
+from metadip.core.errors import ResultError
 from metadip.core.images import to_tensor, to_uint8
 from metadip.core.metrics import psnr, ssim
 from metadip.core.seeding import derived_seed, name_key
@@ -36,6 +38,7 @@ from metadip.pipeline.artifacts import file_sha256, git_commit, load_denoiser, l
 from metadip.pipeline.config import dip_method_id
 from metadip.pipeline.plan import TABLE_OF_KIND
 from metadip.pipeline.settings import DenoiserMethod, DIPMethod, MetaMethod, PnPMethod, ShardSettings
+from metadip.reporting.results import METRICS
 from metadip.solvers.denoise import run_denoiser
 from metadip.solvers.dip import DIPSettings, fit_dip
 from metadip.solvers.pnp import PnPSettings, pnp_admm
@@ -304,7 +307,21 @@ def evaluate_shard(
                     "trace_seconds": tr["seconds"],
                 }
             )
+    check_finite(rows)
     return rows
+
+
+def check_finite(rows: list[dict[str, Any]]) -> None:
+    """Raise :class:`ResultError` naming the first row (task, dataset, method, image id) whose
+    :data:`METRICS` include NaN or an infinity."""
+    for r in rows:
+        bad = [f"{k} = {r[k]}" for k in METRICS if r.get(k) is not None and not math.isfinite(r[k])]
+        if bad:
+            raise ResultError(
+                f"{r['task']}/{r['dataset']}/{r['method']} image {r['image_id']}: {', '.join(bad)}, not finite (a "
+                "diverged solve, or an estimate equal to the clean image); fix the method's or task's settings "
+                "and rerun"
+            )
 
 
 SPEED_FIELDS = ("step_seconds", "ref_method", "ref_step_seconds", "ref_steps")
@@ -359,7 +376,9 @@ def decode_image(data: bytes, height: int, width: int) -> Tensor:
 
 
 def write_rows(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Write result rows as one parquet file, atomically."""
+    """Write result rows as one parquet file, atomically; :class:`ResultError` (nothing written)
+    for a row with a non-finite metric (:func:`check_finite`)."""
+    check_finite(rows)
     table = pa.Table.from_pylist(rows)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

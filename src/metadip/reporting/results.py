@@ -6,21 +6,43 @@ import os
 from collections.abc import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from metadip.core.errors import ResultError
 
 #: the results table's row order: by table, task setting, dataset, method id and image
 ORDER = ("table", "task", "dataset", "method", "image_index")
 
+#: the per-image numbers of a result row that the tables and claims read: never NaN or infinite
+METRICS = ("psnr", "psnr_last", "ssim", "seconds")
+
+
+def _check_finite(table: pa.Table, path: str | os.PathLike) -> None:
+    """Raise :class:`ResultError` naming ``path`` and the first column of :data:`METRICS` holding
+    NaN or an infinity (nulls pass)."""
+    for name in METRICS:
+        if name in table.column_names and pa.types.is_floating(table[name].type):
+            finite = pc.is_finite(table[name])
+            if pc.any(pc.invert(finite)).as_py():
+                row = pc.index(finite, False).as_py()
+                raise ResultError(
+                    f"{path}: {name} = {table[name][row].as_py()} in row {row}, not a finite number; "
+                    "delete the file and rerun the workflow"
+                )
+
 
 def read_shards(paths: Sequence[str | os.PathLike]) -> pa.Table:
     """The rows of every shard parquet file in one table sorted by :data:`ORDER` (columns a shard
-    lacks are null); ValueError naming the first unreadable file."""
+    lacks are null); ValueError naming the first unreadable file, :class:`ResultError` the first
+    holding a non-finite metric."""
     tables = []
     for path in paths:
         try:
             tables.append(pq.read_table(path))
         except (OSError, pa.ArrowInvalid) as err:
             raise ValueError(f"{path}: not a readable shard ({err}); delete it and rerun the workflow") from None
+        _check_finite(tables[-1], path)
     if not tables:
         raise ValueError("no shards to gather")
     table = pa.concat_tables(tables, promote_options="default")
