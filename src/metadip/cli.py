@@ -57,6 +57,7 @@ from metadip.pipeline.artifacts import (
     load_meta_init,
     read_sidecar,
 )
+from metadip.pipeline.config import MAX_STEPS
 
 DEFAULT_INIT = "results/meta/metadip/meta_init"  # where the pipeline writes (and `dvc pull` restores) MetaDIP's init
 TASK_DEFAULTS: dict[str, str | float | int] = {
@@ -68,7 +69,6 @@ TASK_DEFAULTS: dict[str, str | float | int] = {
 }
 NOISE_SEED = 1
 MAX_SIGMA = 255.0  # σ on the 0-255 scale: noise of the whole intensity range
-MAX_STEPS = 100_000
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's range
 RECORD_FORMAT = "metadip.measurement-record/1"
 OPTIONS = ("ratio", "sigma", "colour", "seed")  # an operator config's keys besides kind and image_shape
