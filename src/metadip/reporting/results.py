@@ -10,12 +10,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from metadip.core.errors import ResultError
+from metadip.pipeline.evaluation import METRICS
 
 #: the results table's row order: by table, task setting, dataset, method id and image
 ORDER = ("table", "task", "dataset", "method", "image_index")
-
-#: the per-image numbers of a result row that the tables and claims read: never NaN or infinite
-METRICS = ("psnr", "psnr_last", "ssim", "seconds")
 
 
 def _check_finite(table: pa.Table, path: str | os.PathLike) -> None:
