@@ -23,7 +23,7 @@ rule ablate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/ablate.py --config {params.config:q} --variant {wildcards.variant} --data {input.data:q} {params.transfer} "
+        "{params.py:q} {params.stages:q}/ablate.py --config {params.config:q} --config-sha {params.config_sha} --variant {wildcards.variant} --data {input.data:q} {params.transfer} "
         "--out {params.out:q} > {log:q} 2>&1"
 
 
@@ -52,7 +52,7 @@ rule ablation_dip:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/ablate.py --config {params.config:q} --dip --data {input.data:q} {params.transfer} "
+        "{params.py:q} {params.stages:q}/ablate.py --config {params.config:q} --config-sha {params.config_sha} --dip --data {input.data:q} {params.transfer} "
         "--out {params.out:q} > {log:q} 2>&1"
 
 
@@ -77,5 +77,5 @@ rule ablation_table:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/ablation_table.py --config {params.config:q} --results {input.variants:q} {params.dip} --markdown {output.markdown:q} "
+        "{params.py:q} {params.stages:q}/ablation_table.py --config {params.config:q} --config-sha {params.config_sha} --results {input.variants:q} {params.dip} --markdown {output.markdown:q} "
         "--csv {output.csv:q} > {log:q} 2>&1"

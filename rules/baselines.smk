@@ -21,7 +21,7 @@ rule train_denoiser:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/train_denoiser.py --config {params.config:q} --data {input.data:q} --out {params.out:q} > {log:q} 2>&1"
+        "{params.py:q} {params.stages:q}/train_denoiser.py --config {params.config:q} --config-sha {params.config_sha} --data {input.data:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule tune_pnp:
@@ -46,5 +46,5 @@ rule tune_pnp:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/tune_pnp.py --config {params.config:q} --data {input.data:q} --task {wildcards.task} "
+        "{params.py:q} {params.stages:q}/tune_pnp.py --config {params.config:q} --config-sha {params.config_sha} --data {input.data:q} --task {wildcards.task} "
         "--denoiser {wildcards.denoiser} {params.weights} --out {output:q} > {log:q} 2>&1"

@@ -5,10 +5,10 @@ import sys
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from metadip.core.atomic import write_text
 from metadip.core.hashing import config_hash
 from metadip.pipeline.config import ConfigError, workflow_config
 from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key, tables_of
+from metadip.pipeline.stage import config_snapshot, write_snapshot
 
 # Snakemake's config (`configfile:` in the Snakefile, then each --configfile overlay, then --config
 # values), validated once against config/config.schema.yaml with defaults filled in.
@@ -24,17 +24,30 @@ PY = sys.executable
 STAGES = os.path.join(workflow.basedir, "stages")  # entry points; the working directory may be elsewhere (--directory)
 CUR = CFG["paths"]["curated"]
 RES = CFG["paths"]["results"]
-# The stages read the merged config from this file (rewritten when its content changes; cluster jobs,
-# which re-read this file with the same settings, write the same bytes). Its path, not its content,
-# is in each rule's params: each rule's own sections are in its hash, so a change reruns only the
-# steps it touches. Interpreter and stages folder are relative to the working directory, so that a
-# clone elsewhere (or a `dvc pull` into one) does not count as changed params.
-MERGED_CONFIG = f"{RES}/config.yaml"
-_merged_text = yaml.safe_dump(CFG, sort_keys=False)
-if not os.path.exists(MERGED_CONFIG) or open(MERGED_CONFIG).read() != _merged_text:
-    os.makedirs(RES, exist_ok=True)
-    write_text(MERGED_CONFIG, _merged_text)
-STAGE = {"py": os.path.relpath(PY), "stages": os.path.relpath(STAGES), "config": MERGED_CONFIG}
+# The stages read the merged config from a snapshot named by the hash of its content, which the job
+# checks (--config-sha): a later invocation with another config writes another file, never this one,
+# so a running job reads the config it was planned with; cluster jobs re-parse the workflow with the
+# same settings and name the same file. A dry run writes it too, for running a stage by hand, but
+# needs no writable results folder: no job reads what a dry run writes. Path and hash are params
+# derived from the job's threads, which Snakemake leaves out of its rerun check: each rule's own
+# sections are in its config_hash param, so a change reruns only the steps it touches. Interpreter
+# and stages folder are relative to the working directory, so that a clone elsewhere (or a `dvc
+# pull` into one) does not count as changed params.
+CONFIG_SNAPSHOT, CONFIG_SHA, _config_text = config_snapshot(CFG, RES)
+try:
+    write_snapshot(CONFIG_SNAPSHOT, _config_text)
+except OSError as err:
+    if not workflow.output_settings.dryrun:
+        raise WorkflowError(
+            f"{CONFIG_SNAPSHOT}: cannot write the merged config ({os.strerror(err.errno) if err.errno else err}); "
+            f"make paths.results ({RES}) a writable folder with free space"
+        ) from None
+STAGE = {
+    "py": os.path.relpath(PY),
+    "stages": os.path.relpath(STAGES),
+    "config": lambda wildcards, threads: CONFIG_SNAPSHOT,
+    "config_sha": lambda wildcards, threads: CONFIG_SHA,
+}
 LOGS = f"{RES}/logs"
 BENCH = f"{RES}/benchmarks"
 EV = CFG["evaluate"]

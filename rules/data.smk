@@ -14,4 +14,4 @@ rule curate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/curate.py --config {params.config:q} --dataset {wildcards.dataset} --out {output:q} > {log:q} 2>&1"
+        "{params.py:q} {params.stages:q}/curate.py --config {params.config:q} --config-sha {params.config_sha} --dataset {wildcards.dataset} --out {output:q} > {log:q} 2>&1"

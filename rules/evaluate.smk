@@ -20,6 +20,6 @@ rule evaluate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/evaluate.py --config {params.config:q} --task {wildcards.task} --dataset {wildcards.dataset} "
+        "{params.py:q} {params.stages:q}/evaluate.py --config {params.config:q} --config-sha {params.config_sha} --task {wildcards.task} --dataset {wildcards.dataset} "
         "--data {input.data:q} --method {wildcards.method} --shard {wildcards.shard} {params.artifacts} "
         "--threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -28,5 +28,5 @@ rule meta_train:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.launch}{params.stages:q}/meta_train.py --config {params.config:q} --method {wildcards.method} --data {input.data:q} "
+        "{params.py:q} {params.launch}{params.stages:q}/meta_train.py --config {params.config:q} --config-sha {params.config_sha} --method {wildcards.method} --data {input.data:q} "
         "--out {params.out:q} > {log:q} 2>&1"

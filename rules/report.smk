@@ -23,7 +23,7 @@ rule aggregate:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/aggregate.py --config {params.config:q} --shards {input:q} --results {output.results:q} "
+        "{params.py:q} {params.stages:q}/aggregate.py --config {params.config:q} --config-sha {params.config_sha} --shards {input:q} --results {output.results:q} "
         "--summary {output.summary:q} --means {output.means:q} --convergence {output.convergence:q} > {log:q} 2>&1"
 
 
@@ -45,7 +45,7 @@ rule claims:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --shards {input:q} --out {params.prefix:q} > {log:q} 2>&1"
+        "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --config-sha {params.config_sha} --shards {input:q} --out {params.prefix:q} > {log:q} 2>&1"
 
 
 rule pnp_table:
@@ -87,5 +87,5 @@ rule render:
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/render.py --config {params.config:q} --results {input.results:q} --curated {params.curated:q} "
+        "{params.py:q} {params.stages:q}/render.py --config {params.config:q} --config-sha {params.config_sha} --results {input.results:q} --curated {params.curated:q} "
         "--tables {params.tables:q} --figures {params.figures:q} > {log:q} 2>&1"

@@ -29,12 +29,11 @@ from metadip.meta.maml import ablation_problems, meta_train, model_for_method, s
 from metadip.pipeline.artifacts import file_sha256
 from metadip.pipeline.config import (
     ConfigError,
-    load_config,
     validate_definition,
 )
 from metadip.pipeline.evaluation import dip_scores
 from metadip.pipeline.settings import DIPMethod, method_settings
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 
 DIP_JITTER_PURPOSE = 8  # seed key of vanilla DIP's input jitter on those measurements
 
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        config = load_config(a.config)
+        config = load_stage_config(a)
         ab = config["ablation"]
         if a.variant is not None and a.variant not in ab["variants"]:
             raise ConfigError(
@@ -98,22 +97,27 @@ def main(argv: list[str] | None = None) -> int:
             "photos": photos,
             "psnr_db": dip_scores(dip, problems, config["seed"], DIP_JITTER_PURPOSE, a.device),
         }
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
+        try:
+            write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
+        except OSError as err:
+            return fail("ablate", err)
         print(f"vanilla DIP on the ablation's problems: {', '.join(record['psnr_db'])} -> {out / 'result.json'}")
         return 0
     untrained = {k: v.clone() for k, v in model.prior.state_dict().items()}
     before = score_tasks(model, problems, ab["test_steps"], a.device)
-    meta_train(
-        model,
-        outer,
-        train,
-        val_set.images,
-        config["seed"],
-        out / "work",
-        device=a.device,
-        provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
-    )
+    try:  # checkpoints: a write error (disk full, read-only folder) is one line
+        meta_train(
+            model,
+            outer,
+            train,
+            val_set.images,
+            config["seed"],
+            out / "work",
+            device=a.device,
+            provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
+        )
+    except OSError as err:
+        return fail("ablate", err)
     seconds = training_summary(out / "work")["seconds"]  # the whole training, also when it was resumed
     after = score_tasks(model, problems, ab["test_steps"], a.device)
     model.prior.load_state_dict(untrained)  # the control: untrained θ₀, learned inner loop
@@ -131,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         "psnr_db": {"meta": after, "control": control, "init": before},
         "train_seconds": round(seconds, 4),
     }
-    write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
+    try:
+        write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
+    except OSError as err:
+        return fail("ablate", err)
     mean = {k: {t: sum(v) / len(v) for t, v in d.items()} for k, d in record["psnr_db"].items()}
     print(
         f"ablation '{a.variant}' ({record['overrides_text'] or 'reference'}): "

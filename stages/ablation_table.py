@@ -8,9 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from metadip.core.atomic import write_text
-from metadip.pipeline.config import ConfigError, load_config
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.core.atomic import write_texts
+from metadip.pipeline.config import ConfigError
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.ablation_table import longest_reading, table_rows, to_csv, to_markdown
 
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", help="the variant the others are paired with (default: ablation.reference)")
     a = p.parse_args(argv)
     try:
-        config = load_config(a.config)
+        config = load_stage_config(a)
         results = []
         for path in a.results:
             try:
@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         return fail("ablation_table", f"{a.dip}: {err}; rerun stages/ablate.py --dip with this config")
     reading = f" ({longest_reading(dip).rsplit('_', 1)[1]} steps, EMA)" if dip is not None else ""
-    write_text(a.markdown, caption + to_markdown(rows, reference, reading))
-    write_text(a.csv, to_csv(rows))
+    try:
+        write_texts({a.markdown: caption + to_markdown(rows, reference, reading), a.csv: to_csv(rows)})
+    except OSError as err:
+        return fail("ablation_table", err)
     print(f"ablation table of {len(results)} variants -> {a.markdown}, {a.csv}")
     return 0
 

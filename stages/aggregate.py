@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from metadip.core.atomic import atomic_path, write_text
-from metadip.pipeline.config import check_pipeline_config, load_config
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.core.atomic import atomic_paths
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.claims import headline
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
@@ -29,18 +28,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--convergence", required=True, help="output: convergence CSV (NMSE per iteration)")
     a = p.parse_args(argv)
     try:
-        settings = report_settings(check_pipeline_config(load_config(a.config), a.config))
-        table = read_shards(a.shards)
+        config = load_stage_config(a)
+        settings = report_settings(config)
+        table = read_shards(a.shards, config)
         rows = table.to_pylist()
         # everything is computed before anything is written: rows that do not pair up write nothing
-        summary = headline(rows, settings)
+        texts = [
+            json.dumps(headline(rows, settings), indent=2, sort_keys=True) + "\n",
+            means_csv(method_means(rows)),
+            convergence_csv(convergence_rows(rows, settings.methods)),
+        ]
+        with atomic_paths(a.results, a.summary, a.means, a.convergence) as (results, *tmps):
+            pq.write_table(table, results)
+            for tmp, text in zip(tmps, texts, strict=True):
+                tmp.write_text(text, encoding="utf-8")
     except INPUT_ERRORS as err:
         return fail("aggregate", err)
-    with atomic_path(a.results) as tmp:
-        pq.write_table(table, tmp)
-    write_text(a.summary, json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    write_text(a.means, means_csv(method_means(rows)))
-    write_text(a.convergence, convergence_csv(convergence_rows(rows, settings.methods)))
     print(
         f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, "
         f"{Path(a.means)}, {Path(a.convergence)}"

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import sys
 
-from metadip.core.atomic import write_text
-from metadip.pipeline.config import ConfigError, check_pipeline_config, load_config
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.core.atomic import write_texts
+from metadip.pipeline.config import ConfigError
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.claims import check_claims, claims_markdown
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
@@ -22,14 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output prefix: PREFIX.json and PREFIX.md")
     a = p.parse_args(argv)
     try:
-        settings = report_settings(check_pipeline_config(load_config(a.config), a.config))
+        config = load_stage_config(a)
+        settings = report_settings(config)
         if not settings.claims.enabled:
             raise ConfigError(f"{a.config}: claims.enabled is false; set it to true to check the claims")
-        verdict = check_claims(read_shards(a.shards).to_pylist(), settings)
+        verdict = check_claims(read_shards(a.shards, config).to_pylist(), settings)
+        write_texts(
+            {
+                f"{a.out}.json": json.dumps(verdict, indent=2) + "\n",
+                f"{a.out}.md": claims_markdown(verdict, settings.tasks),
+            }
+        )
     except INPUT_ERRORS as err:
         return fail("claims", err)
-    write_text(f"{a.out}.json", json.dumps(verdict, indent=2) + "\n")
-    write_text(f"{a.out}.md", claims_markdown(verdict, settings.tasks))
     for v in verdict["verdicts"]:
         n = v["counts"]
         print(

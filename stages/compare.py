@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import sys
 
-from metadip.core.atomic import write_text
-from metadip.pipeline.config import check_pipeline_config, load_config
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.core.atomic import write_texts
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.claims import check_comparisons, claims_markdown
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
@@ -46,15 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         pairs = [pair(t) for t in a.pair]
-        config = check_pipeline_config(load_config(a.config), a.config)
+        config = load_stage_config(a)
         if a.no_replicates:
             config["claims"]["replicates"] = {}
         settings = report_settings(config)
         result = check_comparisons(read_shards(a.shards).to_pylist(), settings, pairs, a.tasks)
+        write_texts(
+            {
+                f"{a.out}.json": json.dumps(result, indent=2) + "\n",
+                f"{a.out}.md": claims_markdown(result, settings.tasks, paper=False),
+            }
+        )
     except INPUT_ERRORS as err:
         return fail("compare", err)
-    write_text(f"{a.out}.json", json.dumps(result, indent=2) + "\n")
-    write_text(f"{a.out}.md", claims_markdown(result, settings.tasks, paper=False))
     for v in result["verdicts"]:
         n = v["counts"]
         print(

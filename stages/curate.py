@@ -7,8 +7,8 @@ import sys
 import time
 
 from metadip.datasets.curate import curate_dataset
-from metadip.pipeline.config import ConfigError, load_config
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.pipeline.config import ConfigError
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        config = load_config(a.config)
+        config = load_stage_config(a)
         cur = config["curate"]
         if a.dataset not in cur["datasets"]:
             raise ConfigError(

@@ -9,12 +9,11 @@ import json
 import sys
 from pathlib import Path
 
-from metadip.core.atomic import write_text
+from metadip.core.atomic import write_texts
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.pipeline.artifacts import load_denoiser
-from metadip.pipeline.config import load_config
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.denoiser_gap import denoiser_psnr, gap_rows, to_markdown
 
 BM3D = "bm3d"
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", required=True, help="output: Markdown table")
     a = p.parse_args(argv)
     try:
-        config = load_config(a.config)
+        config = load_stage_config(a)
         size = config["meta"]["image_size"]
         denoisers = {}
         for spec in a.weights:
@@ -72,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             val.images, a.sigmas, {BM3D: lambda x, s: bm3d_denoise(x, s, "np"), **denoisers}, config["seed"]
         )
         rows += gap_rows(scores, val.sources, dataset, a.reference)
-    write_text(
-        a.out, json.dumps({"images_per_dataset": a.images, "reference": a.reference, "rows": rows}, indent=1) + "\n"
-    )
     table = to_markdown(rows, a.reference)
-    write_text(a.markdown, table)
+    record = {"images_per_dataset": a.images, "reference": a.reference, "rows": rows}
+    try:
+        write_texts({a.out: json.dumps(record, indent=1) + "\n", a.markdown: table})
+    except OSError as err:
+        return fail("denoiser_gap", err)
     print(table)
     return 0
 

@@ -3,6 +3,7 @@ rows (PSNR, SSIM, seconds, seeds, provenance, estimates, per-iteration traces) a
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,11 +11,11 @@ from pathlib import Path
 import torch
 
 from metadip.datasets.sampling import load_evaluation_set
-from metadip.pipeline.config import ConfigError, check_pipeline_config, load_config, method_images
+from metadip.pipeline.config import ConfigError, method_images
 from metadip.pipeline.evaluation import evaluate_shard, write_rows
 from metadip.pipeline.plan import shard_indices
 from metadip.pipeline.settings import shard_settings
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,10 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     a = p.parse_args(argv)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if a.threads is not None and not 1 <= a.threads <= cores:
+        return fail("evaluate", f"--threads {a.threads}: give 1 to {cores} (the CPUs this process may use)")
     if a.threads:
         torch.set_num_threads(a.threads)
     try:
-        config = check_pipeline_config(load_config(a.config), a.config)
+        config = load_stage_config(a)
         ev = config["evaluate"]
         try:
             settings = shard_settings(config, a.task, a.method)
@@ -62,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             a.device,
             show_progress=sys.stderr.isatty(),
         )
+        write_rows(rows, a.out)
     except INPUT_ERRORS as err:
         return fail("evaluate", err)
-    write_rows(rows, a.out)
     by_method: dict[str, list[float]] = {}
     for r in rows:
         by_method.setdefault(r["label"], []).append(r["psnr"])

@@ -19,8 +19,8 @@ from metadip.datasets.store import training_images
 from metadip.meta.data_parallel import init_from_environment, leave
 from metadip.meta.maml import meta_train, model_for_method
 from metadip.pipeline.artifacts import file_sha256, save_meta_init
-from metadip.pipeline.config import ConfigError, load_config
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.pipeline.config import ConfigError
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     ranks, device = init_from_environment(a.device)
     try:
-        config = load_config(a.config)
+        config = load_stage_config(a)
         meta = config["meta"]
         if a.method not in meta["methods"]:
             raise ConfigError(
@@ -55,29 +55,32 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     t = time.perf_counter()
     seed = config["seed"] if method["seed"] is None else method["seed"]  # a replicate's own task draws
-    meta_train(
-        model,
-        outer,
-        train,
-        val,
-        seed,
-        out / "work",
-        device=device,
-        provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
-        ranks=ranks,
-    )
-    leave()
-    if not ranks.lead:
-        return 0
-    training = {"method": a.method, **method, "image_size": meta["image_size"], "dataset": data.name}
-    save_meta_init(
-        model,
-        out / "meta_init",
-        training_config=training,
-        dataset_manifest_sha256=manifest_sha256,
-        seed=seed,
-        extra={"training_summary": training_summary(out / "work")},
-    )
+    try:  # checkpoints and outputs: a write error (disk full, read-only folder) is one line
+        meta_train(
+            model,
+            outer,
+            train,
+            val,
+            seed,
+            out / "work",
+            device=device,
+            provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
+            ranks=ranks,
+        )
+        leave()
+        if not ranks.lead:
+            return 0
+        training = {"method": a.method, **method, "image_size": meta["image_size"], "dataset": data.name}
+        save_meta_init(
+            model,
+            out / "meta_init",
+            training_config=training,
+            dataset_manifest_sha256=manifest_sha256,
+            seed=seed,
+            extra={"training_summary": training_summary(out / "work")},
+        )
+    except OSError as err:
+        return fail("meta_train", err)
     s = training_summary(out / "work")
     print(
         f"meta-trained '{a.method}' in {time.perf_counter() - t:.0f} s: validation PSNR after "

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from metadip.core.atomic import write_text
+from metadip.core.atomic import write_texts
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.stage import INPUT_ERRORS, fail
 from metadip.reporting.pnp_tuning import to_csv, to_markdown, tuning_rows
@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         return fail("pnp_table", err)
     rows.sort(key=lambda r: (r["task"], r["denoiser"]))
     markdown, table = to_markdown(rows), to_csv(rows)  # both built before either is written
-    write_text(a.markdown, markdown)
-    write_text(a.csv, table)
+    try:
+        write_texts({a.markdown: markdown, a.csv: table})
+    except OSError as err:
+        return fail("pnp_table", err)
     edge = [f"{r['task']}/{r['denoiser']}" for r in rows if not r["interior"]]
     print(
         f"PnP tuning table of {len(rows)} settings: {a.markdown}, {a.csv}"

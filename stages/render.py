@@ -9,11 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from metadip.datasets.sampling import load_evaluation_set
-from metadip.pipeline.config import (
-    check_pipeline_config,
-    load_config,
-)
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.report import render
 from metadip.reporting.settings import report_settings
 
@@ -26,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figures", required=True, help="output folder of figure{2,3,4,5}.png")
     a = p.parse_args(argv)
     try:
-        config = check_pipeline_config(load_config(a.config), a.config)
+        config = load_stage_config(a)
         settings = report_settings(config)
         rows = pq.read_table(a.results).to_pylist()
         ev = config["evaluate"]
@@ -42,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             ).images
             for d in set(ev["roles"].values())
         }
+        written = render(settings, rows, truth, a.tables, a.figures)
     except INPUT_ERRORS as err:
         return fail("render", err)
-    written = render(settings, rows, truth, a.tables, a.figures)
     print(f"rendered {len(written)} files: {', '.join(str(w) for w in written)}")
     return 0
 

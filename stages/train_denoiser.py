@@ -15,8 +15,7 @@ from metadip.datasets.store import training_images
 from metadip.models.denoiser_training import DenoiserTraining, train_denoiser
 from metadip.models.denoisers import DRUNet, DRUNetConfig, load_official_drunet
 from metadip.pipeline.artifacts import file_sha256, save_denoiser
-from metadip.pipeline.config import load_config
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out = Path(a.out)
     try:
-        config = load_config(a.config)
+        config = load_stage_config(a)
         cfg = config["baselines"]["drunet"]
         if cfg["official_weights"]:
             net = load_official_drunet(cfg["official_weights"], channels=3)
@@ -56,24 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     except INPUT_ERRORS as err:
         return fail("train_denoiser", err)
     t = time.perf_counter()
-    train_denoiser(
-        net,
-        settings,
-        train,
-        val,
-        config["seed"],
-        out / "work",
-        device=a.device,
-        provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
-    )
-    save_denoiser(
-        net,
-        out / "drunet",
-        source="trained",
-        training_config={**cfg, "image_size": size, "dataset": data.name},
-        dataset_manifest_sha256=manifest_sha256,
-        seed=config["seed"],
-    )
+    try:  # checkpoints and outputs: a write error (disk full, read-only folder) is one line
+        train_denoiser(
+            net,
+            settings,
+            train,
+            val,
+            config["seed"],
+            out / "work",
+            device=a.device,
+            provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
+        )
+        save_denoiser(
+            net,
+            out / "drunet",
+            source="trained",
+            training_config={**cfg, "image_size": size, "dataset": data.name},
+            dataset_manifest_sha256=manifest_sha256,
+            seed=config["seed"],
+        )
+    except OSError as err:
+        return fail("train_denoiser", err)
     last = (out / "work" / "metrics.csv").read_text().strip().splitlines()[-1].split(",")
     print(
         f"trained DRUNet in {time.perf_counter() - t:.0f} s: validation PSNR at sigma {settings.val_sigma:g} "

@@ -15,9 +15,9 @@ from metadip.datasets.sampling import load_evaluation_set
 from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.artifacts import load_denoiser
-from metadip.pipeline.config import ConfigError, load_config
+from metadip.pipeline.config import ConfigError
 from metadip.pipeline.plan import pnp_grid_key
-from metadip.pipeline.stage import INPUT_ERRORS, fail, stage_parser
+from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.solvers.pnp_tuning import grid_search
 
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output JSON file")
     a = p.parse_args(argv)
     try:
-        config = load_config(a.config)
+        config = load_stage_config(a)
         pnp = config["baselines"]["pnp"]
         tasks = config["evaluate"]["tasks"]
         if a.task not in tasks or tasks[a.task]["kind"] == "denoising":
@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     result.update(task_name=a.task, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
     if a.denoiser == "bm3d":
         result["bm3d_profile"] = pnp["bm3d_profile"]
-    write_text(a.out, json.dumps(result, indent=2) + "\n")
+    try:
+        write_text(a.out, json.dumps(result, indent=2) + "\n")
+    except OSError as err:
+        return fail("tune_pnp", err)
     b = result["best"]
     print(
         f"tuned PnP-ADMM+{a.denoiser} for {a.task} on {len(images)} validation images from "

@@ -83,6 +83,7 @@ def tiny_setup(tmp_path: Path) -> tuple[Path, Path]:
         "tasks": {"den_25": {"kind": "denoising", "sigma": 25}},
         "variants": {"reference": {}},
         "transfer": {"dataset": "d", "tasks": {"den_15": {"kind": "denoising", "sigma": 15}}},
+        "dip": None,  # no dip method under evaluate.methods
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     return tmp_path / "c.yaml", data

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
+import signal
 import stat
+import subprocess
+import sys
 import types
 
 import pyarrow.parquet as pq
 import pytest
 import torch
 from builders import TINY, curate, dataset_config, images, make_folder, outer, tiny_model, training_images
+from workflow_helpers import BIN, ROOT, sh
 
 from metadip.core import training_log
-from metadip.core.atomic import atomic_path, current_umask, write_text
+from metadip.core.atomic import _host, atomic_path, current_umask, remove_stale_temps, write_text
 from metadip.core.checkpoints import save_checkpoint
 from metadip.core.images import save_png
 from metadip.core.training_log import training_summary
@@ -77,6 +82,59 @@ def test_meta_init_and_curated_folder_get_the_umask_mode(umask, tmp_path):
     curate(cfg, out)
     assert mode(out) == 0o777 & ~umask  # mkdtemp's 0700 would hide the dataset from the group
     assert {mode(p) for p in out.iterdir()} == {0o666 & ~umask}
+
+
+# -- 2. temporary files of killed writers --------------------------------------------------------------
+
+
+def test_the_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    """A writer killed with SIGKILL inside atomic_path leaves its hidden temporary file; the next
+    write of the same target removes it (its pid is gone), and writes the target."""
+    target = tmp_path / "shard-0.parquet"
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys; from metadip.core.atomic import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)",
+            str(target),
+        ],
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(f".shard-0.parquet.{_host()}.")
+    write_text(target, "whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["shard-0.parquet"] and target.read_text() == "whole"
+
+
+def test_a_live_writers_or_another_hosts_temporary_file_is_kept(tmp_path):
+    target = tmp_path / "summary.json"
+    dead = subprocess.run([sys.executable, "-c", "print(__import__('os').getpid())"], capture_output=True, check=True)
+    dead_pid = int(dead.stdout)  # a process that has exited
+    live = [
+        f".summary.json.{_host()}.{os.getppid()}.abc123.json.tmp",
+        f".summary.json.{_host()}.{os.getpid()}.x.json.tmp",
+    ]
+    other = [f".summary.json.elsewhere.{dead_pid}.abc123.json.tmp", f".other.json.{_host()}.{dead_pid}.abc.json.tmp"]
+    stale = f".summary.json.{_host()}.{dead_pid}.abc123.json.tmp"
+    for name in [*live, *other, stale]:
+        (tmp_path / name).write_text("partial")
+    assert remove_stale_temps(target) == [tmp_path / stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(live + other)
+
+
+def test_dvc_ignores_the_temporary_files(tmp_path):
+    """`.dvcignore` keeps a killed writer's file out of a DVC-tracked output folder."""
+    sh(BIN / "dvc", "init", "-q", "--no-scm", cwd=tmp_path)
+    shutil.copy(ROOT / ".dvcignore", tmp_path / ".dvcignore")
+    temp = "results/eval/den_25/skimage/bm3d/.shard-0.parquet.node-7.4242.k2j3h4_1.parquet.tmp"
+    out = sh(
+        BIN / "dvc", "check-ignore", temp, "results/eval/den_25/skimage/bm3d/shard-0.parquet", cwd=tmp_path, check=False
+    )
+    assert out.stdout.split() == [temp], out.stdout + out.stderr
 
 
 # -- 4. a resumed run's log continues the running totals ---------------------------------------------

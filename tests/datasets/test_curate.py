@@ -368,6 +368,8 @@ def test_bad_config_values_are_one_line_errors(tmp_path):
 
 def test_stage_cli(folder, tmp_path):
     cfg = dataset_config([{"type": "folder", "name": "photos", "root": str(folder)}])
+    cfg["meta"]["train_dataset"] = "d"  # the references the stage cross-checks
+    cfg["evaluate"]["roles"] = {"faces": "d", "natural": "d"}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     stage = [sys.executable, str(ROOT / "stages" / "curate.py"), "--config", str(tmp_path / "c.yaml")]
     ok = subprocess.run(

@@ -20,7 +20,8 @@ def setup(tmp_path):
         [{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos"))}], crops=(8, 3, 2)
     )
     curate(cfg, tmp_path / "data")
-    cfg["meta"] = {"image_size": 32}
+    cfg["meta"] = {"image_size": 32, "methods": {}}
+    cfg["ablation"] = {"dip": None}
     cfg["baselines"] = {
         "drunet": {
             "network": {"widths": [4, 8, 8, 8], "blocks": 1},
@@ -36,11 +37,13 @@ def setup(tmp_path):
         },
     }
     cfg["evaluate"] = {
+        "roles": {"faces": "d", "natural": "d"},
+        "methods": {},
         "tasks": {
             "cs": {"kind": "cs_fast", "ratio": 0.5},
             "pr": {"kind": "pr_fast", "ratio": 0.5},
             "den": {"kind": "denoising"},
-        }
+        },
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     return [sys.executable, "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "data")]

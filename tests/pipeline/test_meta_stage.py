@@ -20,8 +20,11 @@ def test_meta_train_stage_writes_a_loadable_meta_init(tmp_path):
         [{"type": "folder", "name": "photos", "root": str(make_folder(tmp_path / "photos"))}], crops=(8, 2, 2)
     )
     curate(cfg, tmp_path / "data")
+    cfg["evaluate"] = {"roles": {"faces": "d", "natural": "d"}, "methods": {}}  # what the stages cross-check
+    cfg["ablation"] = {"dip": None}
     cfg["meta"] = {
         "image_size": 32,
+        "train_dataset": "d",
         "methods": {
             "tiny": {
                 "arch": "dip",

@@ -1,5 +1,6 @@
 """Gathering the evaluation shards (metadip.reporting.results) and the aggregate stage's refusal of
-rows that do not pair up: one line on stderr, nothing written."""
+rows that do not pair up, were computed under another config or cannot be written: one line on
+stderr, nothing written."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from test_claims import make_rows
 from workflow_helpers import ROOT
 
 from metadip.core.errors import ResultError
-from metadip.pipeline.config import DEFAULT_CONFIG, load_config
+from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
+from metadip.pipeline.settings import shard_config_hash
 from metadip.reporting.results import read_shards
 
 
@@ -64,14 +66,23 @@ def test_a_shard_with_a_non_finite_metric_is_refused_naming_the_file(tmp_path, c
         read_shards([good, bad])
 
 
-@pytest.mark.parametrize("stage", ["aggregate", "claims"])
-def test_aggregate_and_claims_refuse_rows_that_do_not_pair_up_and_write_nothing(stage, tmp_path):
+def planned_rows(config: dict) -> list[dict]:
+    """Rows of every task, class, image and method, each with the config_hash ``config`` gives it."""
+    return [
+        dict(r, table=1, config_hash=shard_config_hash(config, r["task"], r["method_name"])) for r in make_rows(config)
+    ]
+
+
+def den_25_config(tmp_path) -> dict:
+    """The default config with the one task setting den_25, written to tmp_path/config.yaml."""
     config = load_config(DEFAULT_CONFIG)
     config["evaluate"]["tasks"] = {"den_25": {"kind": "denoising", "sigma": 25}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    rows = [dict(r, table=1) for r in make_rows(config) if not (r["method"] == "dip_1000" and r["image_index"] == 2)]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "shard.parquet")
-    out = tmp_path / "out"
+    return load_config(tmp_path / "config.yaml")  # as the stage reads it
+
+
+def run_stage(stage: str, tmp_path, out, shards=("shard.parquet",)) -> subprocess.CompletedProcess:
+    """stages/<stage>.py (aggregate or claims) on tmp_path/config.yaml and the shards, writing under ``out``."""
     outputs = {
         "aggregate": [
             *("--results", str(out / "results.parquet"), "--summary", str(out / "summary.json")),
@@ -79,17 +90,25 @@ def test_aggregate_and_claims_refuse_rows_that_do_not_pair_up_and_write_nothing(
         ],
         "claims": ["--out", str(out / "claims")],
     }[stage]
-    run = subprocess.run(
+    return subprocess.run(
         [
-            sys.executable,
-            str(ROOT / "stages" / f"{stage}.py"),
-            *("--config", str(tmp_path / "config.yaml"), "--shards", str(tmp_path / "shard.parquet")),
+            *(sys.executable, str(ROOT / "stages" / f"{stage}.py"), "--config", str(tmp_path / "config.yaml")),
+            *("--shards", *(str(tmp_path / s) for s in shards)),
             *outputs,
         ],
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+@pytest.mark.parametrize("stage", ["aggregate", "claims"])
+def test_aggregate_and_claims_refuse_rows_that_do_not_pair_up_and_write_nothing(stage, tmp_path):
+    config = den_25_config(tmp_path)
+    rows = [r for r in planned_rows(config) if not (r["method"] == "dip_1000" and r["image_index"] == 2)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "shard.parquet")
+    out = tmp_path / "out"
+    run = run_stage(stage, tmp_path, out)
     assert run.returncode == 1, run.stderr
     assert run.stderr.startswith(f"{stage}: error: ") and run.stderr.count("\n") == 1, run.stderr
     assert "dip_1000" in run.stderr
@@ -112,3 +131,87 @@ def test_claims_stage_refuses_a_config_with_the_claims_off(tmp_path):
     assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
     assert "claims.enabled is false" in run.stderr and "set it to true" in run.stderr
     assert not list(tmp_path.glob("claims*"))
+
+
+@pytest.mark.parametrize("stage", ["aggregate", "claims"])
+def test_aggregate_and_claims_refuse_a_shard_computed_under_another_config(stage, tmp_path):
+    """A shard whose rows carry another config_hash than the config gives their task and method (e.g.
+    computed at sigma 50 while the plan says 25) is named, with the fix; nothing is written."""
+    config = den_25_config(tmp_path)
+    other = load_config(DEFAULT_CONFIG)
+    other["evaluate"]["tasks"] = {"den_25": {"kind": "denoising", "sigma": 50}}
+    rows = planned_rows(config)
+    pq.write_table(pa.Table.from_pylist([r for r in rows if r["method_name"] != "metadip"]), tmp_path / "good.parquet")
+    stale = [
+        dict(r, config_hash=shard_config_hash(other, "den_25", "metadip"))
+        for r in rows
+        if r["method_name"] == "metadip"
+    ]
+    pq.write_table(pa.Table.from_pylist(stale), tmp_path / "stale.parquet")
+    out = tmp_path / "out"
+    run = run_stage(stage, tmp_path, out, shards=("good.parquet", "stale.parquet"))
+    assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith(
+        f"{stage}: error: {tmp_path / 'stale.parquet'}: rows of den_25/metadip computed under another config"
+    )
+    assert "delete the shard and rerun snakemake" in run.stderr
+    assert not out.exists()
+    # the same shard with the planned hashes passes the check
+    pq.write_table(pa.Table.from_pylist([r for r in rows if r["method_name"] == "metadip"]), tmp_path / "stale.parquet")
+    assert "another config" not in run_stage(stage, tmp_path, out, shards=("good.parquet", "stale.parquet")).stderr
+
+
+def test_read_shards_checks_rows_against_the_config_only_when_given_one(tmp_path):
+    config = load_config(DEFAULT_CONFIG)
+    row = _row(1, "den_25", "bm3d", 0, method_name="bm3d", config_hash="0123456789abcdef")
+    pq.write_table(pa.Table.from_pylist([row]), tmp_path / "s.parquet")
+    assert read_shards([tmp_path / "s.parquet"]).num_rows == 1
+    with pytest.raises(ConfigError, match=r"s\.parquet: rows of den_25/bm3d computed under another config"):
+        read_shards([tmp_path / "s.parquet"], config)
+    pq.write_table(pa.Table.from_pylist([_row(1, "den_25", "bm3d", 0)]), tmp_path / "s.parquet")
+    with pytest.raises(ConfigError, match=r"s\.parquet: no column method_name, config_hash"):
+        read_shards([tmp_path / "s.parquet"], config)
+
+
+def test_shard_config_hash_moves_only_with_what_the_rows_depend_on():
+    """Sections a shard does not read (another meta method, the curated previews, the PnP grids, the
+    claims) leave its hash alone, so that aggregate never refuses a shard the workflow keeps."""
+    config = load_config(DEFAULT_CONFIG)
+    before = {m: shard_config_hash(config, "den_25", m) for m in ("dip", "metadip", "bm3d", "drunet")}
+    config["meta"]["methods"]["metasiren"]["outer"]["steps"] += 1
+    config["baselines"]["pnp"]["grid"]["cs_bm3d"]["rho"] = [9.0]
+    config["claims"]["within_db"] = 9.0
+    config["curate"]["preview_crops"] += 1
+    assert {m: shard_config_hash(config, "den_25", m) for m in before} == before
+    config["meta"]["methods"]["metadip"]["outer"]["steps"] += 1  # what metadip's meta-init was trained with
+    after = {m: shard_config_hash(config, "den_25", m) for m in before}
+    assert after["metadip"] != before["metadip"] and after["dip"] == before["dip"] and after["bm3d"] == before["bm3d"]
+    config["evaluate"]["tasks"]["den_25"]["sigma"] = 50
+    assert all(shard_config_hash(config, "den_25", m) != after[m] for m in before)
+
+
+def test_a_write_error_is_one_line_and_writes_nothing(tmp_path):
+    """--results under a regular file (or a full disk): one line naming the file, exit 1."""
+    config = den_25_config(tmp_path)
+    traces = {"trace_step": [1, 2], "trace_nmse": [0.5, 0.25], "trace_nmse_last": [0.5, 0.25]}
+    pq.write_table(pa.Table.from_pylist([r | traces for r in planned_rows(config)]), tmp_path / "shard.parquet")
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    out = tmp_path / "out"
+    out.mkdir()
+    run = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "stages" / "aggregate.py"), "--config", str(tmp_path / "config.yaml")),
+            *("--shards", str(tmp_path / "shard.parquet"), "--results", str(tmp_path / "blocker" / "results.parquet")),
+            *("--summary", str(out / "summary.json"), "--means", str(out / "means.csv")),
+            *("--convergence", str(out / "convergence.csv")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+    assert (
+        run.stderr.startswith("aggregate: error: ")
+        and "blocker/results.parquet: cannot create its folder" in run.stderr
+    )
+    assert "Traceback" not in run.stderr and not list(out.iterdir())  # the other outputs are not written either

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -30,6 +31,8 @@ from workflow_helpers import (
     psnr_cells,
     sh,
 )
+
+from metadip.pipeline.stage import content_sha
 
 
 def test_lint_is_clean():
@@ -92,11 +95,10 @@ def test_ablation_is_off_by_default_and_one_job_per_variant_when_on(tmp_path):
 def test_command_line_config_is_honoured_and_validated(tmp_path):
     base = job_stats(sh(BIN / "snakemake", "-n", "-d", tmp_path / "a", cwd=ROOT).stdout)
     proc = sh(BIN / "snakemake", "-n", "-d", tmp_path / "b", "--config", "evaluate={images: 3, shards: 1}", cwd=ROOT)
-    merged = yaml.safe_load((tmp_path / "b" / "results" / "config.yaml").read_text())
+    merged = yaml.safe_load(snapshot_of(proc.stdout, tmp_path / "b").read_text())
     assert merged["evaluate"]["images"] == 3 and merged["evaluate"]["shards"] == 1  # numbers, not strings
     shards = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["evaluate"]["shards"]
     assert job_stats(proc.stdout)["evaluate"] * shards == base["evaluate"]
-    assert "--config results/config.yaml" in proc.stdout  # the stages read the merged config
 
     for args, named in (
         (["no_such_key=1"], "'no_such_key' was unexpected"),
@@ -106,6 +108,15 @@ def test_command_line_config_is_honoured_and_validated(tmp_path):
         bad = sh(BIN / "snakemake", "-n", "-d", tmp_path / "c", "--config", *args, cwd=ROOT, check=False)
         assert bad.returncode != 0 and named in bad.stdout + bad.stderr, bad.stdout + bad.stderr
         assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def snapshot_of(plan: str, workdir) -> Path:
+    """The config snapshot every stage of a dry run's plan reads (--config with its hash, --config-sha)."""
+    found = set(re.findall(r"--config (results/configs/(\w+)\.yaml) --config-sha (\w+)", plan))
+    assert len(found) == 1 and all(name == sha for _, name, sha in found), found
+    path = workdir / found.pop()[0]
+    assert content_sha(path.read_bytes()) == path.stem
+    return path
 
 
 def test_meta_training_on_several_gpus_runs_under_torchrun_in_one_job(tmp_path):
@@ -128,8 +139,8 @@ def test_overlay_keys_follow_the_default_configs_order(tmp_path):
     # tables' row order), an overlay's new method after the default ones
     extra = "extra: {kind: meta, init: metadip, label: X, steps: 5}"
     (tmp_path / "o.yaml").write_text(f"evaluate:\n  methods:\n    {extra}\n")
-    sh(BIN / "snakemake", "-n", "-d", tmp_path, "--configfile", tmp_path / "o.yaml", cwd=ROOT)
-    merged = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
+    proc = sh(BIN / "snakemake", "-n", "-d", tmp_path, "--configfile", tmp_path / "o.yaml", cwd=ROOT)
+    merged = yaml.safe_load(snapshot_of(proc.stdout, tmp_path).read_text())
     default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     assert list(merged) == [k for k in default if k in merged] + [k for k in merged if k not in default]
     assert list(merged["evaluate"]["methods"]) == [*default["evaluate"]["methods"], "extra"]

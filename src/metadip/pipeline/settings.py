@@ -8,7 +8,7 @@ method's speed reference, PnP's phase-retrieval steps) and the batch size — so
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,17 +156,49 @@ def shard_settings(config: Mapping[str, Any], task_name: str, method_name: str) 
 
 
 def shard_config_hash(config: Mapping[str, Any], task_name: str, method_name: str) -> str:
-    """Hash of every config value a shard's rows depend on."""
-    ev = config["evaluate"]
-    return config_hash(
-        {
-            "seed": config["seed"],
-            "curate": config["curate"],
-            "meta": config["meta"],
-            "baselines": config["baselines"],
-            "task": ev["tasks"][task_name],
-            "method": ev["methods"][method_name],
-            "images": ev["images"],
-            "split": ev["split"],
-        }
-    )
+    """Hash of the config values a shard's rows depend on: the seed, image size, evaluation set, the
+    task and the method with what it borrows (its meta method, DIP network, DRUNet, PnP settings,
+    speed reference). The workflow's evaluate rule hashes all of them too, so a change that moves
+    this hash reruns the shard."""
+    ev, meta, baselines = config["evaluate"], config["meta"], config["baselines"]
+    m = ev["methods"][method_name]
+    section: dict[str, Any] = {
+        "seed": config["seed"],
+        "image_size": meta["image_size"],
+        "images": ev["images"],
+        "split": ev["split"],
+        "task": ev["tasks"][task_name],
+        "method": m,
+    }
+    if m["kind"] == "meta":
+        section["init"] = meta["methods"][m["init"]]
+    if m["kind"] == "dip":
+        section["network_of"] = {k: meta["methods"][m["network_of"]][k] for k in ("arch", "network", "inner")}
+    if m["kind"] == "pnp":
+        section["pnp"] = {"pr_steps": baselines["pnp"]["pr_steps"]}
+        if m["denoiser"] == "bm3d":
+            section["pnp"]["bm3d_profile"] = baselines["pnp"]["bm3d_profile"]
+    if m.get("denoiser") == "drunet":
+        section["drunet"] = baselines["drunet"]
+    if m.get("speed_reference"):
+        ref = ev["methods"][m["speed_reference"]]
+        section["speed_reference"] = {k: v for k, v in ref.items() if k != "images"}
+        section["speed_network"] = {k: meta["methods"][ref["network_of"]][k] for k in ("arch", "network", "inner")}
+    return config_hash(section)
+
+
+def check_shard_rows(path: str, keys: Sequence[tuple[str, str, str]], config: Mapping[str, Any]) -> None:
+    """Raise ConfigError unless every row of shard ``path``, given as (task, method_name,
+    config_hash), was computed under ``config`` (:func:`shard_config_hash` of its task and method)."""
+    expected: dict[tuple[str, str], str | None] = {}
+    for task, method, got in keys:
+        if (task, method) not in expected:
+            try:
+                expected[task, method] = shard_config_hash(config, task, method)
+            except (KeyError, TypeError):  # a task or method this config lacks
+                expected[task, method] = None
+        if got != expected[task, method]:
+            raise ConfigError(
+                f"{path}: rows of {task}/{method} computed under another config (config_hash {got}, this config "
+                f"gives {expected[task, method]}); delete the shard and rerun snakemake"
+            )

@@ -1,27 +1,82 @@
 """What the workflow's stages (``stages/*.py``, thin command-line entry points) share: a parser
-with ``--config``, and bad input reported as one line on stderr with exit status 1."""
+with ``--config`` and ``--config-sha``, the config loaded and cross-checked, the workflow's config
+snapshots, and bad input reported as one line on stderr with exit status 1."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
-from metadip.pipeline.config import DEFAULT_CONFIG
+import yaml
 
-#: errors that mean bad input (a config, dataset or artifact that is missing, unreadable or invalid):
-#: one line, exit status 1, no traceback
+from metadip.core.atomic import write_text
+from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, check_pipeline_config, load_config
+
+#: errors that mean bad input (a config, dataset or artifact that is missing, unreadable or invalid,
+#: or an output that cannot be written): one line, exit status 1, no traceback
 INPUT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
 
 
 def stage_parser(description: str | None) -> argparse.ArgumentParser:
-    """An argument parser with the stage's docstring and ``--config`` (the workflow passes its
-    merged, validated config; standalone runs default to ``config/config.yaml``)."""
+    """An argument parser with the stage's docstring, ``--config`` (the workflow passes its merged,
+    validated config; standalone runs default to ``config/config.yaml``) and ``--config-sha``."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.add_argument(
+        "--config-sha", help="refuse the config file unless its content has this hash (the workflow passes it)"
+    )
     return p
 
 
-def fail(stage: str, err: BaseException) -> int:
+def content_sha(data: bytes) -> str:
+    """Short hash of a file's content: sha256, 16 hex digits."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def load_stage_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The config of ``args.config``, validated (defaults filled in) and cross-checked; with
+    ``args.config_sha``, only when the file's :func:`content_sha` is that value (ConfigError)."""
+    if args.config_sha:
+        try:
+            got = content_sha(Path(args.config).read_bytes())
+        except OSError as err:
+            raise ConfigError(
+                f"{args.config}: cannot read the config snapshot ({err.strerror or err}); rerun snakemake"
+            ) from None
+        if got != args.config_sha:
+            raise ConfigError(
+                f"{args.config}: content hash {got}, not the {args.config_sha} this job was planned with (the file "
+                "was changed after snakemake wrote it); delete it and rerun snakemake"
+            )
+    return check_pipeline_config(load_config(args.config), str(args.config))
+
+
+def config_snapshot(config: dict[str, Any], results: str | os.PathLike) -> tuple[str, str, str]:
+    """(path, hash, text) of the workflow's config snapshot: the merged config as YAML in
+    ``<results>/configs/<hash of the text>.yaml``. Nothing is written (:func:`write_snapshot`)."""
+    text = yaml.safe_dump(config, sort_keys=False)
+    sha = content_sha(text.encode())
+    return f"{results}/configs/{sha}.yaml", sha, text
+
+
+def write_snapshot(path: str | os.PathLike, text: str) -> bool:
+    """Write a config snapshot unless the file holds ``text`` already (atomically; a snapshot with
+    other content is replaced: its name is the hash of ``text``). True when it was written."""
+    path = Path(path)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    write_text(path, text)
+    return True
+
+
+def fail(stage: str, err: BaseException | str) -> int:
     """Report ``err`` as ``<stage>: error: <message>`` on stderr; the exit status to return (1)."""
     print(f"{stage}: error: {err}", file=sys.stderr)
     return 1
