@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from metadip.core.errors import ResultError
+from metadip.core.errors import InputError, ResultError
 
 #: the results table's row order: by table, task setting, dataset, method id and image
 ORDER = ("table", "task", "dataset", "method", "image_index")
@@ -34,21 +34,21 @@ def _check_finite(table: pa.Table, path: str | os.PathLike) -> None:
 
 def read_shards(paths: Sequence[str | os.PathLike]) -> pa.Table:
     """The rows of every shard parquet file in one table sorted by :data:`ORDER` (columns a shard
-    lacks are null); ValueError naming the first unreadable file, :class:`ResultError` the first
+    lacks are null); :class:`InputError` naming the first unreadable file, :class:`ResultError` the first
     holding a non-finite metric."""
     tables = []
     for path in paths:
         try:
             tables.append(pq.read_table(path))
         except (OSError, pa.ArrowInvalid) as err:
-            raise ValueError(f"{path}: not a readable shard ({err}); delete it and rerun the workflow") from None
+            raise InputError(f"{path}: not a readable shard ({err}); delete it and rerun the workflow") from None
         _check_finite(tables[-1], path)
     if not tables:
-        raise ValueError("no shards to gather")
+        raise InputError("no shards to gather; give at least one shard of stages/evaluate.py")
     table = pa.concat_tables(tables, promote_options="default")
     missing = [k for k in ORDER if k not in table.column_names]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{paths[0]}{' ...' * (len(paths) > 1)}: no column {', '.join(missing)}; not evaluation shards "
             "(stages/evaluate.py writes them)"
         )
