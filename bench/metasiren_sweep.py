@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from metadip.core.errors import InputError
 from metadip.core.images import resize_images
 from metadip.core.metrics import psnr
 from metadip.core.seeding import seeded_generator
@@ -52,7 +53,7 @@ def val_crops(root: Path, n: int, size: int, method: str) -> tuple[torch.Tensor,
     order = [g[k] for k in range(max(map(len, groups.values()), default=0)) for g in groups.values() if k < len(g)]
     picked = order[:n]
     if len(picked) < n:
-        raise ValueError(f"{root}: the val split has {len(split)} crops, --per-dataset asks for {n}")
+        raise InputError(f"{root}: the val split has {len(split)} crops, --per-dataset asks for {n}")
     return resize_images(split.stack(picked), size), [f"{root.name}/{source[split.ids[i]]}" for i in picked]
 
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             else [Path(config["paths"]["curated"]) / n for n in config["curate"]["datasets"]]
         )
         parts = [val_crops(r, a.per_dataset, size, a.method) for r in roots]
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except (InputError, OSError) as err:
         print(f"metasiren_sweep: error: {err}", file=sys.stderr)
         return 1
     xs = torch.cat([x for x, _ in parts])

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from metadip.core.atomic import write_texts
+from metadip.core.errors import InputError
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.ablation_table import longest_reading, table_rows, to_csv, to_markdown
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail("ablation_table", f"--reference {a.reference}: no such variant among --results; name one of them")
     try:
         rows = table_rows(results, reference, dip)
-    except ValueError as err:
+    except InputError as err:
         return fail("ablation_table", f"{a.dip}: {err}; rerun stages/ablate.py --dip with this config")
     reading = f" ({longest_reading(dip).rsplit('_', 1)[1]} steps, EMA)" if dip is not None else ""
     try:

@@ -14,6 +14,7 @@ import json
 import sys
 
 from metadip.core.atomic import write_texts
+from metadip.core.errors import InputError
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.claims import check_comparisons, claims_markdown
 from metadip.reporting.results import read_shards
@@ -28,7 +29,7 @@ def pair(text: str) -> tuple[str, str, float]:
             raise ValueError
         return parts[0], parts[1], float(parts[2])
     except ValueError:
-        raise ValueError(f"--pair {text!r}: expected METHOD:VERSUS:BOUND_DB, e.g. drunet:bm3d:-1") from None
+        raise InputError(f"--pair {text!r}: expected METHOD:VERSUS:BOUND_DB, e.g. drunet:bm3d:-1") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from metadip.core.atomic import write_texts
+from metadip.core.errors import InputError
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.pipeline.artifacts import load_denoiser
@@ -42,14 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         for spec in a.weights:
             label, sep, path = spec.partition("=")
             if not sep or not label or label == BM3D:
-                raise ValueError(f"--weights {spec!r}: give LABEL=PATH with a label other than '{BM3D}'")
+                raise InputError(f"--weights {spec!r}: give LABEL=PATH with a label other than '{BM3D}'")
             net = load_denoiser(path, channels=3)
             denoisers[label] = DRUNetDenoiser(net, "cpu")
             if a.self_ensemble:
                 denoisers[f"{label}+x8"] = DRUNetDenoiser(net, "cpu", self_ensemble=True)
         labels = [BM3D, *denoisers]
         if a.reference not in labels:
-            raise ValueError(f"--reference {a.reference!r}: not one of the denoisers ({', '.join(labels)})")
+            raise InputError(f"--reference {a.reference!r}: not one of the denoisers ({', '.join(labels)}); name one")
         sets = {
             Path(d).name: load_evaluation_set(
                 d,

@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from metadip.datasets.sampling import load_evaluation_set
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.reporting.report import render
+from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
 
 
@@ -24,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_stage_config(a)
         settings = report_settings(config)
-        rows = pq.read_table(a.results).to_pylist()
+        rows = read_shards([a.results]).to_pylist()
         ev = config["evaluate"]
         # the images the evaluation used, in its order (image_index i = position i)
         truth = {

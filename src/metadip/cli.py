@@ -32,7 +32,6 @@ import torch
 from metadip.core.atomic import atomic_path
 from metadip.core.errors import InputError
 from metadip.core.images import (
-    UnreadableImageError,
     load_image,
     save_png,
     square_resize,
@@ -231,7 +230,7 @@ def _operator(a: argparse.Namespace, shape: tuple[int, int, int]) -> Operator:
     if a.operator:
         try:
             op = load_operator(a.operator)
-        except (FileNotFoundError, ValueError) as err:
+        except (FileNotFoundError, OperatorInputError) as err:
             raise CLIError(str(err)) from None
         if op.image_shape != shape:
             raise CLIError(
@@ -243,7 +242,7 @@ def _operator(a: argparse.Namespace, shape: tuple[int, int, int]) -> Operator:
         cfg.update(ratio=a.ratio, colour=a.colour)
     try:
         return build_operator(cfg)
-    except ValueError as err:
+    except OperatorInputError as err:
         raise CLIError(str(err)) from None
 
 
@@ -458,7 +457,7 @@ def _inputs(
         op.check_measurement(y)  # NaN / inf
         note = _verify_record(a, op)
         return y, (_image(a.truth, shape) if a.truth else None), note
-    except (OperatorInputError, UnreadableImageError, FileNotFoundError, ValueError) as err:
+    except (InputError, FileNotFoundError) as err:
         raise CLIError(str(err)) from None
 
 

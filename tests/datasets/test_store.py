@@ -242,6 +242,31 @@ def test_the_evaluation_stage_refuses_a_bad_folder_in_one_line(data, tmp_path, c
     assert not out.exists()
 
 
+@pytest.mark.parametrize("bug", [ValueError("planted bug"), IndexError("planted bug")])
+def test_a_bug_in_the_evaluation_keeps_its_traceback(data, tmp_path, monkeypatch, bug):
+    def solver(*args, **kwargs):
+        raise bug
+
+    monkeypatch.setattr("metadip.pipeline.evaluation.run_denoiser", solver)
+    out = tmp_path / "rows.parquet"
+    args = ["--config", str(stage_config(tmp_path)), "--task", "den", "--dataset", "a", "--data", str(data)]
+    with pytest.raises(type(bug), match="planted bug"):
+        load_stage("evaluate").main([*args, "--method", "bm3d", "--out", str(out), "--device", "cpu"])
+    assert not out.exists()
+
+
+def test_an_input_error_deep_in_the_evaluation_is_one_line(data, tmp_path, monkeypatch, capsys):
+    def solver(*args, **kwargs):
+        raise InputError("planted bad input; the fix")
+
+    monkeypatch.setattr("metadip.pipeline.evaluation.run_denoiser", solver)
+    out = tmp_path / "rows.parquet"
+    args = ["--config", str(stage_config(tmp_path)), "--task", "den", "--dataset", "a", "--data", str(data)]
+    assert load_stage("evaluate").main([*args, "--method", "bm3d", "--out", str(out), "--device", "cpu"]) == 1
+    assert capsys.readouterr().err == "evaluate: error: planted bad input; the fix\n"
+    assert not out.exists()
+
+
 def test_the_evaluation_stage_reads_a_good_folder(data, tmp_path, capsys):
     config = stage_config(tmp_path)
     out = tmp_path / "rows.parquet"

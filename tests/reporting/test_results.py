@@ -4,6 +4,7 @@ stderr, nothing written."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import yaml
 from test_claims import make_rows
 from workflow_helpers import ROOT
 
-from metadip.core.errors import ResultError
+from metadip.core.errors import InputError, ResultError
 from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
 from metadip.pipeline.settings import shard_config_hash
 from metadip.reporting.results import read_shards
@@ -113,6 +114,49 @@ def test_aggregate_and_claims_refuse_rows_that_do_not_pair_up_and_write_nothing(
     assert run.stderr.startswith(f"{stage}: error: ") and run.stderr.count("\n") == 1, run.stderr
     assert "dip_1000" in run.stderr
     assert not out.exists()
+
+
+def load_stage(name: str):
+    """The stage script stages/<name>.py as a module (its ``main`` runs in this process)."""
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _aggregate(tmp_path) -> list[str]:
+    """Arguments of stages/aggregate.py on a config and a shard of rows that pair up."""
+    config = load_config(DEFAULT_CONFIG)
+    config["evaluate"]["tasks"] = {"den_25": {"kind": "denoising", "sigma": 25}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    pq.write_table(pa.Table.from_pylist([dict(r, table=1) for r in make_rows(config)]), tmp_path / "shard.parquet")
+    out = tmp_path / "out"
+    return [
+        *("--config", str(tmp_path / "config.yaml"), "--shards", str(tmp_path / "shard.parquet")),
+        *("--results", str(out / "results.parquet"), "--summary", str(out / "summary.json")),
+        *("--means", str(out / "means.csv"), "--convergence", str(out / "convergence.csv")),
+    ]
+
+
+@pytest.mark.parametrize("bug", [ValueError("planted bug"), IndexError("planted bug")])
+def test_a_bug_in_the_aggregation_keeps_its_traceback(tmp_path, monkeypatch, bug):
+    def difference(*args, **kwargs):
+        raise bug
+
+    monkeypatch.setattr("metadip.reporting.claims.paired_difference", difference)
+    with pytest.raises(type(bug), match="planted bug"):
+        load_stage("aggregate").main(_aggregate(tmp_path))
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_input_error_in_the_aggregation_is_one_line(tmp_path, monkeypatch, capsys):
+    def difference(*args, **kwargs):
+        raise InputError("planted bad input; the fix")
+
+    monkeypatch.setattr("metadip.reporting.claims.paired_difference", difference)
+    assert load_stage("aggregate").main(_aggregate(tmp_path)) == 1
+    assert capsys.readouterr().err == "aggregate: error: planted bad input; the fix\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_claims_stage_refuses_a_config_with_the_claims_off(tmp_path):

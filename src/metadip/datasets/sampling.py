@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from metadip.core.errors import InputError
+
 
 @dataclass
 class EvaluationSet:
@@ -44,15 +46,15 @@ def evaluation_indices(
     key: str = "evaluate.images",
     photos_key: str = "evaluate.min_photos",
 ) -> list[int]:
-    """The first ``n`` indices of the interleaved order; raises ValueError when the split has fewer
+    """The first ``n`` indices of the interleaved order; raises InputError when the split has fewer
     than ``n`` crops or they come from fewer than ``min_photos`` photographs (``key``,
     ``photos_key``: the config keys that asked for ``n`` and ``min_photos``, named in the error)."""
     if len(sources) < n:
-        raise ValueError(f"the split has {len(sources)} images, {key} asks for {n}; curate more or lower {key}")
+        raise InputError(f"the split has {len(sources)} images, {key} asks for {n}; curate more or lower {key}")
     picked = interleave_by_source(sources)[:n]
     photos = len({sources[i] for i in picked})
     if photos < min_photos:
-        raise ValueError(
+        raise InputError(
             f"{n} images come from {photos} source photographs, {photos_key} asks for {min_photos}; "
             f"raise {key}, or give the split more photographs (curate split_fractions)"
         )
@@ -85,8 +87,8 @@ def load_evaluation_set(
     sources = images.sources
     try:
         picked = evaluation_indices(sources, n, min_photos, key or "evaluate.images", photos_key)
-    except ValueError as err:
-        raise ValueError(f"{root}: {split} split: {err}") from None
+    except InputError as err:
+        raise InputError(f"{root}: {split} split: {err}") from None
     return EvaluationSet(
         resize_images(images.stack(picked), size), [images.ids[i] for i in picked], [sources[i] for i in picked]
     )

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
 from metadip.core.device import default_device
+from metadip.core.errors import InputError
 from metadip.core.hashing import without_later_defaults
 from metadip.core.metrics import mse, quality_trace
 from metadip.core.progress_bars import progress
@@ -79,9 +80,13 @@ class InnerSettings:
         if self.update not in ("sgd", "adam"):
             raise ValueError(f"update must be 'sgd' or 'adam', got {self.update!r}")
         if self.lr_per_element and not self.learn_lr:
-            raise ValueError("lr_per_element needs learn_lr: the per-element factors are learned step sizes")
+            raise InputError(
+                "inner.lr_per_element needs inner.learn_lr: true (the per-element factors are learned step sizes)"
+            )
         if self.lr_noise_exponent and not self.learn_lr:
-            raise ValueError("lr_noise_exponent needs learn_lr: the noise-level exponent is a learned step size")
+            raise InputError(
+                "inner.lr_noise_exponent needs inner.learn_lr: true (the noise-level exponent is a learned step size)"
+            )
 
     def to_dict(self) -> dict:
         """The settings; ``lr_per_element`` and ``lr_noise_exponent`` only when on, so that records

@@ -35,6 +35,7 @@ from metadip.core.checkpoints import (
     tensors_sha256,
 )
 from metadip.core.device import default_device
+from metadip.core.errors import InputError
 from metadip.core.hashing import config_hash, without_later_defaults
 from metadip.core.metrics import psnr
 from metadip.core.progress_bars import progress
@@ -89,7 +90,10 @@ class OuterSettings:
         if not self.tasks:
             raise ValueError("at least one task spec is needed")
         if self.task_batching == "vmap" and not self.first_order:
-            raise ValueError("task_batching 'vmap' needs first_order: true (second-order MAML loops over tasks)")
+            raise InputError(
+                "outer.task_batching 'vmap' needs outer.first_order: true (second-order MAML loops over tasks); "
+                "set first_order: true or task_batching: loop"
+            )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OuterSettings:

@@ -28,6 +28,7 @@ from metadip.core.checkpoints import (
     save_checkpoint,
     tensors_sha256,
 )
+from metadip.core.errors import InputError
 from metadip.core.hashing import config_hash
 from metadip.core.metrics import psnr
 from metadip.core.progress_bars import progress
@@ -58,7 +59,10 @@ class DenoiserTraining:
         ):
             raise ValueError(f"invalid denoiser training settings: {self}")
         if self.patch % 8:
-            raise ValueError(f"patch must be a multiple of 8 (DRUNet downsamples three times), got {self.patch}")
+            raise InputError(
+                f"baselines.drunet.train.patch: {self.patch} is not a multiple of 8 (DRUNet downsamples three "
+                "times); give a multiple of 8"
+            )
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if not 0 < self.sigma_max <= 255 or not 0 <= self.val_sigma <= 255:
@@ -86,7 +90,10 @@ def training_batch(images: Tensor, s: DenoiserTraining, seed: int, step: int) ->
     g = seeded_generator(seed, step, 7)
     n, _, h, w = images.shape
     if min(h, w) < s.patch:
-        raise ValueError(f"training images of {h}x{w} px are smaller than patch={s.patch}")
+        raise InputError(
+            f"training images of {h}x{w} px (meta.image_size) are smaller than baselines.drunet.train.patch="
+            f"{s.patch}; lower the patch or raise meta.image_size"
+        )
     idx = torch.randint(0, n, (s.batch,), generator=g)
     ys = torch.randint(0, h - s.patch + 1, (s.batch,), generator=g)
     xs = torch.randint(0, w - s.patch + 1, (s.batch,), generator=g)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from metadip.core.errors import InputError
+
 MAX_SIGMA = 255.0
 
 
@@ -205,21 +207,21 @@ def load_official_drunet(path: str | os.PathLike, channels: int) -> DRUNet:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch.load raises many types: truncated zip, not a torch file, pickled code
-        raise ValueError(
+        raise InputError(
             f"{path}: not a readable DRUNet weights file ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a state dict of tensors")
+        raise InputError(f"{path}: expected a state dict of tensors; give KAIR's drunet_color.pth or drunet_gray.pth")
     net = DRUNet(DRUNetConfig(channels=channels))
     missing, unexpected = set(net.state_dict()) - set(state), set(state) - set(net.state_dict())
     if missing or unexpected:
-        raise ValueError(
+        raise InputError(
             f"{path}: not a DRUNet ({channels}-channel) state dict: missing {sorted(missing)[:3]}, "
             f"unexpected {sorted(unexpected)[:3]}"
         )
     shapes = [k for k, v in net.state_dict().items() if v.shape != state[k].shape]
     if shapes:
-        raise ValueError(
+        raise InputError(
             f"{path}: wrong architecture: {shapes[0]} has shape {tuple(state[shapes[0]].shape)}, "
             f"expected {tuple(net.state_dict()[shapes[0]].shape)} (color file for 3 channels, gray for 1?)"
         )

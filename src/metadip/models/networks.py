@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from metadip.core.errors import InputError
 from metadip.core.hashing import without_later_defaults
 
 
@@ -150,9 +151,9 @@ class SkipNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         min_size = 2 ** (len(self.config.channels_down) + 1)
         if min(x.shape[-2:]) < min_size:
-            raise ValueError(
+            raise InputError(
                 f"skip net of depth {len(self.config.channels_down)} needs images of at least {min_size} px, "
-                f"got {tuple(x.shape[-2:])}"
+                f"got {tuple(x.shape[-2:])}; raise the image size (meta.image_size) or lower network.depth"
             )
         return torch.sigmoid(self.head(self.body(x)))
 
@@ -168,7 +169,7 @@ def fourier_features(height: int, width: int, num: int, scale: float, generator:
     """Tancik et al.'s Gaussian Fourier features of the pixel grid: B ~ N(0, scale²) of shape
     (num/2, 2), features [sin 2πvBᵀ, cos 2πvBᵀ] as channels, shape ``(num, H, W)``."""
     if num % 2 or num <= 0:
-        raise ValueError(f"number of Fourier features must be a positive even number, got {num}")
+        raise InputError(f"network.fourier_features: {num} is not a positive even number; give an even number (0: off)")
     b = torch.randn(num // 2, 2, generator=generator) * scale
     proj = 2 * math.pi * pixel_grid(height, width) @ b.T  # (H, W, num/2)
     return torch.cat([proj.sin(), proj.cos()], dim=-1).permute(2, 0, 1).contiguous()

@@ -49,14 +49,14 @@ class OperatorInputError(InputError):
 def _check_sigma(sigma: float) -> float:
     sigma = float(sigma)
     if not math.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"noise level sigma must be a finite number >= 0 on the 0-255 scale, got {sigma}")
+        raise OperatorInputError(f"noise level sigma must be a finite number >= 0 on the 0-255 scale, got {sigma}")
     return sigma
 
 
 def _check_ratio(ratio: float) -> float:
     ratio = float(ratio)
     if not (0.0 < ratio <= 1.0) or not math.isfinite(ratio):
-        raise ValueError(f"sampling ratio m/n must lie in (0, 1], got {ratio}")
+        raise OperatorInputError(f"sampling ratio m/n must lie in (0, 1], got {ratio}")
     return ratio
 
 
@@ -187,7 +187,7 @@ class _Compressive(Operator):
     def __init__(self, image_shape, ratio: float, sigma: float, seed: int, colour: Colour = "joint") -> None:
         super().__init__(image_shape, sigma, seed)
         if colour not in ("joint", "shared"):
-            raise ValueError(
+            raise OperatorInputError(
                 f"colour must be 'joint' (one A on the flattened colour image) or 'shared', got {colour!r}"
             )
         self.colour = colour
@@ -428,7 +428,7 @@ def build_operator(config: dict[str, Any]) -> Operator:
     cfg = dict(config)
     kind = cfg.pop("kind", None)
     if kind not in OPERATORS:
-        raise ValueError(f"unknown operator kind {kind!r}; choose one of {sorted(OPERATORS)}")
+        raise OperatorInputError(f"unknown operator kind {kind!r}; choose one of {sorted(OPERATORS)}")
     cfg["image_shape"] = tuple(cfg["image_shape"])
     return OPERATORS[kind](**cfg)
 
@@ -454,7 +454,7 @@ def save_operator(operator: Operator, path: str | os.PathLike) -> None:
 def load_operator(path: str | os.PathLike) -> Operator:
     """Rebuild an operator saved by :func:`save_operator`; its buffers must match exactly.
 
-    Raises ``FileNotFoundError`` or ``ValueError``, one line naming the file, for a missing,
+    Raises ``FileNotFoundError`` or :class:`OperatorInputError`, one line naming the file, for a missing,
     truncated or corrupt file, or one that does not hold a metadip operator."""
     path = Path(path)
     if not path.is_file():
@@ -464,11 +464,11 @@ def load_operator(path: str | os.PathLike) -> Operator:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             if "metadip.operator" not in meta:
-                raise ValueError(f"{path}: not a metadip operator file (no 'metadip.operator' metadata)")
+                raise OperatorInputError(f"{path}: not a metadip operator file (no 'metadip.operator' metadata)")
             names = f.keys()  # a safe_open handle is not iterable
             state = {k: f.get_tensor(k) for k in names}
     except (SafetensorError, OSError) as err:
-        raise ValueError(
+        raise OperatorInputError(
             f"{path}: not a readable operator file, truncated or corrupt "
             f"({str(err).splitlines()[0][:120] if str(err) else type(err).__name__}); {fix}"
         ) from None
@@ -477,5 +477,5 @@ def load_operator(path: str | os.PathLike) -> Operator:
         operator.load_state_dict(state, strict=True)
     except (ValueError, TypeError, KeyError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: the operator it describes cannot be rebuilt ({first}); {fix}") from None
+        raise OperatorInputError(f"{path}: the operator it describes cannot be rebuilt ({first}); {fix}") from None
     return operator

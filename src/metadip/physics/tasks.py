@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from metadip.core.errors import InputError
 from metadip.physics.operators import Operator, build_operator
 
 
@@ -24,7 +25,7 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if self.kind != "denoising" and self.ratio is None:
-            raise ValueError(f"task kind {self.kind!r} needs a sampling ratio m/n")
+            raise InputError(f"task kind {self.kind!r} needs a sampling ratio m/n; give the task a ratio")
 
     @classmethod
     def from_setting(cls, setting: Mapping[str, Any]) -> TaskSpec:

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from metadip.core.atomic import atomic_path
 from metadip.core.device import default_device
-from metadip.core.errors import ResultError
+from metadip.core.errors import InputError, ResultError
 from metadip.core.images import to_tensor, to_uint8
 from metadip.core.metrics import psnr, ssim
 from metadip.core.seeding import derived_seed, name_key
@@ -34,7 +34,7 @@ from metadip.meta.inner_loop import MetaModel, architecture, build_model, solve,
 from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
-from metadip.pipeline.artifacts import file_sha256, git_commit, load_denoiser, load_meta_init
+from metadip.pipeline.artifacts import ArtifactError, file_sha256, git_commit, load_denoiser, load_meta_init
 from metadip.pipeline.config import dip_method_id
 from metadip.pipeline.plan import TABLE_OF_KIND
 from metadip.pipeline.settings import DenoiserMethod, DIPMethod, MetaMethod, PnPMethod, ShardSettings
@@ -91,6 +91,21 @@ def _truncate(trace: dict[str, list[float]], k: int) -> dict[str, list[float]]:
     return {key: v[:k] for key, v in trace.items()}
 
 
+def _tuned_grid(path: str) -> dict[str, Any]:
+    """The PnP-ADMM tuning record of ``stages/tune_pnp.py`` at ``path``: its ``best`` point holds
+    ``sigma_d``, ``rho`` and ``iterations``; :class:`ArtifactError` naming the file otherwise."""
+    try:
+        tuned = json.loads(Path(path).read_text(encoding="utf-8"))
+        best = tuned["best"]
+        float(best["sigma_d"]), float(best["rho"]), int(best["iterations"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(
+            f"{path}: not a readable PnP tuning result of stages/tune_pnp.py ({type(err).__name__}: {err}); "
+            "delete it and rerun stages/tune_pnp.py"
+        ) from None
+    return tuned
+
+
 def build_runner(
     settings: ShardSettings,
     dataset: str,
@@ -113,7 +128,8 @@ def build_runner(
 
     def need(key: str) -> str:
         if not artifacts.get(key):
-            raise ValueError(f"method '{name}' needs the {key.replace('_', '-')} artifact (--{key.replace('_', '-')})")
+            option = f"--{key.replace('_', '-')}"
+            raise InputError(f"method '{name}' needs the {option[2:]} artifact; give it with {option}")
         return artifacts[key]
 
     if isinstance(method, DenoiserMethod | PnPMethod):
@@ -137,10 +153,10 @@ def build_runner(
             run_denoiser(denoiser, y, task["sigma"])
     elif isinstance(method, PnPMethod):
         grid_path = need("pnp")
-        tuned = json.loads(Path(grid_path).read_text())
+        tuned = _tuned_grid(grid_path)
         tuned_profile = tuned.get("bm3d_profile", "np")  # grids from before it was recorded: np
         if method.denoiser == "bm3d" and tuned_profile != method.bm3d_profile:
-            raise ValueError(
+            raise ArtifactError(
                 f"{grid_path}: tuned with BM3D profile '{tuned_profile}' but "
                 f"baselines.pnp.bm3d_profile is '{method.bm3d_profile}'; rerun stages/tune_pnp.py"
             )

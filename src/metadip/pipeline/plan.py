@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from metadip.core.errors import InputError
+
 TABLE_OF_KIND = {"denoising": 1, "cs": 2, "cs_fast": 2, "pr": 3, "pr_fast": 3}
 
 
@@ -21,7 +23,9 @@ def shard_indices(n_images: int, shards: int, shard: int) -> list[int]:
     """Image indices of shard ``shard`` of ``shards``: contiguous, sizes differing by at most one,
     empty shards only when there are more shards than images."""
     if not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} out of range for {shards} shards")
+        raise InputError(
+            f"--shard {shard}: out of range for {shards} shards (evaluate.shards); give one in [0, {shards})"
+        )
     base, extra = divmod(n_images, shards)
     start = shard * base + min(shard, extra)
     return list(range(start, start + base + (shard < extra)))

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from metadip.core.errors import InputError
 from metadip.core.hashing import config_hash
 from metadip.models.build import architecture_from_config
 from metadip.pipeline.config import ConfigError, report_steps
@@ -140,9 +141,9 @@ def shard_settings(config: Mapping[str, Any], task_name: str, method_name: str) 
     method = method_settings(config, method_name)
     task = ev["tasks"][task_name]
     if not applies(ev["methods"][method_name], task):
-        raise ValueError(
+        raise InputError(
             f"method '{method_name}' ({ev['methods'][method_name]['kind']}) does not apply to task "
-            f"'{task_name}' ({task['kind']})"
+            f"'{task_name}' ({task['kind']}); pick a task setting it applies to"
         )
     return ShardSettings(
         seed=config["seed"],

@@ -14,11 +14,13 @@ from typing import Any
 import yaml
 
 from metadip.core.atomic import write_text
+from metadip.core.errors import InputError
 from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, check_pipeline_config, load_config
 
-#: errors that mean bad input (a config, dataset or artifact that is missing, unreadable or invalid,
-#: or an output that cannot be written): one line, exit status 1, no traceback
-INPUT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
+#: errors that mean bad input (the project's own InputError for a config, dataset, artifact or option
+#: that is missing, malformed or invalid; OSError for a missing file, a full disk or a read-only
+#: folder): one line, exit status 1, no traceback; any other exception is a bug and keeps its traceback
+INPUT_ERRORS: tuple[type[BaseException], ...] = (InputError, OSError)
 
 
 def stage_parser(description: str | None) -> argparse.ArgumentParser:

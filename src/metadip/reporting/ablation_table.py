@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from metadip.core.csv_text import csv_text
+from metadip.core.errors import InputError
 from metadip.reporting.stats import Summary, interval_text, summarize
 
 FIELDS = [
@@ -66,7 +67,7 @@ def table_rows(
             gain = _paired(meta, psnr["control"][task], photos)
             delta = _paired(meta, ref["psnr_db"]["meta"][task], photos) if ref is not None else None
             if task in long and len(long[task]) != len(meta):
-                raise ValueError(f"vanilla DIP scored {len(long[task])} images of {task}, the variants {len(meta)}")
+                raise InputError(f"vanilla DIP scored {len(long[task])} images of {task}, the variants {len(meta)}")
             vs_dip = _paired(meta, long[task], photos) if task in long else None
             rows.append(
                 {

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from metadip.core.errors import InputError
 from metadip.pipeline.config import method_ids
 from metadip.pipeline.plan import TABLE_OF_KIND
 from metadip.reporting.paper import PAPER_PSNR
@@ -345,10 +346,10 @@ def check_comparisons(
     ids = method_ids(dict(settings.methods))
     unknown = sorted({m for p in pairs for m in p[:2]} - ids)
     if unknown:
-        raise ValueError(f"no method {', '.join(unknown)} among the evaluated ids ({', '.join(sorted(ids))})")
+        raise InputError(f"no method {', '.join(unknown)} among the evaluated ids ({', '.join(sorted(ids))}); name one")
     missing = sorted(set(tasks) - set(settings.tasks))
     if missing:
-        raise ValueError(f"unknown task setting(s) {missing}: use names of evaluate.tasks")
+        raise InputError(f"unknown task setting(s) {missing}: use names of evaluate.tasks")
     groups = _by_setting(rows)
     reps = settings.claims.replicates
     checks = []

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from metadip.core.errors import ResultError
+from metadip.core.errors import InputError, ResultError
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.evaluation import METRICS
 from metadip.pipeline.settings import check_shard_rows
@@ -39,25 +39,24 @@ PLAN_COLUMNS = ("task", "method_name", "config_hash")
 
 def read_shards(paths: Sequence[str | os.PathLike], config: Mapping[str, Any] | None = None) -> pa.Table:
     """The rows of every shard parquet file in one table sorted by :data:`ORDER` (columns a shard
-    lacks are null); ValueError naming the first unreadable file, :class:`ResultError` the first
-    holding a non-finite metric. With ``config``, ConfigError
-    naming the first shard with a row computed under another config
-    (:func:`metadip.pipeline.settings.check_shard_rows`)."""
+    lacks are null); :class:`InputError` naming the first unreadable file, :class:`ResultError` the first
+    holding a non-finite metric. With ``config``, ConfigError naming the first shard with a row computed
+    under another config (:func:`metadip.pipeline.settings.check_shard_rows`)."""
     tables = []
     for path in paths:
         try:
             tables.append(pq.read_table(path))
         except (OSError, pa.ArrowInvalid) as err:
-            raise ValueError(f"{path}: not a readable shard ({err}); delete it and rerun the workflow") from None
+            raise InputError(f"{path}: not a readable shard ({err}); delete it and rerun the workflow") from None
         _check_finite(tables[-1], path)
         if config is not None:
             _check_plan(path, tables[-1], config)
     if not tables:
-        raise ValueError("no shards to gather")
+        raise InputError("no shards to gather; give at least one shard of stages/evaluate.py")
     table = pa.concat_tables(tables, promote_options="default")
     missing = [k for k in ORDER if k not in table.column_names]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{paths[0]}{' ...' * (len(paths) > 1)}: no column {', '.join(missing)}; not evaluation shards "
             "(stages/evaluate.py writes them)"
         )

@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from metadip.core.errors import InputError
+
 RESAMPLES = 2000
 SEED = 0
 LEVEL = 0.95
@@ -147,8 +149,9 @@ def by_image(rows: Iterable[dict[str, Any]], field: str = "psnr") -> dict[Key, O
     for r in rows:
         key = (r["task"], r["dataset"], int(r["image_index"]))
         if key in out:
-            raise ValueError(
-                f"two rows of method '{r['method']}' for task '{key[0]}', dataset '{key[1]}', image {key[2]}"
+            raise InputError(
+                f"two rows of method '{r['method']}' for task '{key[0]}', dataset '{key[1]}', image {key[2]}; "
+                "give each shard once (delete stray shards and rerun the workflow)"
             )
         out[key] = Observation(
             float(r[field]), photo_of(r), (r.get("image_id"), r.get("noise_seed"), r.get("operator_seed"))
@@ -161,17 +164,19 @@ def join(a: dict[Key, Observation], b: dict[Key, Observation], what: str = "pair
     image's photograph, id or noise/operator seed differ between them."""
     if a.keys() != b.keys():
         only_a, only_b = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
-        raise ValueError(
+        raise InputError(
             f"{what}: the two methods were not run on the same images "
             f"(only in the first: {only_a[:3]}{'…' if len(only_a) > 3 else ''}; "
-            f"only in the second: {only_b[:3]}{'…' if len(only_b) > 3 else ''})"
+            f"only in the second: {only_b[:3]}{'…' if len(only_b) > 3 else ''}); "
+            "evaluate both on the same images (rerun the workflow with one config)"
         )
     keys = sorted(a)
     for k in keys:
         if a[k].photo != b[k].photo or a[k].ident != b[k].ident:
-            raise ValueError(
+            raise InputError(
                 f"{what}: image {k} differs between the two methods "
-                f"(photo {a[k].photo} vs {b[k].photo}; image id, noise, operator seed {a[k].ident} vs {b[k].ident})"
+                f"(photo {a[k].photo} vs {b[k].photo}; image id, noise, operator seed {a[k].ident} vs {b[k].ident}); "
+                "evaluate both on the same images (rerun the workflow with one config)"
             )
     return keys
 

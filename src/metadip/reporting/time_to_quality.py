@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from metadip.core.errors import InputError
 from metadip.reporting.stats import Summary, geometric_summary, photo_of
 
 
@@ -49,9 +50,9 @@ def image_speedups(rows: Iterable[dict[str, Any]], meta: str = "metadip") -> lis
     rows = list(rows)
     metas = [r for r in rows if r["method"] == meta]
     if not metas:
-        raise ValueError(f"no rows of method '{meta}'")
+        raise InputError(f"no rows of method '{meta}'; evaluate it first")
     if any(r.get("ref_method") is None or not r.get("ref_step_seconds") for r in metas):
-        raise ValueError(f"rows of '{meta}' carry no interleaved reference step times (set its speed_reference)")
+        raise InputError(f"rows of '{meta}' carry no interleaved reference step times (set its speed_reference)")
     refs = {(r["method"], r["task"], r["dataset"], r["image_index"]): r for r in rows}
     covered: dict[tuple[str, str, str], int] = {}  # the reference's images per setting: the first N
     for key in refs:
@@ -62,7 +63,7 @@ def image_speedups(rows: Iterable[dict[str, Any]], meta: str = "metadip") -> lis
         if key[:3] in covered and key[3] > covered[key[:3]]:
             continue  # beyond the images the reference ran on
         if key not in refs:
-            raise ValueError(f"no '{key[0]}' row for {m['task']} / {m['dataset']} image {m['image_index']}")
+            raise InputError(f"no '{key[0]}' row for {m['task']} / {m['dataset']} image {m['image_index']}")
         ref = refs[key]
         target = min(m["trace_psnr"][-1], ref["trace_psnr"][-1])
         k_meta = steps_to(m["trace_step"], m["trace_psnr"], target)
