@@ -6,9 +6,9 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 from metadip.core.hashing import config_hash
-from metadip.pipeline.config import ConfigError, workflow_config
+from metadip.pipeline.config import ConfigError, check_config_files, workflow_config
 from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key, tables_of
-from metadip.pipeline.stage import config_snapshot, write_snapshot
+from metadip.pipeline.stage import config_snapshot, point_latest, write_snapshot
 
 # Snakemake's config (`configfile:` in the Snakefile, then each --configfile overlay, then --config
 # values), validated once against config/config.schema.yaml with defaults filled in.
@@ -16,6 +16,7 @@ CONFIG_SOURCES = " + ".join(
     [os.path.relpath(f) for f in workflow.configfiles] + (["--config"] if workflow.config_settings.config else [])
 )
 try:
+    check_config_files(workflow.configfiles)  # Snakemake keeps the last of duplicate keys: refuse them
     with open(os.path.join(workflow.basedir, "config", "config.yaml")) as default_file:  # the Snakefile's configfile
         CFG = workflow_config(config, CONFIG_SOURCES or "config", yaml.safe_load(default_file))
 except ConfigError as err:
@@ -27,7 +28,8 @@ RES = CFG["paths"]["results"]
 # The stages read the merged config from a snapshot named by the hash of its content, which the job
 # checks (--config-sha): a later invocation with another config writes another file, never this one,
 # so a running job reads the config it was planned with; cluster jobs re-parse the workflow with the
-# same settings and name the same file. A dry run writes it too, for running a stage by hand, but
+# same settings and name the same file. A real run also points <results>/config.yaml at it (the
+# latest run's config, for running stages and benches by hand; no job reads it). A dry run writes it too, for running a stage by hand, but
 # needs no writable results folder: no job reads what a dry run writes. Path and hash are params
 # derived from the job's threads, which Snakemake leaves out of its rerun check: each rule's own
 # sections are in its config_hash param, so a change reruns only the steps it touches. Interpreter
@@ -36,6 +38,8 @@ RES = CFG["paths"]["results"]
 CONFIG_SNAPSHOT, CONFIG_SHA, _config_text = config_snapshot(CFG, RES)
 try:
     write_snapshot(CONFIG_SNAPSHOT, _config_text)
+    if not workflow.output_settings.dryrun:
+        point_latest(f"{RES}/config.yaml", CONFIG_SNAPSHOT)
 except OSError as err:
     if not workflow.output_settings.dryrun:
         raise WorkflowError(

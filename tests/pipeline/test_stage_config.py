@@ -112,3 +112,17 @@ def test_evaluate_reports_a_write_error_in_one_line(tmp_path, monkeypatch, capsy
     assert err.count("\n") == 1 and err.startswith("evaluate: error: ") and "Traceback" not in err, err
     assert f"{out}: cannot create its folder" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_the_latest_runs_config_link_points_at_its_snapshot_and_is_replaced_whole(tmp_path):
+    from metadip.pipeline.stage import point_latest
+
+    (tmp_path / "configs").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "configs" / f"{name}.yaml").write_text(f"seed: {name}\n")
+    (tmp_path / "config.yaml").write_text("an earlier version's regular file\n")
+    point_latest(tmp_path / "config.yaml", tmp_path / "configs" / "a.yaml")
+    assert os.readlink(tmp_path / "config.yaml") == "configs/a.yaml"
+    point_latest(tmp_path / "config.yaml", tmp_path / "configs" / "b.yaml")
+    assert (tmp_path / "config.yaml").read_text() == "seed: b\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "configs"]

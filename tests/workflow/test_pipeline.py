@@ -155,6 +155,19 @@ def test_bad_config_stops_the_workflow_with_one_line(tmp_path):
     assert "evaluate.roles.faces: no dataset 'celeba' under curate.datasets" in proc.stdout + proc.stderr
 
 
+def test_a_duplicate_key_in_a_config_file_stops_the_workflow_with_one_line(tmp_path):
+    (tmp_path / "dup.yaml").write_text("seed: 1\nevaluate:\n  images: 4\nseed: 2\n")
+    proc = sh(BIN / "snakemake", "-n", "-d", tmp_path, "--configfile", tmp_path / "dup.yaml", cwd=ROOT, check=False)
+    assert proc.returncode != 0
+    assert "dup.yaml: duplicate key 'seed' at line 4 (first at line 1); keep one" in proc.stdout + proc.stderr
+
+
+def test_a_dry_run_leaves_the_latest_runs_config_link_alone(tmp_path):
+    """<results>/config.yaml points at the snapshot of the latest real run only."""
+    sh(BIN / "snakemake", "-n", "-d", tmp_path, cwd=ROOT)
+    assert not (tmp_path / "results" / "config.yaml").exists()
+
+
 def spaced_config(repo, curated: str, results: str, **extra) -> None:
     """The repository's (tiny) config with paths.curated and paths.results replaced."""
     cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())

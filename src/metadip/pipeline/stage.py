@@ -5,6 +5,7 @@ snapshots, and bad input reported as one line on stderr with exit status 1."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import sys
@@ -76,6 +77,18 @@ def write_snapshot(path: str | os.PathLike, text: str) -> bool:
         pass
     write_text(path, text)
     return True
+
+
+def point_latest(link: str | os.PathLike, snapshot: str | os.PathLike) -> None:
+    """Make ``link`` (``<results>/config.yaml``) a relative symlink to ``snapshot``, replacing it
+    atomically: the config of the latest run, for running a stage or a bench by hand. No job reads
+    it; each reads its own snapshot."""
+    link = Path(link)
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(os.path.relpath(snapshot, link.parent), tmp)
+    os.replace(tmp, link)
 
 
 def fail(stage: str, err: BaseException | str) -> int:
