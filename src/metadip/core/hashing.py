@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 
@@ -19,3 +20,12 @@ def without_later_defaults(record: dict[str, Any], later: dict[str, Any]) -> dic
     the defaults then reads, and hashes, exactly as records written before those keys existed.
     """
     return {k: v for k, v in record.items() if k not in later or v != later[k]}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (hex), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

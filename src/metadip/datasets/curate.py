@@ -47,7 +47,7 @@ from PIL import Image
 
 from metadip.core.atomic import dir_mode
 from metadip.core.errors import InputError
-from metadip.core.hashing import config_hash
+from metadip.core.hashing import config_hash, file_sha256
 from metadip.core.images import UnreadableImageError, open_image, read_rgb
 from metadip.core.progress_bars import progress
 from metadip.datasets.sources import SourceImage, scan_source, unusable_reason
@@ -84,14 +84,6 @@ class _Crop:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
     scale: float
     texture_std: float
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _rng(*keys: int | str) -> np.random.Generator:
@@ -154,7 +146,7 @@ def _candidates(dataset: dict[str, Any], crop_size: int, skipped: list, show_pro
                 if not stat.S_ISREG(img.path.stat().st_mode):  # a FIFO's read would wait for a writer
                     skipped.append((img.collection, img.name, "not a regular file"))
                     continue
-                sha = _sha256(img.path)
+                sha = file_sha256(img.path)
             except OSError as err:  # missing, dangling or looping symlink, no permission, ...
                 skipped.append((img.collection, img.name, unusable_reason(img.path, err)))
                 continue

@@ -18,7 +18,6 @@ reader uses them; a bad folder is a :class:`CuratedDataError` naming the file an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,6 +35,7 @@ from torch import Tensor
 
 from metadip.core.atomic import atomic_path
 from metadip.core.errors import InputError
+from metadip.core.hashing import file_sha256
 from metadip.core.images import resize_images
 
 #: the manifest's columns, one row per crop
@@ -77,14 +77,6 @@ class SplitError(InputError):
 # -- the record: written by curation --------------------------------------------------------------
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 _SHA256: dict[tuple[str, int, int, int], str] = {}
 
 
@@ -93,7 +85,7 @@ def shard_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
     if key not in _SHA256:
-        _SHA256[key] = _file_sha256(path)
+        _SHA256[key] = file_sha256(path)
     return _SHA256[key]
 
 

@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from metadip.core.atomic import atomic_path, write_text
 from metadip.core.errors import InputError
-from metadip.core.hashing import config_hash
+from metadip.core.hashing import config_hash, file_sha256
 from metadip.meta.inner_loop import InnerSettings, MetaModel, architecture, build_model
 from metadip.models.denoisers import DRUNet, DRUNetConfig
 from metadip.models.networks import DIPConfig, SirenConfig
@@ -47,14 +47,6 @@ FORMAT = "metadip.meta-init/2"
 
 class ArtifactError(InputError):
     """A meta-init artifact is missing, tampered with, or does not match what was asked for."""
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def git_commit() -> str:
