@@ -144,7 +144,7 @@ def test_noise_exponent_scales_the_step_sizes_by_the_noise_level_and_learns():
     assert model.lr_noise_exponent.grad.abs() == 0  # log(σ/25) = 0
     assert "lr_noise_exponent" not in tiny_model().inner.to_dict()
     assert model.inner.to_dict()["lr_noise_exponent"] is True
-    with pytest.raises(ValueError, match="needs learn_lr"):
+    with pytest.raises(ValueError, match=r"needs inner\.learn_lr"):
         InnerSettings(learn_lr=False, lr_noise_exponent=True)
 
 
@@ -169,7 +169,7 @@ def test_per_element_step_sizes_scale_each_weight_and_learn():
     assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in model.log_lr_scale)
     assert "lr_per_element" not in tiny_model().inner.to_dict()
     assert model.inner.to_dict()["lr_per_element"] is True
-    with pytest.raises(ValueError, match="needs learn_lr"):
+    with pytest.raises(ValueError, match=r"needs inner\.learn_lr"):
         InnerSettings(learn_lr=False, lr_per_element=True)
 
 

@@ -126,10 +126,8 @@ def load_stage(name: str):
 
 def _aggregate(tmp_path) -> list[str]:
     """Arguments of stages/aggregate.py on a config and a shard of rows that pair up."""
-    config = load_config(DEFAULT_CONFIG)
-    config["evaluate"]["tasks"] = {"den_25": {"kind": "denoising", "sigma": 25}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    pq.write_table(pa.Table.from_pylist([dict(r, table=1) for r in make_rows(config)]), tmp_path / "shard.parquet")
+    config = den_25_config(tmp_path)
+    pq.write_table(pa.Table.from_pylist(planned_rows(config)), tmp_path / "shard.parquet")
     out = tmp_path / "out"
     return [
         *("--config", str(tmp_path / "config.yaml"), "--shards", str(tmp_path / "shard.parquet")),
