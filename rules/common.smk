@@ -38,14 +38,17 @@ RES = CFG["paths"]["results"]
 CONFIG_SNAPSHOT, CONFIG_SHA, _config_text = config_snapshot(CFG, RES)
 try:
     write_snapshot(CONFIG_SNAPSHOT, _config_text)
-    if not workflow.output_settings.dryrun:
-        point_latest(f"{RES}/config.yaml", CONFIG_SNAPSHOT)
 except OSError as err:
     if not workflow.output_settings.dryrun:
         raise WorkflowError(
             f"{CONFIG_SNAPSHOT}: cannot write the merged config ({os.strerror(err.errno) if err.errno else err}); "
             f"make paths.results ({RES}) a writable folder with free space"
         ) from None
+if workflow.is_main_process and not workflow.output_settings.dryrun:
+    try:
+        point_latest(f"{RES}/config.yaml", CONFIG_SNAPSHOT)
+    except OSError as err:  # a convenience only: e.g. a filesystem without symlinks
+        print(f"note: {RES}/config.yaml not linked to {CONFIG_SNAPSHOT} ({err.strerror or err})", file=sys.stderr)
 STAGE = {
     "py": os.path.relpath(PY),
     "stages": os.path.relpath(STAGES),

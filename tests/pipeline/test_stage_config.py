@@ -125,4 +125,7 @@ def test_the_latest_runs_config_link_points_at_its_snapshot_and_is_replaced_whol
     assert os.readlink(tmp_path / "config.yaml") == "configs/a.yaml"
     point_latest(tmp_path / "config.yaml", tmp_path / "configs" / "b.yaml")
     assert (tmp_path / "config.yaml").read_text() == "seed: b\n"
+    inode = (tmp_path / "config.yaml").lstat().st_ino
+    point_latest(tmp_path / "config.yaml", tmp_path / "configs" / "b.yaml")  # already there: untouched
+    assert (tmp_path / "config.yaml").lstat().st_ino == inode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "configs"]

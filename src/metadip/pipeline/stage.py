@@ -8,6 +8,8 @@ import argparse
 import contextlib
 import hashlib
 import os
+import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,14 +83,20 @@ def write_snapshot(path: str | os.PathLike, text: str) -> bool:
 
 def point_latest(link: str | os.PathLike, snapshot: str | os.PathLike) -> None:
     """Make ``link`` (``<results>/config.yaml``) a relative symlink to ``snapshot``, replacing it
-    atomically: the config of the latest run, for running a stage or a bench by hand. No job reads
-    it; each reads its own snapshot."""
+    atomically unless it points there already: the config of the latest run, for running a stage or
+    a bench by hand. No job reads it; each reads its own snapshot."""
     link = Path(link)
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
+    target = os.path.relpath(snapshot, link.parent)
+    with contextlib.suppress(OSError):
+        if os.readlink(link) == target:
+            return
+    tmp = link.with_name(f".{link.name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except OSError:
         tmp.unlink()
-    os.symlink(os.path.relpath(snapshot, link.parent), tmp)
-    os.replace(tmp, link)
+        raise
 
 
 def fail(stage: str, err: BaseException | str) -> int:
