@@ -116,3 +116,13 @@ def test_max_steps_is_the_schemas_bound_on_every_step_count():
 
     walk(schema)
     assert len(found) >= 7 and set(found) == {MAX_STEPS}
+
+
+def test_a_json_config_file_is_read_as_json_with_its_duplicate_keys_refused(tmp_path):
+    """Snakemake reads a config file as JSON first: tab-indented JSON (not YAML) is accepted."""
+    good, dup = tmp_path / "good.json", tmp_path / "dup.json"
+    good.write_text('{\n\t"seed": 1\n}\n')
+    dup.write_text('{"seed": 1, "seed": 2}\n')
+    check_config_files([good])
+    with pytest.raises(ConfigError, match=r"dup\.json: duplicate key 'seed'; keep one$"):
+        check_config_files([dup])

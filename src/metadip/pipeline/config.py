@@ -199,10 +199,27 @@ def workflow_config(config: dict[str, Any], source: str, base: dict[str, Any] | 
     return check_pipeline_config(validate_config(merged, source), source)
 
 
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's mapping; :class:`ConfigError` for a key given twice."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigError(f"duplicate key '{key}'; keep one")
+        seen[key] = value
+    return seen
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in YAML file ``path`` (empty file: {}), read with :class:`StrictLoader`."""
+    """The mapping in config file ``path`` (empty file: {}): JSON when it parses as JSON (as
+    Snakemake reads a config file), else YAML read with :class:`StrictLoader`."""
     try:
-        config = yaml.load(path.read_text(), Loader=StrictLoader) or {}
+        text = path.read_text()
+        try:
+            config = json.loads(text, object_pairs_hook=_json_pairs)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        except ValueError:
+            config = yaml.load(text, Loader=StrictLoader) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except DuplicateKeyError as err:
