@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in a.results:
             try:
                 record = json.loads(Path(path).read_text())
-            except (OSError, json.JSONDecodeError) as err:
+            except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 raise ConfigError(
                     f"{path}: not a readable ablation result ({err}); delete it and rerun the workflow"
                 ) from None

@@ -128,14 +128,16 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_paths(*targets: str | os.PathLike) -> Iterator[list[Path]]:
-    """Temporary paths of several targets (:func:`atomic_path`), renamed over them together once all
-    are written: an exception leaves every target untouched."""
+    """Temporary paths of several targets (:func:`atomic_path`), renamed over them one after another
+    once all are written: an exception while writing leaves every target untouched (the renames
+    themselves are not one atomic step)."""
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(atomic_path(t)) for t in targets]
 
 
 def write_texts(texts: dict[str | os.PathLike, str]) -> None:
-    """Atomically write each text (UTF-8) to its target; none is replaced unless all are written."""
+    """Write each text (UTF-8) to its target (:func:`atomic_paths`): none is replaced unless all are
+    written."""
     with atomic_paths(*texts) as tmps:
         for tmp, text in zip(tmps, texts.values(), strict=True):
             tmp.write_text(text, encoding="utf-8")

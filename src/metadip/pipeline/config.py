@@ -209,11 +209,12 @@ def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, text: str | None = None) -> dict[str, Any]:
     """The mapping in config file ``path`` (empty file: {}): JSON when it parses as JSON (as
-    Snakemake reads a config file), else YAML read with :class:`StrictLoader`."""
+    Snakemake reads a config file), else YAML read with :class:`StrictLoader`; ``text``: the file's
+    content when already read."""
     try:
-        text = path.read_text()
+        text = path.read_text() if text is None else text
         try:
             config = json.loads(text, object_pairs_hook=_json_pairs)
         except ConfigError as err:
@@ -240,10 +241,11 @@ def check_config_files(paths: Iterable[str | os.PathLike]) -> None:
         _read_yaml(Path(path))
 
 
-def load_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML config file (duplicate keys refused), validate it and fill in defaults."""
+def load_config(path: str | os.PathLike, text: str | None = None) -> dict[str, Any]:
+    """Read a YAML config file (duplicate keys refused), validate it and fill in defaults; ``text``:
+    its content when the caller has read it already (e.g. to check its hash)."""
     path = Path(path)
-    return validate_config(_read_yaml(path), source=str(path))
+    return validate_config(_read_yaml(path, text), source=str(path))
 
 
 def report_steps(method: dict[str, Any]) -> list[int]:

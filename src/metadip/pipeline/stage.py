@@ -45,9 +45,11 @@ def content_sha(data: bytes) -> str:
 def load_stage_config(args: argparse.Namespace) -> dict[str, Any]:
     """The config of ``args.config``, validated (defaults filled in) and cross-checked; with
     ``args.config_sha``, only when the file's :func:`content_sha` is that value (ConfigError)."""
+    text = None
     if args.config_sha:
         try:
-            got = content_sha(Path(args.config).read_bytes())
+            data = Path(args.config).read_bytes()
+            got = content_sha(data)
         except OSError as err:
             raise ConfigError(
                 f"{args.config}: cannot read the config snapshot ({err.strerror or err}); rerun snakemake"
@@ -57,7 +59,8 @@ def load_stage_config(args: argparse.Namespace) -> dict[str, Any]:
                 f"{args.config}: content hash {got}, not the {args.config_sha} this job was planned with (the file "
                 "was changed after snakemake wrote it); delete it and rerun snakemake"
             )
-    return check_pipeline_config(load_config(args.config), str(args.config))
+        text = data.decode("utf-8", errors="replace")  # parsed as hashed: no second read
+    return check_pipeline_config(load_config(args.config, text), str(args.config))
 
 
 def config_snapshot(config: dict[str, Any], results: str | os.PathLike) -> tuple[str, str, str]:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from metadip.core.errors import InputError
+from metadip.core.errors import InputError, ResultError
 
 RESAMPLES = 2000
 SEED = 0
@@ -132,7 +132,10 @@ def geometric_summary(
     exponentiated."""
     r = np.asarray(ratios, dtype=np.float64)
     if not np.all(np.isfinite(r) & (r > 0)):
-        raise ValueError("geometric_summary: ratios must be finite and positive")
+        raise ResultError(
+            "a speed ratio is zero, negative or not finite (a time of 0 s or below in the rows); "
+            "delete the shards of the timed methods and rerun the workflow"
+        )
     s = summarize(np.log(r), clusters, resamples, seed)
     return Summary(
         math.exp(s.mean),
