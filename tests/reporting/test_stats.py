@@ -74,7 +74,7 @@ def test_one_photo_gives_no_interval():
 def test_geometric_summary_is_the_exponentiated_mean_log():
     s = geometric_summary([10.0, 1000.0, 100.0, 100.0], ["a", "b", "c", "d"])
     assert s.mean == pytest.approx(100.0) and 10.0 <= s.ci_low < 100.0 < s.ci_high <= 1000.0
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="zero, negative or not finite"):
         geometric_summary([1.0, 0.0], ["a", "b"])
 
 
