@@ -31,6 +31,7 @@ import torch
 
 from metadip.core.atomic import atomic_path
 from metadip.core.errors import InputError
+from metadip.core.hashing import file_sha256
 from metadip.core.images import (
     load_image,
     save_png,
@@ -52,7 +53,6 @@ from metadip.physics.operators import (
 from metadip.pipeline.artifacts import (
     ArtifactError,
     artifact_paths,
-    file_sha256,
     load_meta_init,
     read_sidecar,
 )

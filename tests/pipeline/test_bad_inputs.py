@@ -24,13 +24,13 @@ from PIL import Image
 
 from metadip import cli
 from metadip.core.checkpoints import resume_step, save_checkpoint
+from metadip.core.hashing import file_sha256
 from metadip.meta.inner_loop import InnerSettings, MetaModel
 from metadip.models.denoisers import DRUNet, DRUNetConfig
 from metadip.models.networks import DIPConfig, DIPPrior
 from metadip.physics.operators import build_operator, load_operator, save_operator
 from metadip.pipeline.artifacts import (
     ArtifactError,
-    file_sha256,
     load_denoiser,
     load_meta_init,
     save_denoiser,

@@ -19,6 +19,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "config_hash": "hashing",
         "current_umask": "atomic",
         "default_device": "device",
+        "file_sha256": "hashing",
         "derived_seed": "seeding",
         "dir_mode": "atomic",
         "file_mode": "atomic",

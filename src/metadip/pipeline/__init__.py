@@ -25,7 +25,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "evaluate_shard": "evaluation",
         "evaluation_jobs": "plan",
         "fail": "stage",
-        "file_sha256": "artifacts",
         "git_commit": "artifacts",
         "load_config": "config",
         "load_denoiser": "artifacts",

@@ -27,6 +27,7 @@ from torch import Tensor
 from metadip.core.atomic import atomic_path
 from metadip.core.device import default_device
 from metadip.core.errors import InputError, ResultError
+from metadip.core.hashing import file_sha256
 from metadip.core.images import to_tensor, to_uint8
 from metadip.core.metrics import psnr, ssim
 from metadip.core.seeding import derived_seed, name_key
@@ -34,7 +35,7 @@ from metadip.meta.inner_loop import MetaModel, architecture, build_model, solve,
 from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
-from metadip.pipeline.artifacts import ArtifactError, file_sha256, git_commit, load_denoiser, load_meta_init
+from metadip.pipeline.artifacts import ArtifactError, git_commit, load_denoiser, load_meta_init
 from metadip.pipeline.config import dip_method_id
 from metadip.pipeline.plan import TABLE_OF_KIND
 from metadip.pipeline.settings import DenoiserMethod, DIPMethod, MetaMethod, PnPMethod, ShardSettings
