@@ -427,6 +427,7 @@ def test_real_data_brought_in_with_dvc_add(tmp_path):
     (repo / "config.yaml").write_text(
         "curate:\n  datasets:\n    celeba:\n      crops: {train: 4, val: 2, test: 2}\n      sources:\n"
         "        - {type: celeba, name: celeba, root: data/raw/celeba, mode: center, center_crop: 178}\n"
+        "meta: {train_dataset: celeba}\nevaluate: {roles: {faces: celeba, natural: celeba}}\n"
     )
     proc = subprocess.run(
         [
