@@ -16,8 +16,9 @@ import torch
 import yaml
 from workflow_helpers import ROOT
 
+from metadip.core.hashing import content_sha
 from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
-from metadip.pipeline.stage import config_snapshot, content_sha, load_stage_config, write_snapshot
+from metadip.pipeline.stage import config_snapshot, load_stage_config, write_snapshot
 
 
 def stage_module(name: str):

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from workflow_helpers import BIN, ENV, ROOT, sh
 
+from metadip.core.hashing import content_sha
 from metadip.pipeline.config import load_config
 from metadip.pipeline.settings import shard_config_hash
-from metadip.pipeline.stage import content_sha
 
 SHARDS = [f"results/eval/den_25/skimage/bm3d/shard-{i}.parquet" for i in (0, 1)]
 SIGMA_50 = "evaluate={tasks: {den_25: {kind: denoising, sigma: 50}}}"

@@ -32,7 +32,7 @@ from workflow_helpers import (
     sh,
 )
 
-from metadip.pipeline.stage import content_sha
+from metadip.core.hashing import content_sha
 
 
 def test_lint_is_clean():

@@ -16,6 +16,7 @@ import contextlib
 import os
 import platform
 import re
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -141,6 +142,24 @@ def write_texts(texts: dict[str | os.PathLike, str]) -> None:
     with atomic_paths(*texts) as tmps:
         for tmp, text in zip(tmps, texts.values(), strict=True):
             tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_symlink(link: str | os.PathLike, target: str) -> None:
+    """Make ``link`` a symlink to ``target`` (as given: relative to the link's folder or absolute),
+    replacing ``link`` in one rename unless it points there already; the temporary link is named
+    and cleaned up like :func:`atomic_path`'s files."""
+    link = Path(link)
+    with contextlib.suppress(OSError):
+        if os.readlink(link) == target:
+            return
+    remove_stale_temps(link)
+    tmp = link.with_name(f".{link.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}{link.suffix}.tmp")
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        tmp.unlink()
+        raise
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

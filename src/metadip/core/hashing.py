@@ -22,6 +22,11 @@ def without_later_defaults(record: dict[str, Any], later: dict[str, Any]) -> dic
     return {k: v for k, v in record.items() if k not in later or v != later[k]}
 
 
+def content_sha(data: bytes) -> str:
+    """Short hash of a file's content: sha256 of ``data``, 16 hex digits."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file's bytes (hex), read in 1 MiB blocks."""
     h = hashlib.sha256()

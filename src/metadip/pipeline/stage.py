@@ -5,19 +5,16 @@ snapshots, and bad input reported as one line on stderr with exit status 1."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import os
-import secrets
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from metadip.core.atomic import write_text
+from metadip.core.atomic import atomic_symlink, write_text
 from metadip.core.errors import InputError
+from metadip.core.hashing import content_sha
 from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, check_pipeline_config, load_config
 
 #: errors that mean bad input (the project's own InputError for a config, dataset, artifact or option
@@ -35,11 +32,6 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
         "--config-sha", help="refuse the config file unless its content has this hash (the workflow passes it)"
     )
     return p
-
-
-def content_sha(data: bytes) -> str:
-    """Short hash of a file's content: sha256, 16 hex digits."""
-    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def load_stage_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,21 +77,10 @@ def write_snapshot(path: str | os.PathLike, text: str) -> bool:
 
 
 def point_latest(link: str | os.PathLike, snapshot: str | os.PathLike) -> None:
-    """Make ``link`` (``<results>/config.yaml``) a relative symlink to ``snapshot``, replacing it
-    atomically unless it points there already: the config of the latest run, for running a stage or
-    a bench by hand. No job reads it; each reads its own snapshot."""
-    link = Path(link)
-    target = os.path.relpath(snapshot, link.parent)
-    with contextlib.suppress(OSError):
-        if os.readlink(link) == target:
-            return
-    tmp = link.with_name(f".{link.name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, link)
-    except OSError:
-        tmp.unlink()
-        raise
+    """Make ``link`` (``<results>/config.yaml``) a relative symlink to ``snapshot``
+    (:func:`metadip.core.atomic.atomic_symlink`): the config of the latest run, for running a stage
+    or a bench by hand. No job reads it; each reads its own snapshot."""
+    atomic_symlink(link, os.path.relpath(snapshot, Path(link).parent))
 
 
 def fail(stage: str, err: BaseException | str) -> int:
