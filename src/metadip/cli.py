@@ -14,7 +14,6 @@ Examples (see `metadip reconstruct --help`)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import io
 import json
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metadip.core.atomic import atomic_path
+from metadip.core.atomic import atomic_paths
 from metadip.core.errors import InputError
 from metadip.core.hashing import file_sha256
 from metadip.core.images import (
@@ -411,16 +410,17 @@ def _verify_record(a: argparse.Namespace, op: Operator) -> str | None:
 
 
 def _write_all(outputs: list[tuple[str, str, Path, Callable[[Path], None]]]) -> None:
-    """Write each output to a temporary file beside it, then rename them all into place: a failed
-    write leaves no output. ``outputs``: (option, shown, path, writer of a given path)."""
+    """Write each output to a temporary file beside it, then rename them all into place
+    (:func:`metadip.core.atomic.atomic_paths`): a failed write leaves no output. ``outputs``:
+    (option, shown, path, writer of a given path)."""
     try:
-        with contextlib.ExitStack() as stack:
-            for option, shown, path, write in outputs:
+        with atomic_paths(*(path for _, _, path, _ in outputs)) as tmps:
+            for (option, shown, _, write), tmp in zip(outputs, tmps, strict=True):
                 try:
-                    write(stack.enter_context(atomic_path(path)))
+                    write(tmp)
                 except OSError as err:
                     raise CLIError(f"{option} {shown}: could not be written ({err.strerror or err})") from None
-    except OSError as err:  # a rename into place
+    except OSError as err:  # a temporary file or a rename into place
         raise CLIError(f"{err.filename2 or err.filename}: could not be written ({err.strerror or err})") from None
 
 
