@@ -28,13 +28,13 @@ RES = CFG["paths"]["results"]
 # The stages read the merged config from a snapshot named by the hash of its content, which the job
 # checks (--config-sha): a later invocation with another config writes another file, never this one,
 # so a running job reads the config it was planned with; cluster jobs re-parse the workflow with the
-# same settings and name the same file. A real run also points <results>/config.yaml at it (the
-# latest run's config, for running stages and benches by hand; no job reads it). A dry run writes it too, for running a stage by hand, but
-# needs no writable results folder: no job reads what a dry run writes. Path and hash are params
-# derived from the job's threads, which Snakemake leaves out of its rerun check: each rule's own
-# sections are in its config_hash param, so a change reruns only the steps it touches. Interpreter
-# and stages folder are relative to the working directory, so that a clone elsewhere (or a `dvc
-# pull` into one) does not count as changed params.
+# same settings and name the same file. A dry run writes it when it can (for running a stage by
+# hand) and needs no writable results folder: no job reads what a dry run writes. A real run also
+# points <results>/config.yaml at it (the latest run's config; no job reads it). Path and hash are
+# params derived from the job's threads, which Snakemake leaves out of its rerun check: each rule's
+# own sections are in its config_hash param, so a change reruns only the steps it touches.
+# Interpreter and stages folder are relative to the working directory, so that a clone elsewhere
+# (or a `dvc pull` into one) does not count as changed params.
 CONFIG_SNAPSHOT, CONFIG_SHA, _config_text = config_snapshot(CFG, RES)
 try:
     write_snapshot(CONFIG_SNAPSHOT, _config_text)
