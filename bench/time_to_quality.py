@@ -106,7 +106,7 @@ def main() -> None:
             op, _ = setting_operator(task, shape, config["seed"], task_name, dataset)
             runners = {
                 name: build_runner(
-                    shard_settings(config, task_name, name), dataset, shape, {"meta_init": meta_init}, device
+                    shard_settings(config, task_name, name, dataset), dataset, shape, {"meta_init": meta_init}, device
                 )
                 for name in (a.meta, a.dip)
             }

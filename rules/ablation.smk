@@ -9,7 +9,7 @@ rule ablate:
     params:
         **STAGE,
         transfer=lambda wc, input: f"--transfer-data {shlex.quote(input.transfer[0])}" if input.transfer else "",
-        config_hash=lambda wc: ablation_hash(wc.variant),
+        config_hash=step_hash("ablate"),
         out=lambda wc, output: os.path.dirname(output.result),
     log:
         f"{LOGS}/ablate/{{variant}}.log",
@@ -38,7 +38,7 @@ rule ablation_dip:
     params:
         **STAGE,
         transfer=lambda wc, input: f"--transfer-data {shlex.quote(input.transfer[0])}" if input.transfer else "",
-        config_hash=lambda wc: ablation_dip_hash(),
+        config_hash=step_hash("ablation_dip"),
         out=lambda wc, output: os.path.dirname(output.result),
     log:
         f"{LOGS}/ablate/dip-reference.log",
@@ -70,7 +70,7 @@ rule ablation_table:
         csv=f"{RES}/ablation/ablation.csv",
     params:
         **STAGE,
-        config_hash=section_hash("ablation.variants", "ablation.reference", "ablation.dip"),
+        config_hash=step_hash("ablation_table"),
         dip=lambda wc, input: f"--dip {shlex.quote(input.dip[0])}" if input.dip else "",
     log:
         f"{LOGS}/ablation_table.log",

@@ -2,12 +2,13 @@ rule train_denoiser:
     """Train DRUNet on the meta-training dataset (or convert official weights when configured)."""
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
+        stale=stale("train_denoiser", lambda wc: f"{RES}/denoisers/drunet.json"),
     output:
         weights=DRUNET,
         sidecar=f"{RES}/denoisers/drunet.json",
     params:
         **STAGE,
-        config_hash=DRUNET_HASH,
+        config_hash=step_hash("train_denoiser"),
         out=lambda wc, output: os.path.dirname(output.weights),
     log:
         f"{LOGS}/train_denoiser.log",
@@ -29,11 +30,12 @@ rule tune_pnp:
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
         weights=lambda wc: DRUNET if wc.denoiser == "drunet" else [],
+        stale=stale("tune_pnp", lambda wc: f"{RES}/pnp/{wc.task}_{wc.denoiser}.json"),
     output:
         f"{RES}/pnp/{{task}}_{{denoiser}}.json",
     params:
         **STAGE,
-        config_hash=lambda wc: pnp_hash(wc.task, wc.denoiser),
+        config_hash=step_hash("tune_pnp"),
         weights=lambda wc, input: f"--weights {shlex.quote(input.weights)}" if wc.denoiser == "drunet" else "",
     log:
         f"{LOGS}/tune_pnp/{{task}}_{{denoiser}}.log",

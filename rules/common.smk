@@ -1,14 +1,16 @@
 import os
 import shlex
+import shutil
 import sys
 
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from metadip.core.hashing import config_hash
 from metadip.pipeline.config import ConfigError, check_config_files, workflow_config
 from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key, tables_of
 from metadip.pipeline.stage import config_snapshot, point_latest, write_snapshot
+from metadip.pipeline.records import read_step_hash
+from metadip.pipeline.steps import Steps
 
 # Snakemake's config (`configfile:` in the Snakefile, then each --configfile overlay, then --config
 # values), validated once against config/config.schema.yaml with defaults filled in.
@@ -66,80 +68,35 @@ DATASETS = sorted({*EV["roles"].values(), *([CFG["meta"]["train_dataset"]] if CF
 META_METHODS = sorted({m["init"] for m in EV["methods"].values() if m["kind"] == "meta"})
 
 
-def section_hash(*keys):
-    """Hash of the config sections named by dotted keys."""
-    picked = {}
-    for key in keys:
-        node = CFG
-        for part in key.split("."):
-            node = node[part]
-        picked[key] = node
-    return config_hash(picked)
-
-
-# Each step's hash covers its own config and its inputs' hashes, so a config change reruns every
-# step downstream of it, also across separate invocations.
-def curate_hash(dataset):
-    return section_hash("seed", "curate.crop_size", "curate.shard_size", "curate.preview_crops", f"curate.datasets.{dataset}")
-
-
-TRAIN_DATA_HASH = curate_hash(CFG["meta"]["train_dataset"]) if CFG["meta"]["methods"] else ""
-DRUNET_HASH = config_hash([TRAIN_DATA_HASH, section_hash("baselines.drunet", "meta.image_size", "seed")])
-
-
-def meta_hash(method):
-    return config_hash([TRAIN_DATA_HASH, section_hash(f"meta.methods.{method}", "meta.image_size", "meta.train_dataset", "seed")])
-
-
-def pnp_hash(task, denoiser):
-    upstream = [TRAIN_DATA_HASH] + ([DRUNET_HASH] if denoiser == "drunet" else [])
-    grid = f"baselines.pnp.grid.{pnp_grid_key(EV['tasks'][task]['kind'], denoiser)}"
-    profile = ["baselines.pnp.bm3d_profile"] if denoiser == "bm3d" else []
-    own = section_hash("baselines.pnp.val_images", "baselines.pnp.min_photos", "baselines.pnp.max_moves", "baselines.pnp.flat_db", "baselines.pnp.pr_steps", *profile, grid, f"evaluate.tasks.{task}", "meta.image_size", "seed")
-    return config_hash(upstream + [own])
-
-
-def dip_network_hash(meta_method):
-    """What vanilla DIP takes from the meta method it borrows its network from (network_of): the
-    network, its architecture and inner settings (the model builder's); not the meta-training."""
-    return section_hash(*(f"meta.methods.{meta_method}.{k}" for k in ("arch", "network", "inner")))
-
-
-def evaluation_hash(task, dataset, method):
-    m = EV["methods"][method]
-    upstream = [curate_hash(dataset)]
-    if m["kind"] == "meta":
-        upstream.append(meta_hash(m["init"]))
-    if m.get("denoiser") == "drunet":
-        upstream.append(DRUNET_HASH)
-    if m["kind"] == "pnp":
-        upstream.append(pnp_hash(task, m["denoiser"]))
-    if m["kind"] == "dip":
-        upstream.append(dip_network_hash(m["network_of"]))
-    if m.get("speed_reference"):
-        ref = EV["methods"][m["speed_reference"]]
-        # the reference's optimiser settings, not the images its own rows cover
-        timed = {k: v for k, v in ref.items() if k != "images"}
-        upstream += [config_hash({f"evaluate.methods.{m['speed_reference']}": timed}), dip_network_hash(ref["network_of"])]
-    own = section_hash(f"evaluate.tasks.{task}", f"evaluate.methods.{method}", "evaluate.images", "evaluate.min_photos",
-                       "evaluate.shards", "evaluate.split", "meta.image_size", "seed")
-    return config_hash(upstream + [own])
-
-
+# Each step's identity is declared once, in metadip.pipeline.steps: the config keys it reads and the
+# steps it reads from. Its hash is the rule's config_hash param (Snakemake's params trigger, which
+# needs Snakemake's own records of earlier runs) and every output records it (metadip.pipeline.records):
+# a job whose existing output records another hash gets a `config_changed` marker as an input, so it
+# reruns whatever route put the output there (`dvc pull` + `snakemake --touch`, a copy, another
+# config sharing the folder). Markers are temporary and live within one invocation.
+STEPS = Steps(CFG)
 AB = CFG["ablation"]
+STALE_DIR = f"{RES}/.stale"
+if workflow.is_main_process and not workflow.output_settings.dryrun:
+    shutil.rmtree(STALE_DIR, ignore_errors=True)
 
 
-def ablation_hash(variant):
-    own = section_hash(f"meta.methods.{AB['method']}", f"ablation.variants.{variant}", "ablation.method", "ablation.outer_steps",
-                       "ablation.test_steps", "ablation.val_images", "ablation.tasks", "ablation.transfer", "meta.image_size",
-                       "meta.train_dataset", "seed")
-    return config_hash([TRAIN_DATA_HASH, own])
+def step_hash(rule):
+    """The config_hash param of ``rule``: its step's hash for the job's wildcards."""
+    return lambda wc: STEPS.rule_hash(rule, **{k: v for k, v in wc.items() if k != "shard"})
 
 
-def ablation_dip_hash():
-    own = section_hash("ablation.dip", f"evaluate.methods.{AB['dip']}", f"meta.methods.{AB['method']}", "ablation.val_images",
-                       "ablation.tasks", "ablation.transfer", "meta.image_size", "seed")
-    return config_hash([TRAIN_DATA_HASH, own])
+def stale(rule, record):
+    """Input function: a `config_changed` marker when the output at ``record(wc)`` records another
+    step hash than the job plans; nothing when it records the planned one, none, or is absent."""
+
+    def marker(wc):
+        path = record(wc)
+        got = read_step_hash(path) if os.path.exists(path) else None
+        expected = step_hash(rule)(wc)
+        return [f"{STALE_DIR}/{expected}-{got}"] if got is not None and got != expected else []
+
+    return marker
 
 
 def dataset_dir(name):
@@ -188,7 +145,7 @@ def intermediate_outputs():
 
 def get_evaluation_inputs(wc):
     method = EV["methods"][wc.method]
-    inputs = {"data": dataset_dir(wc.dataset)}
+    inputs = {"data": dataset_dir(wc.dataset), "stale": stale("evaluate", lambda w: shard_path(dict(w.items())))(wc)}
     if method["kind"] == "meta":
         inputs["meta_init"] = meta_init(method["init"])
     if method.get("denoiser") == "drunet":
@@ -201,3 +158,18 @@ def get_evaluation_inputs(wc):
 def get_artifact_args(wc, input):
     flags = {"meta_init": "--meta-init", "drunet": "--drunet", "pnp": "--pnp"}
     return " ".join(f"{flag} {shlex.quote(input[key])}" for key, flag in flags.items() if key in input.keys())
+
+
+localrules:
+    config_changed,
+
+
+rule config_changed:
+    """A marker: the jobs that read it have outputs computed under another config (their records
+    name another step hash), so they rerun."""
+    output:
+        temp(f"{STALE_DIR}/{{marker}}"),
+    wildcard_constraints:
+        marker="[0-9a-f]+-[0-9a-f]+",
+    shell:
+        "touch {output:q}"

@@ -1,10 +1,12 @@
 rule curate:
     """Curate one dataset of curate.datasets into 128x128 crops (npy shards + parquet manifest)."""
+    input:
+        stale=stale("curate", lambda wc: dataset_dir(wc.dataset)),
     output:
         directory(f"{CUR}/{{dataset}}"),
     params:
         **STAGE,
-        config_hash=lambda wc: curate_hash(wc.dataset),
+        config_hash=step_hash("curate"),
     log:
         f"{LOGS}/curate/{{dataset}}.log",
     threads: 1

@@ -6,7 +6,7 @@ rule evaluate:
         f"{RES}/eval/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.parquet",
     params:
         **STAGE,
-        config_hash=lambda wc: evaluation_hash(wc.task, wc.dataset, wc.method),
+        config_hash=step_hash("evaluate"),
         artifacts=get_artifact_args,
     log:
         f"{LOGS}/evaluate/{{task}}/{{dataset}}/{{method}}/shard-{{shard}}.log",

@@ -2,12 +2,13 @@ rule meta_train:
     """MAML meta-training of one initialisation (MetaDIP or MetaSIREN); resumes from its checkpoint."""
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
+        stale=stale("meta_train", lambda wc: f"{RES}/meta/{wc.method}/meta_init.json"),
     output:
         weights=f"{RES}/meta/{{method}}/meta_init.safetensors",
         sidecar=f"{RES}/meta/{{method}}/meta_init.json",
     params:
         **STAGE,
-        config_hash=lambda wc: meta_hash(wc.method),
+        config_hash=step_hash("meta_train"),
         out=lambda wc, output: os.path.dirname(output.weights),
         # N ranks: torchrun starts N data-parallel processes inside the one job (one SLURM task, N GPUs)
         launch=(

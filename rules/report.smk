@@ -8,7 +8,8 @@ localrules:
 rule aggregate:
     """All shards -> results.parquet, the DVC metrics summary, the means and the convergence CSV."""
     input:
-        [shard_path(job) for job in EVAL_JOBS],
+        shards=[shard_path(job) for job in EVAL_JOBS],
+        stale=stale("aggregate", lambda wc: f"{RES}/results.parquet"),
     output:
         results=f"{RES}/results.parquet",
         summary=f"{RES}/summary.json",
@@ -16,14 +17,13 @@ rule aggregate:
         convergence=f"{RES}/convergence.csv",
     params:
         **STAGE,
-        # the headline reads the claims' method, long run and replicates; the convergence CSV the methods' kinds
-        config_hash=section_hash("claims.method", "claims.long", "claims.replicates", "evaluate.methods"),
+        config_hash=step_hash("aggregate"),
     log:
         f"{LOGS}/aggregate.log",
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/aggregate.py --config {params.config:q} --config-sha {params.config_sha} --shards {input:q} --results {output.results:q} "
+        "{params.py:q} {params.stages:q}/aggregate.py --config {params.config:q} --config-sha {params.config_sha} --shards {input.shards:q} --results {output.results:q} "
         "--summary {output.summary:q} --means {output.means:q} --convergence {output.convergence:q} > {log:q} 2>&1"
 
 
@@ -31,21 +31,21 @@ rule claims:
     """The claims' verdicts from the shards of the methods they name only (no baseline needed):
     `snakemake claims` reads them before, or without, the rest of the evaluation."""
     input:
-        [shard_path(job) for job in claim_jobs(CFG)],
+        shards=[shard_path(job) for job in claim_jobs(CFG)],
+        stale=stale("claims", lambda wc: f"{RES}/claims.json"),
     output:
         json=f"{RES}/claims.json",
         md=f"{RES}/claims.md",
     params:
         **STAGE,
-        # the verdicts also depend on the claims' bounds and on what the meta-inits were trained on (transfer)
-        config_hash=section_hash("claims", "evaluate.roles", "evaluate.tasks", "meta.methods", "meta.train_dataset"),
+        config_hash=step_hash("claims"),
         prefix=lambda wc, output: os.path.splitext(output.json)[0],
     log:
         f"{LOGS}/claims.log",
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --config-sha {params.config_sha} --shards {input:q} --out {params.prefix:q} > {log:q} 2>&1"
+        "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --config-sha {params.config_sha} --shards {input.shards:q} --out {params.prefix:q} > {log:q} 2>&1"
 
 
 rule pnp_table:
@@ -71,6 +71,7 @@ rule render:
     input:
         results=f"{RES}/results.parquet",
         data=[dataset_dir(d) for d in sorted(set(EV["roles"].values()))],
+        stale=stale("render", lambda wc: f"{RES}/figures/figure2.png"),
     output:
         tables=[report(f"{RES}/tables/table{t}.{ext}", category="Tables", caption="../report/table.rst")
                 for t in tables_of(CFG) for ext in ("md", "tex", "csv")],
@@ -78,7 +79,7 @@ rule render:
                  for n in [2] + [t + 2 for t in tables_of(CFG)]],
     params:
         **STAGE,
-        config_hash=section_hash("evaluate", "meta.image_size", "seed"),
+        config_hash=step_hash("render"),
         curated=lambda wc, input: os.path.dirname(input.data[0]),
         tables=lambda wc, output: os.path.dirname(output.tables[0]),
         figures=lambda wc, output: os.path.dirname(output.figures[0]),

@@ -12,7 +12,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from metadip.core.atomic import atomic_paths
+from metadip.pipeline.records import METADATA_KEY
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Steps
 from metadip.reporting.claims import headline
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
@@ -39,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
             convergence_csv(convergence_rows(rows, settings.methods)),
         ]
         with atomic_paths(a.results, a.summary, a.means, a.convergence) as (results, *tmps):
-            pq.write_table(table, results)
+            record = {
+                **(table.schema.metadata or {}),
+                METADATA_KEY.encode(): Steps(config).rule_hash("aggregate").encode(),
+            }
+            pq.write_table(table.replace_schema_metadata(record), results)
             for tmp, text in zip(tmps, texts, strict=True):
                 tmp.write_text(text, encoding="utf-8")
     except INPUT_ERRORS as err:

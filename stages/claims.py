@@ -10,7 +10,9 @@ import sys
 
 from metadip.core.atomic import write_texts
 from metadip.pipeline.config import ConfigError
+from metadip.pipeline.records import JSON_KEY
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Steps
 from metadip.reporting.claims import check_claims, claims_markdown
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         if not settings.claims.enabled:
             raise ConfigError(f"{a.config}: claims.enabled is false; set it to true to check the claims")
         verdict = check_claims(read_shards(a.shards, config).to_pylist(), settings)
+        verdict[JSON_KEY] = Steps(config).rule_hash("claims")
         write_texts(
             {
                 f"{a.out}.json": json.dumps(verdict, indent=2) + "\n",

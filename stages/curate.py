@@ -9,6 +9,7 @@ import time
 from metadip.datasets.curate import curate_dataset
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             cur["shard_size"],
             cur["preview_crops"],
             a.out,
+            step_hash=Steps(config).rule_hash("curate", dataset=a.dataset),
         )
     except INPUT_ERRORS as err:
         return fail("curate", err)

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_stage_config(a)
         ev = config["evaluate"]
         try:
-            settings = shard_settings(config, a.task, a.method)
+            settings = shard_settings(config, a.task, a.method, a.dataset)
         except ConfigError as err:
             raise ConfigError(f"{a.config}: {err}") from None
         chosen = load_evaluation_set(
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             a.device,
             show_progress=sys.stderr.isatty(),
         )
-        write_rows(rows, a.out)
+        write_rows(rows, a.out, step_hash=settings.config_hash)
     except INPUT_ERRORS as err:
         return fail("evaluate", err)
     by_method: dict[str, list[float]] = {}

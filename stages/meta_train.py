@@ -21,6 +21,7 @@ from metadip.meta.maml import meta_train, model_for_method
 from metadip.pipeline.artifacts import file_sha256, save_meta_init
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             training_config=training,
             dataset_manifest_sha256=manifest_sha256,
             seed=seed,
-            extra={"training_summary": training_summary(out / "work")},
+            extra={
+                "training_summary": training_summary(out / "work"),
+                "step_hash": Steps(config).rule_hash("meta_train", method=a.method),
+            },
         )
     except OSError as err:
         return fail("meta_train", err)

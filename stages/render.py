@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from metadip.datasets.sampling import load_evaluation_set
+from metadip.pipeline.records import METADATA_KEY
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Steps
 from metadip.reporting.report import render
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             ).images
             for d in set(ev["roles"].values())
         }
-        written = render(settings, rows, truth, a.tables, a.figures)
+        record = {METADATA_KEY: Steps(config).rule_hash("render")}
+        written = render(settings, rows, truth, a.tables, a.figures, metadata=record)
     except INPUT_ERRORS as err:
         return fail("render", err)
     print(f"rendered {len(written)} files: {', '.join(str(w) for w in written)}")

@@ -16,6 +16,7 @@ from metadip.models.denoiser_training import DenoiserTraining, train_denoiser
 from metadip.models.denoisers import DRUNet, DRUNetConfig, load_official_drunet
 from metadip.pipeline.artifacts import file_sha256, save_denoiser
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_stage_config(a)
         cfg = config["baselines"]["drunet"]
+        step_hash = Steps(config).rule_hash("train_denoiser")
         if cfg["official_weights"]:
             net = load_official_drunet(cfg["official_weights"], channels=3)
-            save_denoiser(net, out / "drunet", source=f"official:{Path(cfg['official_weights']).name}")
+            source = f"official:{Path(cfg['official_weights']).name}"
+            save_denoiser(net, out / "drunet", source=source, step_hash=step_hash)
             print(f"converted official DRUNet weights {cfg['official_weights']} -> {out / 'drunet.safetensors'}")
             return 0
         size = config["meta"]["image_size"]
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             training_config={**cfg, "image_size": size, "dataset": data.name},
             dataset_manifest_sha256=manifest_sha256,
             seed=config["seed"],
+            step_hash=step_hash,
         )
     except OSError as err:
         return fail("train_denoiser", err)

@@ -18,6 +18,7 @@ from metadip.pipeline.artifacts import load_denoiser
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.plan import pnp_grid_key
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Steps
 from metadip.solvers.pnp_tuning import grid_search
 
 
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["validation_photos"] = val.sources
     result.update(task_name=a.task, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
+    result["step_hash"] = Steps(config).rule_hash("tune_pnp", task=a.task, denoiser=a.denoiser)
     if a.denoiser == "bm3d":
         result["bm3d_profile"] = pnp["bm3d_profile"]
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from workflow_helpers import BIN, commit, copy_workflow, sh, start_service, stop_service
+from workflow_helpers import BIN, commit, config_reads_env, copy_workflow, sh, start_service, stop_service
 
 from metadip.core.images import bundled_image
 
@@ -66,11 +66,16 @@ def s3_remote():
 @pytest.fixture(scope="session")
 def tiny_repo(tmp_path_factory) -> Path:
     """The tiny `.test/` pipeline reproduced with `dvc repro` in a scratch git + DVC repository, with
-    dvc.lock committed. Tests may push from it and read it; they must not change its results."""
+    dvc.lock committed. Tests may push from it and read it; they must not change its results. Each
+    stage's config reads are recorded in ``config-reads.jsonl`` beside it (tests/config_reads)."""
     repo = copy_workflow(tmp_path_factory.mktemp("tiny") / "repo")
     # as the docs type it: `.venv/bin/dvc repro`, nothing activated (PATH without the environment)
     (repo / ".venv").symlink_to(BIN.parent)
-    bare = {**os.environ, "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != BIN)}
+    bare = {
+        **os.environ,
+        "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != BIN),
+        **config_reads_env(repo.parent / "config-reads.jsonl"),
+    }
     t = time.perf_counter()
     sh(".venv/bin/dvc", "repro", cwd=repo, env=bare)
     print(f"dvc repro (tiny pipeline): {time.perf_counter() - t:.0f} s")

@@ -115,3 +115,10 @@ def _state_of(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
     except (OSError, IndexError):
         return "zombie"
+
+
+def config_reads_env(log: Path) -> dict[str, str]:
+    """Environment entries under which every stage appends the config keys it reads to ``log``
+    (tests/config_reads/sitecustomize.py)."""
+    path = os.pathsep.join(p for p in (str(ROOT / "tests" / "config_reads"), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "METADIP_CONFIG_READS": str(log)}

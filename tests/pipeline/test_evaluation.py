@@ -130,11 +130,11 @@ def test_rows_do_not_depend_on_the_shard_layout(tmp_path):
     cfg = tiny_config()
     images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
     ids = ["a/test/0", "a/test/1", "a/test/2"]
-    whole = evaluate_shard(shard_settings(cfg, "cs", "dip"), "a", images, ids, ids, [0, 1, 2], {}, "cpu")
+    whole = evaluate_shard(shard_settings(cfg, "cs", "dip", "a"), "a", images, ids, ids, [0, 1, 2], {}, "cpu")
     split = [
         r
         for part in ([0], [1, 2])
-        for r in evaluate_shard(shard_settings(cfg, "cs", "dip"), "a", images, ids, ids, part, {}, "cpu")
+        for r in evaluate_shard(shard_settings(cfg, "cs", "dip", "a"), "a", images, ids, ids, part, {}, "cpu")
     ]
     key = lambda r: (r["image_index"], r["method"])  # noqa: E731
     strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
@@ -164,9 +164,9 @@ def test_missing_artifact_and_wrong_task_are_clear_errors():
     cfg = validate_config(cfg)
     images = bundled_image("astronaut", 64).unsqueeze(0)
     with pytest.raises(ValueError, match="needs the meta-init artifact"):
-        evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ["x"], ["x"], [0], {}, "cpu")
+        evaluate_shard(shard_settings(cfg, "den", "m", "a"), "a", images, ["x"], ["x"], [0], {}, "cpu")
     with pytest.raises(ValueError, match="does not apply to task 'cs'"):
-        evaluate_shard(shard_settings(cfg, "cs", "bm3d"), "a", images, ["x"], ["x"], [0], {}, "cpu")
+        evaluate_shard(shard_settings(cfg, "cs", "bm3d", "a"), "a", images, ["x"], ["x"], [0], {}, "cpu")
 
 
 def test_pnp_bm3d_uses_the_configured_profile_and_refuses_a_grid_tuned_with_another(tmp_path):
@@ -182,9 +182,9 @@ def test_pnp_bm3d_uses_the_configured_profile_and_refuses_a_grid_tuned_with_anot
     for tuned_with in ("np", None):  # None: a grid from before the profile was recorded (np)
         grid.write_text(json.dumps({"best": best} | ({"bm3d_profile": tuned_with} if tuned_with else {})))
         with pytest.raises(ValueError, match=r"tuned with BM3D profile 'np'.*rerun stages/tune_pnp\.py"):
-            evaluate_shard(shard_settings(cfg, "cs", "p"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
+            evaluate_shard(shard_settings(cfg, "cs", "p", "a"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
     grid.write_text(json.dumps({"best": best, "bm3d_profile": "classic"}))
-    (row,) = evaluate_shard(shard_settings(cfg, "cs", "p"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
+    (row,) = evaluate_shard(shard_settings(cfg, "cs", "p", "a"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
     assert json.loads(row["provenance"])["bm3d_profile"] == "classic" and math.isfinite(row["psnr"])
 
 
@@ -202,8 +202,8 @@ def test_drunet_rows_with_and_without_the_self_ensemble(tmp_path):
     cfg = check_pipeline_config(validate_config(cfg))
     images = bundled_image("astronaut", 64).unsqueeze(0)
     art = {"drunet": str(tmp_path / "drunet.safetensors")}
-    (one,) = evaluate_shard(shard_settings(cfg, "den", "d1"), "a", images, ["x"], ["x"], [0], art, "cpu")
-    (x8,) = evaluate_shard(shard_settings(cfg, "den", "d8"), "a", images, ["x"], ["x"], [0], art, "cpu")
+    (one,) = evaluate_shard(shard_settings(cfg, "den", "d1", "a"), "a", images, ["x"], ["x"], [0], art, "cpu")
+    (x8,) = evaluate_shard(shard_settings(cfg, "den", "d8", "a"), "a", images, ["x"], ["x"], [0], art, "cpu")
     op, _ = setting_operator(cfg["evaluate"]["tasks"]["den"], tuple(images.shape[1:]), cfg["seed"], "den", "a")
     y, _ = measure_image(op, images[0], cfg["seed"], "den", "a", 0)
     expected = psnr(DRUNetDenoiser(net, "cpu", self_ensemble=True)(y, 25), images[0]).item()
@@ -260,8 +260,8 @@ def test_control_row_is_a_fresh_network_through_the_learned_inner_loop(tmp_path)
     _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
     images = bundled_image("astronaut", 64).unsqueeze(0)
     art = {"meta_init": str(tmp_path / "init.safetensors")}
-    meta = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
-    control = evaluate_shard(shard_settings(cfg, "den", "c"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
+    meta = evaluate_shard(shard_settings(cfg, "den", "m", "a"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
+    control = evaluate_shard(shard_settings(cfg, "den", "c", "a"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
     assert meta["psnr"] != control["psnr"] and control["method"] == "c" and control["source_file"] == "p"
     # the control equals solving from the network's own init with the meta-init's step sizes
     loaded = load_meta_init(tmp_path / "init.safetensors")
@@ -284,8 +284,8 @@ def test_an_averaged_meta_row_keeps_the_last_iterate_beside_its_mean(tmp_path):
     _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
     images = bundled_image("astronaut", 64).unsqueeze(0)
     art = {"meta_init": str(tmp_path / "init.safetensors")}
-    plain = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
-    avg = evaluate_shard(shard_settings(cfg, "den", "a"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
+    plain = evaluate_shard(shard_settings(cfg, "den", "m", "a"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
+    avg = evaluate_shard(shard_settings(cfg, "den", "a", "a"), "a", images, ["x"], ["p"], [0], art, "cpu")[0]
     assert avg["method"] == "a" and avg["psnr"] != plain["psnr"]
     assert avg["psnr_last"] == pytest.approx(plain["psnr"], abs=1e-4)
     assert avg["trace_nmse_last"] == pytest.approx(plain["trace_nmse"], rel=1e-4)
@@ -310,9 +310,9 @@ def test_batched_meta_solves_give_the_rows_of_one_at_a_time(tmp_path):
     art = {"meta_init": str(tmp_path / "init.safetensors")}
     images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
     ids = ["a/test/0", "a/test/1", "a/test/2"]
-    single = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ids, ids, [0, 1, 2], art, "cpu")
+    single = evaluate_shard(shard_settings(cfg, "den", "m", "a"), "a", images, ids, ids, [0, 1, 2], art, "cpu")
     cfg["evaluate"]["batch"] = 2
-    batched = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ids, ids, [0, 1, 2], art, "cpu")
+    batched = evaluate_shard(shard_settings(cfg, "den", "m", "a"), "a", images, ids, ids, [0, 1, 2], art, "cpu")
     assert [r["image_index"] for r in batched] == [0, 1, 2]
     for a, b in zip(single, batched, strict=True):
         # float32 rounding of a grouped vs a single convolution, grown by the steps (in float64 the
@@ -336,7 +336,7 @@ def test_speed_reference_times_both_solvers_in_the_same_process(tmp_path):
     _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
     images = bundled_image("astronaut", 64).unsqueeze(0)
     row = evaluate_shard(
-        shard_settings(cfg, "cs", "m"),
+        shard_settings(cfg, "cs", "m", "a"),
         "a",
         images,
         ["x"],
@@ -347,7 +347,7 @@ def test_speed_reference_times_both_solvers_in_the_same_process(tmp_path):
     )[0]
     assert row["ref_method"] == "dip_3" and row["ref_steps"] == 3
     assert row["step_seconds"] > 0 and row["ref_step_seconds"] > 0
-    dip = evaluate_shard(shard_settings(cfg, "cs", "dip"), "a", images, ["x"], ["p"], [0], {}, "cpu")[0]
+    dip = evaluate_shard(shard_settings(cfg, "cs", "dip", "a"), "a", images, ["x"], ["p"], [0], {}, "cpu")[0]
     assert dip["step_seconds"] is None and dip["ref_method"] is None
 
 
@@ -386,9 +386,9 @@ def test_a_row_with_a_non_finite_metric_is_refused_and_never_written(tmp_path, m
     with pytest.raises(
         ResultError, match=r"^den/a/dip_1 image a/test/0: psnr = nan, psnr_last = nan, not finite .* rerun$"
     ):
-        evaluate_shard(shard_settings(cfg, "den", "dip"), "a", images, ["a/test/0"], ["p"], [0], {}, "cpu")
+        evaluate_shard(shard_settings(cfg, "den", "dip", "a"), "a", images, ["a/test/0"], ["p"], [0], {}, "cpu")
     monkeypatch.undo()
-    rows = evaluate_shard(shard_settings(cfg, "den", "dip"), "a", images, ["a/test/0"], ["p"], [0], {}, "cpu")
+    rows = evaluate_shard(shard_settings(cfg, "den", "dip", "a"), "a", images, ["a/test/0"], ["p"], [0], {}, "cpu")
     rows[-1]["ssim"] = math.inf
     with pytest.raises(ResultError, match=r"^den/a/dip_3 image a/test/0: ssim = inf"):
         write_rows(rows, tmp_path / "shard.parquet")

@@ -70,7 +70,7 @@ def test_a_shard_with_a_non_finite_metric_is_refused_naming_the_file(tmp_path, c
 def planned_rows(config: dict) -> list[dict]:
     """Rows of every task, class, image and method, each with the config_hash ``config`` gives it."""
     return [
-        dict(r, table=1, config_hash=shard_config_hash(config, r["task"], r["method_name"])) for r in make_rows(config)
+        dict(r, table=1, config_hash=shard_config_hash(config, r["task"], r["dataset"], r["method_name"])) for r in make_rows(config)
     ]
 
 
@@ -185,7 +185,7 @@ def test_aggregate_and_claims_refuse_a_shard_computed_under_another_config(stage
     rows = planned_rows(config)
     pq.write_table(pa.Table.from_pylist([r for r in rows if r["method_name"] != "metadip"]), tmp_path / "good.parquet")
     stale = [
-        dict(r, config_hash=shard_config_hash(other, "den_25", "metadip"))
+        dict(r, config_hash=shard_config_hash(other, "den_25", r["dataset"], "metadip"))
         for r in rows
         if r["method_name"] == "metadip"
     ]
@@ -194,7 +194,7 @@ def test_aggregate_and_claims_refuse_a_shard_computed_under_another_config(stage
     run = run_stage(stage, tmp_path, out, shards=("good.parquet", "stale.parquet"))
     assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
     assert run.stderr.startswith(
-        f"{stage}: error: {tmp_path / 'stale.parquet'}: rows of den_25/metadip computed under another config"
+        f"{stage}: error: {tmp_path / 'stale.parquet'}: rows of den_25/{rows[0]['dataset']}/metadip computed under another config"
     )
     assert "delete the shard and rerun snakemake" in run.stderr
     assert not out.exists()
@@ -208,7 +208,7 @@ def test_read_shards_checks_rows_against_the_config_only_when_given_one(tmp_path
     row = _row(1, "den_25", "bm3d", 0, method_name="bm3d", config_hash="0123456789abcdef")
     pq.write_table(pa.Table.from_pylist([row]), tmp_path / "s.parquet")
     assert read_shards([tmp_path / "s.parquet"]).num_rows == 1
-    with pytest.raises(ConfigError, match=r"s\.parquet: rows of den_25/bm3d computed under another config"):
+    with pytest.raises(ConfigError, match=r"s\.parquet: rows of den_25/a/bm3d computed under another config"):
         read_shards([tmp_path / "s.parquet"], config)
     pq.write_table(pa.Table.from_pylist([_row(1, "den_25", "bm3d", 0)]), tmp_path / "s.parquet")
     with pytest.raises(ConfigError, match=r"s\.parquet: no column method_name, config_hash"):
@@ -216,20 +216,19 @@ def test_read_shards_checks_rows_against_the_config_only_when_given_one(tmp_path
 
 
 def test_shard_config_hash_moves_only_with_what_the_rows_depend_on():
-    """Sections a shard does not read (another meta method, the curated previews, the PnP grids, the
-    claims) leave its hash alone, so that aggregate never refuses a shard the workflow keeps."""
+    """Sections a shard does not read (another meta method, the PnP grids, the claims) leave its hash
+    alone, so that aggregate never refuses a shard the workflow keeps."""
     config = load_config(DEFAULT_CONFIG)
-    before = {m: shard_config_hash(config, "den_25", m) for m in ("dip", "metadip", "bm3d", "drunet")}
+    before = {m: shard_config_hash(config, "den_25", "wallpapers", m) for m in ("dip", "metadip", "bm3d", "drunet")}
     config["meta"]["methods"]["metasiren"]["outer"]["steps"] += 1
     config["baselines"]["pnp"]["grid"]["cs_bm3d"]["rho"] = [9.0]
     config["claims"]["within_db"] = 9.0
-    config["curate"]["preview_crops"] += 1
-    assert {m: shard_config_hash(config, "den_25", m) for m in before} == before
+    assert {m: shard_config_hash(config, "den_25", "wallpapers", m) for m in before} == before
     config["meta"]["methods"]["metadip"]["outer"]["steps"] += 1  # what metadip's meta-init was trained with
-    after = {m: shard_config_hash(config, "den_25", m) for m in before}
+    after = {m: shard_config_hash(config, "den_25", "wallpapers", m) for m in before}
     assert after["metadip"] != before["metadip"] and after["dip"] == before["dip"] and after["bm3d"] == before["bm3d"]
     config["evaluate"]["tasks"]["den_25"]["sigma"] = 50
-    assert all(shard_config_hash(config, "den_25", m) != after[m] for m in before)
+    assert all(shard_config_hash(config, "den_25", "wallpapers", m) != after[m] for m in before)
 
 
 def test_a_write_error_is_one_line_and_writes_nothing(tmp_path):

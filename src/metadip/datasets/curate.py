@@ -114,8 +114,10 @@ def curate_dataset(
     preview_crops: int,
     out_dir: str | os.PathLike,
     show_progress: bool = True,
+    step_hash: str | None = None,
 ) -> dict[str, Any]:
-    """Curate one dataset (a ``curate.datasets.<name>`` config entry) into ``out_dir``; return the summary."""
+    """Curate one dataset (a ``curate.datasets.<name>`` config entry) into ``out_dir``; return the
+    summary (written as ``summary.json``, with ``step_hash``: the workflow step's record)."""
     out_dir = Path(out_dir)
     skipped: list[tuple[str, str, str]] = []
     candidates = _candidates(dataset, crop_size, skipped, show_progress)
@@ -126,6 +128,8 @@ def curate_dataset(
         crops[split], rej = _draw_split(name, split, candidates, dataset, crop_size, seed, skipped, show_progress)
         rejections += rej
     summary = _summary(name, dataset, crop_size, seed, candidates, crops, skipped, rejections)
+    if step_hash is not None:
+        summary["step_hash"] = step_hash
     _write(out_dir, name, crops, skipped, summary, crop_size, shard_size, preview_crops)
     return summary
 

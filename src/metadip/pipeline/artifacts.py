@@ -163,8 +163,9 @@ SIDECAR_SCHEMAS: dict[str, dict[str, Any]] = {
             "seed": {"type": "integer"},
             **_COMMON,
             "training_summary": {"type": "object"},  # meta-training's validation curve (stages/meta_train.py)
+            "step_hash": {"type": "string"},  # the workflow step's record (metadip.pipeline.records)
         },
-        optional=("training_summary",),
+        optional=("training_summary", "step_hash"),
     ),
     DENOISER_FORMAT: _object(
         {
@@ -176,7 +177,9 @@ SIDECAR_SCHEMAS: dict[str, dict[str, Any]] = {
             "dataset_manifest_sha256": {"type": "string"},
             "seed": {"type": ["integer", "null"]},
             **_COMMON,
-        }
+            "step_hash": {"type": "string"},
+        },
+        optional=("step_hash",),
     ),
 }
 ARCHITECTURE_SCHEMAS = {
@@ -467,8 +470,10 @@ def save_denoiser(
     training_config: dict[str, Any] | None = None,
     dataset_manifest_sha256: str = "",
     seed: int | None = None,
+    step_hash: str | None = None,
 ) -> tuple[Path, Path]:
-    """Write a DRUNet as ``<stem>.safetensors`` + ``<stem>.json`` (``source``: "trained" or the official file)."""
+    """Write a DRUNet as ``<stem>.safetensors`` + ``<stem>.json`` (``source``: "trained" or the official
+    file; ``step_hash``: the workflow step's record, :mod:`metadip.pipeline.records`)."""
     weights, sidecar = _paths(path)
     meta = {
         "format": DENOISER_FORMAT,
@@ -482,6 +487,7 @@ def save_denoiser(
         "versions": package_versions(),
         "weights_file": weights.name,
         "weights_sha256": "0" * 64,
+        **({"step_hash": step_hash} if step_hash is not None else {}),
     }
     meta = _sidecar_content(meta, DENOISER_FORMAT, "denoiser")
     with atomic_path(weights) as tmp:

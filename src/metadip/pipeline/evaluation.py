@@ -38,6 +38,7 @@ from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.artifacts import ArtifactError, git_commit, load_denoiser, load_meta_init
 from metadip.pipeline.config import dip_method_id
 from metadip.pipeline.plan import TABLE_OF_KIND
+from metadip.pipeline.records import METADATA_KEY
 from metadip.pipeline.settings import DenoiserMethod, DIPMethod, MetaMethod, PnPMethod, ShardSettings
 from metadip.solvers.denoise import run_denoiser
 from metadip.solvers.dip import DIPSettings, fit_dip
@@ -394,11 +395,14 @@ def decode_image(data: bytes, height: int, width: int) -> Tensor:
     return to_tensor(np.frombuffer(data, dtype=np.uint8).reshape(height, width, -1))
 
 
-def write_rows(rows: list[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Write result rows as one parquet file, atomically; :class:`ResultError` (nothing written)
-    for a row with a non-finite metric (:func:`check_finite`)."""
+def write_rows(rows: list[dict[str, Any]], path: str | os.PathLike, step_hash: str | None = None) -> None:
+    """Write result rows as one parquet file, atomically, recording ``step_hash``
+    (:mod:`metadip.pipeline.records`); :class:`ResultError` (nothing written) for a row with a
+    non-finite metric (:func:`check_finite`)."""
     check_finite(rows)
     table = pa.Table.from_pylist(rows)
+    if step_hash is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: step_hash})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 

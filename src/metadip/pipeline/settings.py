@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from metadip.core.errors import InputError
-from metadip.core.hashing import config_hash
 from metadip.models.build import architecture_from_config
 from metadip.pipeline.config import ConfigError, report_steps
 from metadip.pipeline.plan import applies
+from metadip.pipeline.steps import Steps
 from metadip.solvers.dip import DIPSettings
 
 
@@ -133,11 +133,14 @@ def method_settings(config: Mapping[str, Any], name: str) -> Method:
     )
 
 
-def shard_settings(config: Mapping[str, Any], task_name: str, method_name: str) -> ShardSettings:
-    """The settings of evaluating ``method_name`` on ``task_name`` (both names in the config)."""
+def shard_settings(config: Mapping[str, Any], task_name: str, method_name: str, dataset: str) -> ShardSettings:
+    """The settings of evaluating ``method_name`` on ``task_name`` (both names in the config) on the
+    curated ``dataset`` (a name under curate.datasets)."""
     ev = config["evaluate"]
     if task_name not in ev["tasks"]:
         raise ConfigError(f"no '{task_name}' under evaluate.tasks (have: {', '.join(ev['tasks'])})")
+    if dataset not in config["curate"]["datasets"]:
+        raise ConfigError(f"no '{dataset}' under curate.datasets (have: {', '.join(config['curate']['datasets'])})")
     method = method_settings(config, method_name)
     task = ev["tasks"][task_name]
     if not applies(ev["methods"][method_name], task):
@@ -152,54 +155,29 @@ def shard_settings(config: Mapping[str, Any], task_name: str, method_name: str) 
         method=method,
         roles={dataset: role for role, dataset in ev["roles"].items()},
         batch=ev["batch"],
-        config_hash=shard_config_hash(config, task_name, method_name),
+        config_hash=shard_config_hash(config, task_name, dataset, method_name),
     )
 
 
-def shard_config_hash(config: Mapping[str, Any], task_name: str, method_name: str) -> str:
-    """Hash of the config values a shard's rows depend on: the seed, image size, evaluation set, the
-    task and the method with what it borrows (its meta method, DIP network, DRUNet, PnP settings,
-    speed reference). The workflow's evaluate rule hashes all of them too, so a change that moves
-    this hash reruns the shard."""
-    ev, meta, baselines = config["evaluate"], config["meta"], config["baselines"]
-    m = ev["methods"][method_name]
-    section: dict[str, Any] = {
-        "seed": config["seed"],
-        "image_size": meta["image_size"],
-        "images": ev["images"],
-        "split": ev["split"],
-        "task": ev["tasks"][task_name],
-        "method": m,
-    }
-    if m["kind"] == "meta":
-        section["init"] = meta["methods"][m["init"]]
-    if m["kind"] == "dip":
-        section["network_of"] = {k: meta["methods"][m["network_of"]][k] for k in ("arch", "network", "inner")}
-    if m["kind"] == "pnp":
-        section["pnp"] = {"pr_steps": baselines["pnp"]["pr_steps"]}
-        if m["denoiser"] == "bm3d":
-            section["pnp"]["bm3d_profile"] = baselines["pnp"]["bm3d_profile"]
-    if m.get("denoiser") == "drunet":
-        section["drunet"] = baselines["drunet"]
-    if m.get("speed_reference"):
-        ref = ev["methods"][m["speed_reference"]]
-        section["speed_reference"] = {k: v for k, v in ref.items() if k != "images"}
-        section["speed_network"] = {k: meta["methods"][ref["network_of"]][k] for k in ("arch", "network", "inner")}
-    return config_hash(section)
+def shard_config_hash(config: Mapping[str, Any], task_name: str, dataset: str, method_name: str) -> str:
+    """The hash of the evaluate step of (task, dataset, method) (:mod:`metadip.pipeline.steps`): of every
+    config value its rows depend on, upstream steps' included. The workflow's evaluate rule and the
+    shard's record carry the same hash, so a change that moves it reruns the shard."""
+    return Steps(config).rule_hash("evaluate", task=task_name, dataset=dataset, method=method_name)
 
 
-def check_shard_rows(path: str, keys: Sequence[tuple[str, str, str]], config: Mapping[str, Any]) -> None:
-    """Raise ConfigError unless every row of shard ``path``, given as (task, method_name,
-    config_hash), was computed under ``config`` (:func:`shard_config_hash` of its task and method)."""
-    expected: dict[tuple[str, str], str | None] = {}
-    for task, method, got in keys:
-        if (task, method) not in expected:
+def check_shard_rows(path: str, keys: Sequence[tuple[str, str, str, str]], config: Mapping[str, Any]) -> None:
+    """Raise ConfigError unless every row of shard ``path``, given as (task, dataset, method_name,
+    config_hash), was computed under ``config`` (:func:`shard_config_hash` of its step)."""
+    expected: dict[tuple[str, str, str], str | None] = {}
+    for task, dataset, method, got in keys:
+        if (task, dataset, method) not in expected:
             try:
-                expected[task, method] = shard_config_hash(config, task, method)
-            except (KeyError, TypeError):  # a task or method this config lacks
-                expected[task, method] = None
-        if got != expected[task, method]:
+                expected[task, dataset, method] = shard_config_hash(config, task, dataset, method)
+            except (KeyError, TypeError):  # a task, dataset or method this config lacks
+                expected[task, dataset, method] = None
+        if got != expected[task, dataset, method]:
             raise ConfigError(
-                f"{path}: rows of {task}/{method} computed under another config (config_hash {got}, this config "
-                f"gives {expected[task, method]}); delete the shard and rerun snakemake"
+                f"{path}: rows of {task}/{dataset}/{method} computed under another config (config_hash {got}, this "
+                f"config gives {expected[task, dataset, method]}); delete the shard and rerun snakemake"
             )

@@ -60,6 +60,7 @@ def save_convergence_figure(
     panels: Sequence[tuple[str, str, str]],
     path: str | os.PathLike,
     title: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Figure 2: NMSE vs iteration (log–log), one panel per ``(task, dataset, panel title)``, one
     line per series (mean over images) with its 95% interval over photographs as a shaded band
@@ -126,5 +127,5 @@ def save_convergence_figure(
         fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=110, metadata=metadata)
     plt.close(fig)

@@ -77,8 +77,10 @@ def render(
     truth: dict[str, Tensor],
     tables_dir: str | os.PathLike,
     figures_dir: str | os.PathLike,
+    metadata: dict[str, str] | None = None,
 ) -> list[Path]:
-    """Write every table and figure the config's tasks call for; returns the paths written."""
+    """Write every table and figure the config's tasks call for; returns the paths written.
+    ``metadata``: PNG text chunks of Figure 2, the file the workflow reads the step's record from."""
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
     written = []
     for table in (1, 2, 3):
@@ -110,6 +112,7 @@ def render(
         panels,
         path,
         title="Figure 2: NMSE vs iteration, meta-init vs random init (mean; band: 95% interval over photographs)",
+        metadata=metadata,
     )
     written.append(path)
     return written

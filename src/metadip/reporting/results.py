@@ -34,7 +34,7 @@ def _check_finite(table: pa.Table, path: str | os.PathLike) -> None:
 
 
 #: the columns that say which config a shard's rows were computed under
-PLAN_COLUMNS = ("task", "method_name", "config_hash")
+PLAN_COLUMNS = ("task", "dataset", "method_name", "config_hash")
 
 
 def read_shards(paths: Sequence[str | os.PathLike], config: Mapping[str, Any] | None = None) -> pa.Table:

@@ -1,0 +1,49 @@
+"""The step hash an output records (:class:`metadip.pipeline.steps.Steps`), read back cheaply.
+
+Every output a workflow step writes records the hash of the step that computed it, inside the
+output itself, so the record travels with the file (a DVC checkout, a copy): a JSON output or
+sidecar at its top-level key ``step_hash``, a curated folder in its ``summary.json``, a parquet
+file in its schema metadata (key ``metadip.step_hash``), a PNG figure in a text chunk of that
+name. The workflow reruns a step whose outputs record another hash than the one it plans.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+#: the JSON key of the record
+JSON_KEY = "step_hash"
+#: the parquet schema metadata key and PNG text chunk of the record
+METADATA_KEY = "metadip.step_hash"
+
+
+def read_step_hash(path: str | os.PathLike) -> str | None:
+    """The step hash ``path`` records; None when it records none or cannot be read (the reading
+    stage then reports the file)."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            return _json_record(p / "summary.json")
+        if p.suffix == ".json":
+            return _json_record(p)
+        if p.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            value = (pq.read_schema(p).metadata or {}).get(METADATA_KEY.encode())
+            return value.decode() if value else None
+        if p.suffix == ".png":
+            from PIL import Image
+
+            with Image.open(p) as im:
+                return getattr(im, "text", {}).get(METADATA_KEY)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _json_record(path: Path) -> str | None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    value = data.get(JSON_KEY) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
