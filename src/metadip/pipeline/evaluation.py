@@ -317,12 +317,37 @@ def evaluate_shard(
     """Result rows of the shard's method and task (:func:`metadip.pipeline.settings.shard_settings`)
     on images ``indices`` of ``dataset`` (into ``images`` (N, C, H, W), the whole evaluation set of
     the dataset, with crop ids ``image_ids`` and source photographs ``sources``)."""
-    task, method = settings.task, settings.method
     device = torch.device(device) if device is not None else default_device()
     shape = tuple(images.shape[1:])
-    op, op_seed = setting_operator(task, shape, settings.seed, settings.task_name, dataset)
+    op, op_seed = setting_operator(settings.task, shape, settings.seed, settings.task_name, dataset)
     run, provenance, warm_up = build_runner(settings, dataset, shape, artifacts, device, show_progress)
-    common = {
+    common = _shard_columns(settings, dataset, op_seed, device)
+    # measure every image first, on the CPU (the solvers move the operator to their device)
+    measured = [(i, *measure_image(op, images[i], settings.seed, settings.task_name, dataset, i)) for i in indices]
+    if not measured:
+        return []
+    warm_up(op, measured[0][1])
+    idx = [i for i, _, _ in measured]
+    outcomes = run(op, torch.stack([y for _, y, _ in measured]), images[idx], idx)
+    rows = [
+        {
+            **common,
+            "image_id": image_ids[i],
+            "source_file": sources[i],
+            "image_index": int(i),
+            **_outcome_columns(o, images[i], noise_seed, provenance),
+        }
+        for (i, _, noise_seed), image_outcomes in zip(measured, outcomes, strict=True)
+        for o in image_outcomes
+    ]
+    check_finite(rows)
+    return rows
+
+
+def _shard_columns(settings: ShardSettings, dataset: str, op_seed: int, device: torch.device) -> dict[str, Any]:
+    """The columns every row of a shard shares: the setting, the method, the machine, seeds and versions."""
+    task = settings.task
+    return {
         "dataset": dataset,
         "role": settings.roles.get(dataset),
         "task": settings.task_name,
@@ -330,7 +355,7 @@ def evaluate_shard(
         "table": TABLE_OF_KIND[task["kind"]],
         "sigma": float(task.get("sigma", 25.0)),
         "ratio": task.get("ratio"),
-        "method_name": method.name,
+        "method_name": settings.method.name,
         "device": device.type if device.type == "cpu" else torch.cuda.get_device_name(device),
         "host": platform.node(),
         "threads": torch.get_num_threads(),
@@ -340,48 +365,33 @@ def evaluate_shard(
         "git_commit": git_commit(),
         "torch": torch.__version__,
     }
-    # measure every image first, on the CPU (the solvers move the operator to their device)
-    measured = [(i, *measure_image(op, images[i], settings.seed, settings.task_name, dataset, i)) for i in indices]
-    if not measured:
-        return []
-    warm_up(op, measured[0][1])
-    idx = [i for i, _, _ in measured]
-    outcomes = run(op, torch.stack([y for _, y, _ in measured]), images[idx], idx)
-    rows = []
-    for (i, _, noise_seed), image_outcomes in zip(measured, outcomes, strict=True):
-        x = images[i]
-        for o in image_outcomes:
-            est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
-            tr = o.result.trace
-            rows.append(
-                {
-                    **common,
-                    "image_id": image_ids[i],
-                    "source_file": sources[i],
-                    "image_index": int(i),
-                    "method": o.method,
-                    "label": o.label,
-                    "steps": o.steps,
-                    **{k: o.speed.get(k) for k in SPEED_FIELDS},
-                    "psnr": float(psnr(est, x)),
-                    "psnr_last": float(psnr(last, x)),
-                    "ssim": float(ssim(est, x)),
-                    "seconds": float(o.result.seconds),
-                    "noise_seed": noise_seed,
-                    "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
-                    "estimate": _u8(est),
-                    "estimate_last": _u8(last),
-                    "height": int(x.shape[1]),
-                    "width": int(x.shape[2]),
-                    "trace_step": [int(s) for s in tr["step"]],
-                    "trace_nmse": tr.get("nmse", []),
-                    "trace_nmse_last": tr.get("nmse_last", tr.get("nmse", [])),
-                    "trace_psnr": tr.get("psnr", []),
-                    "trace_seconds": tr["seconds"],
-                }
-            )
-    check_finite(rows)
-    return rows
+
+
+def _outcome_columns(o: Outcome, x: Tensor, noise_seed: int, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The columns of one outcome on image ``x`` (C, H, W): its metrics, estimates (uint8) and trace."""
+    est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
+    tr = o.result.trace
+    return {
+        "method": o.method,
+        "label": o.label,
+        "steps": o.steps,
+        **{k: o.speed.get(k) for k in SPEED_FIELDS},
+        "psnr": float(psnr(est, x)),
+        "psnr_last": float(psnr(last, x)),
+        "ssim": float(ssim(est, x)),
+        "seconds": float(o.result.seconds),
+        "noise_seed": noise_seed,
+        "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
+        "estimate": _u8(est),
+        "estimate_last": _u8(last),
+        "height": int(x.shape[1]),
+        "width": int(x.shape[2]),
+        "trace_step": [int(s) for s in tr["step"]],
+        "trace_nmse": tr.get("nmse", []),
+        "trace_nmse_last": tr.get("nmse_last", tr.get("nmse", [])),
+        "trace_psnr": tr.get("psnr", []),
+        "trace_seconds": tr["seconds"],
+    }
 
 
 def check_finite(rows: list[dict[str, Any]]) -> None:
