@@ -393,3 +393,74 @@ def test_a_row_with_a_non_finite_metric_is_refused_and_never_written(tmp_path, m
     with pytest.raises(ResultError, match=r"^den/a/dip_3 image a/test/0: ssim = inf"):
         write_rows(rows, tmp_path / "shard.parquet")
     assert not list(tmp_path.iterdir())
+
+
+def test_every_kind_of_method_settings_has_a_runner():
+    from typing import get_args
+
+    from metadip.pipeline.evaluation import RUNNERS
+    from metadip.pipeline.settings import Method
+
+    assert set(RUNNERS) == set(get_args(Method))
+
+
+def test_a_method_kind_is_a_settings_type_and_its_runner(monkeypatch):
+    """evaluate_shard asks nothing of the method but its runner (from RUNNERS); an unknown type is refused."""
+    from dataclasses import dataclass, replace
+
+    import metadip.pipeline.evaluation as evaluation
+    from metadip.pipeline.evaluation import MethodRunner, Outcome
+    from metadip.solvers.result import Reconstruction
+
+    @dataclass(frozen=True)
+    class Identity:  # the measurement as the estimate (denoising)
+        name: str = "id"
+        label: str = "Identity"
+
+    def identity_runner(method, ctx):
+        def run(op, ys, xs, indices):
+            return [
+                [Outcome(method.name, method.label, 1, Reconstruction(y, y, 0.5, {"step": [1], "seconds": [0.5]}), {})]
+                for y in ys
+            ]
+
+        return MethodRunner(run, {"kind": "identity"}, lambda op, y: None)
+
+    cfg = tiny_config()
+    settings = replace(shard_settings(cfg, "den", "bm3d"), method=Identity())
+    images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee")])
+    with pytest.raises(ValueError, match="unknown method type Identity"):
+        evaluate_shard(settings, "a", images, ["x0", "x1"], ["p0", "p1"], [1, 0], {}, "cpu")
+    monkeypatch.setitem(evaluation.RUNNERS, Identity, identity_runner)
+    rows = evaluate_shard(settings, "a", images, ["x0", "x1"], ["p0", "p1"], [1, 0], {}, "cpu")
+    op, _ = setting_operator(cfg["evaluate"]["tasks"]["den"], (3, 64, 64), cfg["seed"], "den", "a")
+    assert [(r["method"], r["image_id"], r["method_name"], r["seconds"]) for r in rows] == [
+        ("id", "x1", "id", 0.5),
+        ("id", "x0", "id", 0.5),
+    ]
+    y1, _ = measure_image(op, images[1], cfg["seed"], "den", "a", 1)
+    assert rows[0]["psnr"] == pytest.approx(float(psnr(y1.clamp(0, 1), images[1])))
+    assert rows[0]["provenance"] == '{"kind": "identity"}'
+    assert evaluate_shard(settings, "a", images, ["x0", "x1"], ["p0", "p1"], [], {}, "cpu") == []
+
+
+def test_meta_solves_come_in_groups_of_the_batch_size(tmp_path, monkeypatch):
+    import metadip.pipeline.evaluation as evaluation
+
+    cfg = tiny_config(batch=2)
+    base = {"kind": "meta", "init": "md", "steps": 2, "random_init": False, "speed_reference": None, "speed_rounds": 1}
+    cfg["evaluate"]["methods"]["m"] = {**base, "label": "M"}
+    _perturbed_meta_init(cfg, tmp_path / "init.safetensors")
+    sizes, solve_batch = [], evaluation.solve_batch
+
+    def recorded(model, op, ys, steps, **kw):
+        sizes.append(len(ys))
+        return solve_batch(model, op, ys, steps, **kw)
+
+    monkeypatch.setattr(evaluation, "solve_batch", recorded)
+    images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
+    ids = ["a/test/0", "a/test/1", "a/test/2"]
+    art = {"meta_init": str(tmp_path / "init.safetensors")}
+    rows = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ids, ids, [2, 0, 1], art, "cpu")
+    assert sizes == [2, 2, 1]  # the warm-up at the batch size, then the images in order
+    assert [r["image_index"] for r in rows] == [2, 0, 1]

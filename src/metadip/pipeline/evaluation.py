@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -79,7 +79,37 @@ class Outcome:
 
 Runner = Callable[[Operator, Tensor, Tensor, Sequence[int]], list[list[Outcome]]]
 """Reconstructs measurements ``(B, *measurement_shape)`` of images ``(B, C, H, W)`` with indices
-``(B,)``; one list of outcomes per image."""
+``(B,)``, any B; one list of outcomes per image."""
+
+
+class MethodRunner(NamedTuple):
+    """A method ready to run on a shard's images."""
+
+    run: Runner
+    provenance: dict[str, Any]  # recorded in every row
+    warm_up: Callable[[Operator, Tensor], None]  # untimed steps on one measurement, before the first image
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a runner is built from besides its method: the shard, the images' ``(C, H, W)`` shape,
+    the artifact paths, the device of the solves."""
+
+    settings: ShardSettings
+    dataset: str
+    image_shape: tuple[int, int, int]
+    artifacts: dict[str, str]
+    device: torch.device
+    show_progress: bool
+
+    def need(self, key: str) -> str:
+        """The path of artifact ``key``; :class:`InputError` naming its command-line option if none."""
+        if not self.artifacts.get(key):
+            option = f"--{key.replace('_', '-')}"
+            raise InputError(
+                f"method '{self.settings.method.name}' needs the {option[2:]} artifact; give it with {option}"
+            )
+        return self.artifacts[key]
 
 
 def _one_at_a_time(run: Callable[[Operator, Tensor, Tensor, int], list[Outcome]]) -> Runner:
@@ -108,6 +138,151 @@ def _tuned_grid(path: str) -> dict[str, Any]:
     return tuned
 
 
+def _drunet(ctx: RunContext, self_ensemble: bool = False) -> tuple[DRUNetDenoiser, dict[str, Any]]:
+    """The DRUNet of artifact ``drunet`` on the context's device, and its provenance."""
+    path = ctx.need("drunet")
+    denoiser = DRUNetDenoiser(load_denoiser(path, channels=3), device=ctx.device, self_ensemble=self_ensemble)
+    provenance: dict[str, Any] = {"drunet_sha256": file_sha256(Path(path).with_suffix(".safetensors"))}
+    if self_ensemble:
+        provenance["self_ensemble"] = True
+    return denoiser, provenance
+
+
+def _denoiser_runner(method: DenoiserMethod, ctx: RunContext) -> MethodRunner:
+    """One call of the denoiser at the task's true σ."""
+    if method.denoiser == "drunet":
+        denoiser, provenance = _drunet(ctx, method.self_ensemble)
+    else:
+        denoiser, provenance = bm3d_denoise, {}  # the package's default profile
+    task = ctx.settings.task
+
+    def one(op, y, x, index):
+        return [Outcome(method.name, method.label, 1, run_denoiser(denoiser, y, task["sigma"], x), {})]
+
+    def warm_up(op, y):
+        run_denoiser(denoiser, y, task["sigma"])
+
+    return MethodRunner(_one_at_a_time(one), provenance, warm_up)
+
+
+def _pnp_runner(method: PnPMethod, ctx: RunContext) -> MethodRunner:
+    """PnP-ADMM at the best point of the tuned grid (artifact ``pnp``)."""
+    if method.denoiser == "drunet":
+        denoiser, provenance = _drunet(ctx)
+    else:
+        denoiser = partial(bm3d_denoise, profile=method.bm3d_profile)
+        provenance = {"bm3d_profile": method.bm3d_profile}
+    grid_path = ctx.need("pnp")
+    tuned = _tuned_grid(grid_path)
+    tuned_profile = tuned.get("bm3d_profile", "np")  # grids from before it was recorded: np
+    if method.denoiser == "bm3d" and tuned_profile != method.bm3d_profile:
+        raise ArtifactError(
+            f"{grid_path}: tuned with BM3D profile '{tuned_profile}' but "
+            f"baselines.pnp.bm3d_profile is '{method.bm3d_profile}'; rerun stages/tune_pnp.py"
+        )
+    best = tuned["best"]
+    pnp = PnPSettings(best["sigma_d"], best["rho"], int(best["iterations"]), method.pr_steps)
+    provenance["pnp"] = {"sigma_d": pnp.sigma_d, "rho": pnp.rho, "iterations": pnp.iterations}
+
+    def one(op, y, x, index):
+        return [Outcome(method.name, method.label, pnp.iterations, pnp_admm(op, y, denoiser, pnp, x_true=x), {})]
+
+    def warm_up(op, y):
+        pnp_admm(op, y, denoiser, replace(pnp, iterations=1))
+
+    return MethodRunner(_one_at_a_time(one), provenance, warm_up)
+
+
+def _dip_runner(method: DIPMethod, ctx: RunContext) -> MethodRunner:
+    """Vanilla DIP from the network's own init, one outcome per step count of ``report_at``."""
+    arch = method.architecture(ctx.image_shape)
+    s = ctx.settings
+
+    def read_at(full: Reconstruction, k: int, jitter_seed: int) -> Outcome:
+        est, last = full.snapshots[k]
+        result = Reconstruction(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k))
+        return Outcome(dip_method_id(method.name, k), f"{method.label} ({k})", k, result, {"jitter_seed": jitter_seed})
+
+    def one(op, y, x, index):
+        g_seed = derived_seed(s.seed, _JITTER, name_key(s.task_name), name_key(ctx.dataset), index)
+        full = fit_dip(
+            build_model(arch, method.inner).prior,
+            op,
+            y,
+            method.settings,
+            torch.Generator().manual_seed(g_seed),
+            x_true=x,
+            device=ctx.device,
+            show_progress=ctx.show_progress,
+            keep_at=method.report_at,
+            last_every=method.trace_last_every,
+            last_dense=method.trace_last_dense,
+        )
+        return [read_at(full, k, g_seed) for k in method.report_at]
+
+    def warm_up(op, y):
+        prior = build_model(arch, method.inner).prior
+        fit_dip(
+            prior, op, y, DIPSettings(steps=2), torch.Generator().manual_seed(0), device=ctx.device, show_progress=False
+        )
+
+    return MethodRunner(_one_at_a_time(one), {"init_seed": arch["seed"]}, warm_up)
+
+
+def _meta_runner(method: MetaMethod, ctx: RunContext) -> MethodRunner:
+    """The inner loop of the meta-init (artifact ``meta_init``), in vmapped solves of the shard's
+    batch size; with a ``speed_reference``, each image's outcome carries the interleaved timings."""
+    path = ctx.need("meta_init")
+    model = load_meta_init(path)
+    provenance: dict[str, Any] = {"meta_init_sha256": file_sha256(Path(path).with_suffix(".safetensors"))}
+    if method.random_init:
+        # the control: the network's own initialisation (the point meta-training started from),
+        # run through the meta-init's learned inner loop (step sizes, momentum, steps)
+        fresh = build_model(architecture(model), model.inner.to_dict())
+        model.prior.load_state_dict(fresh.prior.state_dict())
+        provenance["random_init_seed"] = architecture(model)["seed"]
+    batch, reference = ctx.settings.batch, method.speed_reference
+
+    def solve_group(op, ys, xs):
+        results = solve_batch(
+            model,
+            op,
+            ys,
+            method.steps,
+            x_true=xs,
+            device=ctx.device,
+            show_progress=ctx.show_progress,
+            average_last=method.average_last,
+        )
+        outs = [[Outcome(method.name, method.label, method.steps, r, {})] for r in results]
+        if reference is not None:
+            for (out,), y in zip(outs, ys, strict=True):
+                out.speed = _interleaved_speed(
+                    model, reference, op, y, method.speed_rounds, ctx.image_shape, ctx.device
+                )
+        return outs
+
+    def run(op, ys, xs, indices):
+        outcomes = []
+        for j in range(0, len(ys), batch):
+            outcomes += solve_group(op, ys[j : j + batch], xs[j : j + batch])
+        return outcomes
+
+    def warm_up(op, y):  # the batch size of the shard's solves: a vmapped solve has its own first-call costs
+        solve_batch(model, op, y.unsqueeze(0).expand(batch, *y.shape), 2, device=ctx.device, show_progress=False)
+
+    return MethodRunner(run, provenance, warm_up)
+
+
+#: the runner of each kind of method settings (:data:`metadip.pipeline.settings.Method`)
+RUNNERS: dict[type, Callable[[Any, RunContext], MethodRunner]] = {
+    DenoiserMethod: _denoiser_runner,
+    PnPMethod: _pnp_runner,
+    DIPMethod: _dip_runner,
+    MetaMethod: _meta_runner,
+}
+
+
 def build_runner(
     settings: ShardSettings,
     dataset: str,
@@ -115,136 +290,18 @@ def build_runner(
     artifacts: dict[str, str],
     device: torch.device,
     show_progress: bool = False,
-) -> tuple[Runner, dict[str, Any], Callable[[Operator, Tensor], None]]:
-    """A function reconstructing a batch of images with the shard's method (meta methods: in
-    vmapped solves; the others one image at a time), the provenance it records, and a warm-up: two
-    untimed steps on ``device`` so that no image's seconds include one-off start-up costs (CUDA
-    context, kernel selection, first functional-transform calls).
+) -> MethodRunner:
+    """The shard's method (:data:`RUNNERS` of its settings type) ready to reconstruct images of
+    ``image_shape`` on ``device``. Its warm-up takes two untimed steps so that no image's seconds
+    include one-off start-up costs (CUDA context, kernel selection, first functional-transform calls).
 
     ``artifacts``: paths of what the method needs — ``meta_init`` (meta), ``drunet`` (DRUNet
     denoiser or PnP-ADMM + DRUNet), ``pnp`` (the tuned grid JSON of PnP-ADMM).
     """
-    method, task, seed, task_name = settings.method, settings.task, settings.seed, settings.task_name
-    name, label = method.name, method.label
-    provenance: dict[str, Any] = {}
-
-    def need(key: str) -> str:
-        if not artifacts.get(key):
-            option = f"--{key.replace('_', '-')}"
-            raise InputError(f"method '{name}' needs the {option[2:]} artifact; give it with {option}")
-        return artifacts[key]
-
-    if isinstance(method, DenoiserMethod | PnPMethod):
-        if method.denoiser == "drunet":
-            x8 = isinstance(method, DenoiserMethod) and method.self_ensemble
-            denoiser = DRUNetDenoiser(load_denoiser(need("drunet"), channels=3), device=device, self_ensemble=x8)
-            provenance["drunet_sha256"] = file_sha256(Path(need("drunet")).with_suffix(".safetensors"))
-            if x8:
-                provenance["self_ensemble"] = True
-        elif isinstance(method, PnPMethod):
-            denoiser = partial(bm3d_denoise, profile=method.bm3d_profile)
-            provenance["bm3d_profile"] = method.bm3d_profile
-        else:
-            denoiser = bm3d_denoise  # the denoising rows: the package's default profile
-    if isinstance(method, DenoiserMethod):
-
-        def one(op, y, x, index):
-            return [Outcome(name, label, 1, run_denoiser(denoiser, y, task["sigma"], x), {})]
-
-        def warm(op, y):
-            run_denoiser(denoiser, y, task["sigma"])
-    elif isinstance(method, PnPMethod):
-        grid_path = need("pnp")
-        tuned = _tuned_grid(grid_path)
-        tuned_profile = tuned.get("bm3d_profile", "np")  # grids from before it was recorded: np
-        if method.denoiser == "bm3d" and tuned_profile != method.bm3d_profile:
-            raise ArtifactError(
-                f"{grid_path}: tuned with BM3D profile '{tuned_profile}' but "
-                f"baselines.pnp.bm3d_profile is '{method.bm3d_profile}'; rerun stages/tune_pnp.py"
-            )
-        best = tuned["best"]
-        pnp = PnPSettings(best["sigma_d"], best["rho"], int(best["iterations"]), method.pr_steps)
-        provenance["pnp"] = {"sigma_d": pnp.sigma_d, "rho": pnp.rho, "iterations": pnp.iterations}
-
-        def one(op, y, x, index):
-            return [Outcome(name, label, pnp.iterations, pnp_admm(op, y, denoiser, pnp, x_true=x), {})]
-
-        def warm(op, y):
-            pnp_admm(op, y, denoiser, replace(pnp, iterations=1))
-    elif isinstance(method, DIPMethod):
-        arch = method.architecture(image_shape)
-        provenance["init_seed"] = arch["seed"]
-
-        def one(op, y, x, index):
-            g_seed = derived_seed(seed, _JITTER, name_key(task_name), name_key(dataset), index)
-            full = fit_dip(
-                build_model(arch, method.inner).prior,
-                op,
-                y,
-                method.settings,
-                torch.Generator().manual_seed(g_seed),
-                x_true=x,
-                device=device,
-                show_progress=show_progress,
-                keep_at=method.report_at,
-                last_every=method.trace_last_every,
-                last_dense=method.trace_last_dense,
-            )
-            outs = []
-            for k in method.report_at:
-                est, last = full.snapshots[k]
-                outs.append(
-                    Outcome(
-                        dip_method_id(name, k),
-                        f"{label} ({k})",
-                        k,
-                        Reconstruction(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k)),
-                        {"jitter_seed": g_seed},
-                    )
-                )
-            return outs
-
-        def warm(op, y):
-            prior = build_model(arch, method.inner).prior
-            fit_dip(
-                prior, op, y, DIPSettings(steps=2), torch.Generator().manual_seed(0), device=device, show_progress=False
-            )
-    elif isinstance(method, MetaMethod):
-        path = need("meta_init")
-        model = load_meta_init(path)
-        provenance["meta_init_sha256"] = file_sha256(Path(path).with_suffix(".safetensors"))
-        if method.random_init:
-            # the control: the network's own initialisation (the point meta-training started from),
-            # run through the meta-init's learned inner loop (step sizes, momentum, steps)
-            fresh = build_model(architecture(model), model.inner.to_dict())
-            model.prior.load_state_dict(fresh.prior.state_dict())
-            provenance["random_init_seed"] = architecture(model)["seed"]
-        reference = method.speed_reference
-
-        def run(op, ys, xs, indices):
-            results = solve_batch(
-                model,
-                op,
-                ys,
-                method.steps,
-                x_true=xs,
-                device=device,
-                show_progress=show_progress,
-                average_last=method.average_last,
-            )
-            outs = [[Outcome(name, label, method.steps, r, {})] for r in results]
-            if reference is not None:
-                for (out,), y in zip(outs, ys, strict=True):
-                    out.speed = _interleaved_speed(model, reference, op, y, method.speed_rounds, image_shape, device)
-            return outs
-
-        def warm(op, y):  # the batch size of the shard's solves: a vmapped solve has its own first-call costs
-            solve_batch(
-                model, op, y.unsqueeze(0).expand(settings.batch, *y.shape), 2, device=device, show_progress=False
-            )
-    else:
-        raise ValueError(f"unknown method type {type(method).__name__}")
-    return (run if isinstance(method, MetaMethod) else _one_at_a_time(one)), provenance, warm
+    make = RUNNERS.get(type(settings.method))
+    if make is None:
+        raise ValueError(f"unknown method type {type(settings.method).__name__}")
+    return make(settings.method, RunContext(settings, dataset, image_shape, artifacts, device, show_progress))
 
 
 def evaluate_shard(
@@ -261,12 +318,37 @@ def evaluate_shard(
     """Result rows of the shard's method and task (:func:`metadip.pipeline.settings.shard_settings`)
     on images ``indices`` of ``dataset`` (into ``images`` (N, C, H, W), the whole evaluation set of
     the dataset, with crop ids ``image_ids`` and source photographs ``sources``)."""
-    task, method = settings.task, settings.method
     device = torch.device(device) if device is not None else default_device()
     shape = tuple(images.shape[1:])
-    op, op_seed = setting_operator(task, shape, settings.seed, settings.task_name, dataset)
+    op, op_seed = setting_operator(settings.task, shape, settings.seed, settings.task_name, dataset)
     run, provenance, warm_up = build_runner(settings, dataset, shape, artifacts, device, show_progress)
-    common = {
+    common = _shard_columns(settings, dataset, op_seed, device)
+    # measure every image first, on the CPU (the solvers move the operator to their device)
+    measured = [(i, *measure_image(op, images[i], settings.seed, settings.task_name, dataset, i)) for i in indices]
+    if not measured:
+        return []
+    warm_up(op, measured[0][1])
+    idx = [i for i, _, _ in measured]
+    outcomes = run(op, torch.stack([y for _, y, _ in measured]), images[idx], idx)
+    rows = [
+        {
+            **common,
+            "image_id": image_ids[i],
+            "source_file": sources[i],
+            "image_index": int(i),
+            **_outcome_columns(o, images[i], noise_seed, provenance),
+        }
+        for (i, _, noise_seed), image_outcomes in zip(measured, outcomes, strict=True)
+        for o in image_outcomes
+    ]
+    check_finite(rows)
+    return rows
+
+
+def _shard_columns(settings: ShardSettings, dataset: str, op_seed: int, device: torch.device) -> dict[str, Any]:
+    """The columns every row of a shard shares: the setting, the method, the machine, seeds and versions."""
+    task = settings.task
+    return {
         "dataset": dataset,
         "role": settings.roles.get(dataset),
         "task": settings.task_name,
@@ -274,7 +356,7 @@ def evaluate_shard(
         "table": TABLE_OF_KIND[task["kind"]],
         "sigma": float(task.get("sigma", 25.0)),
         "ratio": task.get("ratio"),
-        "method_name": method.name,
+        "method_name": settings.method.name,
         "device": device.type if device.type == "cpu" else torch.cuda.get_device_name(device),
         "host": platform.node(),
         "threads": torch.get_num_threads(),
@@ -284,51 +366,33 @@ def evaluate_shard(
         "git_commit": git_commit(),
         "torch": torch.__version__,
     }
-    # measure every image first, on the CPU (the solvers move the operator to their device)
-    measured = [(i, *measure_image(op, images[i], settings.seed, settings.task_name, dataset, i)) for i in indices]
-    if measured:
-        warm_up(op, measured[0][1])
-    batch = settings.batch if isinstance(method, MetaMethod) else 1
-    groups = [measured[j : j + batch] for j in range(0, len(measured), batch)]
-    outcomes = []
-    for group in groups:
-        idx = [i for i, _, _ in group]
-        outcomes += run(op, torch.stack([y for _, y, _ in group]), images[idx], idx)
-    rows = []
-    for (i, _, noise_seed), image_outcomes in zip(measured, outcomes, strict=True):
-        x = images[i]
-        for o in image_outcomes:
-            est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
-            tr = o.result.trace
-            rows.append(
-                {
-                    **common,
-                    "image_id": image_ids[i],
-                    "source_file": sources[i],
-                    "image_index": int(i),
-                    "method": o.method,
-                    "label": o.label,
-                    "steps": o.steps,
-                    **{k: o.speed.get(k) for k in SPEED_FIELDS},
-                    "psnr": float(psnr(est, x)),
-                    "psnr_last": float(psnr(last, x)),
-                    "ssim": float(ssim(est, x)),
-                    "seconds": float(o.result.seconds),
-                    "noise_seed": noise_seed,
-                    "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
-                    "estimate": _u8(est),
-                    "estimate_last": _u8(last),
-                    "height": int(x.shape[1]),
-                    "width": int(x.shape[2]),
-                    "trace_step": [int(s) for s in tr["step"]],
-                    "trace_nmse": tr.get("nmse", []),
-                    "trace_nmse_last": tr.get("nmse_last", tr.get("nmse", [])),
-                    "trace_psnr": tr.get("psnr", []),
-                    "trace_seconds": tr["seconds"],
-                }
-            )
-    check_finite(rows)
-    return rows
+
+
+def _outcome_columns(o: Outcome, x: Tensor, noise_seed: int, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The columns of one outcome on image ``x`` (C, H, W): its metrics, estimates (uint8) and trace."""
+    est, last = o.result.estimate.clamp(0, 1), o.result.last.clamp(0, 1)
+    tr = o.result.trace
+    return {
+        "method": o.method,
+        "label": o.label,
+        "steps": o.steps,
+        **{k: o.speed.get(k) for k in SPEED_FIELDS},
+        "psnr": float(psnr(est, x)),
+        "psnr_last": float(psnr(last, x)),
+        "ssim": float(ssim(est, x)),
+        "seconds": float(o.result.seconds),
+        "noise_seed": noise_seed,
+        "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
+        "estimate": _u8(est),
+        "estimate_last": _u8(last),
+        "height": int(x.shape[1]),
+        "width": int(x.shape[2]),
+        "trace_step": [int(s) for s in tr["step"]],
+        "trace_nmse": tr.get("nmse", []),
+        "trace_nmse_last": tr.get("nmse_last", tr.get("nmse", [])),
+        "trace_psnr": tr.get("psnr", []),
+        "trace_seconds": tr["seconds"],
+    }
 
 
 def check_finite(rows: list[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ that forward run between timed steps, stay on the device and are read once, afte
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -77,19 +78,13 @@ def fit_dip(
     step up to ``last_dense`` and then at every ``last_every``-th step (NaN in between), since each
     reading costs an extra forward pass.
     """
-    operator.check_measurement(y)
-    if y.shape != operator.measurement_shape:
-        raise ValueError(
-            f"fit_dip reconstructs one measurement of shape {operator.measurement_shape}, got {tuple(y.shape)}"
-        )
-    if x_true is not None:
-        operator.check_image(x_true)
+    _check_inputs(operator, y, x_true)
     device = torch.device(device) if device is not None else default_device()
     prior.to(device)
     operator.to(device)
     y = y.to(device)
     truth = x_true.to(device) if x_true is not None else None
-    latent_shape = getattr(prior, "latent_shape", None)
+    draw_jitter = _jitter_draws(prior, settings, generator, device)
     opt = torch.optim.Adam(prior.parameters(), lr=settings.lr)
     clock = StepClock(device)
     losses: list[Tensor] = []
@@ -100,16 +95,7 @@ def fit_dip(
     last: Tensor | None = None
     for step in progress(range(1, settings.steps + 1), desc=f"DIP {operator.kind}", enabled=show_progress):
         clock.start()
-        jitter = None
-        if latent_shape is not None and settings.jitter_std > 0:
-            jitter = (torch.randn(latent_shape, generator=generator) * settings.jitter_std).to(device)
-        out = prior(jitter)[0]
-        loss = operator.data_loss(out, y)
-        if settings.tv_weight:
-            loss = loss + settings.tv_weight * total_variation(out)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        out, loss = _update(prior, operator, y, opt, settings.tv_weight, draw_jitter())
         if settings.ema is not None:
             out = out.detach()
             ema = out.clone() if ema is None else ema.mul_(settings.ema).add_(out, alpha=1 - settings.ema)
@@ -127,15 +113,9 @@ def fit_dip(
             errors["last"].append(mse(last, truth) if traced else untraced)
         if step in keep_at:
             snapshots[step] = (estimate.clone(), last.clone())
-    loss_values = torch.stack(losses).tolist()
-    bad = next((i for i, v in enumerate(loss_values) if not math.isfinite(v)), None)
-    if bad is not None:
-        raise FloatingPointError(
-            f"DIP loss became {loss_values[bad]} at step {bad + 1}; lower the learning rate (lr={settings.lr})"
-        )
     trace: dict[str, list[float]] = {
         "step": list(range(1, settings.steps + 1)),
-        "loss": loss_values,
+        "loss": _finite_losses(losses, settings.lr),
         "seconds": clock.cumulative(),
     }
     if truth is not None:
@@ -145,3 +125,50 @@ def fit_dip(
     return Reconstruction(
         estimate=estimate.cpu(), last=last.cpu(), seconds=trace["seconds"][-1], trace=trace, snapshots=snapshots
     )
+
+
+def _check_inputs(operator: Operator, y: Tensor, x_true: Tensor | None) -> None:
+    """Refuse a measurement ``y`` that is not one of ``operator``'s, or a ground truth of the wrong shape."""
+    operator.check_measurement(y)
+    if y.shape != operator.measurement_shape:
+        raise ValueError(
+            f"fit_dip reconstructs one measurement of shape {operator.measurement_shape}, got {tuple(y.shape)}"
+        )
+    if x_true is not None:
+        operator.check_image(x_true)
+
+
+def _jitter_draws(
+    prior: nn.Module, settings: DIPSettings, generator: torch.Generator, device: torch.device
+) -> Callable[[], Tensor | None]:
+    """A function drawing one latent jitter N(0, jitter_std²) from ``generator`` (on the CPU) onto
+    ``device``; it returns None for a prior without a latent or without jitter."""
+    latent_shape = getattr(prior, "latent_shape", None)
+    if latent_shape is None or not settings.jitter_std > 0:
+        return lambda: None
+    return lambda: (torch.randn(latent_shape, generator=generator) * settings.jitter_std).to(device)
+
+
+def _update(
+    prior: nn.Module, operator: Operator, y: Tensor, opt: torch.optim.Optimizer, tv_weight: float, jitter: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """One Adam step on the data loss (+ ``tv_weight`` · TV) of the output f_θ(z + ``jitter``);
+    that output ``(C, H, W)`` (before the step) and its loss."""
+    out = prior(jitter)[0]
+    loss = operator.data_loss(out, y)
+    if tv_weight:
+        loss = loss + tv_weight * total_variation(out)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return out, loss
+
+
+def _finite_losses(losses: list[Tensor], lr: float) -> list[float]:
+    """The per-step losses as floats; :class:`FloatingPointError` naming the first step whose loss is
+    not finite."""
+    values = torch.stack(losses).tolist()
+    bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+    if bad is not None:
+        raise FloatingPointError(f"DIP loss became {values[bad]} at step {bad + 1}; lower the learning rate (lr={lr})")
+    return values
