@@ -18,7 +18,9 @@ from metadip.pipeline.config import DEFAULT_CONFIG, check_pipeline_config, load_
 from metadip.pipeline.steps import dvc_params
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"^  (\w+):\n(?:    .*\n|\n)*?    params:\n      - config/config\.yaml:\n((?:          - .*\n)+)", re.M)
+BLOCK = re.compile(
+    r"^  (\w+):\n(?:    .*\n|\n)*?    params:\n      - config/config\.yaml:\n((?:          - .*\n)+)", re.M
+)
 
 
 def synced(text: str, params: dict[str, list[str]]) -> str:

@@ -92,5 +92,10 @@ def _install() -> None:
     atexit.register(dump)
 
 
-if LOG and sys.argv and sys.argv[0].endswith(".py") and os.path.basename(os.path.dirname(os.path.abspath(sys.argv[0]))) == "stages":
+if (
+    LOG
+    and sys.argv
+    and sys.argv[0].endswith(".py")
+    and os.path.basename(os.path.dirname(os.path.abspath(sys.argv[0]))) == "stages"
+):
     _install()

@@ -182,9 +182,13 @@ def test_pnp_bm3d_uses_the_configured_profile_and_refuses_a_grid_tuned_with_anot
     for tuned_with in ("np", None):  # None: a grid from before the profile was recorded (np)
         grid.write_text(json.dumps({"best": best} | ({"bm3d_profile": tuned_with} if tuned_with else {})))
         with pytest.raises(ValueError, match=r"tuned with BM3D profile 'np'.*rerun stages/tune_pnp\.py"):
-            evaluate_shard(shard_settings(cfg, "cs", "p", "a"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
+            evaluate_shard(
+                shard_settings(cfg, "cs", "p", "a"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu"
+            )
     grid.write_text(json.dumps({"best": best, "bm3d_profile": "classic"}))
-    (row,) = evaluate_shard(shard_settings(cfg, "cs", "p", "a"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu")
+    (row,) = evaluate_shard(
+        shard_settings(cfg, "cs", "p", "a"), "a", images, ["x"], ["x"], [0], {"pnp": str(grid)}, "cpu"
+    )
     assert json.loads(row["provenance"])["bm3d_profile"] == "classic" and math.isfinite(row["psnr"])
 
 
@@ -427,7 +431,7 @@ def test_a_method_kind_is_a_settings_type_and_its_runner(monkeypatch):
         return MethodRunner(run, {"kind": "identity"}, lambda op, y: None)
 
     cfg = tiny_config()
-    settings = replace(shard_settings(cfg, "den", "bm3d"), method=Identity())
+    settings = replace(shard_settings(cfg, "den", "bm3d", "a"), method=Identity())
     images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee")])
     with pytest.raises(ValueError, match="unknown method type Identity"):
         evaluate_shard(settings, "a", images, ["x0", "x1"], ["p0", "p1"], [1, 0], {}, "cpu")
@@ -461,6 +465,6 @@ def test_meta_solves_come_in_groups_of_the_batch_size(tmp_path, monkeypatch):
     images = torch.stack([bundled_image(n, 64) for n in ("astronaut", "coffee", "chelsea")])
     ids = ["a/test/0", "a/test/1", "a/test/2"]
     art = {"meta_init": str(tmp_path / "init.safetensors")}
-    rows = evaluate_shard(shard_settings(cfg, "den", "m"), "a", images, ids, ids, [2, 0, 1], art, "cpu")
+    rows = evaluate_shard(shard_settings(cfg, "den", "m", "a"), "a", images, ids, ids, [2, 0, 1], art, "cpu")
     assert sizes == [2, 2, 1]  # the warm-up at the batch size, then the images in order
     assert [r["image_index"] for r in rows] == [2, 0, 1]

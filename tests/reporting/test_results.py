@@ -70,7 +70,8 @@ def test_a_shard_with_a_non_finite_metric_is_refused_naming_the_file(tmp_path, c
 def planned_rows(config: dict) -> list[dict]:
     """Rows of every task, class, image and method, each with the config_hash ``config`` gives it."""
     return [
-        dict(r, table=1, config_hash=shard_config_hash(config, r["task"], r["dataset"], r["method_name"])) for r in make_rows(config)
+        dict(r, table=1, config_hash=shard_config_hash(config, r["task"], r["dataset"], r["method_name"]))
+        for r in make_rows(config)
     ]
 
 
@@ -194,7 +195,8 @@ def test_aggregate_and_claims_refuse_a_shard_computed_under_another_config(stage
     run = run_stage(stage, tmp_path, out, shards=("good.parquet", "stale.parquet"))
     assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
     assert run.stderr.startswith(
-        f"{stage}: error: {tmp_path / 'stale.parquet'}: rows of den_25/{rows[0]['dataset']}/metadip computed under another config"
+        f"{stage}: error: {tmp_path / 'stale.parquet'}: rows of den_25/{stale[0]['dataset']}/metadip computed under "
+        "another config"
     )
     assert "delete the shard and rerun snakemake" in run.stderr
     assert not out.exists()

@@ -100,7 +100,9 @@ def test_a_dry_run_with_another_config_changes_nothing_a_running_workflow_reads(
     assert all(content_sha(p.read_bytes()) == sha for sha, p in snapshots.items())  # none rewritten
     config = load_config(snapshots[planned.pop()])
     assert config["evaluate"]["tasks"]["den_25"]["sigma"] == 25
-    assert {x["config_hash"] for r in rows.values() for x in r} == {shard_config_hash(config, "den_25", "skimage", "bm3d")}
+    assert {x["config_hash"] for r in rows.values() for x in r} == {
+        shard_config_hash(config, "den_25", "skimage", "bm3d")
+    }
     # what A recorded: its own config is up to date; sigma 50 reruns the shards and nothing upstream
     assert "Nothing to be done" in sh(*snakemake(tmp_path, "-n"), cwd=ROOT).stdout
     plan = sh(*snakemake(tmp_path, "-n", "--config", SIGMA_50), cwd=ROOT).stdout
