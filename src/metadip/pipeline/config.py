@@ -19,6 +19,7 @@ import jsonschema
 import yaml
 
 from metadip.core.errors import InputError
+from metadip.pipeline.plan import claimed_ids, image_caps, method_ids, pnp_grid_key
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "config.schema.yaml"
 
@@ -248,53 +249,9 @@ def load_config(path: str | os.PathLike, text: str | None = None) -> dict[str, A
     return validate_config(_read_yaml(path, text), source=str(path))
 
 
-def report_steps(method: dict[str, Any]) -> list[int]:
-    """The steps (ascending) at which one run of a ``dip`` evaluation method is read: its
-    ``report_at``, or only its last step."""
-    return sorted(set(method.get("report_at") or [method["steps"]]))
-
-
-def dip_method_id(name: str, steps: int) -> str:
-    """The result-row id of ``dip`` method ``name`` read after ``steps`` steps."""
-    return f"{name}_{steps}"
-
-
-def method_ids(methods: dict[str, Any]) -> set[str]:
-    """The method ids of the result rows: a name, or one id per reported step of a dip method."""
-    ids = set()
-    for name, m in methods.items():
-        if m["kind"] == "dip":
-            ids.update(dip_method_id(name, k) for k in report_steps(m))
-        else:
-            ids.add(name)
-    return ids
-
-
-def method_images(evaluate: dict[str, Any], name: str) -> int:
-    """How many of the evaluation set's images method ``name`` of ``evaluate.methods`` runs on: its
-    own ``images`` (the first N of the interleaved set), else ``evaluate.images``."""
-    return int(evaluate["methods"][name].get("images") or evaluate["images"])
-
-
-def image_caps(methods: dict[str, Any]) -> dict[str, int]:
-    """Method id → N for every result-row id of a method run on the first N images only (its
-    ``images``); methods run on all of ``evaluate.images`` are absent."""
-    return {i: m["images"] for name, m in methods.items() if "images" in m for i in method_ids({name: m})}
-
-
-def claimed_ids(claims: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key under ``claims``, method id) of every result-row id the claims read."""
-    named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
-    named += [("rivals", r) for r in claims["rivals"]]
-    named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
-    return named
-
-
 def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Cross-checks of a validated config that the schema cannot express (names that refer to other
     sections); returns ``config`` or raises :class:`ConfigError` naming the key and the fix."""
-    from metadip.pipeline.plan import pnp_grid_key
-
     datasets, meta, ev = config["curate"]["datasets"], config["meta"], config["evaluate"]
     problems = []
     for role, name in ev["roles"].items():

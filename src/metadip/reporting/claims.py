@@ -31,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from metadip.core.errors import InputError
-from metadip.pipeline.config import method_ids
-from metadip.pipeline.plan import TABLE_OF_KIND
+from metadip.pipeline.plan import TABLE_OF_KIND, method_ids
 from metadip.reporting.paper import PAPER_PSNR
 from metadip.reporting.settings import ClaimSettings, ReportSettings
 from metadip.reporting.stats import (
