@@ -11,7 +11,7 @@ from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key, tab
 from metadip.pipeline.stage import config_snapshot, point_latest, write_snapshot
 
 # Snakemake's config (`configfile:` in the Snakefile, then each --configfile overlay, then --config
-# values), validated once against config/config.schema.yaml with defaults filled in.
+# values), validated once against src/metadip/pipeline/config.schema.yaml with defaults filled in.
 CONFIG_SOURCES = " + ".join(
     [os.path.relpath(f) for f in workflow.configfiles] + (["--config"] if workflow.config_settings.config else [])
 )

@@ -1,7 +1,8 @@
 """Load and validate the project configuration (``config/config.yaml``) against its JSON schema.
 
-The schema (``config/config.schema.yaml``) carries the defaults; :func:`load_config` fills them
-in, so every consumer (stages, Snakemake, DVC params) reads one fully specified dict.
+The schema (``config.schema.yaml`` beside this module, shipped as package data: :data:`SCHEMA`)
+carries the defaults; :func:`load_config` fills them in, so every consumer (stages, Snakemake, DVC
+params) reads one fully specified dict.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import math
 import os
 from collections.abc import Hashable, Iterable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,10 @@ from metadip.core.errors import InputError
 from metadip.meta.ablation import variant_method
 from metadip.pipeline.plan import claimed_ids, image_caps, method_ids, pnp_grid_key
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "config.schema.yaml"
-
+#: the JSON schema (draft 2020-12, written as YAML) of the config, with its defaults
+SCHEMA = resources.files("metadip.pipeline") / "config.schema.yaml"
+#: where error messages send the reader: the schema inside the package (under ``src/`` in a checkout)
+SCHEMA_NAME = "metadip/pipeline/config.schema.yaml"
 
 DEFAULT_CONFIG = "config/config.yaml"
 
@@ -80,25 +84,23 @@ def _with_defaults(cls):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def validate_config(config: dict[str, Any], source: str = "config", schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Validate ``config`` in place (defaults filled in) and return it; raise :class:`ConfigError`."""
-    _raise_first_error(_load_schema(schema_path), config, source, schema_path)
+    _raise_first_error(_load_schema(), config, source)
     return config
 
 
-def validate_definition(
-    instance: dict[str, Any], definition: str, source: str, schema_path: Path = SCHEMA_PATH
-) -> dict[str, Any]:
+def validate_definition(instance: dict[str, Any], definition: str, source: str) -> dict[str, Any]:
     """Validate ``instance`` in place against the schema's ``$defs/<definition>`` (defaults filled in)."""
-    defs = _load_schema(schema_path)["$defs"]
-    _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": defs}, instance, source, schema_path)
+    defs = _load_schema()["$defs"]
+    _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": defs}, instance, source)
     return instance
 
 
-@functools.lru_cache(maxsize=4)
-def _load_schema(schema_path: Path) -> dict[str, Any]:
-    """The parsed schema, read once per process (validation never modifies it)."""
-    return yaml.safe_load(schema_path.read_text())
+@functools.cache
+def _load_schema() -> dict[str, Any]:
+    """The parsed :data:`SCHEMA`, read once per process (validation never modifies it)."""
+    return yaml.safe_load(SCHEMA.read_text())
 
 
 def _non_finite(node: Any, where: tuple[str, ...] = ()) -> tuple[tuple[str, ...], float] | None:
@@ -114,7 +116,7 @@ def _non_finite(node: Any, where: tuple[str, ...] = ()) -> tuple[tuple[str, ...]
     return None
 
 
-def _raise_first_error(schema: dict[str, Any], instance: Any, source: str, schema_path: Path) -> None:
+def _raise_first_error(schema: dict[str, Any], instance: Any, source: str) -> None:
     """Validate (filling defaults); raise :class:`ConfigError` naming the first non-finite number
     or else the first failing key (JSON-schema bounds do not hold NaN back)."""
     found = _non_finite(instance)
@@ -126,7 +128,7 @@ def _raise_first_error(schema: dict[str, Any], instance: Any, source: str, schem
     if errors:
         e = errors[0]
         where = "/".join(map(str, e.absolute_path)) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {e.message} (see {schema_path.name})")
+        raise ConfigError(f"{source}: {where}: {e.message} (see {SCHEMA_NAME})")
 
 
 def _scalar(text: str, types: set[str]) -> Any:
@@ -197,7 +199,7 @@ def workflow_config(config: dict[str, Any], source: str, base: dict[str, Any] | 
     key order is the order of the tables' rows and columns)."""
     merged = _in_order_of(copy.deepcopy(config), base)
     _drop_removed(merged)
-    _coerce_command_line_strings(merged, _load_schema(SCHEMA_PATH))
+    _coerce_command_line_strings(merged, _load_schema())
     return check_pipeline_config(validate_config(merged, source), source)
 
 
