@@ -10,7 +10,7 @@
 #
 # The config is Snakemake's: config/config.yaml, then --configfile overlays (an entry set to null
 # under curate.datasets, meta.methods, evaluate.tasks / methods or ablation.variants removes it),
-# then --config values; validated against config/config.schema.yaml (defaults filled in, an unknown
+# then --config values; validated against src/metadip/pipeline/config.schema.yaml (defaults filled in, an unknown
 # key refused by name) and passed as a whole to every stage: one source of truth. Snakemake reruns a step when
 # its config or any upstream config (a hash in params) changes, an upstream step reruns, an input
 # is newer than its outputs, or an output is missing (`all` lists the intermediate files as well,

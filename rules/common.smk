@@ -13,7 +13,7 @@ from metadip.pipeline.records import read_step_hash
 from metadip.pipeline.steps import Steps
 
 # Snakemake's config (`configfile:` in the Snakefile, then each --configfile overlay, then --config
-# values), validated once against config/config.schema.yaml with defaults filled in.
+# values), validated once against src/metadip/pipeline/config.schema.yaml with defaults filled in.
 CONFIG_SOURCES = " + ".join(
     [os.path.relpath(f) for f in workflow.configfiles] + (["--config"] if workflow.config_settings.config else [])
 )

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from metadip.datasets.sampling import load_evaluation_set
-from metadip.pipeline.config import ConfigError, method_images
+from metadip.pipeline.config import ConfigError
 from metadip.pipeline.evaluation import evaluate_shard, write_rows
-from metadip.pipeline.plan import shard_indices
+from metadip.pipeline.plan import method_images, shard_indices
 from metadip.pipeline.settings import shard_settings
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 

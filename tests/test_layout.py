@@ -1,6 +1,7 @@
 """The library's layout: subpackages are layers that import only from the layers below them, the
 library imports from modules (never through a package's lazy exports, so a run's code identity
-names every file it uses), and each package's exports resolve."""
+names every file it uses), no modules import each other in a circle, and each package's exports
+resolve."""
 
 from __future__ import annotations
 
@@ -54,6 +55,32 @@ def test_imports_go_down_the_layers_and_name_modules():
             if parts[1] != own and LAYERS[parts[1]] >= LAYERS[own]:
                 problems.append(f"{rel}: {own} (layer {LAYERS[own]}) imports {name} (layer {LAYERS[parts[1]]})")
     assert not problems, "\n".join(problems)
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    """Imports inside functions count too: a circle is a design knot even when it does not fail."""
+    modules = {
+        ".".join(("metadip", *p.relative_to(PACKAGE).with_suffix("").parts)): p
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "__init__.py"
+    }
+    graph = {m: {n for n in metadip_imports(p) if n in modules} for m, p in modules.items()}
+    done: set[str] = set()
+
+    def circle_from(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        for name in sorted(graph[module]):
+            found = circle_from(name, [*path, module])
+            if found:
+                return found
+        done.add(module)
+        return None
+
+    circles = [c for m in sorted(graph) if (c := circle_from(m, []))]
+    assert not circles, " -> ".join(circles[0])
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)

@@ -5,18 +5,30 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from importlib import resources
 
 import pytest
 import yaml
 from snakemake.utils import update_config
 from workflow_helpers import ROOT
 
-from metadip.pipeline.config import MAX_STEPS, ConfigError, check_config_files, load_config, workflow_config
+from metadip.pipeline.config import (
+    MAX_STEPS,
+    SCHEMA,
+    SCHEMA_NAME,
+    ConfigError,
+    check_config_files,
+    load_config,
+    workflow_config,
+)
 
 BASE = ROOT / "config" / "config.yaml"
-OVERLAYS = sorted(
-    p.name for p in (ROOT / "config").glob("*.yaml") if p.name not in ("config.yaml", "config.schema.yaml")
-)
+OVERLAYS = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name != "config.yaml")
 
 
 def _base() -> dict:
@@ -104,7 +116,7 @@ def test_check_config_files_reads_overlays_without_validating_them(tmp_path):
 
 
 def test_max_steps_is_the_schemas_bound_on_every_step_count():
-    schema = yaml.safe_load((ROOT / "config" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA.read_text())
     found = []
 
     def walk(node, key=""):
@@ -116,6 +128,28 @@ def test_max_steps_is_the_schemas_bound_on_every_step_count():
 
     walk(schema)
     assert len(found) >= 7 and set(found) == {MAX_STEPS}
+
+
+def test_the_schema_is_read_from_the_package_and_named_where_it_lies(tmp_path):
+    schema = yaml.safe_load(resources.files("metadip.pipeline").joinpath("config.schema.yaml").read_text())
+    assert SCHEMA.name == "config.schema.yaml" and yaml.safe_load(SCHEMA.read_text()) == schema
+    assert {"seed", "curate", "meta", "evaluate"} <= set(schema["properties"]) and "meta_method" in schema["$defs"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "config.schema.yaml" in pyproject["tool"]["setuptools"]["package-data"]["metadip.pipeline"]
+    assert (ROOT / "src" / SCHEMA_NAME).is_file()
+    with pytest.raises(ConfigError, match=rf"seed: 'x' is not of type 'integer' \(see {SCHEMA_NAME}\)$"):
+        load_config(_write(tmp_path / "c.yaml", "seed: x\n"))
+
+
+def test_a_wheel_built_from_the_source_carries_the_schema(tmp_path):
+    """Built from a copy (pip writes build/ and *.egg-info into the tree it builds)."""
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q"]
+    subprocess.run([*pip, "-w", str(tmp_path / "out"), str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "out").glob("metadip-*.whl")
+    assert "metadip/pipeline/config.schema.yaml" in zipfile.ZipFile(wheel).namelist()
 
 
 def test_a_json_config_file_is_read_as_json_with_its_duplicate_keys_refused(tmp_path):

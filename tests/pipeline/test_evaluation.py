@@ -18,11 +18,10 @@ from metadip.pipeline.config import (
     ConfigError,
     check_pipeline_config,
     load_config,
-    method_images,
     validate_config,
 )
 from metadip.pipeline.evaluation import decode_image, evaluate_shard, measure_image, setting_operator, write_rows
-from metadip.pipeline.plan import applies, claim_jobs, evaluation_jobs, shard_indices, tables_of
+from metadip.pipeline.plan import applies, claim_jobs, evaluation_jobs, method_images, shard_indices, tables_of
 from metadip.pipeline.settings import method_settings, shard_settings
 
 

@@ -4,7 +4,7 @@ The test split decides nothing: meta-training, DRUNet training, PnP tuning, abla
 open their data with :func:`training_split`, which refuses anything but train and val with a
 one-line error naming the config key of the reader.  :class:`CuratedSplit` itself opens any split;
 only the evaluation (``stages/evaluate.py``, ``metadip.datasets.sampling``, ``stages/render.py`` for its
-ground-truth panels) constructs it directly, which ``tests/test_provenance.py`` checks.
+ground-truth panels) constructs it directly, which ``tests/core/test_provenance.py`` checks.
 
 Nothing in a folder is trusted unchecked.  Curation records the folder in the schema metadata of
 ``manifest.parquet`` (key ``metadip.curated``, JSON): the crop size, the row count and, per shard,

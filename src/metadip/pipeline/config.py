@@ -1,7 +1,8 @@
 """Load and validate the project configuration (``config/config.yaml``) against its JSON schema.
 
-The schema (``config/config.schema.yaml``) carries the defaults; :func:`load_config` fills them
-in, so every consumer (stages, Snakemake, DVC params) reads one fully specified dict.
+The schema (``config.schema.yaml`` beside this module, shipped as package data: :data:`SCHEMA`)
+carries the defaults; :func:`load_config` fills them in, so every consumer (stages, Snakemake, DVC
+params) reads one fully specified dict.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import math
 import os
 from collections.abc import Hashable, Iterable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,13 @@ import jsonschema
 import yaml
 
 from metadip.core.errors import InputError
+from metadip.meta.ablation import variant_method
+from metadip.pipeline.plan import claimed_ids, image_caps, method_ids, pnp_grid_key
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "config.schema.yaml"
-
+#: the JSON schema (draft 2020-12, written as YAML) of the config, with its defaults
+SCHEMA = resources.files("metadip.pipeline") / "config.schema.yaml"
+#: where error messages send the reader: the schema inside the package (under ``src/`` in a checkout)
+SCHEMA_NAME = "metadip/pipeline/config.schema.yaml"
 
 DEFAULT_CONFIG = "config/config.yaml"
 
@@ -78,25 +84,23 @@ def _with_defaults(cls):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def validate_config(config: dict[str, Any], source: str = "config", schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Validate ``config`` in place (defaults filled in) and return it; raise :class:`ConfigError`."""
-    _raise_first_error(_load_schema(schema_path), config, source, schema_path)
+    _raise_first_error(_load_schema(), config, source)
     return config
 
 
-def validate_definition(
-    instance: dict[str, Any], definition: str, source: str, schema_path: Path = SCHEMA_PATH
-) -> dict[str, Any]:
+def validate_definition(instance: dict[str, Any], definition: str, source: str) -> dict[str, Any]:
     """Validate ``instance`` in place against the schema's ``$defs/<definition>`` (defaults filled in)."""
-    defs = _load_schema(schema_path)["$defs"]
-    _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": defs}, instance, source, schema_path)
+    defs = _load_schema()["$defs"]
+    _raise_first_error({"$ref": f"#/$defs/{definition}", "$defs": defs}, instance, source)
     return instance
 
 
-@functools.lru_cache(maxsize=4)
-def _load_schema(schema_path: Path) -> dict[str, Any]:
-    """The parsed schema, read once per process (validation never modifies it)."""
-    return yaml.safe_load(schema_path.read_text())
+@functools.cache
+def _load_schema() -> dict[str, Any]:
+    """The parsed :data:`SCHEMA`, read once per process (validation never modifies it)."""
+    return yaml.safe_load(SCHEMA.read_text())
 
 
 def _non_finite(node: Any, where: tuple[str, ...] = ()) -> tuple[tuple[str, ...], float] | None:
@@ -112,7 +116,7 @@ def _non_finite(node: Any, where: tuple[str, ...] = ()) -> tuple[tuple[str, ...]
     return None
 
 
-def _raise_first_error(schema: dict[str, Any], instance: Any, source: str, schema_path: Path) -> None:
+def _raise_first_error(schema: dict[str, Any], instance: Any, source: str) -> None:
     """Validate (filling defaults); raise :class:`ConfigError` naming the first non-finite number
     or else the first failing key (JSON-schema bounds do not hold NaN back)."""
     found = _non_finite(instance)
@@ -124,7 +128,7 @@ def _raise_first_error(schema: dict[str, Any], instance: Any, source: str, schem
     if errors:
         e = errors[0]
         where = "/".join(map(str, e.absolute_path)) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {e.message} (see {schema_path.name})")
+        raise ConfigError(f"{source}: {where}: {e.message} (see {SCHEMA_NAME})")
 
 
 def _scalar(text: str, types: set[str]) -> Any:
@@ -195,7 +199,7 @@ def workflow_config(config: dict[str, Any], source: str, base: dict[str, Any] | 
     key order is the order of the tables' rows and columns)."""
     merged = _in_order_of(copy.deepcopy(config), base)
     _drop_removed(merged)
-    _coerce_command_line_strings(merged, _load_schema(SCHEMA_PATH))
+    _coerce_command_line_strings(merged, _load_schema())
     return check_pipeline_config(validate_config(merged, source), source)
 
 
@@ -248,148 +252,174 @@ def load_config(path: str | os.PathLike, text: str | None = None) -> dict[str, A
     return validate_config(_read_yaml(path, text), source=str(path))
 
 
-def report_steps(method: dict[str, Any]) -> list[int]:
-    """The steps (ascending) at which one run of a ``dip`` evaluation method is read: its
-    ``report_at``, or only its last step."""
-    return sorted(set(method.get("report_at") or [method["steps"]]))
+def _dataset_problems(config: dict[str, Any]) -> list[str]:
+    """``evaluate.roles`` and ``meta.train_dataset`` name datasets of ``curate.datasets``."""
+    datasets, meta = config["curate"]["datasets"], config["meta"]
+    problems = [
+        f"evaluate.roles.{role}: no dataset '{name}' under curate.datasets"
+        for role, name in config["evaluate"]["roles"].items()
+        if name not in datasets
+    ]
+    if meta["methods"] and meta["train_dataset"] not in datasets:
+        problems.append(f"meta.train_dataset: no dataset '{meta['train_dataset']}' under curate.datasets")
+    return problems
 
 
-def dip_method_id(name: str, steps: int) -> str:
-    """The result-row id of ``dip`` method ``name`` read after ``steps`` steps."""
-    return f"{name}_{steps}"
+def _method_kind_problems(config: dict[str, Any], name: str) -> list[str]:
+    """``evaluate.methods.<name>``: its references and the keys only some kinds of method have."""
+    methods = config["evaluate"]["methods"]
+    m, problems = methods[name], []
+    ref = {"meta": "init", "dip": "network_of"}.get(m["kind"])
+    if ref and m.get(ref) not in config["meta"]["methods"]:
+        problems.append(f"evaluate.methods.{name}.{ref}: no method '{m.get(ref)}' under meta.methods")
+    if m["kind"] in ("denoiser", "pnp") and "denoiser" not in m:
+        problems.append(f"evaluate.methods.{name}: kind '{m['kind']}' needs a denoiser (bm3d or drunet)")
+    ref = m.get("speed_reference")
+    if ref is not None and (m["kind"] != "meta" or methods.get(ref, {}).get("kind") != "dip"):
+        problems.append(
+            f"evaluate.methods.{name}.speed_reference: needs a meta method and a dip method under evaluate.methods "
+            f"(got '{ref}')"
+        )
+    if m.get("self_ensemble") and (m["kind"], m.get("denoiser")) != ("denoiser", "drunet"):
+        problems.append(
+            f"evaluate.methods.{name}.self_ensemble: only a denoiser method with denoiser drunet has it; remove it"
+        )
+    if m.get("random_init") and m["kind"] != "meta":
+        problems.append(f"evaluate.methods.{name}.random_init: only a meta method has a meta-init to replace")
+    return problems
 
 
-def method_ids(methods: dict[str, Any]) -> set[str]:
-    """The method ids of the result rows: a name, or one id per reported step of a dip method."""
-    ids = set()
-    for name, m in methods.items():
-        if m["kind"] == "dip":
-            ids.update(dip_method_id(name, k) for k in report_steps(m))
-        else:
-            ids.add(name)
-    return ids
+def _method_count_problems(evaluate: dict[str, Any], name: str) -> list[str]:
+    """``evaluate.methods.<name>``: its image count, averaged outputs and reported steps in range."""
+    m, problems = evaluate["methods"][name], []
+    low = max(evaluate["min_photos"], evaluate["qualitative_images"])
+    if "images" in m and not low <= m["images"] <= evaluate["images"]:
+        problems.append(
+            f"evaluate.methods.{name}.images: {m['images']} lies outside [max(evaluate.min_photos, "
+            f"evaluate.qualitative_images), evaluate.images] = [{low}, {evaluate['images']}]; set it in that range or "
+            "remove it"
+        )
+    if "average_last" in m and m["kind"] != "meta":
+        problems.append(f"evaluate.methods.{name}.average_last: only a meta method averages its outputs; remove it")
+    elif "average_last" in m and m["average_last"] > m["steps"]:
+        problems.append(
+            f"evaluate.methods.{name}.average_last: {m['average_last']} outputs exceed steps={m['steps']}; "
+            "set it to at most steps"
+        )
+    if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
+        problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")
+    return problems
 
 
-def method_images(evaluate: dict[str, Any], name: str) -> int:
-    """How many of the evaluation set's images method ``name`` of ``evaluate.methods`` runs on: its
-    own ``images`` (the first N of the interleaved set), else ``evaluate.images``."""
-    return int(evaluate["methods"][name].get("images") or evaluate["images"])
+def _pnp_grid_problems(config: dict[str, Any], name: str) -> list[str]:
+    """``baselines.pnp.grid`` has a grid for PnP method ``name`` on each CS/PR task of ``evaluate.tasks``."""
+    m, grid = config["evaluate"]["methods"][name], config["baselines"]["pnp"]["grid"]
+    if m["kind"] != "pnp" or "denoiser" not in m:
+        return []
+    return [
+        f"baselines.pnp.grid: no grid '{key}' for method '{name}' on task '{t}'"
+        for t, spec in config["evaluate"]["tasks"].items()
+        if spec["kind"] != "denoising" and (key := pnp_grid_key(spec["kind"], m["denoiser"])) not in grid
+    ]
 
 
-def image_caps(methods: dict[str, Any]) -> dict[str, int]:
-    """Method id → N for every result-row id of a method run on the first N images only (its
-    ``images``); methods run on all of ``evaluate.images`` are absent."""
-    return {i: m["images"] for name, m in methods.items() if "images" in m for i in method_ids({name: m})}
+def _method_problems(config: dict[str, Any]) -> list[str]:
+    """Every method of ``evaluate.methods`` in turn: references, kind-specific keys, counts, PnP grids."""
+    return [
+        problem
+        for name in config["evaluate"]["methods"]
+        for problem in (
+            *_method_kind_problems(config, name),
+            *_method_count_problems(config["evaluate"], name),
+            *_pnp_grid_problems(config, name),
+        )
+    ]
 
 
-def claimed_ids(claims: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key under ``claims``, method id) of every result-row id the claims read."""
-    named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
-    named += [("rivals", r) for r in claims["rivals"]]
-    named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
-    return named
+def _claims_problems(config: dict[str, Any]) -> list[str]:
+    """With ``claims.enabled``: replicates run on as many images, and every claimed id is evaluated."""
+    claims, methods = config["claims"], config["evaluate"]["methods"]
+    if not claims["enabled"]:
+        return []
+    caps, ids = image_caps(methods), method_ids(methods)
+    problems = [
+        f"claims.replicates.{method}: its replicates run on different numbers of images "
+        "(evaluate.methods.<m>.images); give them the same"
+        for method, reps in claims["replicates"].items()
+        if len({caps.get(i) for i in (method, *reps)}) > 1
+    ]
+    problems += [
+        f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "
+        "name one or set claims.enabled: false"
+        for key, name in claimed_ids(claims)
+        if name not in ids
+    ]
+    return problems
+
+
+def _ratio_problems(config: dict[str, Any]) -> list[str]:
+    """Every CS/PR task setting (evaluation, ablation, transfer) has a ratio m/n."""
+    ab = config["ablation"]
+    sections = (
+        ("evaluate", config["evaluate"]["tasks"]),
+        ("ablation", ab["tasks"]),
+        ("ablation.transfer", ab["transfer"]["tasks"]),
+    )
+    return [
+        f"{section}.tasks.{t}: kind '{spec['kind']}' needs a ratio m/n"
+        for section, tasks in sections
+        for t, spec in tasks.items()
+        if spec["kind"] != "denoising" and spec.get("ratio") is None
+    ]
+
+
+def _ablation_problems(config: dict[str, Any]) -> list[str]:
+    """With ``ablation.enabled``: its method, transfer dataset, DIP and reference exist, and every
+    variant is a valid meta method."""
+    ab, meta_methods = config["ablation"], config["meta"]["methods"]
+    if not ab["enabled"]:
+        return []
+    problems = []
+    if ab["method"] not in meta_methods:
+        problems.append(f"ablation.method: no method '{ab['method']}' under meta.methods")
+    transfer = ab["transfer"]
+    if transfer["dataset"] is not None and transfer["dataset"] not in config["curate"]["datasets"]:
+        problems.append(f"ablation.transfer.dataset: no dataset '{transfer['dataset']}' under curate.datasets")
+    if transfer["dataset"] is not None and not transfer["tasks"]:
+        problems.append("ablation.transfer.tasks: name at least one task setting to score on the transfer dataset")
+    if ab["dip"] is not None and config["evaluate"]["methods"].get(ab["dip"], {}).get("kind") != "dip":
+        problems.append(
+            f"ablation.dip: no method '{ab['dip']}' of kind dip under evaluate.methods; name one, or null for none"
+        )
+    if ab["reference"] not in ab["variants"]:
+        problems.append(f"ablation.reference: no variant '{ab['reference']}' under ablation.variants")
+    elif ab["method"] in meta_methods:
+        problems += _variant_problems(ab, meta_methods[ab["method"]])
+    return problems
+
+
+def _variant_problems(ab: dict[str, Any], method: dict[str, Any]) -> list[str]:
+    """Each ``ablation.variants`` entry applied to the ablated meta ``method`` is a valid meta method."""
+    problems = []
+    for name, overrides in ab["variants"].items():
+        variant = variant_method(method, overrides, ab["outer_steps"], ab["test_steps"])
+        try:
+            validate_definition(variant, "meta_method", source=f"ablation.variants.{name}")
+        except ConfigError as err:
+            problems.append(str(err))
+    return problems
 
 
 def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Cross-checks of a validated config that the schema cannot express (names that refer to other
-    sections); returns ``config`` or raises :class:`ConfigError` naming the key and the fix."""
-    from metadip.pipeline.plan import pnp_grid_key
-
-    datasets, meta, ev = config["curate"]["datasets"], config["meta"], config["evaluate"]
-    problems = []
-    for role, name in ev["roles"].items():
-        if name not in datasets:
-            problems.append(f"evaluate.roles.{role}: no dataset '{name}' under curate.datasets")
-    if meta["methods"] and meta["train_dataset"] not in datasets:
-        problems.append(f"meta.train_dataset: no dataset '{meta['train_dataset']}' under curate.datasets")
-    grid = config["baselines"]["pnp"]["grid"]
-    for name, m in ev["methods"].items():
-        ref = {"meta": "init", "dip": "network_of"}.get(m["kind"])
-        if ref and m.get(ref) not in meta["methods"]:
-            problems.append(f"evaluate.methods.{name}.{ref}: no method '{m.get(ref)}' under meta.methods")
-        if m["kind"] in ("denoiser", "pnp") and "denoiser" not in m:
-            problems.append(f"evaluate.methods.{name}: kind '{m['kind']}' needs a denoiser (bm3d or drunet)")
-        ref = m.get("speed_reference")
-        if ref is not None and (m["kind"] != "meta" or ev["methods"].get(ref, {}).get("kind") != "dip"):
-            problems.append(
-                f"evaluate.methods.{name}.speed_reference: needs a meta method and a dip method under evaluate.methods "
-                f"(got '{ref}')"
-            )
-        if m.get("self_ensemble") and (m["kind"], m.get("denoiser")) != ("denoiser", "drunet"):
-            problems.append(
-                f"evaluate.methods.{name}.self_ensemble: only a denoiser method with denoiser drunet has it; remove it"
-            )
-        if m.get("random_init") and m["kind"] != "meta":
-            problems.append(f"evaluate.methods.{name}.random_init: only a meta method has a meta-init to replace")
-        low = max(ev["min_photos"], ev["qualitative_images"])
-        if "images" in m and not low <= m["images"] <= ev["images"]:
-            problems.append(
-                f"evaluate.methods.{name}.images: {m['images']} lies outside [max(evaluate.min_photos, "
-                f"evaluate.qualitative_images), evaluate.images] = [{low}, {ev['images']}]; set it in that range or "
-                "remove it"
-            )
-        if "average_last" in m and m["kind"] != "meta":
-            problems.append(f"evaluate.methods.{name}.average_last: only a meta method averages its outputs; remove it")
-        elif "average_last" in m and m["average_last"] > m["steps"]:
-            problems.append(
-                f"evaluate.methods.{name}.average_last: {m['average_last']} outputs exceed steps={m['steps']}; "
-                "set it to at most steps"
-            )
-        if m["kind"] == "dip" and any(k > m["steps"] for k in m.get("report_at") or []):
-            problems.append(f"evaluate.methods.{name}.report_at: steps beyond steps={m['steps']}")
-        if m["kind"] == "pnp" and "denoiser" in m:
-            for t, spec in ev["tasks"].items():
-                key = pnp_grid_key(spec["kind"], m["denoiser"])
-                if spec["kind"] != "denoising" and key not in grid:
-                    problems.append(f"baselines.pnp.grid: no grid '{key}' for method '{name}' on task '{t}'")
-    ids = method_ids(ev["methods"])
-    claims = config["claims"]
-    if claims["enabled"]:
-        caps = image_caps(ev["methods"])
-        for method, reps in claims["replicates"].items():
-            if len({caps.get(i) for i in (method, *reps)}) > 1:
-                problems.append(
-                    f"claims.replicates.{method}: its replicates run on different numbers of images "
-                    "(evaluate.methods.<m>.images); give them the same"
-                )
-        for key, name in claimed_ids(claims):
-            if name not in ids:
-                problems.append(
-                    f"claims.{key}: no method '{name}' among the evaluated ids ({', '.join(sorted(ids))}); "
-                    "name one or set claims.enabled: false"
-                )
-    for section, tasks in (
-        ("evaluate", ev["tasks"]),
-        ("ablation", config["ablation"]["tasks"]),
-        ("ablation.transfer", config["ablation"]["transfer"]["tasks"]),
-    ):
-        for t, spec in tasks.items():
-            if spec["kind"] != "denoising" and spec.get("ratio") is None:
-                problems.append(f"{section}.tasks.{t}: kind '{spec['kind']}' needs a ratio m/n")
-    ab = config["ablation"]
-    if ab["enabled"]:
-        if ab["method"] not in meta["methods"]:
-            problems.append(f"ablation.method: no method '{ab['method']}' under meta.methods")
-        transfer = ab["transfer"]
-        if transfer["dataset"] is not None and transfer["dataset"] not in datasets:
-            problems.append(f"ablation.transfer.dataset: no dataset '{transfer['dataset']}' under curate.datasets")
-        if transfer["dataset"] is not None and not transfer["tasks"]:
-            problems.append("ablation.transfer.tasks: name at least one task setting to score on the transfer dataset")
-        if ab["dip"] is not None and ev["methods"].get(ab["dip"], {}).get("kind") != "dip":
-            problems.append(
-                f"ablation.dip: no method '{ab['dip']}' of kind dip under evaluate.methods; name one, or null for none"
-            )
-        if ab["reference"] not in ab["variants"]:
-            problems.append(f"ablation.reference: no variant '{ab['reference']}' under ablation.variants")
-        elif ab["method"] in meta["methods"]:
-            from metadip.meta.ablation import variant_method
-
-            for name, overrides in ab["variants"].items():
-                method = variant_method(meta["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
-                try:
-                    validate_definition(method, "meta_method", source=f"ablation.variants.{name}")
-                except ConfigError as err:
-                    problems.append(str(err))
+    sections); returns ``config`` or raises :class:`ConfigError` naming the first problem and the fix."""
+    problems = [
+        *_dataset_problems(config),
+        *_method_problems(config),
+        *_claims_problems(config),
+        *_ratio_problems(config),
+        *_ablation_problems(config),
+    ]
     if problems:
         raise ConfigError(
             f"{source}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")

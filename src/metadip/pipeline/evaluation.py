@@ -36,8 +36,7 @@ from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.artifacts import ArtifactError, git_commit, load_denoiser, load_meta_init
-from metadip.pipeline.config import dip_method_id
-from metadip.pipeline.plan import TABLE_OF_KIND
+from metadip.pipeline.plan import TABLE_OF_KIND, dip_method_id
 from metadip.pipeline.records import METADATA_KEY
 from metadip.pipeline.settings import DenoiserMethod, DIPMethod, MetaMethod, PnPMethod, ShardSettings
 from metadip.solvers.denoise import run_denoiser

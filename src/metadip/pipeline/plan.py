@@ -1,5 +1,6 @@
 """The evaluation plan of a config, without heavy imports (the Snakefile reads it at start-up):
-which method runs on which task, which table a task belongs to, and the shard jobs."""
+which method runs on which task and on how many images, the result-row ids of its methods, which
+table a task belongs to, and the shard jobs."""
 
 from __future__ import annotations
 
@@ -31,10 +32,50 @@ def shard_indices(n_images: int, shards: int, shard: int) -> list[int]:
     return list(range(start, start + base + (shard < extra)))
 
 
+def report_steps(method: dict[str, Any]) -> list[int]:
+    """The steps (ascending) at which one run of a ``dip`` evaluation method is read: its
+    ``report_at``, or only its last step."""
+    return sorted(set(method.get("report_at") or [method["steps"]]))
+
+
+def dip_method_id(name: str, steps: int) -> str:
+    """The result-row id of ``dip`` method ``name`` read after ``steps`` steps."""
+    return f"{name}_{steps}"
+
+
+def method_ids(methods: dict[str, Any]) -> set[str]:
+    """The method ids of the result rows: a name, or one id per reported step of a dip method."""
+    ids = set()
+    for name, m in methods.items():
+        if m["kind"] == "dip":
+            ids.update(dip_method_id(name, k) for k in report_steps(m))
+        else:
+            ids.add(name)
+    return ids
+
+
+def method_images(evaluate: dict[str, Any], name: str) -> int:
+    """How many of the evaluation set's images method ``name`` of ``evaluate.methods`` runs on: its
+    own ``images`` (the first N of the interleaved set), else ``evaluate.images``."""
+    return int(evaluate["methods"][name].get("images") or evaluate["images"])
+
+
+def image_caps(methods: dict[str, Any]) -> dict[str, int]:
+    """Method id → N for every result-row id of a method run on the first N images only (its
+    ``images``); methods run on all of ``evaluate.images`` are absent."""
+    return {i: m["images"] for name, m in methods.items() if "images" in m for i in method_ids({name: m})}
+
+
+def claimed_ids(claims: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key under ``claims``, method id) of every result-row id the claims read."""
+    named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
+    named += [("rivals", r) for r in claims["rivals"]]
+    named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
+    return named
+
+
 def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Every (task, dataset, method, shard) job of the evaluation, in config order."""
-    from metadip.pipeline.config import method_images
-
     ev = config["evaluate"]
     datasets = list(dict.fromkeys(ev["roles"][r] for r in ("faces", "natural")))
     return [
@@ -50,8 +91,6 @@ def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
 def claim_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
     """The evaluation jobs whose rows the claims read (none when ``claims.enabled`` is false): the
     claims' verdict needs these shards only, not the baselines'."""
-    from metadip.pipeline.config import claimed_ids, method_ids
-
     if not config["claims"]["enabled"]:
         return []
     ids = {name for _, name in claimed_ids(config["claims"])}

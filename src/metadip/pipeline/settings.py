@@ -14,8 +14,8 @@ from typing import Any
 
 from metadip.core.errors import InputError
 from metadip.models.build import architecture_from_config
-from metadip.pipeline.config import ConfigError, report_steps
-from metadip.pipeline.plan import applies
+from metadip.pipeline.config import ConfigError
+from metadip.pipeline.plan import applies, report_steps
 from metadip.pipeline.steps import Steps
 from metadip.solvers.dip import DIPSettings
 

@@ -25,14 +25,13 @@ over its seeds per image before differences are taken. Input: the evaluation row
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from metadip.core.errors import InputError
-from metadip.pipeline.config import method_ids
-from metadip.pipeline.plan import TABLE_OF_KIND
+from metadip.pipeline.plan import TABLE_OF_KIND, method_ids
 from metadip.reporting.paper import PAPER_PSNR
 from metadip.reporting.settings import ClaimSettings, ReportSettings
 from metadip.reporting.stats import (
@@ -71,6 +70,7 @@ PAPER_RULE = " (bound per setting: min(the paper's gap, 0) − {within_db:g} dB)
 Values = dict[tuple[str, str, int], Observation]
 Sourced = tuple[Values | None, str | None]  # per-image values, or None and the reason they are missing
 Measured = tuple[Summary | None, str | None]  # a summary, or None and the reason it is missing
+Versus = Callable[..., tuple[Measured, dict[str, Any]]]  # (other method, field) → method − other, extra fields
 
 
 def verdict(s: Summary | None, bound: float, missing: str | None = None) -> tuple[str, str | None]:
@@ -197,20 +197,21 @@ def _setting_checks(
     transfer: bool,
 ) -> list[dict[str, Any]]:
     """Every check of one (task, class) setting; ``by_method`` holds that setting's rows per method id."""
-    c, spec = settings.claims, settings.tasks[task]
+    c = settings.claims
     where = {"task": task, "role": role, "dataset": settings.roles[role]}
     fmt = {**c.text_fields(), "rule": PAPER_RULE.format(**c.text_fields()) if c.quality_bound == "paper" else ""}
-    reps = c.replicates
-    where_text = f"{task} {settings.roles[role]}:"
-    me = _values(by_method, c.method, reps)
+    me = _values(by_method, c.method, c.replicates)
 
     def versus(other: str, field: str = "psnr") -> tuple[Measured, dict[str, Any]]:
         """The method − ``other``, paired on the images both ran on."""
         n = settings.paired_images(c.method, other)
-        return _difference(me, _values(by_method, other, reps, field), n, f"{where_text} {c.method} vs {other}")
+        what = f"{task} {settings.roles[role]}: {c.method} vs {other}"
+        return _difference(me, _values(by_method, other, c.replicates, field), n, what)
 
-    bound, gap = quality_bound(c, table, setting_value(spec), role)
+    bound, gap = quality_bound(c, table, setting_value(settings.tasks[task]), role)
     quality, photos = versus(c.long)
+    spread = seed_spread(by_method, c, settings.paired_images(c.method, c.long))
+    mine = by_method.get(c.method, [])
     checks = [
         _check(
             "1-quality",
@@ -220,12 +221,9 @@ def _setting_checks(
             quality,
             bound,
             paper_gap=gap,
-            **seed_spread(by_method, c, settings.paired_images(c.method, c.long)),
+            **spread,
             **photos,
-        )
-    ]
-    mine = by_method.get(c.method, [])
-    checks.append(
+        ),
         _check(
             "1-speed",
             CLAIMS["1-speed"].format(**fmt),
@@ -234,20 +232,41 @@ def _setting_checks(
             _speed(mine),
             c.min_speedup,
             ref_method=next((r.get("ref_method") for r in mine), None),
-        )
-    )
-    short = by_method.get(c.short, [])
-    field = (
-        "psnr_last"
-        if short and np.mean([r["psnr_last"] for r in short]) > np.mean([r["psnr"] for r in short])
-        else "psnr"
-    )
-    versus_short, photos = versus(c.short, field)
-    checks.append(
+        ),
+    ]
+    return checks + _margin_checks(c, versus, _stronger_field(by_method.get(c.short, [])), fmt, where, transfer)
+
+
+def _stronger_field(rows: list[dict[str, Any]]) -> str:
+    """The field of ``rows`` with the higher mean PSNR: ``psnr_last`` (last iterate) or ``psnr`` (EMA)."""
+    if rows and np.mean([r["psnr_last"] for r in rows]) > np.mean([r["psnr"] for r in rows]):
+        return "psnr_last"
+    return "psnr"
+
+
+def _margin_checks(
+    c: ClaimSettings,
+    versus: Versus,
+    short_field: str,
+    fmt: dict[str, Any],
+    where: dict[str, Any],
+    transfer: bool,
+) -> list[dict[str, Any]]:
+    """Claims 2, 2-control, 3 and (in a transfer setting) 4 of one setting: the method's margin over
+    short, control and each rival; ``versus`` measures the method − another method."""
+    versus_short, photos = versus(c.short, short_field)
+    checks = [
         _check(
-            "2", CLAIMS["2"].format(**fmt), c.short, where, versus_short, c.short_margin_db, short_field=field, **photos
+            "2",
+            CLAIMS["2"].format(**fmt),
+            c.short,
+            where,
+            versus_short,
+            c.short_margin_db,
+            short_field=short_field,
+            **photos,
         )
-    )
+    ]
     if c.control is not None:
         control, control_photos = versus(c.control)
         checks.append(

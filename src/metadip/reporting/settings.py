@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from metadip.pipeline.config import image_caps
-from metadip.pipeline.plan import TABLE_OF_KIND
+from metadip.pipeline.plan import TABLE_OF_KIND, image_caps
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class ReportSettings:
     methods: Mapping[str, Mapping[str, Any]]  # method name → kind, label, ... (evaluate.methods), config order
     claims: ClaimSettings
     trained_tables: frozenset[int]  # tables (task families) the claims method's init was meta-trained on
-    images: Mapping[str, int]  # method id → N, run on the first N images only (config.image_caps)
+    images: Mapping[str, int]  # method id → N, run on the first N images only (plan.image_caps)
 
     def tasks_of(self, table: int) -> list[str]:
         """Names of the tasks whose rows go to ``table`` (1 denoising, 2 CS, 3 PR), in config order."""
