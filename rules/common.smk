@@ -1,6 +1,5 @@
 import os
 import shlex
-import shutil
 import sys
 
 import yaml
@@ -70,15 +69,15 @@ META_METHODS = sorted({m["init"] for m in EV["methods"].values() if m["kind"] ==
 
 # Each step's identity is declared once, in metadip.pipeline.steps: the config keys it reads and the
 # steps it reads from. Its hash is the rule's config_hash param (Snakemake's params trigger, which
-# needs Snakemake's own records of earlier runs) and every output records it (metadip.pipeline.records):
-# a job whose existing output records another hash gets a `config_changed` marker as an input, so it
-# reruns whatever route put the output there (`dvc pull` + `snakemake --touch`, a copy, another
-# config sharing the folder). Markers are temporary and live within one invocation.
+# needs Snakemake's own records of earlier runs) and every output records it (metadip.pipeline.records).
+# Each job also reads a stamp file of its own under <results>/.stamps, which the main process dates
+# at start-up: to now when the job's existing output records another step hash, so that the job
+# reruns (its input is newer than its output) whatever route put the output there (`dvc pull` +
+# `snakemake --touch`, a copy, another config sharing the folder), else to the epoch, so that it
+# never triggers one. A stamp is an input of every job, so the set of inputs never changes with it.
 STEPS = Steps(CFG)
 AB = CFG["ablation"]
-STALE_DIR = f"{RES}/.stale"
-if workflow.is_main_process and not workflow.output_settings.dryrun:
-    shutil.rmtree(STALE_DIR, ignore_errors=True)
+STAMPS = f"{RES}/.stamps"
 
 
 def step_hash(rule):
@@ -86,17 +85,25 @@ def step_hash(rule):
     return lambda wc: STEPS.rule_hash(rule, **{k: v for k, v in wc.items() if k != "shard"})
 
 
-def stale(rule, record):
-    """Input function: a `config_changed` marker when the output at ``record(wc)`` records another
-    step hash than the job plans; nothing when it records the planned one, none, or is absent."""
+def stamp(rule, record):
+    """Input function: the job's stamp (rule stamp makes a missing one), dated by the main process:
+    now when the output at ``record(wc)`` records another step hash than the job plans, else the epoch."""
 
-    def marker(wc):
-        path = record(wc)
-        got = read_step_hash(path) if os.path.exists(path) else None
-        expected = step_hash(rule)(wc)
-        return [f"{STALE_DIR}/{expected}-{got}"] if got is not None and got != expected else []
+    def path(wc):
+        file = "/".join([STAMPS, rule, *(v for _, v in wc.items())] if len(wc) else [STAMPS, rule, "job"])
+        if workflow.is_main_process:
+            out = record(wc)
+            got = read_step_hash(out) if os.path.exists(out) else None
+            stale = got is not None and got != step_hash(rule)(wc)
+            try:
+                os.makedirs(os.path.dirname(file), exist_ok=True)
+                with open(file, "a"):
+                    os.utime(file, None if stale else (0, 0))
+            except OSError:  # a dry run on a read-only folder
+                pass
+        return file
 
-    return marker
+    return path
 
 
 def dataset_dir(name):
@@ -145,7 +152,7 @@ def intermediate_outputs():
 
 def get_evaluation_inputs(wc):
     method = EV["methods"][wc.method]
-    inputs = {"data": dataset_dir(wc.dataset), "stale": stale("evaluate", lambda w: shard_path(dict(w.items())))(wc)}
+    inputs = {"data": dataset_dir(wc.dataset), "stamp": stamp("evaluate", lambda w: shard_path(dict(w.items())))(wc)}
     if method["kind"] == "meta":
         inputs["meta_init"] = meta_init(method["init"])
     if method.get("denoiser") == "drunet":
@@ -161,15 +168,14 @@ def get_artifact_args(wc, input):
 
 
 localrules:
-    config_changed,
+    step_stamp,
 
 
-rule config_changed:
-    """A marker: the jobs that read it have outputs computed under another config (their records
-    name another step hash), so they rerun."""
+rule step_stamp:
+    """A job's stamp when it is missing (the main process makes and dates them: stamp())."""
     output:
-        temp(f"{STALE_DIR}/{{marker}}"),
+        f"{STAMPS}/{{stamped}}",
     wildcard_constraints:
-        marker="[0-9a-f]+-[0-9a-f]+",
+        stamped=r"[^/]+(/[^/]+)*",
     shell:
-        "touch {output:q}"
+        "touch -d @0 {output:q}"

@@ -1,7 +1,7 @@
 rule curate:
     """Curate one dataset of curate.datasets into 128x128 crops (npy shards + parquet manifest)."""
     input:
-        stale=stale("curate", lambda wc: dataset_dir(wc.dataset)),
+        stamp=stamp("curate", lambda wc: dataset_dir(wc.dataset)),
     output:
         directory(f"{CUR}/{{dataset}}"),
     params:
