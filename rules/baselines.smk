@@ -2,7 +2,7 @@ rule train_denoiser:
     """Train DRUNet on the meta-training dataset (or convert official weights when configured)."""
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
-        stamp=stamp("train_denoiser", lambda wc: f"{RES}/denoisers/drunet.json"),
+        stamp=stamp("train_denoiser"),
     output:
         weights=DRUNET,
         sidecar=f"{RES}/denoisers/drunet.json",
@@ -30,7 +30,7 @@ rule tune_pnp:
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
         weights=lambda wc: DRUNET if wc.denoiser == "drunet" else [],
-        stamp=stamp("tune_pnp", lambda wc: f"{RES}/pnp/{wc.task}_{wc.denoiser}.json"),
+        stamp=stamp("tune_pnp"),
     output:
         f"{RES}/pnp/{{task}}_{{denoiser}}.json",
     params:

@@ -1,5 +1,7 @@
 import os
 import shlex
+import time
+from pathlib import Path
 import sys
 
 import yaml
@@ -70,14 +72,25 @@ META_METHODS = sorted({m["init"] for m in EV["methods"].values() if m["kind"] ==
 # Each step's identity is declared once, in metadip.pipeline.steps: the config keys it reads and the
 # steps it reads from. Its hash is the rule's config_hash param (Snakemake's params trigger, which
 # needs Snakemake's own records of earlier runs) and every output records it (metadip.pipeline.records).
-# Each job also reads a stamp file of its own under <results>/.stamps, which the main process dates
-# at start-up: to now when the job's existing output records another step hash, so that the job
-# reruns (its input is newer than its output) whatever route put the output there (`dvc pull` +
-# `snakemake --touch`, a copy, another config sharing the folder), else to the epoch, so that it
-# never triggers one. A stamp is an input of every job, so the set of inputs never changes with it.
+# Each job also reads a stamp of its own under <results>/.stamps, which the main process dates at
+# start-up (date_stamps, at the end of this file): to now when the job's output records another step
+# hash, so that the job reruns (its input is newer than its output) whatever route put the output
+# there (`dvc pull` + `snakemake --touch`, a copy, another config sharing the folder); else to the
+# epoch, so that it never triggers one.
 STEPS = Steps(CFG)
 AB = CFG["ablation"]
 STAMPS = f"{RES}/.stamps"
+#: each stamped rule's wildcards, in the order of its stamp's path
+STAMP_KEYS = {
+    "curate": ("dataset",),
+    "train_denoiser": (),
+    "meta_train": ("method",),
+    "tune_pnp": ("task", "denoiser"),
+    "evaluate": ("task", "dataset", "method", "shard"),
+    "aggregate": (),
+    "claims": (),
+    "render": (),
+}
 
 
 def step_hash(rule):
@@ -85,25 +98,15 @@ def step_hash(rule):
     return lambda wc: STEPS.rule_hash(rule, **{k: v for k, v in wc.items() if k != "shard"})
 
 
-def stamp(rule, record):
-    """Input function: the job's stamp (rule stamp makes a missing one), dated by the main process:
-    now when the output at ``record(wc)`` records another step hash than the job plans, else the epoch."""
+def stamp_path(rule, wildcards):
+    """The stamp of a job of ``rule`` (wildcards: a mapping or Snakemake's wildcards)."""
+    values = [str(wildcards[k]) for k in STAMP_KEYS[rule]]
+    return os.path.join(STAMPS, rule, *(values or ["job"]))
 
-    def path(wc):
-        file = "/".join([STAMPS, rule, *(v for _, v in wc.items())] if len(wc) else [STAMPS, rule, "job"])
-        if workflow.is_main_process:
-            out = record(wc)
-            got = read_step_hash(out) if os.path.exists(out) else None
-            stale = got is not None and got != step_hash(rule)(wc)
-            try:
-                os.makedirs(os.path.dirname(file), exist_ok=True)
-                with open(file, "a"):
-                    os.utime(file, None if stale else (0, 0))
-            except OSError:  # a dry run on a read-only folder
-                pass
-        return file
 
-    return path
+def stamp(rule):
+    """Input function: the job's stamp (dated by date_stamps at start-up; rule step_stamp makes a missing one)."""
+    return lambda wc: stamp_path(rule, dict(wc.items()))
 
 
 def dataset_dir(name):
@@ -152,7 +155,7 @@ def intermediate_outputs():
 
 def get_evaluation_inputs(wc):
     method = EV["methods"][wc.method]
-    inputs = {"data": dataset_dir(wc.dataset), "stamp": stamp("evaluate", lambda w: shard_path(dict(w.items())))(wc)}
+    inputs = {"data": dataset_dir(wc.dataset), "stamp": stamp("evaluate")(wc)}
     if method["kind"] == "meta":
         inputs["meta_init"] = meta_init(method["init"])
     if method.get("denoiser") == "drunet":
@@ -167,15 +170,41 @@ def get_artifact_args(wc, input):
     return " ".join(f"{flag} {shlex.quote(input[key])}" for key, flag in flags.items() if key in input.keys())
 
 
-localrules:
-    step_stamp,
+def stamped_jobs():
+    """(rule, wildcards, recording output) of every job the stamps cover."""
+    ev, pnp_tasks = CFG["evaluate"], [t for t, spec in EV["tasks"].items() if spec["kind"] != "denoising"]
+    yield from (("curate", {"dataset": d}, dataset_dir(d)) for d in CFG["curate"]["datasets"])
+    yield ("train_denoiser", {}, f"{RES}/denoisers/drunet.json")
+    yield from (("meta_train", {"method": m}, f"{RES}/meta/{m}/meta_init.json") for m in CFG["meta"]["methods"])
+    for task, denoiser in ((t, d) for t in pnp_tasks for d in ("bm3d", "drunet")):
+        yield ("tune_pnp", {"task": task, "denoiser": denoiser}, f"{RES}/pnp/{task}_{denoiser}.json")
+    yield from (("evaluate", {**job, "shard": str(job["shard"])}, shard_path(job)) for job in EVAL_JOBS)
+    yield ("aggregate", {}, f"{RES}/results.parquet")
+    yield ("claims", {}, f"{RES}/claims.json")
+    yield ("render", {}, f"{RES}/figures/figure2.png")
 
 
-rule step_stamp:
-    """A job's stamp when it is missing (the main process makes and dates them: stamp())."""
-    output:
-        f"{STAMPS}/{{stamped}}",
-    wildcard_constraints:
-        stamped=r"[^/]+(/[^/]+)*",
-    shell:
-        "touch -d @0 {output:q}"
+def date_stamps():
+    """Write and date each job's stamp before Snakemake reads any file: when the job's output records
+    another step hash than it plans, a new content dated now (the job reruns: its input is newer
+    than its output, with another checksum than Snakemake may have recorded for it); else the
+    planned hash dated at the epoch (never newer). Only the main process does; a read-only folder
+    (a dry run) is left alone."""
+    for rule, wildcards, output in stamped_jobs():
+        got = read_step_hash(output) if os.path.exists(output) else None
+        planned = STEPS.rule_hash(rule, **{k: v for k, v in wildcards.items() if k != "shard"})
+        stale = got is not None and got != planned
+        path = stamp_path(rule, wildcards)
+        text = f"{planned} (the output records {got}; {time.time_ns()})\n" if stale else f"{planned}\n"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if stale or not os.path.exists(path) or Path(path).read_text() != text:
+                with open(path, "w") as f:
+                    f.write(text)
+            os.utime(path, None if stale else (0, 0))
+        except OSError:
+            return
+
+
+if workflow.is_main_process:
+    date_stamps()

@@ -2,7 +2,7 @@ rule meta_train:
     """MAML meta-training of one initialisation (MetaDIP or MetaSIREN); resumes from its checkpoint."""
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
-        stamp=stamp("meta_train", lambda wc: f"{RES}/meta/{wc.method}/meta_init.json"),
+        stamp=stamp("meta_train"),
     output:
         weights=f"{RES}/meta/{{method}}/meta_init.safetensors",
         sidecar=f"{RES}/meta/{{method}}/meta_init.json",
