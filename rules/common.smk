@@ -1,14 +1,14 @@
 import os
 import shlex
+import sys
 import time
 from pathlib import Path
-import sys
 
 import yaml
 from snakemake.exceptions import WorkflowError
 
 from metadip.pipeline.config import ConfigError, check_config_files, workflow_config
-from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key, tables_of
+from metadip.pipeline.plan import claim_jobs, evaluation_jobs, tables_of
 from metadip.pipeline.stage import config_snapshot, point_latest, write_snapshot
 from metadip.pipeline.records import read_step_hash
 from metadip.pipeline.steps import Steps
