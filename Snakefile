@@ -12,11 +12,12 @@
 # under curate.datasets, meta.methods, evaluate.tasks / methods or ablation.variants removes it),
 # then --config values; validated against src/metadip/pipeline/config.schema.yaml (defaults filled in, an unknown
 # key refused by name) and passed as a whole to every stage: one source of truth. Snakemake reruns a step when
-# its config or any upstream config (a hash in params) changes, an upstream step reruns, an input
-# is newer than its outputs, or an output is missing (`all` lists the intermediate files as well,
-# so that a deleted shard or results.parquet is rebuilt, with the steps downstream of it). Files
-# checked out by DVC carry checkout times: run `snakemake --touch` once after `dvc pull` to mark
-# them up to date.
+# its step hash changes (the config keys it and its upstream steps read, declared once in
+# metadip.pipeline.steps; every output records the hash it was computed under, so this holds after
+# `dvc pull` too), an upstream step reruns, an input is newer than its outputs, or an output is
+# missing (`all` lists the intermediate files as well, so that a deleted shard or results.parquet is
+# rebuilt, with the steps downstream of it). Files checked out by DVC carry checkout times: run
+# `snakemake --touch` once after `dvc pull` to mark them up to date.
 
 import os
 

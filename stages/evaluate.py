@@ -14,8 +14,10 @@ from metadip.datasets.sampling import load_evaluation_set
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.evaluation import evaluate_shard, write_rows
 from metadip.pipeline.plan import method_images, shard_indices
+from metadip.pipeline.records import check_inputs
 from metadip.pipeline.settings import shard_settings
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
             settings = shard_settings(config, a.task, a.method, a.dataset)
         except ConfigError as err:
             raise ConfigError(f"{a.config}: {err}") from None
+        steps = Steps(config)
+        upstream = {
+            u.rule: steps.hash(u)
+            for u in steps.step("evaluate", task=a.task, dataset=a.dataset, method=a.method).upstream
+        }
+        inputs = {"curate": a.data, "meta_train": a.meta_init, "train_denoiser": a.drunet, "tune_pnp": a.pnp}
+        check_inputs(
+            {k: v for k, v in inputs.items() if v}, upstream, "rerun snakemake, or pass the artifact this config makes"
+        )
         chosen = load_evaluation_set(
             a.data,
             ev["split"],

@@ -15,6 +15,7 @@ from metadip.datasets.store import training_images
 from metadip.models.denoiser_training import DenoiserTraining, train_denoiser
 from metadip.models.denoisers import DRUNet, DRUNetConfig, load_official_drunet
 from metadip.pipeline.artifacts import file_sha256, save_denoiser
+from metadip.pipeline.records import check_inputs
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.pipeline.steps import Steps
 
@@ -32,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_stage_config(a)
         cfg = config["baselines"]["drunet"]
-        step_hash = Steps(config).rule_hash("train_denoiser")
+        steps = Steps(config)
+        step = steps.step("train_denoiser")
+        step_hash = steps.hash(step)
+        upstream = {u.rule: steps.hash(u) for u in step.upstream}
+        check_inputs({"curate": a.data}, upstream, "rerun snakemake, or pass the curated folder this config makes")
         if cfg["official_weights"]:
             net = load_official_drunet(cfg["official_weights"], channels=3)
             source = f"official:{Path(cfg['official_weights']).name}"

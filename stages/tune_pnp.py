@@ -17,6 +17,7 @@ from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.artifacts import load_denoiser
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.plan import pnp_grid_key
+from metadip.pipeline.records import check_inputs
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.pipeline.steps import Steps
 from metadip.solvers.pnp_tuning import grid_search
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a.config}: no CS or PR task '{a.task}' under evaluate.tasks "
                 f"(have: {', '.join(t for t in tasks if tasks[t]['kind'] != 'denoising') or 'none'})"
             )
+        steps = Steps(config)
+        upstream = {u.rule: steps.hash(u) for u in steps.step("tune_pnp", task=a.task, denoiser=a.denoiser).upstream}
+        inputs = {"curate": a.data, **({"train_denoiser": a.weights} if a.weights else {})}
+        check_inputs(inputs, upstream, "rerun snakemake, or pass the artifact this config makes")
         task = TaskSpec(**tasks[a.task])
         key = pnp_grid_key(task.kind, a.denoiser)
         if key not in pnp["grid"]:
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["validation_photos"] = val.sources
     result.update(task_name=a.task, denoiser=a.denoiser, image_size=config["meta"]["image_size"])
-    result["step_hash"] = Steps(config).rule_hash("tune_pnp", task=a.task, denoiser=a.denoiser)
+    result["step_hash"] = steps.rule_hash("tune_pnp", task=a.task, denoiser=a.denoiser)
     if a.denoiser == "bm3d":
         result["bm3d_profile"] = pnp["bm3d_profile"]
     try:

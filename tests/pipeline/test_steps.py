@@ -16,7 +16,7 @@ import yaml
 from PIL import Image, PngImagePlugin
 
 from metadip.pipeline.config import DEFAULT_CONFIG, check_pipeline_config, load_config, workflow_config
-from metadip.pipeline.records import METADATA_KEY, read_step_hash
+from metadip.pipeline.records import METADATA_KEY, RecordError, check_inputs, read_step_hash
 from metadip.pipeline.steps import Steps, dvc_params, minimal_keys, planned_steps, undeclared
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,3 +139,13 @@ def test_outputs_record_their_step_hash(tmp_path):
     (tmp_path / "c.parquet").write_bytes(b"PAR1 truncated")
     for name in ("b.json", "b.parquet", "c.parquet", "missing.json", "empty"):
         assert read_step_hash(tmp_path / name) is None, name
+
+
+def test_a_stage_refuses_an_input_computed_under_another_config(tmp_path):
+    sidecar = tmp_path / "meta_init.json"
+    sidecar.write_text(json.dumps({"step_hash": "aaaaaaaaaaaaaaaa"}))
+    (tmp_path / "meta_init.safetensors").write_bytes(b"")
+    inputs = {"meta_train": tmp_path / "meta_init.safetensors", "curate": tmp_path / "none"}
+    check_inputs(inputs, {"meta_train": "aaaaaaaaaaaaaaaa"}, "fix")  # the record the config gives; none
+    with pytest.raises(RecordError, match=r"meta_init\.safetensors: computed under another config \(step hash a+, "):
+        check_inputs(inputs, {"meta_train": "bbbbbbbbbbbbbbbb"}, "rerun snakemake")

@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from metadip.core.errors import InputError
+
 #: the JSON key of the record
 JSON_KEY = "step_hash"
 #: the parquet schema metadata key and PNG text chunk of the record
@@ -47,3 +49,26 @@ def _json_record(path: Path) -> str | None:
     data = json.loads(path.read_text(encoding="utf-8"))
     value = data.get(JSON_KEY) if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
+
+
+def record_file(path: str | os.PathLike) -> Path:
+    """The file holding the record of an artifact given as ``path``: a safetensors file's JSON sidecar,
+    else ``path`` itself."""
+    p = Path(path)
+    return p.with_suffix(".json") if p.suffix == ".safetensors" else p
+
+
+def check_inputs(inputs: dict[str, str | os.PathLike], expected: dict[str, str], fix: str) -> None:
+    """Raise RecordError unless each input (name -> path) that records a step hash records the one
+    ``expected`` gives its name: an input computed under another config than this job's."""
+    for name, path in inputs.items():
+        got = read_step_hash(record_file(path))
+        if got is not None and name in expected and got != expected[name]:
+            raise RecordError(
+                f"{path}: computed under another config (step hash {got}, this job's config gives "
+                f"{expected[name]}); {fix}"
+            )
+
+
+class RecordError(InputError):
+    """An input artifact that records another step hash than the job's config gives it."""
