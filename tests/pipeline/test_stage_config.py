@@ -107,7 +107,7 @@ def test_evaluate_reports_a_write_error_in_one_line(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(evaluate, "evaluate_shard", lambda *a, **k: [{"label": "BM3D", "psnr": 30.0}])
     (tmp_path / "blocker").write_text("a file, not a folder")
     out = tmp_path / "blocker" / "shard-0.parquet"
-    args = ["--task", "den_25", "--dataset", "d", "--data", "d", "--method", "bm3d", "--out", str(out)]
+    args = ["--task", "den_25", "--dataset", "skimage", "--data", "d", "--method", "bm3d", "--out", str(out)]
     assert evaluate.main(args) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("evaluate: error: ") and "Traceback" not in err, err

@@ -83,6 +83,14 @@ def test_dvc_yaml_lists_the_params_the_steps_declare(default):
     steps = planned_steps(default)
     for stage, keys in params.items():
         assert all(any(k == d or k.startswith(d + ".") for d in keys) for s in steps[stage] for k in s.keys), stage
+    # DVC reads the keys from the config file: each is written in the shipped configs, the tiny one too
+    for name in ("config/config.yaml", ".test/config.yaml"):
+        written = yaml.safe_load((ROOT / name).read_text())
+        for key in {k for keys in params.values() for k in keys}:
+            node = written
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, (name, key)
+                node = node[part]
 
 
 def test_minimal_keys_names_a_whole_mapping_once_every_entry_is_listed(default):

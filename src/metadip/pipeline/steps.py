@@ -307,9 +307,11 @@ def planned_steps(config: Mapping[str, Any]) -> dict[str, list[Step]]:
 
 
 def dvc_params(config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The config keys of each DVC stage (``dvc.yaml``'s ``params:``): its steps' own keys, minimal."""
+    """The config keys of each DVC stage (``dvc.yaml``'s ``params:``): its steps' own keys, cut to
+    their first two levels (DVC reads the config file, where a named entry such as a task may be
+    absent and a deeper key left to its default: ``evaluate.tasks``, ``baselines.pnp``), minimal."""
     return {
-        stage: minimal_keys((k for step in steps for k in step.keys), config)
+        stage: minimal_keys((".".join(k.split(".")[:2]) for step in steps for k in step.keys), config)
         for stage, steps in planned_steps(config).items()
         if stage != "ablation"
     }
