@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -163,6 +163,64 @@ def initial_state(model: MetaModel, params: Params) -> OptState:
     return tuple({k: torch.zeros_like(v) for k, v in params.items()} for _ in range(n))
 
 
+class MultiTensor:
+    """A list of tensors with elementwise arithmetic as multi-tensor ops (``torch._foreach_*``), so
+    that :func:`inner_update`, written for one tensor, updates all of a model's tensors at once with
+    the same elementwise operations. An operand is a scalar, one scalar per tensor, or a MultiTensor."""
+
+    def __init__(self, tensors: list[Tensor]) -> None:
+        self.tensors = tensors
+
+    @staticmethod
+    def _operand(other: Any) -> Any:
+        return other.tensors if isinstance(other, MultiTensor) else other
+
+    def __add__(self, other: Any) -> MultiTensor:
+        return MultiTensor(torch._foreach_add(self.tensors, self._operand(other)))
+
+    def __mul__(self, other: Any) -> MultiTensor:
+        return MultiTensor(torch._foreach_mul(self.tensors, self._operand(other)))
+
+    __rmul__ = __mul__  # a product is the same in either order, bit for bit
+
+    def __truediv__(self, other: Any) -> MultiTensor:
+        return MultiTensor(torch._foreach_div(self.tensors, self._operand(other)))
+
+    def sqrt(self) -> MultiTensor:
+        return MultiTensor(torch._foreach_sqrt(self.tensors))
+
+
+T = TypeVar("T", Tensor, MultiTensor)
+
+
+def inner_update(
+    inner: InnerSettings,
+    grad: T,
+    state: tuple[T, ...],
+    alpha: Tensor | list[float] | list[Tensor],
+    step: int,
+    scale: T | None = None,
+) -> tuple[T, tuple[T, ...]]:
+    """The update rule (module docstring) of inner step ``step`` (0-based; Adam's bias correction
+    needs it): (Δ_k, state_{k+1}) with θ_{k+1} = θ_k − Δ_k, from θ_k's gradient and state_k ((v,) for
+    "sgd", (m, s) for "adam"). ``alpha``: the step size; ``scale``: its per-element factor. On
+    tensors (differentiable, vmappable) or on :class:`MultiTensor` lists with one ``alpha`` per tensor."""
+    mu = inner.momentum
+    if inner.update == "sgd":
+        v = mu * state[0] + grad
+        new_state = (v,)
+    else:
+        m = mu * state[0] + (1 - mu) * grad
+        s = inner.beta2 * state[1] + (1 - inner.beta2) * grad * grad
+        new_state = (m, s)
+        m_hat, s_hat = m / (1 - mu ** (step + 1)), s / (1 - inner.beta2 ** (step + 1))
+        # Adam's ε outside the root; the 1e-30 inside keeps the root differentiable at s = 0
+        v = m_hat / ((s_hat + 1e-30).sqrt() + ADAM_EPS)
+    if scale is not None:
+        v = scale * v
+    return alpha * v, new_state
+
+
 def inner_step(
     model: MetaModel,
     op: Operator,
@@ -175,29 +233,19 @@ def inner_step(
     first_order: bool,
     scales: list[Tensor] | None = None,
 ) -> tuple[Params, OptState, Tensor, Tensor]:
-    """Inner update number ``step`` (0-based; Adam's bias correction needs it); returns
-    (θ_{k+1}, state_{k+1}, loss at θ_k, output f_θk(z) of shape (C, H, W)). ``scales``: the
-    per-element factors on α (:meth:`MetaModel.element_scales`)."""
+    """Inner update number ``step`` (0-based) by :func:`inner_update`; returns (θ_{k+1}, state_{k+1},
+    loss at θ_k, output f_θk(z) of shape (C, H, W)). ``scales``: the per-element factors on α
+    (:meth:`MetaModel.element_scales`)."""
     grads, (loss, out) = grad_and_value(lambda p: _inner_loss(model, op, p, buffers, y), has_aux=True)(params)
-    inner = model.inner
-    mu = inner.momentum
     new_params: Params = {}
     new_state: OptState = tuple({} for _ in state)
     for i, name in enumerate(model.param_names):
         g = grads[name].detach() if first_order else grads[name]
-        if inner.update == "sgd":
-            v = mu * state[0][name] + g
-            new_state[0][name] = v
-        else:
-            m = mu * state[0][name] + (1 - mu) * g
-            s = inner.beta2 * state[1][name] + (1 - inner.beta2) * g * g
-            new_state[0][name], new_state[1][name] = m, s
-            m_hat, s_hat = m / (1 - mu ** (step + 1)), s / (1 - inner.beta2 ** (step + 1))
-            # Adam's ε outside the root; the 1e-30 inside keeps the root differentiable at s = 0
-            v = m_hat / ((s_hat + 1e-30).sqrt() + ADAM_EPS)
-        if scales is not None:
-            v = scales[i] * v
-        new_params[name] = params[name] - alpha[i] * v
+        scale = None if scales is None else scales[i]
+        delta, tensor_state = inner_update(model.inner, g, tuple(s[name] for s in state), alpha[i], step, scale)
+        new_params[name] = params[name] - delta
+        for s, t in zip(new_state, tensor_state, strict=True):
+            s[name] = t
     return new_params, new_state, loss, out
 
 
@@ -314,9 +362,10 @@ def solve_batch(
     k ≥ steps−N+1 of ``psnr`` / ``nmse`` is then the running mean of the outputs from row steps−N+1
     to k (earlier rows: the iterate's), and ``psnr_last`` / ``nmse_last`` the iterate's throughout.
 
-    Inference takes :func:`inner_step`'s updates with plain autograd and in-place multi-tensor
-    updates (no functional transform of the gradient, no new parameter tensors per step): the
-    same arithmetic at the cost of less than one Adam step of vanilla DIP (bench/solve_speed.py).
+    Inference takes meta-training's update rule (:func:`inner_update`) with plain autograd and
+    multi-tensor updates in place (no functional transform of the gradient, no new parameter
+    tensors per step): the same arithmetic, bit for bit on one image, at the cost of less than one
+    Adam step of vanilla DIP (bench/solve_speed.py).
     """
     op.check_measurement(ys)
     if ys.dim() != len(op.measurement_shape) + 1:
@@ -376,33 +425,25 @@ def _update_in_place(
     params: list[Tensor],
     grads: tuple[Tensor, ...],
     state: list[list[Tensor]],
-    alpha: list[float],
+    alpha: list[float] | list[Tensor],
     step: int,
     scales: list[Tensor] | None = None,
 ) -> None:
-    """:func:`inner_step`'s update of ``params`` and ``state`` (in place, multi-tensor ops); ``alpha``:
-    one step size per parameter tensor; ``scales``: its per-element factors (broadcast over a
-    leading batch dimension)."""
-    mu = inner.momentum
-    if inner.update == "sgd":
-        (v,) = state
-        torch._foreach_mul_(v, mu)
-        torch._foreach_add_(v, grads)
-        direction = v
-    else:
-        m, s = state
-        torch._foreach_mul_(m, mu)
-        torch._foreach_add_(m, grads, alpha=1 - mu)
-        torch._foreach_mul_(s, inner.beta2)
-        torch._foreach_addcmul_(s, grads, grads, value=1 - inner.beta2)
-        denom = torch._foreach_div(s, 1 - inner.beta2 ** (step + 1))
-        torch._foreach_add_(denom, 1e-30)
-        torch._foreach_sqrt_(denom)
-        torch._foreach_add_(denom, ADAM_EPS)
-        direction = torch._foreach_div(torch._foreach_div(m, 1 - mu ** (step + 1)), denom)
-    if scales is not None:
-        direction = torch._foreach_mul(direction, scales)
-    torch._foreach_add_(params, torch._foreach_mul(direction, alpha), alpha=-1)
+    """:func:`inner_update` of all of ``params`` and ``state`` at once (multi-tensor ops), written back
+    in place (static buffers, as a captured CUDA graph needs); ``alpha``: one step size per parameter
+    tensor (floats or 0-d tensors); ``scales``: its per-element factors (broadcast over a leading batch
+    dimension)."""
+    delta, new_state = inner_update(
+        inner,
+        MultiTensor(list(grads)),
+        tuple(MultiTensor(s) for s in state),
+        alpha,
+        step,
+        None if scales is None else MultiTensor(scales),
+    )
+    torch._foreach_sub_(params, delta.tensors)
+    for old, new in zip(state, new_state, strict=True):
+        torch._foreach_copy_(old, new.tensors)
 
 
 def _solve_together(
