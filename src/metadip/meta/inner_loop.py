@@ -29,6 +29,7 @@ updates, so both receive a (first-order) meta-gradient.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
 
@@ -446,25 +447,18 @@ def _update_in_place(
         torch._foreach_copy_(old, new.tensors)
 
 
-def _solve_together(
-    model: MetaModel,
-    op: Operator,
-    ys: Tensor,
-    steps: int,
-    truth: Tensor | None,
-    device: torch.device,
-    show_progress: bool,
-    average_last: int = 1,
-) -> list[Reconstruction]:
-    """The inference loop on a batch of B ≥ 1 measurements on ``device`` (B > 1: vmapped); the
-    estimate is the mean of the last ``average_last`` outputs (:func:`solve_batch`)."""
-    B = ys.shape[0]
+def _inference_params(
+    model: MetaModel, op: Operator, ys: Tensor
+) -> tuple[list[Tensor], Callable[[], tuple[Tensor, Tensor]]]:
+    """Leaf copies of θ₀ for the B measurements ``ys`` (B > 1: a leading batch dimension) and the
+    forward pass at them: () → (losses ``(B,)``, outputs ``(B, C, H, W)``; vmapped for B > 1)."""
     theta0, buffers = model.prior_state()
     names = model.param_names
 
     def per_image(params: list[Tensor], y: Tensor) -> tuple[Tensor, Tensor]:
         return _inner_loss(model, op, dict(zip(names, params, strict=True)), buffers, y)
 
+    B = ys.shape[0]
     if B > 1:
         params = [theta0[n].detach().expand(B, *theta0[n].shape).clone().requires_grad_(True) for n in names]
         batched = vmap(per_image)
@@ -478,29 +472,73 @@ def _solve_together(
             loss, out = per_image(params, ys[0])
             return loss.unsqueeze(0), out.unsqueeze(0)
 
+    return params, forward
+
+
+class _Trace:
+    """The per-step rows of B inference runs (row k: the output after k updates, k = 1..steps) and
+    the tail mean of the last ``average_last`` outputs, kept on the device until :meth:`results`."""
+
+    def __init__(self, steps: int, truth: Tensor | None, average_last: int) -> None:
+        self.steps, self.truth, self.average_last = steps, truth, average_last
+        self.first_averaged = steps - average_last + 1  # the first row in the tail mean
+        self.tail: Tensor | None = None  # sum of the outputs since row first_averaged
+        self.losses: list[Tensor] = []
+        self.errors: list[Tensor] = []
+        self.errors_last: list[Tensor] = []
+
+    def accumulate(self, k: int, out: Tensor) -> None:
+        """Add row ``k``'s output to the tail mean (timed: part of the method)."""
+        if self.average_last > 1 and k >= self.first_averaged:
+            self.tail = out.detach().clone() if self.tail is None else self.tail.add_(out.detach())
+
+    def record(self, k: int, loss: Tensor, out: Tensor) -> None:
+        """Row ``k``'s loss and errors (untimed, no host sync)."""
+        self.losses.append(loss.detach())
+        if self.truth is not None:
+            self.errors_last.append(mse(out.detach(), self.truth))
+            mean = self.tail / (k - self.first_averaged + 1) if self.tail is not None else None
+            self.errors.append(self.errors_last[-1] if mean is None else mse(mean, self.truth))
+
+    def results(self, out: Tensor, seconds: list[float]) -> list[Reconstruction]:
+        """One :class:`Reconstruction` per run, ``out`` the final outputs, ``seconds`` per row."""
+        truth, tail = self.truth, self.tail
+        loss_rows = torch.stack(self.losses, dim=1).tolist()  # (B, steps)
+        error_rows = torch.stack(self.errors, dim=1) if truth is not None else None
+        last_rows = torch.stack(self.errors_last, dim=1) if truth is not None and tail is not None else error_rows
+        estimates = out.detach() if tail is None else tail / self.average_last
+        results = []
+        for b in range(out.shape[0]):
+            trace = {"step": list(range(1, self.steps + 1)), "loss": loss_rows[b], "seconds": seconds}
+            if error_rows is not None:
+                quality = quality_trace(error_rows[b], truth[b])
+                iterate = quality if tail is None else quality_trace(last_rows[b], truth[b])
+                trace |= quality | {"psnr_last": iterate["psnr"], "nmse_last": iterate["nmse"]}
+            est, last = estimates[b].cpu(), out[b].detach().cpu()
+            results.append(Reconstruction(estimate=est, last=last, seconds=seconds[-1], trace=trace))
+        return results
+
+
+def _solve_together(
+    model: MetaModel,
+    op: Operator,
+    ys: Tensor,
+    steps: int,
+    truth: Tensor | None,
+    device: torch.device,
+    show_progress: bool,
+    average_last: int = 1,
+) -> list[Reconstruction]:
+    """The inference loop on a batch of B ≥ 1 measurements on ``device`` (B > 1: vmapped); the
+    estimate is the mean of the last ``average_last`` outputs (:func:`solve_batch`)."""
+    params, forward = _inference_params(model, op, ys)
     state = [[torch.zeros_like(p) for p in params] for _ in range(2 if model.inner.update == "adam" else 1)]
     alpha_rows = step_size_schedule(model, op)
     scales = model.element_scales()
     if scales is not None:
         scales = [t.detach() for t in scales]
     clock = StepClock(device)
-    losses: list[Tensor] = []
-    errors: list[Tensor] = []
-    errors_last: list[Tensor] = []
-    first_averaged = steps - average_last + 1  # the first row in the tail mean
-    tail: Tensor | None = None  # sum of the outputs since row first_averaged
-
-    def accumulate(k: int, out: Tensor) -> None:  # timed: part of the method
-        nonlocal tail
-        if average_last > 1 and k >= first_averaged:
-            tail = out.detach().clone() if tail is None else tail.add_(out.detach())
-
-    def record(k: int, loss: Tensor, out: Tensor) -> None:  # untimed, no host sync
-        losses.append(loss.detach())
-        if truth is not None:
-            errors_last.append(mse(out.detach(), truth))
-            errors.append(errors_last[-1] if tail is None else mse(tail / (k - first_averaged + 1), truth))
-
+    trace = _Trace(steps, truth, average_last)
     # iteration k evaluates (loss, output) at θ_k, then updates to θ_{k+1}; row k ≥ 1 is θ_k's
     for k in progress(range(steps), desc=f"MetaDIP {op.kind}", enabled=show_progress):
         clock.start()
@@ -509,31 +547,17 @@ def _solve_together(
         with torch.no_grad():
             _update_in_place(model.inner, params, grads, state, alpha_rows[k], k, scales)
             if k > 0:
-                accumulate(k, out)
+                trace.accumulate(k, out)
         clock.stop()
         if k > 0:
-            record(k, loss, out)
+            trace.record(k, loss, out)
     clock.start()
     with torch.no_grad():
         loss, out = forward()
-        accumulate(steps, out)
+        trace.accumulate(steps, out)
     clock.stop()
-    record(steps, loss, out)
-    seconds = [t / B for t in clock.cumulative()[1:]]
-    loss_rows = torch.stack(losses, dim=1).tolist()  # (B, steps)
-    error_rows = torch.stack(errors, dim=1) if truth is not None else None
-    last_rows = torch.stack(errors_last, dim=1) if truth is not None and tail is not None else error_rows
-    estimates = out.detach() if tail is None else tail / average_last
-    results = []
-    for b in range(B):
-        trace = {"step": list(range(1, steps + 1)), "loss": loss_rows[b], "seconds": seconds}
-        if error_rows is not None:
-            quality = quality_trace(error_rows[b], truth[b])
-            iterate = quality if tail is None else quality_trace(last_rows[b], truth[b])
-            trace |= quality | {"psnr_last": iterate["psnr"], "nmse_last": iterate["nmse"]}
-        est, last = estimates[b].cpu(), out[b].detach().cpu()
-        results.append(Reconstruction(estimate=est, last=last, seconds=seconds[-1], trace=trace))
-    return results
+    trace.record(steps, loss, out)
+    return trace.results(out, [t / ys.shape[0] for t in clock.cumulative()[1:]])
 
 
 def architecture(model: MetaModel) -> dict[str, Any]:
