@@ -14,23 +14,19 @@ same validation problems, so that the ablation table can pair every variant with
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from metadip.core.atomic import write_text
 from metadip.core.checkpoints import code_sha256
-from metadip.core.training_log import training_summary
-from metadip.datasets.sampling import load_evaluation_set
-from metadip.datasets.store import training_images
-from metadip.meta.ablation import overrides_text, variant_method
-from metadip.meta.maml import ablation_problems, meta_train, model_for_method, score_tasks
-from metadip.pipeline.artifacts import file_sha256
-from metadip.pipeline.config import (
-    ConfigError,
-    validate_definition,
-)
+from metadip.meta.ablation import variant_method
+from metadip.meta.ablation_runs import dip_record, load_ablation_data, run_variant, variant_summary
+from metadip.meta.maml import model_for_method
+from metadip.pipeline.config import ConfigError, validate_definition
 from metadip.pipeline.evaluation import dip_scores
 from metadip.pipeline.settings import DIPMethod, method_settings
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
@@ -51,103 +47,58 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         config = load_stage_config(a)
-        ab = config["ablation"]
-        if a.variant is not None and a.variant not in ab["variants"]:
-            raise ConfigError(
-                f"{a.config}: no variant '{a.variant}' under ablation.variants (have: {', '.join(ab['variants'])})"
-            )
-        dip = None
-        if a.dip:
-            if not ab["dip"]:
-                raise ConfigError(f"{a.config}: ablation.dip is null; name a dip method of evaluate.methods there")
-            dip = method_settings(config, ab["dip"])
-            if not isinstance(dip, DIPMethod):
-                raise ConfigError(f"{a.config}: ablation.dip '{ab['dip']}' is not a method of kind dip")
-        overrides = ab["variants"][a.variant] if a.variant else {}
-        method = variant_method(config["meta"]["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
-        validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
-        data = Path(a.data)
-        size, crop = config["meta"]["image_size"], config["curate"]["crop_size"]
-        train = training_images(data, "train", size, key="meta.train_dataset", crop_size=crop)
-        val_set = load_evaluation_set(data, "val", ab["val_images"], 1, size, key="ablation.val_images", crop_size=crop)
-        transfer = ab["transfer"]
-        if bool(transfer["dataset"]) != bool(a.transfer_data):
-            raise ConfigError(
-                f"{a.config}: ablation.transfer.dataset is {transfer['dataset']!r} but --transfer-data is "
-                f"{a.transfer_data!r}; give both or neither"
-            )
-        transfer_set = (
-            load_evaluation_set(
-                a.transfer_data, "val", ab["val_images"], 1, size, key="ablation.transfer", crop_size=crop
-            )
-            if a.transfer_data
-            else None
+        ab, seed = config["ablation"], config["seed"]
+        dip, overrides, method = _checked_settings(config, a)
+        data = load_ablation_data(
+            ab, a.data, a.transfer_data, config["meta"]["image_size"], config["curate"]["crop_size"]
         )
-        manifest_sha256 = file_sha256(data / "manifest.parquet")
-        model, outer = model_for_method(method, tuple(train.shape[1:]))
-    except (*INPUT_ERRORS, TypeError) as err:
+        model, outer = model_for_method(method, tuple(data.train.shape[1:]))
+    except INPUT_ERRORS as err:
         return fail("ablate", err)
     out = Path(a.out)
-    problems, photos = ablation_problems(ab, config["seed"], val_set, transfer_set)
-    if dip is not None:
-        record = {
-            "method": ab["dip"],
-            "val_images": len(val_set.images),
-            "dataset": data.name,
-            "photos": photos,
-            "psnr_db": dip_scores(dip, problems, config["seed"], DIP_JITTER_PURPOSE, a.device),
-        }
-        try:
-            write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
-        except OSError as err:
-            return fail("ablate", err)
-        print(f"vanilla DIP on the ablation's problems: {', '.join(record['psnr_db'])} -> {out / 'result.json'}")
-        return 0
-    untrained = {k: v.clone() for k, v in model.prior.state_dict().items()}
-    before = score_tasks(model, problems, ab["test_steps"], a.device)
-    try:  # checkpoints: a write error (disk full, read-only folder) is one line
-        meta_train(
-            model,
-            outer,
-            train,
-            val_set.images,
-            config["seed"],
-            out / "work",
-            device=a.device,
-            provenance={"dataset_manifest_sha256": manifest_sha256, "code_sha256": code_sha256(__file__)},
-        )
-    except OSError as err:
-        return fail("ablate", err)
-    seconds = training_summary(out / "work")["seconds"]  # the whole training, also when it was resumed
-    after = score_tasks(model, problems, ab["test_steps"], a.device)
-    model.prior.load_state_dict(untrained)  # the control: untrained θ₀, learned inner loop
-    control = score_tasks(model, problems, ab["test_steps"], a.device)
-    record = {
-        "variant": a.variant,
-        "overrides": overrides,
-        "overrides_text": overrides_text(overrides),
-        "method": ab["method"],
-        "outer_steps": outer.steps,
-        "test_steps": ab["test_steps"],
-        "val_images": len(val_set.images),
-        "dataset": data.name,
-        "photos": photos,
-        "psnr_db": {"meta": after, "control": control, "init": before},
-        "train_seconds": round(seconds, 4),
-    }
-    try:
+    try:  # checkpoints and the record: a write error (disk full, read-only folder) is one line
+        if dip is not None:
+            problems, photos = data.problems(ab, seed)
+            record = dip_record(ab["dip"], data, photos, dip_scores(dip, problems, seed, DIP_JITTER_PURPOSE, a.device))
+            summary = f"vanilla DIP on the ablation's problems: {', '.join(record['psnr_db'])} -> {out / 'result.json'}"
+        else:
+            record = run_variant(
+                a.variant, overrides, ab, model, outer, data, seed, out / "work", a.device, code_sha256(__file__)
+            )
+            summary = variant_summary(record)
         write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
-    except OSError as err:
+    except INPUT_ERRORS as err:
         return fail("ablate", err)
-    mean = {k: {t: sum(v) / len(v) for t, v in d.items()} for k, d in record["psnr_db"].items()}
-    print(
-        f"ablation '{a.variant}' ({record['overrides_text'] or 'reference'}): "
-        + ", ".join(
-            f"{k} {mean['init'][k]:.2f} -> {mean['meta'][k]:.2f} dB (control {mean['control'][k]:.2f})" for k in after
-        )
-        + f" ({seconds:.0f} s)"
-    )
+    print(summary)
     return 0
+
+
+def _checked_settings(
+    config: dict[str, Any], a: argparse.Namespace
+) -> tuple[DIPMethod | None, dict[str, Any], dict[str, Any]]:
+    """(vanilla DIP's settings with --dip, else None; the variant's overrides; its method config),
+    checked against the config and the command line (ConfigError)."""
+    ab = config["ablation"]
+    if a.variant is not None and a.variant not in ab["variants"]:
+        raise ConfigError(
+            f"{a.config}: no variant '{a.variant}' under ablation.variants (have: {', '.join(ab['variants'])})"
+        )
+    dip = None
+    if a.dip:
+        if not ab["dip"]:
+            raise ConfigError(f"{a.config}: ablation.dip is null; name a dip method of evaluate.methods there")
+        dip = method_settings(config, ab["dip"])
+        if not isinstance(dip, DIPMethod):
+            raise ConfigError(f"{a.config}: ablation.dip '{ab['dip']}' is not a method of kind dip")
+    overrides = ab["variants"][a.variant] if a.variant else {}
+    method = variant_method(config["meta"]["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
+    validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
+    if bool(ab["transfer"]["dataset"]) != bool(a.transfer_data):
+        raise ConfigError(
+            f"{a.config}: ablation.transfer.dataset is {ab['transfer']['dataset']!r} but --transfer-data is "
+            f"{a.transfer_data!r}; give both or neither"
+        )
+    return dip, overrides, method
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from metadip.core.images import resize_images
 from metadip.core.metrics import psnr
 from metadip.datasets import CuratedSplit
 from metadip.datasets.curate import curate_dataset
+from metadip.meta import maml
 from metadip.meta.inner_loop import (
     InnerSettings,
     MetaModel,
@@ -441,6 +442,35 @@ def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, caplog):
         for d in ("w", "fresh")
     }
     assert steps["w"] == steps["fresh"] == ["0", "3"]
+
+
+def test_meta_training_says_what_it_trains_first_then_its_progress(tmp_path, caplog, monkeypatch):
+    """The start line comes before any work (the validation of θ₀ first of all); without a progress
+    bar a line with the step, elapsed time and time left follows once LOG_EVERY_S have passed, and
+    after the last step. The clock advances 7 s per reading: lines after steps 3 (21 s) and 6."""
+    clock = iter(range(0, 1000, 7))
+    monkeypatch.setattr(maml, "monotonic", lambda: next(clock))
+    validate = maml.validate
+    seen_at_validation = []
+
+    def validate_after_the_start_line(*args, **kw):
+        seen_at_validation.append([r.getMessage() for r in caplog.records])
+        return validate(*args, **kw)
+
+    monkeypatch.setattr(maml, "validate", validate_after_the_start_line)
+    with caplog.at_level("INFO", logger="metadip.meta.maml"):
+        settings = outer(first_order=True)
+        meta_train(tiny_model(), settings, images(), images(seed=1), 0, tmp_path, device="cpu", show_progress=False)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == (
+        "meta-training a DIP prior (1,193 weights; 3 sgd inner steps, first-order MAML) for 6 outer steps of 2 tasks "
+        "from denoising σ=25, cs_fast σ=10 m/n=0.5 on cpu"
+    )
+    assert lines[1] == "validating θ₀ before outer step 1 (2 images, 3 inner steps each)"
+    assert seen_at_validation[0] == lines[:2]
+    progress = [line for line in lines if "elapsed" in line]
+    assert progress == ["outer step 3/6: 21 s elapsed, about 21 s left", "outer step 6/6: 42 s elapsed, about 0 s left"]
+    assert [maml._duration(s) for s in (42.4, 185, 7620)] == ["42 s", "3 min 05 s", "2 h 07 min"]
 
 
 def test_task_sampling_is_seeded_and_mixes_kinds():

@@ -63,6 +63,9 @@ def test_meta_train_stage_writes_a_loadable_meta_init(tmp_path):
         )
         assert proc.returncode == 0, proc.stderr
         assert f"meta-trained '{method}'" in proc.stdout
+        # the log (not a terminal: no bar) says what trains before the first validation, then the progress
+        start = proc.stderr.index(f"INFO meta-training a {'DIP' if method == 'tiny' else 'SIREN'} prior")
+        assert start < proc.stderr.index("INFO validating θ₀ before outer step 1") < proc.stderr.index("0 s left")
         side = json.loads((tmp_path / method / "meta_init.json").read_text())
         assert side["training_config"]["method"] == method and side["training_config"]["image_size"] == 32
         assert len(side["dataset_manifest_sha256"]) == 64

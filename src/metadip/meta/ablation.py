@@ -9,7 +9,8 @@ interval over photographs (:mod:`metadip.reporting.ablation_table`). Each varian
 ways: the meta-init (θ₀ and step sizes learned); the control, its untrained θ₀ (the point meta-
 training started from) through the same learned inner loop, so meta-init − control is what the
 initialisation itself buys; and the untrained θ₀ with the initial step sizes. Torch-free (the
-workflow's config check imports it); the scoring is :func:`metadip.meta.maml.score_tasks`.
+workflow's config check imports it); the training and scoring of a variant is
+:func:`metadip.meta.ablation_runs.run_variant`.
 """
 
 from __future__ import annotations

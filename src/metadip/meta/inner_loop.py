@@ -29,8 +29,9 @@ updates, so both receive a (first-order) meta-gradient.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -163,6 +164,64 @@ def initial_state(model: MetaModel, params: Params) -> OptState:
     return tuple({k: torch.zeros_like(v) for k, v in params.items()} for _ in range(n))
 
 
+class MultiTensor:
+    """A list of tensors with elementwise arithmetic as multi-tensor ops (``torch._foreach_*``), so
+    that :func:`inner_update`, written for one tensor, updates all of a model's tensors at once with
+    the same elementwise operations. An operand is a scalar, one scalar per tensor, or a MultiTensor."""
+
+    def __init__(self, tensors: list[Tensor]) -> None:
+        self.tensors = tensors
+
+    @staticmethod
+    def _operand(other: Any) -> Any:
+        return other.tensors if isinstance(other, MultiTensor) else other
+
+    def __add__(self, other: Any) -> MultiTensor:
+        return MultiTensor(torch._foreach_add(self.tensors, self._operand(other)))
+
+    def __mul__(self, other: Any) -> MultiTensor:
+        return MultiTensor(torch._foreach_mul(self.tensors, self._operand(other)))
+
+    __rmul__ = __mul__  # a product is the same in either order, bit for bit
+
+    def __truediv__(self, other: Any) -> MultiTensor:
+        return MultiTensor(torch._foreach_div(self.tensors, self._operand(other)))
+
+    def sqrt(self) -> MultiTensor:
+        return MultiTensor(torch._foreach_sqrt(self.tensors))
+
+
+T = TypeVar("T", Tensor, MultiTensor)
+
+
+def inner_update(
+    inner: InnerSettings,
+    grad: T,
+    state: tuple[T, ...],
+    alpha: Tensor | list[float] | list[Tensor],
+    step: int,
+    scale: T | None = None,
+) -> tuple[T, tuple[T, ...]]:
+    """The update rule (module docstring) of inner step ``step`` (0-based; Adam's bias correction
+    needs it): (Δ_k, state_{k+1}) with θ_{k+1} = θ_k − Δ_k, from θ_k's gradient and state_k ((v,) for
+    "sgd", (m, s) for "adam"). ``alpha``: the step size; ``scale``: its per-element factor. On
+    tensors (differentiable, vmappable) or on :class:`MultiTensor` lists with one ``alpha`` per tensor."""
+    mu = inner.momentum
+    if inner.update == "sgd":
+        v = mu * state[0] + grad
+        new_state = (v,)
+    else:
+        m = mu * state[0] + (1 - mu) * grad
+        s = inner.beta2 * state[1] + (1 - inner.beta2) * grad * grad
+        new_state = (m, s)
+        m_hat, s_hat = m / (1 - mu ** (step + 1)), s / (1 - inner.beta2 ** (step + 1))
+        # Adam's ε outside the root; the 1e-30 inside keeps the root differentiable at s = 0
+        v = m_hat / ((s_hat + 1e-30).sqrt() + ADAM_EPS)
+    if scale is not None:
+        v = scale * v
+    return alpha * v, new_state
+
+
 def inner_step(
     model: MetaModel,
     op: Operator,
@@ -175,29 +234,19 @@ def inner_step(
     first_order: bool,
     scales: list[Tensor] | None = None,
 ) -> tuple[Params, OptState, Tensor, Tensor]:
-    """Inner update number ``step`` (0-based; Adam's bias correction needs it); returns
-    (θ_{k+1}, state_{k+1}, loss at θ_k, output f_θk(z) of shape (C, H, W)). ``scales``: the
-    per-element factors on α (:meth:`MetaModel.element_scales`)."""
+    """Inner update number ``step`` (0-based) by :func:`inner_update`; returns (θ_{k+1}, state_{k+1},
+    loss at θ_k, output f_θk(z) of shape (C, H, W)). ``scales``: the per-element factors on α
+    (:meth:`MetaModel.element_scales`)."""
     grads, (loss, out) = grad_and_value(lambda p: _inner_loss(model, op, p, buffers, y), has_aux=True)(params)
-    inner = model.inner
-    mu = inner.momentum
     new_params: Params = {}
     new_state: OptState = tuple({} for _ in state)
     for i, name in enumerate(model.param_names):
         g = grads[name].detach() if first_order else grads[name]
-        if inner.update == "sgd":
-            v = mu * state[0][name] + g
-            new_state[0][name] = v
-        else:
-            m = mu * state[0][name] + (1 - mu) * g
-            s = inner.beta2 * state[1][name] + (1 - inner.beta2) * g * g
-            new_state[0][name], new_state[1][name] = m, s
-            m_hat, s_hat = m / (1 - mu ** (step + 1)), s / (1 - inner.beta2 ** (step + 1))
-            # Adam's ε outside the root; the 1e-30 inside keeps the root differentiable at s = 0
-            v = m_hat / ((s_hat + 1e-30).sqrt() + ADAM_EPS)
-        if scales is not None:
-            v = scales[i] * v
-        new_params[name] = params[name] - alpha[i] * v
+        scale = None if scales is None else scales[i]
+        delta, tensor_state = inner_update(model.inner, g, tuple(s[name] for s in state), alpha[i], step, scale)
+        new_params[name] = params[name] - delta
+        for s, t in zip(new_state, tensor_state, strict=True):
+            s[name] = t
     return new_params, new_state, loss, out
 
 
@@ -314,9 +363,10 @@ def solve_batch(
     k ≥ steps−N+1 of ``psnr`` / ``nmse`` is then the running mean of the outputs from row steps−N+1
     to k (earlier rows: the iterate's), and ``psnr_last`` / ``nmse_last`` the iterate's throughout.
 
-    Inference takes :func:`inner_step`'s updates with plain autograd and in-place multi-tensor
-    updates (no functional transform of the gradient, no new parameter tensors per step): the
-    same arithmetic at the cost of less than one Adam step of vanilla DIP (bench/solve_speed.py).
+    Inference takes meta-training's update rule (:func:`inner_update`) with plain autograd and
+    multi-tensor updates in place (no functional transform of the gradient, no new parameter
+    tensors per step): the same arithmetic, bit for bit on one image, at the cost of less than one
+    Adam step of vanilla DIP (bench/solve_speed.py).
     """
     op.check_measurement(ys)
     if ys.dim() != len(op.measurement_shape) + 1:
@@ -376,33 +426,97 @@ def _update_in_place(
     params: list[Tensor],
     grads: tuple[Tensor, ...],
     state: list[list[Tensor]],
-    alpha: list[float],
+    alpha: list[float] | list[Tensor],
     step: int,
     scales: list[Tensor] | None = None,
 ) -> None:
-    """:func:`inner_step`'s update of ``params`` and ``state`` (in place, multi-tensor ops); ``alpha``:
-    one step size per parameter tensor; ``scales``: its per-element factors (broadcast over a
-    leading batch dimension)."""
-    mu = inner.momentum
-    if inner.update == "sgd":
-        (v,) = state
-        torch._foreach_mul_(v, mu)
-        torch._foreach_add_(v, grads)
-        direction = v
+    """:func:`inner_update` of all of ``params`` and ``state`` at once (multi-tensor ops), written back
+    in place (static buffers, as a captured CUDA graph needs); ``alpha``: one step size per parameter
+    tensor (floats or 0-d tensors); ``scales``: its per-element factors (broadcast over a leading batch
+    dimension)."""
+    delta, new_state = inner_update(
+        inner,
+        MultiTensor(list(grads)),
+        tuple(MultiTensor(s) for s in state),
+        alpha,
+        step,
+        None if scales is None else MultiTensor(scales),
+    )
+    torch._foreach_sub_(params, delta.tensors)
+    for old, new in zip(state, new_state, strict=True):
+        torch._foreach_copy_(old, new.tensors)
+
+
+def _inference_params(
+    model: MetaModel, op: Operator, ys: Tensor
+) -> tuple[list[Tensor], Callable[[], tuple[Tensor, Tensor]]]:
+    """Leaf copies of θ₀ for the B measurements ``ys`` (B > 1: a leading batch dimension) and the
+    forward pass at them: () → (losses ``(B,)``, outputs ``(B, C, H, W)``; vmapped for B > 1)."""
+    theta0, buffers = model.prior_state()
+    names = model.param_names
+
+    def per_image(params: list[Tensor], y: Tensor) -> tuple[Tensor, Tensor]:
+        return _inner_loss(model, op, dict(zip(names, params, strict=True)), buffers, y)
+
+    B = ys.shape[0]
+    if B > 1:
+        params = [theta0[n].detach().expand(B, *theta0[n].shape).clone().requires_grad_(True) for n in names]
+        batched = vmap(per_image)
+
+        def forward() -> tuple[Tensor, Tensor]:
+            return batched(params, ys)
     else:
-        m, s = state
-        torch._foreach_mul_(m, mu)
-        torch._foreach_add_(m, grads, alpha=1 - mu)
-        torch._foreach_mul_(s, inner.beta2)
-        torch._foreach_addcmul_(s, grads, grads, value=1 - inner.beta2)
-        denom = torch._foreach_div(s, 1 - inner.beta2 ** (step + 1))
-        torch._foreach_add_(denom, 1e-30)
-        torch._foreach_sqrt_(denom)
-        torch._foreach_add_(denom, ADAM_EPS)
-        direction = torch._foreach_div(torch._foreach_div(m, 1 - mu ** (step + 1)), denom)
-    if scales is not None:
-        direction = torch._foreach_mul(direction, scales)
-    torch._foreach_add_(params, torch._foreach_mul(direction, alpha), alpha=-1)
+        params = [theta0[n].detach().clone().requires_grad_(True) for n in names]
+
+        def forward() -> tuple[Tensor, Tensor]:
+            loss, out = per_image(params, ys[0])
+            return loss.unsqueeze(0), out.unsqueeze(0)
+
+    return params, forward
+
+
+class _Trace:
+    """The per-step rows of B inference runs (row k: the output after k updates, k = 1..steps) and
+    the tail mean of the last ``average_last`` outputs, kept on the device until :meth:`results`."""
+
+    def __init__(self, steps: int, truth: Tensor | None, average_last: int) -> None:
+        self.steps, self.truth, self.average_last = steps, truth, average_last
+        self.first_averaged = steps - average_last + 1  # the first row in the tail mean
+        self.tail: Tensor | None = None  # sum of the outputs since row first_averaged
+        self.losses: list[Tensor] = []
+        self.errors: list[Tensor] = []
+        self.errors_last: list[Tensor] = []
+
+    def accumulate(self, k: int, out: Tensor) -> None:
+        """Add row ``k``'s output to the tail mean (timed: part of the method)."""
+        if self.average_last > 1 and k >= self.first_averaged:
+            self.tail = out.detach().clone() if self.tail is None else self.tail.add_(out.detach())
+
+    def record(self, k: int, loss: Tensor, out: Tensor) -> None:
+        """Row ``k``'s loss and errors (untimed, no host sync)."""
+        self.losses.append(loss.detach())
+        if self.truth is not None:
+            self.errors_last.append(mse(out.detach(), self.truth))
+            mean = self.tail / (k - self.first_averaged + 1) if self.tail is not None else None
+            self.errors.append(self.errors_last[-1] if mean is None else mse(mean, self.truth))
+
+    def results(self, out: Tensor, seconds: list[float]) -> list[Reconstruction]:
+        """One :class:`Reconstruction` per run, ``out`` the final outputs, ``seconds`` per row."""
+        truth, tail = self.truth, self.tail
+        loss_rows = torch.stack(self.losses, dim=1).tolist()  # (B, steps)
+        error_rows = torch.stack(self.errors, dim=1) if truth is not None else None
+        last_rows = torch.stack(self.errors_last, dim=1) if truth is not None and tail is not None else error_rows
+        estimates = out.detach() if tail is None else tail / self.average_last
+        results = []
+        for b in range(out.shape[0]):
+            trace = {"step": list(range(1, self.steps + 1)), "loss": loss_rows[b], "seconds": seconds}
+            if error_rows is not None:
+                quality = quality_trace(error_rows[b], truth[b])
+                iterate = quality if tail is None else quality_trace(last_rows[b], truth[b])
+                trace |= quality | {"psnr_last": iterate["psnr"], "nmse_last": iterate["nmse"]}
+            est, last = estimates[b].cpu(), out[b].detach().cpu()
+            results.append(Reconstruction(estimate=est, last=last, seconds=seconds[-1], trace=trace))
+        return results
 
 
 def _solve_together(
@@ -417,49 +531,14 @@ def _solve_together(
 ) -> list[Reconstruction]:
     """The inference loop on a batch of B ≥ 1 measurements on ``device`` (B > 1: vmapped); the
     estimate is the mean of the last ``average_last`` outputs (:func:`solve_batch`)."""
-    B = ys.shape[0]
-    theta0, buffers = model.prior_state()
-    names = model.param_names
-
-    def per_image(params: list[Tensor], y: Tensor) -> tuple[Tensor, Tensor]:
-        return _inner_loss(model, op, dict(zip(names, params, strict=True)), buffers, y)
-
-    if B > 1:
-        params = [theta0[n].detach().expand(B, *theta0[n].shape).clone().requires_grad_(True) for n in names]
-        batched = vmap(per_image)
-
-        def forward() -> tuple[Tensor, Tensor]:
-            return batched(params, ys)
-    else:
-        params = [theta0[n].detach().clone().requires_grad_(True) for n in names]
-
-        def forward() -> tuple[Tensor, Tensor]:
-            loss, out = per_image(params, ys[0])
-            return loss.unsqueeze(0), out.unsqueeze(0)
-
+    params, forward = _inference_params(model, op, ys)
     state = [[torch.zeros_like(p) for p in params] for _ in range(2 if model.inner.update == "adam" else 1)]
     alpha_rows = step_size_schedule(model, op)
     scales = model.element_scales()
     if scales is not None:
         scales = [t.detach() for t in scales]
     clock = StepClock(device)
-    losses: list[Tensor] = []
-    errors: list[Tensor] = []
-    errors_last: list[Tensor] = []
-    first_averaged = steps - average_last + 1  # the first row in the tail mean
-    tail: Tensor | None = None  # sum of the outputs since row first_averaged
-
-    def accumulate(k: int, out: Tensor) -> None:  # timed: part of the method
-        nonlocal tail
-        if average_last > 1 and k >= first_averaged:
-            tail = out.detach().clone() if tail is None else tail.add_(out.detach())
-
-    def record(k: int, loss: Tensor, out: Tensor) -> None:  # untimed, no host sync
-        losses.append(loss.detach())
-        if truth is not None:
-            errors_last.append(mse(out.detach(), truth))
-            errors.append(errors_last[-1] if tail is None else mse(tail / (k - first_averaged + 1), truth))
-
+    trace = _Trace(steps, truth, average_last)
     # iteration k evaluates (loss, output) at θ_k, then updates to θ_{k+1}; row k ≥ 1 is θ_k's
     for k in progress(range(steps), desc=f"MetaDIP {op.kind}", enabled=show_progress):
         clock.start()
@@ -468,31 +547,17 @@ def _solve_together(
         with torch.no_grad():
             _update_in_place(model.inner, params, grads, state, alpha_rows[k], k, scales)
             if k > 0:
-                accumulate(k, out)
+                trace.accumulate(k, out)
         clock.stop()
         if k > 0:
-            record(k, loss, out)
+            trace.record(k, loss, out)
     clock.start()
     with torch.no_grad():
         loss, out = forward()
-        accumulate(steps, out)
+        trace.accumulate(steps, out)
     clock.stop()
-    record(steps, loss, out)
-    seconds = [t / B for t in clock.cumulative()[1:]]
-    loss_rows = torch.stack(losses, dim=1).tolist()  # (B, steps)
-    error_rows = torch.stack(errors, dim=1) if truth is not None else None
-    last_rows = torch.stack(errors_last, dim=1) if truth is not None and tail is not None else error_rows
-    estimates = out.detach() if tail is None else tail / average_last
-    results = []
-    for b in range(B):
-        trace = {"step": list(range(1, steps + 1)), "loss": loss_rows[b], "seconds": seconds}
-        if error_rows is not None:
-            quality = quality_trace(error_rows[b], truth[b])
-            iterate = quality if tail is None else quality_trace(last_rows[b], truth[b])
-            trace |= quality | {"psnr_last": iterate["psnr"], "nmse_last": iterate["nmse"]}
-        est, last = estimates[b].cpu(), out[b].detach().cpu()
-        results.append(Reconstruction(estimate=est, last=last, seconds=seconds[-1], trace=trace))
-    return results
+    trace.record(steps, loss, out)
+    return trace.results(out, [t / ys.shape[0] for t in clock.cumulative()[1:]])
 
 
 def architecture(model: MetaModel) -> dict[str, Any]:

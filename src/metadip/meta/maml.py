@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,22 @@ from metadip.core.training_log import TrainingLog
 from metadip.datasets.sampling import EvaluationSet, load_evaluation_set
 from metadip.meta.ablation import VALIDATION_PURPOSE
 from metadip.meta.data_parallel import Ranks, current_ranks
-from metadip.meta.inner_loop import InnerSettings, MetaModel, batched_task_loss, build_model, solve_batch, task_loss
+from metadip.meta.inner_loop import (
+    InnerSettings,
+    MetaModel,
+    architecture,
+    batched_task_loss,
+    build_model,
+    solve_batch,
+    task_loss,
+)
 from metadip.models.build import architecture_from_config
 from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
 
+LOG_EVERY_S = 20.0  # the most seconds between two progress lines of meta-training in a log
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -235,92 +245,42 @@ def meta_train(
     ``stop_after``: stop (after checkpointing) once this outer step is done — for tests of
     resumption.  ``ranks``: data-parallel ranks (:mod:`metadip.meta.data_parallel`; default: the
     initialised process group, else one process); each adapts its share of the meta-batch, the
-    meta-gradient is summed over them, and rank 0 alone validates and writes.  Returns the model.
+    meta-gradient is summed over them, and rank 0 alone validates, writes and logs: a line at the
+    start, one before the validation of θ₀, one per validation, and (without a progress bar on a
+    terminal) the step, elapsed time and time left at most every ``LOG_EVERY_S`` seconds.  Returns the model.
     """
     ranks = ranks or current_ranks()
-    work = Path(work_dir)
-    work.mkdir(parents=True, exist_ok=True)
     device = (
         torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     )
-    identity = {
-        "init_sha256": tensors_sha256(*model.state_dict().values()),
-        "data_sha256": tensors_sha256(train_images, val_images),
-        "code_sha256": code_sha256("metadip.meta.maml", "metadip.models.networks"),
-        **(provenance or {}),
-    }
+    if ranks.lead:
+        log.info("%s", describe_run(model, settings, device, ranks))
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    identity = _run_identity(model, settings, train_images, val_images, seed, provenance)
     model.to(device)
     train_images = train_images.to(device)
-    step_sizes = [p for n, p in model.named_parameters() if _is_step_size(n)]
-    opt = torch.optim.Adam(
-        [
-            {"params": [p for n, p in model.named_parameters() if not _is_step_size(n)]},
-            {"params": step_sizes, "lr": settings.lr_step_sizes or settings.lr},
-        ],
-        lr=settings.lr,
-    )
+    opt = _outer_optimiser(model, settings)
     base_lrs = [group["lr"] for group in opt.param_groups]
-    identity["run_hash"] = config_hash(
-        {
-            "outer": settings.to_dict(),
-            "inner": model.inner.to_dict(),
-            "seed": seed,
-            "prior": getattr(model.prior.config, "to_dict", dict)(),
-        }
-    )
     ckpt = work / "checkpoint.safetensors"
-    # rank 0 vets the checkpoint (and sets a corrupt one aside) before any other rank reads it
-    start_step = resume_step(ckpt, model, opt, identity, device) if ranks.lead else 0
-    start_step = ranks.broadcast_int(start_step, device)
-    if not ranks.lead and start_step and resume_step(ckpt, model, opt, identity, device) != start_step:
-        raise RuntimeError(f"{ckpt}: rank {ranks.rank} could not resume the step rank 0 resumed ({start_step})")
-    if start_step and ranks.lead:
-        log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
+    start_step = _resume(ckpt, model, opt, identity, device, ranks)
     val_op, val_ys, val_xs = validation_set(settings, val_images, seed)
-    training_log = TrainingLog(
-        work,
-        start_step,
-        lambda: validate(model, val_op, val_ys, val_xs, settings.test_steps, device),
-        write=ranks.lead,
-    )
+
+    def val_psnr() -> float:
+        return validate(model, val_op, val_ys, val_xs, settings.test_steps, device)
+
+    if ranks.lead and start_step == 0:
+        log.info("validating θ₀ before outer step 1 (%d images, %d inner steps each)", len(val_xs), settings.test_steps)
+    training_log = TrainingLog(work, start_step, val_psnr, write=ranks.lead)
+    steps = range(start_step + 1, settings.steps + 1)
     bar = progress(
-        range(start_step + 1, settings.steps + 1),
-        desc="meta-train",
-        enabled=show_progress and ranks.lead,
-        initial=start_step,
-        total=settings.steps,
+        steps, desc="meta-train", enabled=show_progress and ranks.lead, initial=start_step, total=settings.steps
     )
+    heartbeat = StepLog(start_step, settings.steps) if ranks.lead and getattr(bar, "disable", True) else None
     for step in bar:
-        op, ys, xs = sample_task(settings, train_images, seed, step)
-        op.to(device)
-        opt.zero_grad(set_to_none=True)
-        mine = ranks.share(settings.meta_batch)
-        ys, xs = ys[mine.start : mine.stop].to(device), xs[mine.start : mine.stop]
-        loss_value = 0.0
-        if settings.task_batching == "vmap" and len(mine):
-            loss = batched_task_loss(model, op, ys, xs, model.inner.steps, settings.first_order)
-            loss = loss * (len(mine) / settings.meta_batch)
-            loss.backward()
-            loss_value = float(loss.detach())
-        elif settings.task_batching == "loop":
-            for y, x in zip(ys, xs, strict=True):
-                loss = task_loss(model, op, y, x, model.inner.steps, settings.first_order) / settings.meta_batch
-                loss.backward()
-                loss_value += float(loss.detach())
-        ranks.sum_gradients([p for p in model.parameters() if p.requires_grad])
-        loss_value = ranks.sum_value(loss_value, device)
-        if not np.isfinite(loss_value):
-            raise FloatingPointError(
-                f"meta-training loss became {loss_value} at outer step {step}; lower meta.outer.lr or inner.lr_init"
-            )
-        if settings.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        for group, base in zip(opt.param_groups, base_lrs, strict=True):
-            group["lr"] = base * settings.lr_factor(step)  # a function of the step: resumes as it ran
-        opt.step()
-        training_log.add_loss(loss_value)
+        training_log.add_loss(_outer_step(model, settings, opt, base_lrs, train_images, seed, step, ranks, device))
         if ranks.lead and (step % settings.val_every == 0 or step == settings.steps):
-            val = validate(model, val_op, val_ys, val_xs, settings.test_steps, device)
+            val = val_psnr()
             row = training_log.record(step, val)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(val_psnr=f"{val:.2f}")
@@ -328,8 +288,155 @@ def meta_train(
         if ranks.lead and (step % settings.checkpoint_every == 0 or step == settings.steps or step == stop_after):
             save_checkpoint(ckpt, model, opt, step, identity)
             training_log.checkpointed(step)
+        if heartbeat is not None:
+            heartbeat.done(step)
         if on_step is not None:
             on_step(step)
         if stop_after is not None and step >= stop_after:
             break
     return model
+
+
+def describe_run(model: MetaModel, settings: OuterSettings, device: torch.device, ranks: Ranks) -> str:
+    """One line on what meta-training trains, for how long, on which tasks and where."""
+    prior = architecture(model)["kind"].upper()
+    weights = sum(p.numel() for p in model.prior.parameters())
+    inner = model.inner
+    order = "first" if settings.first_order else "second"
+    tasks = ", ".join(_task_text(t) for t in settings.tasks)
+    where = str(device) if ranks.size == 1 else f"{ranks.size} ranks ({device} here)"
+    return (
+        f"meta-training a {prior} prior ({weights:,} weights; {inner.steps} {inner.update} inner steps, {order}-order "
+        f"MAML) for {settings.steps} outer steps of {settings.meta_batch} tasks from {tasks} on {where}"
+    )
+
+
+def _task_text(task: TaskSpec) -> str:
+    """``denoising σ=25``, ``cs_fast σ=10 m/n=0.25``, with `` ×2`` for a weight of 2."""
+    text = f"{task.kind} σ={task.sigma:g}" + (f" m/n={task.ratio:g}" if task.ratio is not None else "")
+    return text + (f" ×{task.weight:g}" if task.weight != 1 else "")
+
+
+def _run_identity(
+    model: MetaModel,
+    settings: OuterSettings,
+    train_images: Tensor,
+    val_images: Tensor,
+    seed: int,
+    provenance: Mapping[str, str] | None,
+) -> dict[str, str]:
+    """The identity a checkpoint must have been written with to be resumed (:mod:`metadip.core.checkpoints`)."""
+    run = {
+        "outer": settings.to_dict(),
+        "inner": model.inner.to_dict(),
+        "seed": seed,
+        "prior": getattr(model.prior.config, "to_dict", dict)(),
+    }
+    return {
+        "init_sha256": tensors_sha256(*model.state_dict().values()),
+        "data_sha256": tensors_sha256(train_images, val_images),
+        "code_sha256": code_sha256("metadip.meta.maml", "metadip.models.networks"),
+        **(provenance or {}),
+        "run_hash": config_hash(run),
+    }
+
+
+def _outer_optimiser(model: MetaModel, settings: OuterSettings) -> torch.optim.Adam:
+    """Adam on θ₀ at ``lr`` and on the learned step sizes at ``lr_step_sizes`` (default ``lr``)."""
+    return torch.optim.Adam(
+        [
+            {"params": [p for n, p in model.named_parameters() if not _is_step_size(n)]},
+            {
+                "params": [p for n, p in model.named_parameters() if _is_step_size(n)],
+                "lr": settings.lr_step_sizes or settings.lr,
+            },
+        ],
+        lr=settings.lr,
+    )
+
+
+def _resume(
+    ckpt: Path, model: MetaModel, opt: torch.optim.Adam, identity: Mapping[str, str], device: torch.device, ranks: Ranks
+) -> int:
+    """The outer step to resume after (0: a fresh start), the model and Adam loaded from ``ckpt``."""
+    # rank 0 vets the checkpoint (and sets a corrupt one aside) before any other rank reads it
+    start_step = resume_step(ckpt, model, opt, identity, device) if ranks.lead else 0
+    start_step = ranks.broadcast_int(start_step, device)
+    if not ranks.lead and start_step and resume_step(ckpt, model, opt, identity, device) != start_step:
+        raise RuntimeError(f"{ckpt}: rank {ranks.rank} could not resume the step rank 0 resumed ({start_step})")
+    if start_step and ranks.lead:
+        log.info("resuming meta-training at outer step %d from %s", start_step, ckpt)
+    return start_step
+
+
+def _outer_step(
+    model: MetaModel,
+    settings: OuterSettings,
+    opt: torch.optim.Adam,
+    base_lrs: list[float],
+    train_images: Tensor,
+    seed: int,
+    step: int,
+    ranks: Ranks,
+    device: torch.device,
+) -> float:
+    """Outer step ``step``: this rank's share of the meta-batch adapted, the meta-gradient summed
+    over the ranks, one Adam step; returns the meta-batch's mean outer loss."""
+    op, ys, xs = sample_task(settings, train_images, seed, step)
+    op.to(device)
+    opt.zero_grad(set_to_none=True)
+    mine = ranks.share(settings.meta_batch)
+    ys, xs = ys[mine.start : mine.stop].to(device), xs[mine.start : mine.stop]
+    loss_value = 0.0
+    if settings.task_batching == "vmap" and len(mine):
+        loss = batched_task_loss(model, op, ys, xs, model.inner.steps, settings.first_order)
+        loss = loss * (len(mine) / settings.meta_batch)
+        loss.backward()
+        loss_value = float(loss.detach())
+    elif settings.task_batching == "loop":
+        for y, x in zip(ys, xs, strict=True):
+            loss = task_loss(model, op, y, x, model.inner.steps, settings.first_order) / settings.meta_batch
+            loss.backward()
+            loss_value += float(loss.detach())
+    ranks.sum_gradients([p for p in model.parameters() if p.requires_grad])
+    loss_value = ranks.sum_value(loss_value, device)
+    if not np.isfinite(loss_value):
+        raise FloatingPointError(
+            f"meta-training loss became {loss_value} at outer step {step}; lower meta.outer.lr or inner.lr_init"
+        )
+    if settings.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+    for group, base in zip(opt.param_groups, base_lrs, strict=True):
+        group["lr"] = base * settings.lr_factor(step)  # a function of the step: resumes as it ran
+    opt.step()
+    return loss_value
+
+
+class StepLog:
+    """Log lines of a loop's progress where no progress bar shows (a log file): outer step, elapsed
+    time and time left, after a step once ``LOG_EVERY_S`` seconds have passed since the last line
+    (or the start), and after the last step. Steps ``first + 1 .. last`` run in this session."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
+        self.start = self.logged = monotonic()
+
+    def done(self, step: int) -> None:
+        """Outer step ``step`` is done: a line if it is time for one."""
+        now = monotonic()
+        if now - self.logged < LOG_EVERY_S and step < self.last:
+            return
+        self.logged = now
+        elapsed = now - self.start
+        left = elapsed / (step - self.first) * (self.last - step)
+        log.info("outer step %d/%d: %s elapsed, about %s left", step, self.last, _duration(elapsed), _duration(left))
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
