@@ -4,6 +4,7 @@ rule ablate:
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
         transfer=[dataset_dir(AB["transfer"]["dataset"])] if AB["transfer"]["dataset"] else [],
+        stamp=stamp("ablate"),
     output:
         result=f"{RES}/ablation/{{variant}}/result.json",
     params:
@@ -33,6 +34,7 @@ rule ablation_dip:
     input:
         data=dataset_dir(CFG["meta"]["train_dataset"]),
         transfer=[dataset_dir(AB["transfer"]["dataset"])] if AB["transfer"]["dataset"] else [],
+        stamp=stamp("ablation_dip"),
     output:
         result=f"{RES}/ablation/dip-reference/result.json",
     params:

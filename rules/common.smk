@@ -90,6 +90,8 @@ STAMP_KEYS = {
     "aggregate": (),
     "claims": (),
     "render": (),
+    "ablate": ("variant",),
+    "ablation_dip": (),
 }
 
 
@@ -182,6 +184,8 @@ def stamped_jobs():
     yield ("aggregate", {}, f"{RES}/results.parquet")
     yield ("claims", {}, f"{RES}/claims.json")
     yield ("render", {}, f"{RES}/figures/figure2.png")
+    yield from (("ablate", {"variant": v}, f"{RES}/ablation/{v}/result.json") for v in AB["variants"])
+    yield ("ablation_dip", {}, f"{RES}/ablation/dip-reference/result.json")
 
 
 def date_stamps():

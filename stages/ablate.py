@@ -28,8 +28,10 @@ from metadip.meta.ablation_runs import dip_record, load_ablation_data, run_varia
 from metadip.meta.maml import model_for_method
 from metadip.pipeline.config import ConfigError, validate_definition
 from metadip.pipeline.evaluation import dip_scores
+from metadip.pipeline.records import JSON_KEY, check_inputs
 from metadip.pipeline.settings import DIPMethod, method_settings
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.steps import Step, Steps
 
 DIP_JITTER_PURPOSE = 8  # seed key of vanilla DIP's input jitter on those measurements
 
@@ -49,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         config = load_stage_config(a)
         ab, seed = config["ablation"], config["seed"]
         dip, overrides, method = _checked_settings(config, a)
+        steps = Steps(config)
+        step = steps.step("ablation_dip") if a.dip else steps.step("ablate", variant=a.variant)
+        upstream = {u.name: steps.hash(u) for u in step.upstream}
+        transfer = steps.step("curate", dataset=ab["transfer"]["dataset"]).name if a.transfer_data else None
+        inputs = {steps.step("curate", dataset=config["meta"]["train_dataset"]).name: a.data, transfer: a.transfer_data}
+        check_inputs(
+            {k: v for k, v in inputs.items() if k}, upstream, "rerun snakemake, or pass the folder this config makes"
+        )
         data = load_ablation_data(
             ab, a.data, a.transfer_data, config["meta"]["image_size"], config["curate"]["crop_size"]
         )
@@ -66,11 +76,22 @@ def main(argv: list[str] | None = None) -> int:
                 a.variant, overrides, ab, model, outer, data, seed, out / "work", a.device, code_sha256(__file__)
             )
             summary = variant_summary(record)
+        record[JSON_KEY] = steps.hash(step)
         write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
     except INPUT_ERRORS as err:
         return fail("ablate", err)
     print(summary)
     return 0
+
+
+def _check_data(steps: Steps, step: Step, a: argparse.Namespace) -> None:
+    """Refuse a curated folder that records another step hash than the config gives it (RecordError)."""
+    config = steps.config
+    upstream = {u.name: steps.hash(u) for u in step.upstream}
+    inputs = {steps.step("curate", dataset=config["meta"]["train_dataset"]).name: a.data}
+    if a.transfer_data:
+        inputs[steps.step("curate", dataset=config["ablation"]["transfer"]["dataset"]).name] = a.transfer_data
+    check_inputs(inputs, upstream, "rerun snakemake, or pass the folder this config makes")
 
 
 def _checked_settings(

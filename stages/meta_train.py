@@ -20,6 +20,7 @@ from metadip.meta.data_parallel import init_from_environment, leave
 from metadip.meta.maml import meta_train, model_for_method
 from metadip.pipeline.artifacts import file_sha256, save_meta_init
 from metadip.pipeline.config import ConfigError
+from metadip.pipeline.records import check_inputs
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.pipeline.steps import Steps
 
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         method = meta["methods"][a.method]
         data = Path(a.data)
+        steps = Steps(config)
+        upstream = {u.rule: steps.hash(u) for u in steps.step("meta_train", method=a.method).upstream}
+        check_inputs({"curate": data}, upstream, "rerun snakemake, or pass the curated folder this config makes")
         size, crop = meta["image_size"], config["curate"]["crop_size"]
         train = training_images(data, "train", size, key="meta.train_dataset", crop_size=crop)
         val = training_images(data, "val", size, key=f"meta.methods.{a.method}.outer.val_images", crop_size=crop)
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=seed,
             extra={
                 "training_summary": training_summary(out / "work"),
-                "step_hash": Steps(config).rule_hash("meta_train", method=a.method),
+                "step_hash": steps.rule_hash("meta_train", method=a.method),
             },
         )
     except OSError as err:
