@@ -70,8 +70,6 @@ def test_every_stage_reads_only_what_its_step_declares(tiny_repo, tmp_path):
         "transfer": {"dataset": "skimage", "tasks": {"den_25": {"kind": "denoising", "sigma": 25}}},
         "variants": {"reference": {}},
     }
-    cfg["evaluate"]["methods"]["dip"]["steps"] = 10
-    cfg["evaluate"]["methods"]["dip"]["report_at"] = [10]
     (repo / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     log = tmp_path / "ablation-reads.jsonl"
     env = {**ENV, **config_reads_env(log)}
