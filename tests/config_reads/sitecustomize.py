@@ -18,7 +18,8 @@ LOG = os.environ.get("METADIP_CONFIG_READS")
 
 class Reading(dict):
     """A config mapping that adds the dotted path of every value read to ``log``: a leaf (or list)
-    read by key, a missing key looked up, and a mapping whose keys are listed (its own path)."""
+    read or looked for by key, a missing key looked up, and a mapping whose keys are listed (its own
+    path); a mapping found by key is read by what is read in it."""
 
     def __init__(self, data: dict, path: str, log: set[str]) -> None:
         super().__init__(data)
@@ -46,8 +47,10 @@ class Reading(dict):
         return default
 
     def __contains__(self, k) -> bool:
-        self._log.add(self._key(k))
-        return dict.__contains__(self, k)
+        found = dict.__contains__(self, k)
+        if not found or not isinstance(dict.__getitem__(self, k), dict):  # a mapping is read by what is read in it
+            self._log.add(self._key(k))
+        return found
 
     def __iter__(self):
         self._listed()

@@ -38,7 +38,7 @@ class PnPMethod:
     label: str
     denoiser: str  # "bm3d" | "drunet"
     pr_steps: int  # gradient steps of the phase-retrieval x-update (baselines.pnp.pr_steps)
-    bm3d_profile: str  # "np" | "classic": the BM3D of PnP-ADMM + BM3D (baselines.pnp.bm3d_profile)
+    bm3d_profile: str | None  # "np" | "classic": the BM3D of PnP-ADMM + BM3D (baselines.pnp.bm3d_profile); None: DRUNet
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def method_settings(config: Mapping[str, Any], name: str) -> Method:
         return DenoiserMethod(name, m["label"], m["denoiser"], m.get("self_ensemble", False))
     if kind == "pnp":
         pnp = config["baselines"]["pnp"]
-        return PnPMethod(name, m["label"], m["denoiser"], pnp["pr_steps"], pnp["bm3d_profile"])
+        profile = pnp["bm3d_profile"] if m["denoiser"] == "bm3d" else None
+        return PnPMethod(name, m["label"], m["denoiser"], pnp["pr_steps"], profile)
     if kind == "dip":
         return _dip_method(config, name)
     ref = m["speed_reference"]

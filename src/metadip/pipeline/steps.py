@@ -112,7 +112,7 @@ def _borrowed_keys(config: Mapping[str, Any], method: str) -> list[str]:
     if m.get("speed_reference"):
         ref = m["speed_reference"]
         # the reference's optimiser settings, not the images its own rows cover
-        keys += [f"evaluate.methods.{ref}.{k}" for k in ev[ref] if k != "images"]
+        keys += [f"evaluate.methods.{ref}.{k}" for k in {*ev[ref], "network"} if k != "images"]
         keys += [f"meta.methods.{ev[ref]['network_of']}.{k}" for k in NETWORK_KEYS]
     return keys
 
@@ -144,20 +144,30 @@ def _evaluations(config: Mapping[str, Any], jobs: Iterable[Mapping[str, Any]]) -
     return tuple(_evaluate(config, *key) for key in seen)
 
 
+#: what the reporting settings (metadip.reporting.settings.report_settings) read, for the
+#: aggregate, the claims and the tables and figures alike
+REPORT_KEYS = (
+    "claims",
+    *(f"evaluate.{k}" for k in ("split", "qualitative_images", "roles", "tasks", "methods")),
+    "meta.methods",
+    "meta.image_size",
+    TRAIN_DATASET,
+    "seed",
+)
+
+
 def _aggregate(config: Mapping[str, Any]) -> Step:
-    keys = ("claims.method", "claims.long", "claims.replicates", "evaluate.methods")
-    return Step("aggregate", (), keys, _evaluations(config, evaluation_jobs(config)))
+    return Step("aggregate", (), REPORT_KEYS, _evaluations(config, evaluation_jobs(config)))
 
 
 def _claims(config: Mapping[str, Any]) -> Step:
-    keys = ("claims", "evaluate.roles", "evaluate.tasks", "meta.methods", TRAIN_DATASET)
-    return Step("claims", (), keys, _evaluations(config, claim_jobs(config)))
+    return Step("claims", (), REPORT_KEYS, _evaluations(config, claim_jobs(config)))
 
 
 def _render(config: Mapping[str, Any]) -> Step:
     roles = sorted(set(config["evaluate"]["roles"].values()))
     upstream = (_aggregate(config), *(_curate(config, d) for d in roles))
-    return Step("render", (), ("evaluate", "meta.image_size", "seed"), upstream)
+    return Step("render", (), (*REPORT_KEYS, "evaluate"), upstream)
 
 
 def _ablation_data(config: Mapping[str, Any]) -> tuple[Step, ...]:
