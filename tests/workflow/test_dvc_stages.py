@@ -13,7 +13,12 @@ import pytest
 import yaml
 from workflow_helpers import BIN, ROOT, commit, copy_workflow, sh
 
+from metadip.core.atomic import write_text
 from metadip.core.checkpoints import code_files
+from metadip.pipeline.config import DEFAULT_CONFIG, load_config
+from metadip.reporting.claims import VERDICTS
+from metadip.reporting.dvc_views import metrics_files
+from metadip.reporting.settings import report_settings
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
@@ -70,6 +75,23 @@ def test_dvc_commit_records_a_snakemake_run_and_code_changes_rerun_their_stages(
     reporting.write_text(reporting.read_text() + "\n# changed\n")
     changed = set(yaml.safe_load(sh(BIN / "dvc", "status", "--json", cwd=repo).stdout))
     assert changed == {"evaluate"}
+
+
+def test_the_metrics_of_the_default_config_are_a_screen_wide(tmp_path):
+    """`dvc metrics show` on the default config's 12 settings, each with two-digit counts and a gap of -12.345 dB."""
+    settings = report_settings(load_config(DEFAULT_CONFIG))
+    checks = [
+        {"task": t, "role": r, "verdict": v} for t in settings.tasks for r in settings.roles for v in VERDICTS * 10
+    ]
+    gaps = {t: {d: {"gap_db": -12.345} for d in settings.roles.values()} for t in settings.tasks}
+    folder = tmp_path / "results" / "metrics"
+    for name, metrics in metrics_files({"checks": checks}, gaps, settings).items():
+        write_text(folder / f"{name}.json", json.dumps(metrics))
+    sh(BIN / "dvc", "init", "-q", "--no-scm", cwd=tmp_path)
+    (tmp_path / "dvc.yaml").write_text("metrics:\n  - results/metrics\n")
+    lines = sh(BIN / "dvc", "metrics", "show", cwd=tmp_path).stdout.splitlines()
+    print(f"dvc metrics show, default config: {len(lines)} lines, at most {max(map(len, lines))} characters")
+    assert len(lines) == 2 + 2 * len(settings.tasks) and max(map(len, lines)) <= 120, lines
 
 
 def timed(times: dict[str, float], label: str, *cmd, cwd: Path) -> str:
