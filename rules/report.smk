@@ -1,3 +1,7 @@
+# the DVC views' files: one per task setting and image class (metadip.reporting.dvc_views)
+SETTINGS = [f"{task}_{role}" for task in EV["tasks"] for role in EV["roles"]]
+
+
 localrules:
     aggregate,
     claims,
@@ -6,7 +10,8 @@ localrules:
 
 
 rule aggregate:
-    """All shards -> results.parquet, the DVC metrics summary, the means and the convergence CSV."""
+    """All shards -> results.parquet, the headline summary, the means, the convergence CSV and the DVC
+    plots (a CSV per task setting and image class: mean PSNR per step, a line per method)."""
     input:
         shards=[shard_path(job) for job in EVAL_JOBS],
         stamp=stamp("aggregate"),
@@ -15,37 +20,43 @@ rule aggregate:
         summary=f"{RES}/summary.json",
         means=f"{RES}/means.csv",
         convergence=f"{RES}/convergence.csv",
+        plots=[f"{RES}/plots/{setting}.csv" for setting in SETTINGS],
     params:
         **STAGE,
         config_hash=step_hash("aggregate"),
+        plots=lambda wc, output: os.path.dirname(output.plots[0]),
     log:
         f"{LOGS}/aggregate.log",
     conda:
         "../envs/metadip.yaml"
     shell:
         "{params.py:q} {params.stages:q}/aggregate.py --config {params.config:q} --config-sha {params.config_sha} --shards {input.shards:q} --results {output.results:q} "
-        "--summary {output.summary:q} --means {output.means:q} --convergence {output.convergence:q} > {log:q} 2>&1"
+        "--summary {output.summary:q} --means {output.means:q} --convergence {output.convergence:q} --plots {params.plots:q} > {log:q} 2>&1"
 
 
 rule claims:
     """The claims' verdicts from the shards of the methods they name only (no baseline needed):
-    `snakemake claims` reads them before, or without, the rest of the evaluation."""
+    `snakemake claims` reads them before, or without, the rest of the evaluation. Also the DVC
+    metrics: per task setting and image class, the checks' verdict counts and the headline gap."""
     input:
         shards=[shard_path(job) for job in claim_jobs(CFG)],
         stamp=stamp("claims"),
     output:
         json=f"{RES}/claims.json",
         md=f"{RES}/claims.md",
+        metrics=[f"{RES}/metrics/{name}.json" for name in ["all", *SETTINGS]],
     params:
         **STAGE,
         config_hash=step_hash("claims"),
         prefix=lambda wc, output: os.path.splitext(output.json)[0],
+        metrics=lambda wc, output: os.path.dirname(output.metrics[0]),
     log:
         f"{LOGS}/claims.log",
     conda:
         "../envs/metadip.yaml"
     shell:
-        "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --config-sha {params.config_sha} --shards {input.shards:q} --out {params.prefix:q} > {log:q} 2>&1"
+        "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --config-sha {params.config_sha} --shards {input.shards:q} --out {params.prefix:q} "
+        "--metrics {params.metrics:q} > {log:q} 2>&1"
 
 
 rule pnp_table:

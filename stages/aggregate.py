@@ -1,7 +1,8 @@
-"""Stage: gather the evaluation shards into one results table (parquet), the DVC metrics summary
+"""Stage: gather the evaluation shards into one results table (parquet), the headline summary
 (per task and dataset: the method's and DIP(1000)'s mean PSNR, their paired gap with its 95% interval
-over photographs, the speed-up), every method's means (CSV) and the convergence CSV of Figure 2.
-The claims' verdicts: stages/claims.py."""
+over photographs, the speed-up), every method's means (CSV), the convergence CSV of Figure 2 and
+the DVC plots (PSNR against step, a CSV per task setting and image class).
+The claims' verdicts and the DVC metrics: stages/claims.py."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from metadip.pipeline.records import METADATA_KEY
 from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
 from metadip.pipeline.steps import Steps
 from metadip.reporting.claims import headline
+from metadip.reporting.dvc_views import plot_csv, psnr_curves, write_folder
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
 from metadip.reporting.tables import convergence_csv, convergence_rows, means_csv, method_means
@@ -25,9 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     p = stage_parser(__doc__)
     p.add_argument("--shards", nargs="+", required=True, help="shard parquet files from stages/evaluate.py")
     p.add_argument("--results", required=True, help="output: all rows as one parquet file")
-    p.add_argument("--summary", required=True, help="output: JSON headline metrics (DVC metrics)")
+    p.add_argument("--summary", required=True, help="output: JSON headline per task and dataset")
     p.add_argument("--means", required=True, help="output: CSV of every method's mean PSNR and seconds")
     p.add_argument("--convergence", required=True, help="output: convergence CSV (NMSE per iteration)")
+    p.add_argument("--plots", required=True, help="output folder: <task>_<class>.csv, mean PSNR per step (DVC plots)")
     a = p.parse_args(argv)
     try:
         config = load_stage_config(a)
@@ -40,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             means_csv(method_means(rows)),
             convergence_csv(convergence_rows(rows, settings.methods)),
         ]
+        plots = {f"{name}.csv": plot_csv(curve) for name, curve in psnr_curves(rows, settings).items()}
         with atomic_paths(a.results, a.summary, a.means, a.convergence) as (results, *tmps):
             record = {
                 **(table.schema.metadata or {}),
@@ -48,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             pq.write_table(table.replace_schema_metadata(record), results)
             for tmp, text in zip(tmps, texts, strict=True):
                 tmp.write_text(text, encoding="utf-8")
+            write_folder(a.plots, plots, ".csv")
     except INPUT_ERRORS as err:
         return fail("aggregate", err)
     print(
         f"aggregated {len(a.shards)} shards, {len(rows)} rows -> {Path(a.results)}, {Path(a.summary)}, "
-        f"{Path(a.means)}, {Path(a.convergence)}"
+        f"{Path(a.means)}, {Path(a.convergence)}, {len(plots)} plots in {Path(a.plots)}"
     )
     return 0
 

@@ -63,6 +63,7 @@ def copy_workflow(repo: Path, *, git: bool = True) -> Path:
         sh(BIN / "dvc", "init", "-q", cwd=repo)  # writes its own .dvcignore: the project's goes back
         for name in (".dvcignore", ".dvc/config"):
             shutil.copy(ROOT / name, repo / name)
+        shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the plots' template
         commit(repo, "init")
     return repo
 

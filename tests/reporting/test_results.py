@@ -89,8 +89,9 @@ def run_stage(stage: str, tmp_path, out, shards=("shard.parquet",)) -> subproces
         "aggregate": [
             *("--results", str(out / "results.parquet"), "--summary", str(out / "summary.json")),
             *("--means", str(out / "means.csv"), "--convergence", str(out / "convergence.csv")),
+            *("--plots", str(out / "plots")),
         ],
-        "claims": ["--out", str(out / "claims")],
+        "claims": ["--out", str(out / "claims"), "--metrics", str(out / "metrics")],
     }[stage]
     return subprocess.run(
         [
@@ -134,6 +135,7 @@ def _aggregate(tmp_path) -> list[str]:
         *("--config", str(tmp_path / "config.yaml"), "--shards", str(tmp_path / "shard.parquet")),
         *("--results", str(out / "results.parquet"), "--summary", str(out / "summary.json")),
         *("--means", str(out / "means.csv"), "--convergence", str(out / "convergence.csv")),
+        *("--plots", str(out / "plots")),
     ]
 
 
@@ -165,7 +167,7 @@ def test_claims_stage_refuses_a_config_with_the_claims_off(tmp_path):
     run = subprocess.run(
         [
             *(sys.executable, str(ROOT / "stages" / "claims.py"), "--config", str(tmp_path / "config.yaml")),
-            *("--shards", "--out", str(tmp_path / "claims")),
+            *("--shards", "--out", str(tmp_path / "claims"), "--metrics", str(tmp_path / "claims_metrics")),
         ],
         capture_output=True,
         text=True,
@@ -246,7 +248,7 @@ def test_a_write_error_is_one_line_and_writes_nothing(tmp_path):
             *(sys.executable, str(ROOT / "stages" / "aggregate.py"), "--config", str(tmp_path / "config.yaml")),
             *("--shards", str(tmp_path / "shard.parquet"), "--results", str(tmp_path / "blocker" / "results.parquet")),
             *("--summary", str(out / "summary.json"), "--means", str(out / "means.csv")),
-            *("--convergence", str(out / "convergence.csv")),
+            *("--convergence", str(out / "convergence.csv"), "--plots", str(out / "plots")),
         ],
         capture_output=True,
         text=True,

@@ -393,7 +393,7 @@ def check_comparisons(
 
 
 def headline(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, Any]:
-    """What a person reads first (the DVC metrics file): per task and dataset, the mean PSNR (dB) of
+    """What a person reads first (results/summary.json): per task and dataset, the mean PSNR (dB) of
     ``claims.method`` and ``claims.long`` (seed-averaged with ``claims.replicates``) and their paired
     gap with its 95% interval, over the images both ran on (``images``, ``photos``), and the speed-up
     (1-speed's ratio, over all of the method's images); a setting without rows of either method is

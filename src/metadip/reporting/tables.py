@@ -1,5 +1,5 @@
 """Aggregate evaluation rows into Tables 1–3 (Markdown, LaTeX, CSV) beside the paper's numbers,
-the DVC metrics summary and the convergence CSV of Figure 2.
+the headline summary and the convergence CSV of Figure 2.
 
 A table row is a method variant (e.g. "DIP (50)", and "DIP (50), last iterate" where the method
 reports an EMA); a column is a (task setting, image class) pair: mean PSNR over the images in dB
