@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         data = load_ablation_data(
             ab, a.data, a.transfer_data, config["meta"]["image_size"], config["curate"]["crop_size"]
         )
-        model, outer = model_for_method(method, tuple(data.train.shape[1:]))
+        model, outer = (None, None) if method is None else model_for_method(method, tuple(data.train.shape[1:]))
     except INPUT_ERRORS as err:
         return fail("ablate", err)
     out = Path(a.out)
@@ -96,8 +96,9 @@ def _check_data(steps: Steps, step: Step, a: argparse.Namespace) -> None:
 
 def _checked_settings(
     config: dict[str, Any], a: argparse.Namespace
-) -> tuple[DIPMethod | None, dict[str, Any], dict[str, Any]]:
-    """(vanilla DIP's settings with --dip, else None; the variant's overrides; its method config),
+) -> tuple[DIPMethod | None, dict[str, Any], dict[str, Any] | None]:
+    """(vanilla DIP's settings with --dip, else None; the variant's overrides and method config, with
+    --variant; else {} and None),
     checked against the config and the command line (ConfigError)."""
     ab = config["ablation"]
     if a.variant is not None and a.variant not in ab["variants"]:
@@ -111,9 +112,11 @@ def _checked_settings(
         dip = method_settings(config, ab["dip"])
         if not isinstance(dip, DIPMethod):
             raise ConfigError(f"{a.config}: ablation.dip '{ab['dip']}' is not a method of kind dip")
-    overrides = ab["variants"][a.variant] if a.variant else {}
-    method = variant_method(config["meta"]["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
-    validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
+    overrides, method = {}, None
+    if a.variant:
+        overrides = ab["variants"][a.variant]
+        method = variant_method(config["meta"]["methods"][ab["method"]], overrides, ab["outer_steps"], ab["test_steps"])
+        validate_definition(method, "meta_method", source=f"{a.config}: ablation.variants.{a.variant}")
     if bool(ab["transfer"]["dataset"]) != bool(a.transfer_data):
         raise ConfigError(
             f"{a.config}: ablation.transfer.dataset is {ab['transfer']['dataset']!r} but --transfer-data is "

@@ -106,8 +106,9 @@ def test_undeclared_reads_are_named(default):
     cfg = Reading(default, "", log)
     cfg["baselines"]["drunet"]["train"]["steps"]
     cfg["curate"]["crop_size"]  # upstream (the curate step): declared
-    assert "skimage" in cfg["curate"]["datasets"]
-    assert undeclared(steps, step, log) == ["curate.datasets.skimage"]
+    assert "skimage" in cfg["curate"]["datasets"]  # found: read by what is read in it
+    cfg["curate"]["datasets"]["skimage"]["min_std"]  # another dataset than the one DRUNet trains on
+    assert undeclared(steps, step, log) == ["curate.datasets.skimage.min_std"]
     log.clear()
     list(cfg["evaluate"]["tasks"])  # listing a mapping none of whose entries the step reads
     cfg.get("claims", {}).get("nothing")
@@ -121,7 +122,7 @@ def test_undeclared_reads_are_named(default):
 def test_the_recording_config_records_what_is_read():
     log: set[str] = set()
     cfg = Reading({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": 2}, "", log)
-    assert cfg["a"]["c"]["d"] == [1, 2] and "x" not in cfg["a"] and json.dumps(cfg["a"]["c"])
+    assert cfg["a"]["c"]["d"] == [1, 2] and "x" not in cfg["a"] and json.dumps(cfg["a"]["c"]) and "c" in cfg["a"]
     assert log == {"a.c.d", "a.x", "a.c"}
     log.clear()
     assert dict(cfg["a"])["b"] == 1

@@ -175,7 +175,12 @@ def _ablation_data(config: Mapping[str, Any]) -> tuple[Step, ...]:
     return (_train_data(config), *([_curate(config, transfer)] if transfer else []))
 
 
-ABLATION_SCORING = ("ablation.val_images", "ablation.tasks", "ablation.transfer", "meta.image_size", "seed")
+ABLATION_SCORING = (
+    *(f"ablation.{k}" for k in ("val_images", "tasks", "transfer")),
+    "meta.image_size",
+    TRAIN_DATASET,
+    "seed",
+)
 
 
 def _ablate(config: Mapping[str, Any], variant: str) -> Step:
@@ -185,7 +190,6 @@ def _ablate(config: Mapping[str, Any], variant: str) -> Step:
         f"ablation.variants.{variant}",
         *(f"ablation.{k}" for k in ("method", "outer_steps", "test_steps")),
         *ABLATION_SCORING,
-        TRAIN_DATASET,
     )
     return Step("ablate", (("variant", variant),), keys, _ablation_data(config))
 
