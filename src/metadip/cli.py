@@ -113,12 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         "--task",
         choices=sorted(OPERATORS),
         help=f"measurement model (default: {d['task']}): denoising y = x + e; cs y = Ax + e with a dense "
-        "Gaussian A of m × n entries (n = C·H·W, m = ratio·n), 4·m·n bytes: 144 MiB for a 64×64 colour image "
-        "at ratio 0.25, 483 GiB at 600×400, refused beyond the machine's memory; cs_fast A = sqrt(n/m)·S·H·D "
-        "(random signs D, orthonormal Hartley transform H, m random rows S), the same first and second "
-        "moments as cs in O(n log n) time and O(n) memory, for any image size; pr and pr_fast: phase "
-        "retrieval y = |Ax + e| with a dense complex Gaussian A (8·m·n bytes) or coded diffraction "
-        "(random unit phases, unitary DFT, m random rows)",
+        "Gaussian A of m × n entries (n = C·H·W, or H·W with --colour shared; m = ratio·n), 4·m·n bytes: "
+        "144 MiB for a 64×64 colour image at ratio 0.25, 483 GiB at 600×400, refused beyond the machine's "
+        "memory; cs_fast A = sqrt(n/m)·S·H·D (random signs D, orthonormal Hartley transform H, m random rows "
+        "S), the same first and second moments as cs in O(n log n) time and O(n) memory, for any image size; "
+        "pr and pr_fast: phase retrieval y = |Ax + e| with a dense complex Gaussian A (8·m·n bytes) or coded "
+        "diffraction (random unit phases, unitary DFT, m random rows)",
     )
     r.add_argument("--ratio", type=float, help=f"sampling ratio m/n of cs and pr, in (0, 1] (default: {d['ratio']})")
     r.add_argument(
