@@ -523,3 +523,11 @@ def test_help_says_how_cs_and_cs_fast_differ(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "dense Gaussian A of m × n entries" in text and "orthonormal Hartley transform" in text
     assert "reconstructed at its own size" in text
+
+
+def test_a_denoising_measurement_that_is_not_one_image_is_refused(init, capsys, no_solve):
+    t = init
+    np.save(t / "flat.npy", np.zeros(1536, dtype=np.float32))
+    rc, err = run(capsys, "--init", t / "init", "--measurement", t / "flat.npy", "--out", t / "b.png")
+    assert rc == 1 and err.count("\n") == 1, err
+    assert "flat.npy: denoising measurement of shape (1536,); expected an image of shape (3, H, W)" in err, err
