@@ -67,8 +67,9 @@ def test_simulate_then_reconstruct_the_saved_measurement(init):
         and np.isfinite(report["psnr"])
         and 0 < report["ssim"] <= 1
     )
-    assert Image.open(t / "a.png").size == (32, 32)  # fitted to the meta-init's 32×32 (central square, resized)
-    assert np.load(t / "y.npy").shape == (1536,)
+    assert Image.open(t / "a.png").size == (60, 48)  # the photo's own size, not the meta-init's 32×32
+    assert report["image_shape"] == [3, 48, 60] and report["layout"]["method"] == "tiles"
+    assert np.load(t / "y.npy").shape == (4320,)  # ratio 0.5 of 3·48·60
     again = cli(
         "reconstruct",
         "--init",
@@ -112,7 +113,7 @@ def test_clear_errors(init):
         (["--init", t / "init", "--image", t / "photo.png", "--threads", 0], "use at least 1 thread"),
         (
             ["--init", t / "init", "--measurement", t / "y.npy", "--task", "cs_fast", "--ratio", 0.25],
-            "measurement of shape (1536,), but the cs_fast operator measures (768,)",
+            "measurement of shape (4320,), but the cs_fast operator measures (2160,)",  # 60×48 from its record
         ),
         (["--init", t / "init", "--measurement", t / "nope.npy"], "measurement file not found"),
         (["--init", t / "init", "--image", t / "nope.png"], "no such image file"),
@@ -139,6 +140,8 @@ def test_clear_errors(init):
         "cs_fast",
         "--ratio",
         0.5,
+        "--truth",  # its size: nan.npy has no record
+        t / "photo.png",
         "--out",
         t / "x.png",
     )
@@ -190,9 +193,9 @@ def no_work(monkeypatch):
 def test_a_measurement_of_another_operator_is_refused(saved, capsys, kind, seed):
     t = saved
     other = build_operator(
-        {"kind": kind, "image_shape": (3, 32, 32), "sigma": 25.0, "seed": seed, "ratio": 0.5, "colour": "joint"}
+        {"kind": kind, "image_shape": (3, 48, 60), "sigma": 25.0, "seed": seed, "ratio": 0.5, "colour": "joint"}
     )
-    assert other.measurement_shape == (1536,)
+    assert other.measurement_shape == (4320,)
     save_operator(other, t / "other.safetensors")
     before = files(t)
     rc, err = run(
@@ -210,7 +213,7 @@ def test_a_measurement_of_another_operator_is_refused(saved, capsys, kind, seed)
     assert (
         "y.npy" in err
         and "other.safetensors" in err
-        and f"{kind} (ratio 0.5, sigma 25, colour joint, seed {seed})" in err
+        and f"{kind} (60×48, ratio 0.5, sigma 25, colour joint, seed {seed})" in err
     )
     assert files(t) == before
 
@@ -226,7 +229,7 @@ def test_a_measurement_of_other_task_options_is_refused(saved, capsys):
 
 def test_a_record_of_another_measurement_is_refused(saved, capsys):
     t = saved
-    np.save(t / "y.npy", np.zeros(1536, dtype=np.float32))
+    np.save(t / "y.npy", np.zeros(4320, dtype=np.float32))
     rc, err = run(
         capsys,
         "--init",
@@ -365,3 +368,166 @@ def test_help_prints_each_default_once(capsys):
         cli_module.main(["reconstruct", "--help"])
     text = " ".join(capsys.readouterr().out.split())  # unwrapped
     assert "(default: None)" not in text and text.count("(default: 25)") == 1 and "0 to 255" in text
+
+
+def reconstruct_75x50(t, capsys, *extra) -> tuple[int, str, str]:
+    """`metadip reconstruct` of a 75×50 photo with the 32×32 meta-init: (exit status, stdout, stderr)."""
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (50, 75, 3), dtype=np.uint8)).save(t / "wide.png")
+    capsys.readouterr()
+    rc = cli_module.main(["reconstruct", "--init", str(t / "init"), "--image", str(t / "wide.png"), *map(str, extra)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_an_image_is_reconstructed_at_its_own_size_in_tiles(init, capsys):
+    t = init
+    rc, out, err = reconstruct_75x50(
+        t, capsys, "--task", "cs_fast", "--steps", 3, "--out", t / "w.png", "--save-measurement", t / "y.npy"
+    )
+    assert rc == 0, err
+    assert Image.open(t / "w.png").size == (75, 50)
+    said = [line for line in out.splitlines() if line.startswith("metadip: reconstructing")]
+    assert said == [
+        "metadip: reconstructing 75×50 at its own size, in 6 tiles of 32×32 (3 × 2, overlap ≥ 10 px) "
+        "blended and solved as one image"
+    ]
+    report = json.loads((t / "w.json").read_text())
+    assert report["image_shape"] == [3, 50, 75] and report["operator"]["image_shape"] == [3, 50, 75]
+    assert report["layout"] == {"method": "tiles", "tiles": 6, "grid": [2, 3], "tile": [32, 32], "overlap": 10}
+    assert np.isfinite(report["psnr"]) and 0 < report["ssim"] <= 1
+    # the saved measurement, reconstructed with the task options: its record gives the size
+    rc, err = run(
+        capsys,
+        "--init",
+        t / "init",
+        "--measurement",
+        t / "y.npy",
+        "--task",
+        "cs_fast",
+        "--steps",
+        3,
+        "--out",
+        t / "again.png",
+    )
+    assert rc == 0, err
+    assert np.array_equal(np.asarray(Image.open(t / "w.png")), np.asarray(Image.open(t / "again.png")))
+
+
+def test_an_image_of_the_meta_inits_size_is_one_solve(init, capsys):
+    t = init
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(t / "sq.png")
+    capsys.readouterr()
+    rc = cli_module.main(
+        [
+            "reconstruct",
+            "--init",
+            str(t / "init"),
+            "--image",
+            str(t / "sq.png"),
+            "--steps",
+            "2",
+            "--out",
+            str(t / "sq_r.png"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0 and "metadip: reconstructing 32×32 at the meta-init's own size" in out
+    assert json.loads((t / "sq_r.json").read_text())["layout"] == {
+        "method": "meta-init size",
+        "tiles": 1,
+        "grid": [1, 1],
+        "tile": [32, 32],
+        "overlap": 0,
+    }
+
+
+def test_an_image_smaller_than_the_meta_init_keeps_its_size(init, capsys):
+    t = init
+    Image.fromarray(np.full((5, 20, 3), 128, dtype=np.uint8)).save(t / "strip.png")
+    capsys.readouterr()
+    rc = cli_module.main(
+        [
+            "reconstruct",
+            "--init",
+            str(t / "init"),
+            "--image",
+            str(t / "strip.png"),
+            "--steps",
+            "2",
+            "--out",
+            str(t / "strip_r.png"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0 and "reconstructing 20×5 in 1 tile of 32×32 (the image centred in it)" in out
+    assert Image.open(t / "strip_r.png").size == (20, 5)
+    report = json.loads((t / "strip_r.json").read_text())
+    assert np.isfinite(report["psnr"]) and "ssim" not in report  # SSIM needs a 7×7 window
+
+
+@pytest.fixture
+def no_solve(monkeypatch):
+    """Fail the test if an operator is built or the solver runs."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("work was done before the refusal")
+
+    monkeypatch.setattr(cli_module, "build_operator", boom)
+    monkeypatch.setattr(cli_module, "solve", boom)
+
+
+def test_a_dense_operator_too_large_for_the_machine_is_refused(init, capsys, no_solve):
+    t = init
+    Image.new("RGB", (2000, 2000), (90, 120, 40)).save(t / "big.png")
+    before = files(t)
+    rc, err = run(capsys, "--init", t / "init", "--image", t / "big.png", "--task", "cs", "--out", t / "b.png")
+    assert rc == 1 and err.count("\n") == 1, err
+    assert (
+        err.startswith(
+            "metadip: error: --task cs: its dense matrix for a 2000×2000 image has 3000000 × 12000000 entries"
+        )
+        and "use --task cs_fast" in err
+    ), err
+    assert files(t) == before
+
+
+def test_an_image_of_too_many_tiles_for_the_machine_is_refused(init, capsys, no_solve, monkeypatch):
+    t = init
+    monkeypatch.setattr(cli_module, "_memory", lambda device: (2**20, "memory"))  # a machine of 1 MiB
+    rc, _, err = reconstruct_75x50(t, capsys, "--out", t / "w.png")
+    assert rc == 1 and err.count("\n") == 1, err
+    assert f"--image {t / 'wide.png'}: a 75×50 image is 6 tiles of 32×32, about" in err and "downscale or crop" in err
+    assert not (t / "w.png").exists()
+
+
+def test_a_truth_of_another_size_is_refused(saved, capsys):
+    t = saved
+    rc, err = run(
+        capsys,
+        *("--init", t / "init", "--measurement", t / "y.npy", "--operator", t / "op.safetensors"),
+        *("--truth", t / "photo.png", "--out", t / "b.png", "--steps", 1),
+    )
+    assert rc == 0, err  # the photo the measurement was simulated from: its size
+    Image.new("RGB", (32, 32)).save(t / "small.png")
+    rc, err = run(
+        capsys,
+        *("--init", t / "init", "--measurement", t / "y.npy", "--operator", t / "op.safetensors"),
+        *("--truth", t / "small.png", "--out", t / "c.png"),
+    )
+    assert rc == 1 and "--truth" in err and "a 32×32 image, but the measurement is of a 60×48 image" in err, err
+
+
+def test_help_says_how_cs_and_cs_fast_differ(capsys):
+    with pytest.raises(SystemExit):
+        cli_module.main(["reconstruct", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "dense Gaussian A of m × n entries" in text and "orthonormal Hartley transform" in text
+    assert "reconstructed at its own size" in text
+
+
+def test_a_denoising_measurement_that_is_not_one_image_is_refused(init, capsys, no_solve):
+    t = init
+    np.save(t / "flat.npy", np.zeros(1536, dtype=np.float32))
+    rc, err = run(capsys, "--init", t / "init", "--measurement", t / "flat.npy", "--out", t / "b.png")
+    assert rc == 1 and err.count("\n") == 1, err
+    assert "flat.npy: denoising measurement of shape (1536,); expected an image of shape (3, H, W)" in err, err

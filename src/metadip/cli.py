@@ -1,5 +1,9 @@
 """`metadip`: reconstruct an image in a few steps from a meta-init.
 
+The image is reconstructed at its own size: one image of the meta-init's size is solved as the
+meta-init was trained; any other size is covered by overlapping tiles of the meta-init's size,
+blended into one image and solved against the whole measurement (:mod:`metadip.tiling`).
+
 Examples (see `metadip reconstruct --help`)::
 
     # simulate compressive-sensing measurements of your photo and reconstruct them
@@ -29,15 +33,10 @@ import numpy as np
 import torch
 
 from metadip.core.atomic import atomic_paths
+from metadip.core.device import default_device
 from metadip.core.errors import InputError
 from metadip.core.hashing import file_sha256
-from metadip.core.images import (
-    load_image,
-    save_png,
-    square_resize,
-    to_tensor,
-    to_uint8,
-)
+from metadip.core.images import load_image, save_png
 from metadip.core.metrics import psnr, ssim
 from metadip.meta.inner_loop import solve
 from metadip.physics.operators import (
@@ -56,6 +55,7 @@ from metadip.pipeline.artifacts import (
     read_sidecar,
 )
 from metadip.pipeline.config import MAX_STEPS
+from metadip.tiling import TileLayout, solve_bytes, tiled_model
 
 DEFAULT_INIT = "results/meta/metadip/meta_init"  # where the pipeline writes (and `dvc pull` restores) MetaDIP's init
 TASK_DEFAULTS: dict[str, str | float | int] = {
@@ -70,6 +70,7 @@ MAX_SIGMA = 255.0  # σ on the 0-255 scale: noise of the whole intensity range
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's range
 RECORD_FORMAT = "metadip.measurement-record/1"
 OPTIONS = ("ratio", "sigma", "colour", "seed")  # an operator config's keys besides kind and image_shape
+SSIM_WINDOW = 7  # scikit-image's SSIM window: an image with a shorter side has no SSIM in the report
 
 
 class CLIError(InputError):
@@ -90,11 +91,17 @@ def _parser() -> argparse.ArgumentParser:
         help="meta-init: stem, .safetensors or .json (from meta-training or `dvc pull`) (default: %(default)s)",
     )
     src = r.add_mutually_exclusive_group(required=True)
-    src.add_argument("--image", help="clean image to simulate measurements from (also the ground truth for PSNR/SSIM)")
+    src.add_argument(
+        "--image",
+        help="clean image to simulate measurements from, reconstructed at its own size (also the ground truth "
+        "for PSNR/SSIM)",
+    )
     src.add_argument(
         "--measurement",
         help=".npy file with a measurement of the operator's measurement shape; if a record of its operator "
-        "lies beside it (NAME.operator.json, from --save-measurement), another operator is refused",
+        "lies beside it (NAME.operator.json, from --save-measurement), another operator is refused. The image "
+        "size is the --operator's, a denoising measurement's own (C, H, W), else that in the measurement's record, "
+        "else --truth's, else the meta-init's",
     )
     r.add_argument(
         "--operator",
@@ -102,7 +109,17 @@ def _parser() -> argparse.ArgumentParser:
         "fixes the task, ratio, sigma, colour and operator seed, so those options are not given with it",
     )
     d = TASK_DEFAULTS
-    r.add_argument("--task", choices=sorted(OPERATORS), help=f"measurement model (default: {d['task']})")
+    r.add_argument(
+        "--task",
+        choices=sorted(OPERATORS),
+        help=f"measurement model (default: {d['task']}): denoising y = x + e; cs y = Ax + e with a dense "
+        "Gaussian A of m × n entries (n = C·H·W, or H·W with --colour shared; m = ratio·n), 4·m·n bytes: "
+        "144 MiB for a 64×64 colour image at ratio 0.25, 483 GiB at 600×400, refused beyond the machine's "
+        "memory; cs_fast A = sqrt(n/m)·S·H·D (random signs D, orthonormal Hartley transform H, m random rows "
+        "S), the same first and second moments as cs in O(n log n) time and O(n) memory, for any image size; "
+        "pr and pr_fast: phase retrieval y = |Ax + e| with a dense complex Gaussian A (8·m·n bytes) or coded "
+        "diffraction (random unit phases, unitary DFT, m random rows)",
+    )
     r.add_argument("--ratio", type=float, help=f"sampling ratio m/n of cs and pr, in (0, 1] (default: {d['ratio']})")
     r.add_argument(
         "--sigma", type=float, help=f"noise level on the 0-255 scale, 0 to {MAX_SIGMA:g} (default: {d['sigma']:g})"
@@ -120,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--noise-seed", type=int, help=f"seed of the noise simulated on --image, 0 to 2^64-1 (default: {NOISE_SEED})"
     )
-    r.add_argument("--truth", help="ground-truth image for PSNR/SSIM when reconstructing a given --measurement")
+    r.add_argument(
+        "--truth", help="ground-truth image of the measurement's size, for PSNR/SSIM of a given --measurement"
+    )
     r.add_argument(
         "--steps", type=int, help=f"inner steps, 1 to {MAX_STEPS} (default: the meta-init's test-time steps, 50)"
     )
@@ -211,38 +230,122 @@ def _check_options(a: argparse.Namespace) -> None:
             raise CLIError(f"--device {a.device}: this machine has {found}; give cpu or an existing cuda device")
 
 
-def _image(path: str, shape: tuple[int, int, int]) -> torch.Tensor:
-    """Load an image and fit it to the meta-init's (C, H, W): central square crop, anti-aliased
-    resize (down or up: an image smaller than the meta-init's size, even one pixel, is enlarged)."""
-    from PIL import Image
-
-    c, h, w = shape
-    if h != w:
-        raise CLIError(f"meta-init image shape {shape} is not square")
-    x = load_image(path, channels=c)
-    if tuple(x.shape) != shape:
-        x = to_tensor(square_resize(Image.fromarray(to_uint8(x)), h))
-    return x
+def _image(path: str, channels: int) -> torch.Tensor:
+    """An image file at its own size, ``(channels, H, W)`` in [0, 1]."""
+    try:
+        return load_image(path, channels=channels)
+    except (InputError, FileNotFoundError) as err:
+        raise CLIError(str(err)) from None
 
 
 def _operator(a: argparse.Namespace, shape: tuple[int, int, int]) -> Operator:
-    if a.operator:
-        try:
-            op = load_operator(a.operator)
-        except (FileNotFoundError, OperatorInputError) as err:
-            raise CLIError(str(err)) from None
-        if op.image_shape != shape:
-            raise CLIError(
-                f"{a.operator}: operator for images {op.image_shape}, but the meta-init reconstructs {shape}"
-            )
-        return op
-    cfg = {"kind": a.task, "image_shape": shape, "sigma": a.sigma, "seed": a.operator_seed}
-    if a.task != "denoising":
-        cfg.update(ratio=a.ratio, colour=a.colour)
+    """The --operator file, or the operator of the task options for images of ``shape``."""
     try:
+        if a.operator:
+            return load_operator(a.operator)
+        cfg = {"kind": a.task, "image_shape": shape, "sigma": a.sigma, "seed": a.operator_seed}
+        if a.task != "denoising":
+            cfg.update(ratio=a.ratio, colour=a.colour)
         return build_operator(cfg)
-    except OperatorInputError as err:
+    except (FileNotFoundError, OperatorInputError) as err:
         raise CLIError(str(err)) from None
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    """``(C, H, W)`` as width × height: ``600×400``."""
+    return f"{shape[-1]}×{shape[-2]}"
+
+
+def _recorded_shape(measurement: str, channels: int) -> tuple[int, int, int] | None:
+    """The image shape in the record beside a measurement (``NAME.operator.json``), if it has one of
+    ``channels`` channels; the record itself is checked against the measurement and the operator later."""
+    try:
+        shape = json.loads(record_path(measurement).read_text(encoding="utf-8"))["operator"]["image_shape"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+    ok = isinstance(shape, list) and len(shape) == 3 and all(type(s) is int and s > 0 for s in shape)
+    ok = ok and shape[0] == channels
+    return tuple(shape) if ok else None
+
+
+def _image_shape(
+    a: argparse.Namespace,
+    init_shape: tuple[int, int, int],
+    truth: torch.Tensor | None,
+    op: Operator | None,
+    y: torch.Tensor | None,
+) -> tuple[int, int, int]:
+    """The (C, H, W) to reconstruct: the --image's own; the --operator file's; a denoising
+    --measurement's own; the one in the --measurement's record; the --truth's; else the meta-init's."""
+    channels = init_shape[0]
+    if a.image:
+        shape = tuple(truth.shape)
+    elif op is not None:
+        shape = op.image_shape
+        if shape[0] != channels:
+            raise CLIError(
+                f"{a.operator}: operator for images of {shape[0]} channels, but the meta-init reconstructs "
+                f"{channels}; give an operator for {channels}-channel images"
+            )
+    elif a.task == "denoising":
+        if y.dim() != 3 or y.shape[0] != channels:
+            raise CLIError(
+                f"{a.measurement}: denoising measurement of shape {tuple(y.shape)}; expected an image of shape "
+                f"({channels}, H, W), the meta-init's channels"
+            )
+        shape = tuple(y.shape)
+    else:
+        shape = _recorded_shape(a.measurement, channels) or (tuple(truth.shape) if truth is not None else init_shape)
+    if a.truth and tuple(truth.shape) != shape:
+        raise CLIError(
+            f"--truth {a.truth}: a {_size(truth.shape)} image, but the measurement is of a {_size(shape)} image; "
+            f"give the ground truth at the measurement's size"
+        )
+    return shape
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def _dense_bytes(a: argparse.Namespace, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """(bytes, m, n) of the dense matrix the task options build (cs: with its float64 Gram matrix
+    and Cholesky factor); 0 bytes for the other tasks and an --operator file (already in memory)."""
+    if a.operator or a.task not in ("cs", "pr"):
+        return 0, 0, 0
+    c, h, w = shape
+    n = c * h * w if a.colour == "joint" else h * w
+    m = max(1, round(a.ratio * n))
+    return (4 * m * n + 16 * m * m if a.task == "cs" else 8 * m * n), m, n
+
+
+def _memory(device: torch.device) -> tuple[int, str]:
+    """The device's total memory in bytes, and its name in a message."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory, "GPU memory"
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "memory"
+
+
+def _check_memory(a: argparse.Namespace, model: torch.nn.Module, layout: TileLayout, shape: tuple) -> None:
+    """Refuse, before the operator is built and the solve starts, what cannot fit in the memory of
+    the machine (the RAM, or the GPU's): a dense cs or pr matrix of a large image, or an image of
+    so many tiles that the solve would not fit."""
+    have, where = _memory(torch.device(a.device) if a.device else default_device())
+    dense, m, n = _dense_bytes(a, shape)
+    tiles = solve_bytes(model.prior, layout)
+    if dense + tiles <= have:
+        return
+    if dense >= tiles:
+        raise CLIError(
+            f"--task {a.task}: its dense matrix for a {_size(shape)} image has {m} × {n} entries ({_gib(dense)}), "
+            f"more than this machine's {_gib(have)} of {where}; use --task {a.task}_fast (O(n) memory) or a "
+            f"smaller image"
+        )
+    option = next(f"--{k} {getattr(a, k)}" for k in ("image", "operator", "measurement", "truth") if getattr(a, k))
+    raise CLIError(
+        f"{option}: a {_size(shape)} image is {layout.count} tiles of {_size(layout.tile)}, about {_gib(tiles)} "
+        f"for the solve, more than this machine's {_gib(have)} of {where}; downscale or crop it"
+    )
 
 
 def _same_file(p: Path, q: Path) -> bool:
@@ -357,10 +460,13 @@ def _measurement(path: Path) -> torch.Tensor:
 
 
 def _describe(config: dict) -> str:
-    """An operator config in a few words: ``cs_fast (ratio 0.5, sigma 25, colour joint, seed 0)``."""
+    """An operator config in a few words: ``cs_fast (600×400, ratio 0.5, sigma 25, colour joint, seed 0)``."""
     words = [
         f"{k} {config[k]:g}" if isinstance(config[k], float) else f"{k} {config[k]}" for k in OPTIONS if k in config
     ]
+    shape = config.get("image_shape")
+    if isinstance(shape, list) and len(shape) == 3:
+        words.insert(0, _size(shape))
     return f"{config.get('kind')} ({', '.join(words)})"
 
 
@@ -438,25 +544,31 @@ def _steps(a: argparse.Namespace, sidecar: dict) -> int:
     return steps
 
 
-def _inputs(
-    a: argparse.Namespace, op: Operator, shape: tuple[int, int, int]
-) -> tuple[torch.Tensor, torch.Tensor | None, str | None]:
-    """The measurement y (simulated from --image, or read and checked against the operator), the
-    ground truth ``(C, H, W)`` if known, and a note when y's operator could not be checked."""
+def _problem(
+    a: argparse.Namespace, model: torch.nn.Module
+) -> tuple[Operator, torch.Tensor, torch.Tensor | None, str | None, TileLayout]:
+    """The operator, the measurement y (simulated from --image, or read and checked against the
+    operator), the ground truth ``(C, H, W)`` if known, a note when y's operator could not be
+    checked, and the tiles of the meta-init over the image; the memory the solve needs is checked
+    before the operator is built."""
+    init_shape = tuple(model.prior.config.image_shape)
     try:
+        truth = _image(a.image or a.truth, init_shape[0]) if a.image or a.truth else None
+        op = _operator(a, init_shape) if a.operator else None
+        y = _measurement(Path(a.measurement)) if a.measurement else None
+        shape = _image_shape(a, init_shape, truth, op, y)
+        layout = TileLayout.cover(shape[1:], init_shape[1:])
+        _check_memory(a, model, layout, shape)
+        op = op or _operator(a, shape)
         if a.image:
-            truth = _image(a.image, shape)
-            return op.measure(truth, torch.Generator().manual_seed(a.noise_seed)), truth, None
-        path = Path(a.measurement)
-        y = _measurement(path)
+            return op, op.measure(truth, torch.Generator().manual_seed(a.noise_seed)), truth, None, layout
         if tuple(y.shape) != op.measurement_shape:
             raise CLIError(
-                f"{path}: measurement of shape {tuple(y.shape)}, but the {op.kind} operator "
+                f"{a.measurement}: measurement of shape {tuple(y.shape)}, but the {op.kind} operator "
                 f"measures {op.measurement_shape}; check --task/--ratio/--colour or --operator"
             )
         op.check_measurement(y)  # NaN / inf
-        note = _verify_record(a, op)
-        return y, (_image(a.truth, shape) if a.truth else None), note
+        return op, y, truth, _verify_record(a, op), layout
     except (InputError, FileNotFoundError) as err:
         raise CLIError(str(err)) from None
 
@@ -471,28 +583,28 @@ def reconstruct(a: argparse.Namespace) -> dict:
         steps = _steps(a, read_sidecar(a.init))
     except ArtifactError as err:
         raise CLIError(str(err)) from None
-    shape = tuple(model.prior.config.image_shape)
-    op = _operator(a, shape)
-    y, truth, note = _inputs(a, op, shape)
+    op, y, truth, note, layout = _problem(a, model)
     measurement, record = _record(y, op) if a.save_measurement else (b"", "")
     if note:
         print(f"metadip: note: {note}", file=sys.stderr)
+    print(f"metadip: reconstructing {layout.describe()}", flush=True)
     torch.set_num_threads(a.threads)
     t = time.perf_counter()
-    result = solve(model, op, y, steps, x_true=truth, device=a.device, show_progress=True)
+    result = solve(tiled_model(model, layout), op, y, steps, x_true=truth, device=a.device, show_progress=True)
     report = {
         "init": str(a.init),
         "operator": op.config(),
         "steps": steps,
         "threads": a.threads,
         "seconds": round(time.perf_counter() - t, 3),
-        "image_shape": list(shape),
+        "image_shape": list(op.image_shape),
+        "layout": layout.record(),
         "output": str(a.out),
     }
     if truth is not None:
-        report.update(
-            psnr=round(float(psnr(result.estimate, truth)), 4), ssim=round(float(ssim(result.estimate, truth)), 4)
-        )
+        report["psnr"] = round(float(psnr(result.estimate, truth)), 4)
+        if min(truth.shape[-2:]) >= SSIM_WINDOW:
+            report["ssim"] = round(float(ssim(result.estimate, truth)), 4)
     if not torch.isfinite(result.estimate).all() or not all(
         math.isfinite(report.get(k, 0.0)) for k in ("psnr", "ssim")
     ):
@@ -535,7 +647,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"metadip: error: {err}", file=sys.stderr)
         return 1
-    quality = f", PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f}" if "psnr" in report else ""
+    quality = f", PSNR {report['psnr']:.2f} dB" if "psnr" in report else ""
+    quality += f", SSIM {report['ssim']:.3f}" if "ssim" in report else ""
     print(
         f"reconstructed {report['operator']['kind']} measurement in {report['steps']} steps "
         f"({report['seconds']:.1f} s){quality} "

@@ -557,13 +557,13 @@ def test_steps_below_one_are_refused(folder, capsys, no_work, steps):
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])
-def test_a_one_pixel_image_is_enlarged_to_the_meta_inits_size(folder, capsys, mode):
+def test_a_one_pixel_image_is_reconstructed_at_its_size(folder, capsys, mode):
     Image.new(mode, (1, 1), 200 if mode == "L" else (200, 10, 10)).save(folder / "one.png")
     before = snapshot(folder)
     assert cli.main(["reconstruct", "--init", "init", "--image", "one.png", "--out", "r.png", "--steps", "1"]) == 0
     after = snapshot(folder)
     assert set(after) - set(before) == {"r.png", "r.json"} and all(after[k] == v for k, v in before.items())
-    assert Image.open(folder / "r.png").size == (16, 16)
+    assert Image.open(folder / "r.png").size == (1, 1)
 
 
 def test_a_pickled_measurement_is_refused_naming_the_file(folder, capsys):
@@ -617,6 +617,7 @@ def test_a_pickled_measurement_is_never_unpickled(folder, capsys):
 
 def test_a_good_run_writes_only_its_outputs(folder, capsys):
     """The control: the checks let a correct command through, and it writes exactly its outputs."""
+    Image.new("RGB", SHAPE[:0:-1]).save(folder / "truth.png")  # the measurement's size
     before = snapshot(folder)
     assert (
         cli.main(
@@ -633,7 +634,7 @@ def test_a_good_run_writes_only_its_outputs(folder, capsys):
                 "--steps",
                 "1",
                 "--truth",
-                "photo.png",
+                "truth.png",
             ]
         )
         == 0
