@@ -34,9 +34,28 @@ want="$(cat pyproject.toml envs/constraints.txt | sha256sum | cut -c1-16) extras
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-[ -x .venv/bin/python ] || "$py" -m venv .venv
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
+# pip runs quietly; what it is doing is said here, with a line every 15 s while it installs.
+expected=$(( $(grep -c '^[A-Za-z0-9]' envs/constraints.txt) + 3 ))  # the pins (all extras), pip, setuptools, metadip
+echo "setup: installing metadip${extras:+[$extras]} and about ${expected} pinned packages into .venv, torch the largest" \
+  "(~190 MB as the CPU build); a few minutes (4 to 7 on 2 cores shared with other jobs), a line every 15 s" >&2
+elapsed() { printf '%d:%02d' $(( SECONDS / 60 )) $(( SECONDS % 60 )); }
+installed() { find .venv/lib -maxdepth 3 -name '*.dist-info' -type d 2>/dev/null | wc -l; }
+(
+  while sleep 15 >/dev/null 2>&1; do  # sleep holds no pipe open once the ticker is killed
+    echo "setup: $(installed) of about ${expected} packages in .venv, $(elapsed) elapsed" >&2
+  done
+) &
+ticker=$!
+trap 'kill "$ticker" 2>/dev/null || true' EXIT
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $py" >&2
+  "$py" -m venv .venv
+fi
+echo "setup: upgrading pip" >&2
 .venv/bin/python -m pip install --quiet --upgrade pip
+echo "setup: resolving, fetching and installing the pinned packages" >&2
 .venv/bin/python -m pip install --quiet -c envs/constraints.txt -e "$spec"
 echo "$want" > "$stamp"
+echo "setup: done, $(installed) packages in .venv, $(elapsed) in all" >&2

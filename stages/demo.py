@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from metadip.core.images import BUNDLED
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--size {a.size}: the depth-5 skip net needs images of at least 64 px")
     if a.steps < 1 or a.width < 1:
         p.error("--steps and --width must be positive")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     rows = run_demo(DemoSettings(a.image, a.size, a.width, a.steps, a.seed, a.structured), a.out)
     for r in rows:
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+DURATION = r"(\d+ s|[\d.]+ min)( to (\d+ s|[\d.]+ min))?"
 
 
 def test_demo_stage_writes_outputs(tmp_path):
@@ -35,6 +37,12 @@ def test_demo_stage_writes_outputs(tmp_path):
     traces = list(csv.DictReader((out / "traces.csv").open()))
     assert len(traces) == 3 * 5
     assert "denoising σ=25" in (out / "psnr.md").read_text()
+    log = [line for line in proc.stderr.splitlines() if line.startswith(("demo: ", "estimated time: ", "["))]
+    assert log[0].startswith("demo: vanilla DIP on 'astronaut' 64×64 (skip net width 8), 3 tasks × 5 Adam steps on ")
+    assert re.fullmatch(rf"estimated time: {DURATION} in all", log[1]), log[1]
+    for i, task in enumerate(("denoising σ=25", "CS m/n=1/4, σ=25", "PR m/n=1/4, σ=25")):
+        assert re.fullmatch(rf"\[{i + 1}/3\] {re.escape(task)}: 5 steps, {DURATION}", log[2 + 2 * i])
+        assert re.fullmatch(rf"\[{i + 1}/3\] {re.escape(task)}: DIP [\d.]+ dB in \d+ s", log[3 + 2 * i])
 
 
 def test_demo_rejects_bad_arguments():
