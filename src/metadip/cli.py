@@ -108,6 +108,38 @@ def _parser() -> argparse.ArgumentParser:
         help="operator file (.safetensors from --save-operator or metadip.physics.operators.save_operator); it "
         "fixes the task, ratio, sigma, colour and operator seed, so those options are not given with it",
     )
+    _add_task_options(r)
+    r.add_argument(
+        "--truth", help="ground-truth image of the measurement's size, for PSNR/SSIM of a given --measurement"
+    )
+    r.add_argument(
+        "--steps", type=int, help=f"inner steps, 1 to {MAX_STEPS} (default: the meta-init's test-time steps, 50)"
+    )
+    r.add_argument(
+        "--out",
+        required=True,
+        help="reconstructed image (a path ending in .png); a JSON report is written beside it "
+        "(same name, .json). No output may be an input file or another output",
+    )
+    r.add_argument(
+        "--save-measurement",
+        help="also save the simulated measurement (.npy) and, beside it, the record of its operator "
+        "(NAME.operator.json)",
+    )
+    r.add_argument("--save-operator", help="also save the operator (.safetensors)")
+    r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    r.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads, 1 to the number of CPUs available (default: 1, as the evaluation: float sums, "
+        "and so a 50-step solve, depend on it)",
+    )
+    return p
+
+
+def _add_task_options(r: argparse.ArgumentParser) -> None:
+    """The options of a simulated measurement: task, ratio, sigma, colour and seeds."""
     d = TASK_DEFAULTS
     r.add_argument(
         "--task",
@@ -137,33 +169,6 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--noise-seed", type=int, help=f"seed of the noise simulated on --image, 0 to 2^64-1 (default: {NOISE_SEED})"
     )
-    r.add_argument(
-        "--truth", help="ground-truth image of the measurement's size, for PSNR/SSIM of a given --measurement"
-    )
-    r.add_argument(
-        "--steps", type=int, help=f"inner steps, 1 to {MAX_STEPS} (default: the meta-init's test-time steps, 50)"
-    )
-    r.add_argument(
-        "--out",
-        required=True,
-        help="reconstructed image (a path ending in .png); a JSON report is written beside it "
-        "(same name, .json). No output may be an input file or another output",
-    )
-    r.add_argument(
-        "--save-measurement",
-        help="also save the simulated measurement (.npy) and, beside it, the record of its operator "
-        "(NAME.operator.json)",
-    )
-    r.add_argument("--save-operator", help="also save the operator (.safetensors)")
-    r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    r.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads, 1 to the number of CPUs available (default: 1, as the evaluation: float sums, "
-        "and so a 50-step solve, depend on it)",
-    )
-    return p
 
 
 def _flag(dest: str) -> str:
