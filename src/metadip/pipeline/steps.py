@@ -196,7 +196,8 @@ def _ablate(config: Mapping[str, Any], variant: str) -> Step:
 
 def _ablation_dip(config: Mapping[str, Any]) -> Step:
     ab = config["ablation"]
-    keys = ("ablation.dip", f"evaluate.methods.{ab['dip']}", f"meta.methods.{ab['method']}", *ABLATION_SCORING)
+    keys = ("ablation.dip", f"evaluate.methods.{ab['dip']}", "ablation.method", f"meta.methods.{ab['method']}")
+    keys = (*keys, *ABLATION_SCORING)
     return Step("ablation_dip", (), keys, _ablation_data(config))
 
 
