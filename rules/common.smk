@@ -72,26 +72,27 @@ META_METHODS = sorted({m["init"] for m in EV["methods"].values() if m["kind"] ==
 # Each step's identity is declared once, in metadip.pipeline.steps: the config keys it reads and the
 # steps it reads from. Its hash is the rule's config_hash param (Snakemake's params trigger, which
 # needs Snakemake's own records of earlier runs) and every output records it (metadip.pipeline.records).
-# Each job also reads a stamp of its own under <results>/.stamps, which the main process dates at
-# start-up (date_stamps, at the end of this file): to now when the job's output records another step
-# hash, so that the job reruns (its input is newer than its output) whatever route put the output
-# there (`dvc pull` + `snakemake --touch`, a copy, another config sharing the folder); else to the
-# epoch, so that it never triggers one.
+# Each job also reads a stamp of its own under .snakemake/metadip-stamps, which the main process
+# dates at start-up (date_stamps, at the end of this file): to now when the job's output records
+# another step hash, so that the job reruns (its input is newer than its output) whatever route put
+# the output there (`dvc pull` + `snakemake --touch`, a copy, another config sharing the folder);
+# else to the epoch, so that it never triggers one.
 STEPS = Steps(CFG)
 AB = CFG["ablation"]
-STAMPS = f"{RES}/.stamps"
-#: each stamped rule's wildcards, in the order of its stamp's path
-STAMP_KEYS = {
-    "curate": ("dataset",),
-    "train_denoiser": (),
-    "meta_train": ("method",),
-    "tune_pnp": ("task", "denoiser"),
-    "evaluate": ("task", "dataset", "method", "shard"),
-    "aggregate": (),
-    "claims": (),
-    "render": (),
-    "ablate": ("variant",),
-    "ablation_dip": (),
+# one stamp per recording output, named by its path: configs sharing an output share its stamp
+STAMPS = os.path.join(".snakemake", "metadip-stamps")
+#: each stamped rule's output that records its step hash, from the job's wildcards
+RECORDS = {
+    "curate": lambda w: dataset_dir(w["dataset"]),
+    "train_denoiser": lambda w: f"{RES}/denoisers/drunet.json",
+    "meta_train": lambda w: f"{RES}/meta/{w['method']}/meta_init.json",
+    "tune_pnp": lambda w: f"{RES}/pnp/{w['task']}_{w['denoiser']}.json",
+    "evaluate": lambda w: shard_path(w),
+    "aggregate": lambda w: f"{RES}/results.parquet",
+    "claims": lambda w: f"{RES}/claims.json",
+    "render": lambda w: f"{RES}/figures/figure2.png",
+    "ablate": lambda w: f"{RES}/ablation/{w['variant']}/result.json",
+    "ablation_dip": lambda w: f"{RES}/ablation/dip-reference/result.json",
 }
 
 
@@ -101,9 +102,8 @@ def step_hash(rule):
 
 
 def stamp_path(rule, wildcards):
-    """The stamp of a job of ``rule`` (wildcards: a mapping or Snakemake's wildcards)."""
-    values = [str(wildcards[k]) for k in STAMP_KEYS[rule]]
-    return os.path.join(STAMPS, rule, *(values or ["job"]))
+    """The stamp of a job of ``rule`` (wildcards: a mapping), named by its recording output's path."""
+    return os.path.join(STAMPS, os.path.abspath(RECORDS[rule](wildcards)).lstrip(os.sep))
 
 
 def stamp(rule):
@@ -173,19 +173,15 @@ def get_artifact_args(wc, input):
 
 
 def stamped_jobs():
-    """(rule, wildcards, recording output) of every job the stamps cover."""
-    ev, pnp_tasks = CFG["evaluate"], [t for t, spec in EV["tasks"].items() if spec["kind"] != "denoising"]
-    yield from (("curate", {"dataset": d}, dataset_dir(d)) for d in CFG["curate"]["datasets"])
-    yield ("train_denoiser", {}, f"{RES}/denoisers/drunet.json")
-    yield from (("meta_train", {"method": m}, f"{RES}/meta/{m}/meta_init.json") for m in CFG["meta"]["methods"])
-    for task, denoiser in ((t, d) for t in pnp_tasks for d in ("bm3d", "drunet")):
-        yield ("tune_pnp", {"task": task, "denoiser": denoiser}, f"{RES}/pnp/{task}_{denoiser}.json")
-    yield from (("evaluate", {**job, "shard": str(job["shard"])}, shard_path(job)) for job in EVAL_JOBS)
-    yield ("aggregate", {}, f"{RES}/results.parquet")
-    yield ("claims", {}, f"{RES}/claims.json")
-    yield ("render", {}, f"{RES}/figures/figure2.png")
-    yield from (("ablate", {"variant": v}, f"{RES}/ablation/{v}/result.json") for v in AB["variants"])
-    yield ("ablation_dip", {}, f"{RES}/ablation/dip-reference/result.json")
+    """(rule, wildcards) of every job the stamps cover."""
+    pnp_tasks = [t for t, spec in EV["tasks"].items() if spec["kind"] != "denoising"]
+    yield from (("curate", {"dataset": d}) for d in CFG["curate"]["datasets"])
+    yield ("train_denoiser", {})
+    yield from (("meta_train", {"method": m}) for m in CFG["meta"]["methods"])
+    yield from (("tune_pnp", {"task": t, "denoiser": d}) for t in pnp_tasks for d in ("bm3d", "drunet"))
+    yield from (("evaluate", job) for job in EVAL_JOBS)
+    yield from (("aggregate", {}), ("claims", {}), ("render", {}), ("ablation_dip", {}))
+    yield from (("ablate", {"variant": v}) for v in AB["variants"])
 
 
 def date_stamps():
@@ -194,7 +190,8 @@ def date_stamps():
     than its output, with another checksum than Snakemake may have recorded for it); else the
     planned hash dated at the epoch (never newer). Only the main process does; a read-only folder
     (a dry run) is left alone."""
-    for rule, wildcards, output in stamped_jobs():
+    for rule, wildcards in stamped_jobs():
+        output = RECORDS[rule](wildcards)
         got = read_step_hash(output) if os.path.exists(output) else None
         planned = STEPS.rule_hash(rule, **{k: v for k, v in wildcards.items() if k != "shard"})
         stale = got is not None and got != planned
