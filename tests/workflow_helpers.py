@@ -123,3 +123,20 @@ def config_reads_env(log: Path) -> dict[str, str]:
     (tests/config_reads/sitecustomize.py)."""
     path = os.pathsep.join(p for p in (str(ROOT / "tests" / "config_reads"), os.environ.get("PYTHONPATH")) if p)
     return {"PYTHONPATH": path, "METADIP_CONFIG_READS": str(log)}
+
+
+def placeholder_outputs(repo: Path) -> None:
+    """Every output of the workflow in ``repo`` as an empty file (a folder for a curated dataset),
+    marked up to date with `snakemake --touch`: no output records a step hash."""
+    plan = sh(BIN / "snakemake", "-n", cwd=repo).stdout
+    for block in plan.split("\n\n"):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
+        outputs = re.search(r"^    output: (.+)$", block, re.MULTILINE)
+        for out in outputs[1].split(", ") if rule and outputs else []:
+            path = repo / out
+            if rule[1] == "curate":
+                path.mkdir(parents=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+    sh(BIN / "snakemake", "--touch", "--cores", "1", cwd=repo)

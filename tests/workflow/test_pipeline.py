@@ -28,6 +28,7 @@ from workflow_helpers import (
     assert_same_tables,
     copy_workflow,
     job_stats,
+    placeholder_outputs,
     psnr_cells,
     sh,
 )
@@ -237,18 +238,7 @@ def test_a_deleted_shard_or_results_parquet_is_rebuilt_with_its_downstream(tmp_p
     rebuilds a missing file only when it is a target or a job downstream of it has to run anyway,
     so `all` lists the intermediate files; before, this was "Nothing to be done".)"""
     repo = copy_workflow(tmp_path / "repo", git=False)
-    plan = sh(BIN / "snakemake", "-n", cwd=repo).stdout
-    for block in plan.split("\n\n"):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
-        outputs = re.search(r"^    output: (.+)$", block, re.MULTILINE)
-        for out in outputs[1].split(", ") if rule and outputs else []:
-            path = repo / out
-            if rule[1] == "curate":
-                path.mkdir(parents=True)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
-    sh(BIN / "snakemake", "--touch", "--cores", "1", cwd=repo)
+    placeholder_outputs(repo)
     assert "Nothing to be done" in sh(BIN / "snakemake", "-n", cwd=repo).stdout
     shard = repo / "results" / "eval" / "cs_4" / "wallpapers" / "metadip" / "shard-0.parquet"
     shard.unlink()

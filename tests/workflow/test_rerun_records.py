@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from workflow_helpers import BIN, copy_workflow, job_stats, sh
+from workflow_helpers import BIN, copy_workflow, job_stats, placeholder_outputs, sh
 
 from metadip.pipeline.config import check_pipeline_config, load_config
 from metadip.pipeline.records import METADATA_KEY
@@ -21,26 +21,9 @@ from metadip.pipeline.steps import Steps
 SHARD = "results/eval/cs_4/wallpapers/metadip/shard-0.parquet"
 
 
-def placeholders(repo) -> None:
-    """Every output of the tiny pipeline as an empty file (a folder for a curated dataset), marked
-    up to date with `snakemake --touch`: no output records a step hash yet."""
-    plan = sh(BIN / "snakemake", "-n", cwd=repo).stdout
-    for block in plan.split("\n\n"):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
-        outputs = re.search(r"^    output: (.+)$", block, re.MULTILINE)
-        for out in outputs[1].split(", ") if rule and outputs else []:
-            path = repo / out
-            if rule[1] == "curate":
-                path.mkdir(parents=True)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
-    sh(BIN / "snakemake", "--touch", "--cores", "1", cwd=repo)
-
-
 def test_an_output_recording_another_step_hash_reruns_with_its_downstream(tmp_path):
     repo = copy_workflow(tmp_path / "repo", git=False)
-    placeholders(repo)
+    placeholder_outputs(repo)
     assert "Nothing to be done" in sh(BIN / "snakemake", "-n", cwd=repo).stdout
     steps = Steps(check_pipeline_config(load_config(repo / "config" / "config.yaml")))
     planned = steps.rule_hash("evaluate", task="cs_4", dataset="wallpapers", method="metadip")
