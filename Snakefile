@@ -33,10 +33,10 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    dataset="[A-Za-z0-9_.-]+",
-    method="[A-Za-z0-9_.-]+",
-    task="[A-Za-z0-9_.-]+",
-    variant="[A-Za-z0-9_.-]+",
+    dataset="[A-Za-z0-9_-]+",
+    method="[A-Za-z0-9_-]+",
+    task="[A-Za-z0-9_-]+",
+    variant="[A-Za-z0-9_-]+",
     denoiser="bm3d|drunet",
     shard=r"\d+",
 

@@ -102,8 +102,12 @@ def step_hash(rule):
 
 
 def stamp_path(rule, wildcards):
-    """The stamp of a job of ``rule`` (wildcards: a mapping), named by its recording output's path."""
-    return os.path.join(STAMPS, os.path.abspath(RECORDS[rule](wildcards)).lstrip(os.sep))
+    """The stamp of a job of ``rule`` (wildcards: a mapping), named by its recording output's path:
+    relative to the working directory (a moved project keeps its stamps), absolute outside it."""
+    out = os.path.relpath(RECORDS[rule](wildcards))
+    if out == ".." or out.startswith(".." + os.sep):
+        return os.path.join(STAMPS, "outside", os.path.abspath(out).lstrip(os.sep))
+    return os.path.join(STAMPS, out)
 
 
 def stamp(rule):
@@ -203,8 +207,8 @@ def date_stamps():
                 with open(path, "w") as f:
                     f.write(text)
             os.utime(path, None if stale else (0, 0))
-        except OSError:
-            return
+        except OSError:  # a read-only folder (a dry run): the rule step_stamp makes a missing stamp
+            continue
 
 
 if workflow.is_main_process:

@@ -32,6 +32,8 @@ class Reading(dict):
         self._log.add(self._path or "<root>")
 
     def __getitem__(self, k):
+        if not dict.__contains__(self, k):
+            self._log.add(self._key(k))  # a lookup that fails is a read too (try/except KeyError)
         v = super().__getitem__(k)
         if isinstance(v, dict):
             if k not in self._children:
@@ -74,6 +76,18 @@ class Reading(dict):
     def __eq__(self, other) -> bool:
         self._log.add(self._path or "<root>")
         return dict.__eq__(self, other)
+
+    def __ne__(self, other) -> bool:
+        return not self.__eq__(other)
+
+    def setdefault(self, k, default=None):
+        if not dict.__contains__(self, k):
+            dict.__setitem__(self, k, default)
+        return self[k]
+
+    def pop(self, k, *default):
+        self._log.add(self._key(k))
+        return dict.pop(self, k, *default)
 
     __hash__ = None
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image, PngImagePlugin
 
-from metadip.pipeline.config import DEFAULT_CONFIG, check_pipeline_config, load_config, workflow_config
+from metadip.pipeline.config import DEFAULT_CONFIG, ConfigError, check_pipeline_config, load_config, workflow_config
 from metadip.pipeline.records import METADATA_KEY, RecordError, check_inputs, read_step_hash
 from metadip.pipeline.steps import Steps, dvc_params, minimal_keys, planned_steps, undeclared
 
@@ -158,3 +158,20 @@ def test_a_stage_refuses_an_input_computed_under_another_config(tmp_path):
     check_inputs(inputs, {"meta_train": "aaaaaaaaaaaaaaaa"}, "fix")  # the record the config gives; none
     with pytest.raises(RecordError, match=r"meta_init\.safetensors: computed under another config \(step hash a+, "):
         check_inputs(inputs, {"meta_train": "bbbbbbbbbbbbbbbb"}, "rerun snakemake")
+
+
+def test_a_name_with_a_dot_is_refused(default):
+    """A '.' in a dataset, task, method or variant name would split the steps' dotted keys."""
+    cfg = copy.deepcopy(default)
+    cfg["curate"]["datasets"]["wall.v2"] = cfg["curate"]["datasets"].pop("skimage")
+    with pytest.raises(ConfigError, match=r"curate\.datasets: name 'wall\.v2' may hold only letters, digits"):
+        check_pipeline_config(cfg)
+
+
+def test_the_ablations_dip_reference_hashes_the_network_it_borrows(default):
+    cfg = copy.deepcopy(default)
+    before = Steps(cfg).rule_hash("ablation_dip")
+    cfg["meta"]["methods"]["metadip"]["outer"]["steps"] += 1  # the meta-training, not the network
+    assert Steps(cfg).rule_hash("ablation_dip") == before
+    cfg["meta"]["methods"]["metadip"]["network"]["width"] += 1
+    assert Steps(cfg).rule_hash("ablation_dip") != before

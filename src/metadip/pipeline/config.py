@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import re
 from collections.abc import Hashable, Iterable
 from importlib import resources
 from pathlib import Path
@@ -410,10 +411,32 @@ def _variant_problems(ab: dict[str, Any], method: dict[str, Any]) -> list[str]:
     return problems
 
 
+#: the sections whose entries are named by the user; a name is a path component and a wildcard
+NAMED_SECTIONS = (
+    ("curate", "datasets"),
+    ("meta", "methods"),
+    ("evaluate", "tasks"),
+    ("evaluate", "methods"),
+    ("ablation", "variants"),
+)
+
+
+def _name_problems(config: dict[str, Any]) -> list[str]:
+    """Entry names that are not letters, digits, '_' and '-' (a '.' would split the dotted keys the
+    steps declare, metadip.pipeline.steps)."""
+    out = []
+    for section, entries in NAMED_SECTIONS:
+        for name in config.get(section, {}).get(entries, {}) or {}:
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+                out.append(f"{section}.{entries}: name {name!r} may hold only letters, digits, '_' and '-'; rename it")
+    return out
+
+
 def check_pipeline_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Cross-checks of a validated config that the schema cannot express (names that refer to other
     sections); returns ``config`` or raises :class:`ConfigError` naming the first problem and the fix."""
     problems = [
+        *_name_problems(config),
         *_dataset_problems(config),
         *_method_problems(config),
         *_claims_problems(config),

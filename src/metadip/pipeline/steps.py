@@ -196,8 +196,9 @@ def _ablate(config: Mapping[str, Any], variant: str) -> Step:
 
 def _ablation_dip(config: Mapping[str, Any]) -> Step:
     ab = config["ablation"]
-    keys = ("ablation.dip", f"evaluate.methods.{ab['dip']}", "ablation.method", f"meta.methods.{ab['method']}")
-    keys = (*keys, *ABLATION_SCORING)
+    dip = ab["dip"] if ab["dip"] in config["evaluate"]["methods"] else None
+    borrowed = _borrowed_keys(config, dip) if dip and config["evaluate"]["methods"][dip]["kind"] == "dip" else []
+    keys = ("ablation.dip", f"evaluate.methods.{dip}", "ablation.method", *borrowed, *ABLATION_SCORING)
     return Step("ablation_dip", (), keys, _ablation_data(config))
 
 
