@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -273,9 +274,9 @@ def meta_train(
         log.info("validating θ₀ before outer step 1 (%d images, %d inner steps each)", len(val_xs), settings.test_steps)
     training_log = TrainingLog(work, start_step, val_psnr, write=ranks.lead)
     steps = range(start_step + 1, settings.steps + 1)
-    bar = progress(
-        steps, desc="meta-train", enabled=show_progress and ranks.lead, initial=start_step, total=settings.steps
-    )
+    # a bar on a terminal; else the log's own lines (StepLog), not the plain progress lines as well
+    drawn = show_progress and ranks.lead and sys.stderr.isatty()
+    bar = progress(steps, desc="meta-train", enabled=drawn, initial=start_step, total=settings.steps)
     heartbeat = StepLog(start_step, settings.steps) if ranks.lead and getattr(bar, "disable", True) else None
     for step in bar:
         training_log.add_loss(_outer_step(model, settings, opt, base_lrs, train_images, seed, step, ranks, device))
