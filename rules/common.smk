@@ -105,7 +105,7 @@ def stamp_path(rule, wildcards):
     """The stamp of a job of ``rule`` (wildcards: a mapping), named by its recording output's path:
     relative to the working directory (a moved project keeps its stamps), absolute outside it."""
     out = os.path.relpath(RECORDS[rule](wildcards))
-    if out == ".." or out.startswith(".." + os.sep):
+    if out.split(os.sep)[0] == "..":
         return os.path.join(STAMPS, "outside", os.path.abspath(out).lstrip(os.sep))
     return os.path.join(STAMPS, out)
 
