@@ -197,7 +197,7 @@ def date_stamps():
     for rule, wildcards in stamped_jobs():
         output = RECORDS[rule](wildcards)
         got = read_step_hash(output) if os.path.exists(output) else None
-        planned = STEPS.rule_hash(rule, **{k: v for k, v in wildcards.items() if k != "shard"})
+        planned = step_hash(rule)(wildcards)
         stale = got is not None and got != planned
         path = stamp_path(rule, wildcards)
         text = f"{planned} (the output records {got}; {time.time_ns()})\n" if stale else f"{planned}\n"
