@@ -28,6 +28,7 @@ updates, so both receive a (first-order) meta-gradient.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -44,6 +45,7 @@ from metadip.core.metrics import mse, quality_trace
 from metadip.core.progress_bars import progress
 from metadip.core.step_clock import StepClock
 from metadip.models.build import build_prior, describe_prior
+from metadip.models.compiled import prepare
 from metadip.physics.operators import Operator
 from metadip.solvers.dip import total_variation
 from metadip.solvers.result import Reconstruction
@@ -324,8 +326,10 @@ def solve(
     x_true: Tensor | None = None,
     device: torch.device | str | None = None,
     show_progress: bool = True,
+    compiled: bool = False,
 ) -> Reconstruction:
-    """Reconstruct one measurement in ``steps`` inner updates from the meta-init.
+    """Reconstruct one measurement in ``steps`` inner updates from the meta-init (``compiled``:
+    as in :func:`solve_batch`).
 
     Same trace format as :func:`metadip.solvers.dip.fit_dip`: row k (1..steps) is the reconstruction
     available after k updates, f_{θ_k}(z); ``estimate`` and ``last`` are both f_{θ_steps}(z).
@@ -338,6 +342,7 @@ def solve(
         None if x_true is None else x_true.unsqueeze(0),
         device,
         show_progress,
+        compiled=compiled,
     )[0]
 
 
@@ -351,6 +356,7 @@ def solve_batch(
     show_progress: bool = True,
     vectorise: bool = True,
     average_last: int = 1,
+    compiled: bool = False,
 ) -> list[Reconstruction]:
     """Reconstruct B independent measurements ``ys`` ``(B, *measurement_shape)`` of one operator.
 
@@ -367,6 +373,10 @@ def solve_batch(
     multi-tensor updates in place (no functional transform of the gradient, no new parameter
     tensors per step): the same arithmetic, bit for bit on one image, at the cost of less than one
     Adam step of vanilla DIP (bench/solve_speed.py).
+
+    ``compiled``: one image at a time takes its steps with the compiled forward
+    (:mod:`metadip.models.compiled`), the same arithmetic up to float rounding; a vmapped batch
+    stays eager. ``result.compiled`` says which ran.
     """
     op.check_measurement(ys)
     if ys.dim() != len(op.measurement_shape) + 1:
@@ -383,7 +393,7 @@ def solve_batch(
     ys = ys.to(device)
     truth = x_true.to(device) if x_true is not None else None
     if vectorise or ys.shape[0] == 1:
-        return _solve_together(model, op, ys, steps, truth, device, show_progress, average_last)
+        return _solve_together(model, op, ys, steps, truth, device, show_progress, average_last, compiled)
     return [
         _solve_together(
             model,
@@ -394,6 +404,7 @@ def solve_batch(
             device,
             show_progress,
             average_last,
+            compiled,
         )[0]
         for b in range(ys.shape[0])
     ]
@@ -448,10 +459,13 @@ def _update_in_place(
 
 
 def _inference_params(
-    model: MetaModel, op: Operator, ys: Tensor
-) -> tuple[list[Tensor], Callable[[], tuple[Tensor, Tensor]]]:
-    """Leaf copies of θ₀ for the B measurements ``ys`` (B > 1: a leading batch dimension) and the
-    forward pass at them: () → (losses ``(B,)``, outputs ``(B, C, H, W)``; vmapped for B > 1)."""
+    model: MetaModel, op: Operator, ys: Tensor, compiled: bool, device: torch.device
+) -> tuple[list[Tensor], Callable[[], tuple[Tensor, Tensor]], bool]:
+    """Leaf copies of θ₀ for the B measurements ``ys`` (B > 1: a leading batch dimension), the
+    forward pass at them: () → (losses ``(B,)``, outputs ``(B, C, H, W)``; vmapped for B > 1), and
+    whether that forward is compiled (``compiled`` and B = 1: :func:`_compiled_params`)."""
+    if compiled and ys.shape[0] == 1:
+        return _compiled_params(model, op, ys[0], device)
     theta0, buffers = model.prior_state()
     names = model.param_names
 
@@ -472,7 +486,26 @@ def _inference_params(
             loss, out = per_image(params, ys[0])
             return loss.unsqueeze(0), out.unsqueeze(0)
 
-    return params, forward
+    return params, forward, False
+
+
+def _compiled_params(
+    model: MetaModel, op: Operator, y: Tensor, device: torch.device
+) -> tuple[list[Tensor], Callable[[], tuple[Tensor, Tensor]], bool]:
+    """:func:`_inference_params` of one measurement ``y`` through :func:`metadip.models.compiled.prepare`:
+    the leaves are the parameters of a copy of the prior, in :attr:`MetaModel.param_names` order."""
+    work = copy.deepcopy(model.prior).requires_grad_(True)
+    params = list(work.parameters())
+    net, compiled = prepare(work, device)
+
+    def forward() -> tuple[Tensor, Tensor]:
+        out = net(None)[0]
+        loss = op.data_loss(out, y)
+        if model.inner.tv_weight:
+            loss = loss + model.inner.tv_weight * total_variation(out)
+        return loss.unsqueeze(0), out.unsqueeze(0)
+
+    return params, forward, compiled
 
 
 class _Trace:
@@ -514,7 +547,7 @@ class _Trace:
                 quality = quality_trace(error_rows[b], truth[b])
                 iterate = quality if tail is None else quality_trace(last_rows[b], truth[b])
                 trace |= quality | {"psnr_last": iterate["psnr"], "nmse_last": iterate["nmse"]}
-            est, last = estimates[b].cpu(), out[b].detach().cpu()
+            est, last = estimates[b].contiguous().cpu(), out[b].detach().contiguous().cpu()
             results.append(Reconstruction(estimate=est, last=last, seconds=seconds[-1], trace=trace))
         return results
 
@@ -528,10 +561,11 @@ def _solve_together(
     device: torch.device,
     show_progress: bool,
     average_last: int = 1,
+    compiled: bool = False,
 ) -> list[Reconstruction]:
     """The inference loop on a batch of B ≥ 1 measurements on ``device`` (B > 1: vmapped); the
     estimate is the mean of the last ``average_last`` outputs (:func:`solve_batch`)."""
-    params, forward = _inference_params(model, op, ys)
+    params, forward, compiled = _inference_params(model, op, ys, compiled, device)
     state = [[torch.zeros_like(p) for p in params] for _ in range(2 if model.inner.update == "adam" else 1)]
     alpha_rows = step_size_schedule(model, op)
     scales = model.element_scales()
@@ -557,7 +591,10 @@ def _solve_together(
         trace.accumulate(steps, out)
     clock.stop()
     trace.record(steps, loss, out)
-    return trace.results(out, [t / ys.shape[0] for t in clock.cumulative()[1:]])
+    results = trace.results(out, [t / ys.shape[0] for t in clock.cumulative()[1:]])
+    for r in results:
+        r.compiled = compiled
+    return results
 
 
 def architecture(model: MetaModel) -> dict[str, Any]:

@@ -246,12 +246,16 @@ class DIPPrior(nn.Module):
         _c, h, w = self.config.image_shape
         return (1, self.config.latent_channels, h, w)
 
-    def forward(self, jitter: Tensor | None = None) -> Tensor:
+    def net_input(self, jitter: Tensor | None = None) -> Tensor:
+        """The skip net's input ``(1, C_in, H, W)``: z with ``jitter`` added to its latent channels."""
         z = self.z
         if jitter is not None:
             k = self.config.latent_channels
             z = torch.cat([z[:, :k] + jitter, z[:, k:]], dim=1)
-        return self.net(z)
+        return z
+
+    def forward(self, jitter: Tensor | None = None) -> Tensor:
+        return self.net(self.net_input(jitter))
 
 
 class Sine(nn.Module):

@@ -24,6 +24,7 @@ from metadip.core.device import default_device
 from metadip.core.metrics import mse, quality_trace
 from metadip.core.progress_bars import progress
 from metadip.core.step_clock import StepClock
+from metadip.models.compiled import prepare
 from metadip.physics.operators import Operator
 from metadip.solvers.result import Reconstruction
 
@@ -68,6 +69,7 @@ def fit_dip(
     keep_at: tuple[int, ...] = (),
     last_every: int = 1,
     last_dense: int = 0,
+    compiled: bool = False,
 ) -> Reconstruction:
     """Run vanilla DIP from ``prior``'s current weights (they are updated in place).
 
@@ -85,7 +87,8 @@ def fit_dip(
     y = y.to(device)
     truth = x_true.to(device) if x_true is not None else None
     draw_jitter = _jitter_draws(prior, settings, generator, device)
-    opt = torch.optim.Adam(prior.parameters(), lr=settings.lr)
+    forward, compiled = prepare(prior, device) if compiled else (prior, False)
+    opt = torch.optim.Adam(prior.parameters(), lr=settings.lr, **({"fused": True} if compiled else {}))
     clock = StepClock(device)
     losses: list[Tensor] = []
     errors: dict[str, list[Tensor]] = {"estimate": [], "last": []}  # per-step MSE, kept on the device
@@ -95,7 +98,7 @@ def fit_dip(
     last: Tensor | None = None
     for step in progress(range(1, settings.steps + 1), desc=f"DIP {operator.kind}", enabled=show_progress):
         clock.start()
-        out, loss = _update(prior, operator, y, opt, settings.tv_weight, draw_jitter())
+        out, loss = _update(forward, operator, y, opt, settings.tv_weight, draw_jitter())
         if settings.ema is not None:
             out = out.detach()
             ema = out.clone() if ema is None else ema.mul_(settings.ema).add_(out, alpha=1 - settings.ema)
@@ -121,9 +124,14 @@ def fit_dip(
     if truth is not None:
         trace.update(quality_trace(torch.stack(errors["estimate"]), truth))
         trace.update({f"{k}_last": v for k, v in quality_trace(torch.stack(errors["last"]), truth).items()})
-    snapshots = {k: (e.cpu(), la.cpu()) for k, (e, la) in snapshots.items()}
+    snapshots = {k: (e.contiguous().cpu(), la.contiguous().cpu()) for k, (e, la) in snapshots.items()}
     return Reconstruction(
-        estimate=estimate.cpu(), last=last.cpu(), seconds=trace["seconds"][-1], trace=trace, snapshots=snapshots
+        estimate=estimate.contiguous().cpu(),
+        last=last.contiguous().cpu(),
+        seconds=trace["seconds"][-1],
+        trace=trace,
+        snapshots=snapshots,
+        compiled=compiled,
     )
 
 
@@ -150,11 +158,16 @@ def _jitter_draws(
 
 
 def _update(
-    prior: nn.Module, operator: Operator, y: Tensor, opt: torch.optim.Optimizer, tv_weight: float, jitter: Tensor | None
+    forward: Callable[[Tensor | None], Tensor],
+    operator: Operator,
+    y: Tensor,
+    opt: torch.optim.Optimizer,
+    tv_weight: float,
+    jitter: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
-    """One Adam step on the data loss (+ ``tv_weight`` · TV) of the output f_θ(z + ``jitter``);
-    that output ``(C, H, W)`` (before the step) and its loss."""
-    out = prior(jitter)[0]
+    """One Adam step on the data loss (+ ``tv_weight`` · TV) of the output f_θ(z + ``jitter``)
+    (``forward``: the prior's forward pass); that output ``(C, H, W)`` (before the step) and its loss."""
+    out = forward(jitter)[0]
     loss = operator.data_loss(out, y)
     if tv_weight:
         loss = loss + tv_weight * total_variation(out)
