@@ -216,13 +216,21 @@ def _dip_runner(method: DIPMethod, ctx: RunContext) -> MethodRunner:
             keep_at=method.report_at,
             last_every=method.trace_last_every,
             last_dense=method.trace_last_dense,
+            compiled="dip" in s.compile,
         )
         return [read_at(full, k, g_seed) for k in method.report_at]
 
     def warm_up(op, y):
         prior = build_model(arch, method.inner).prior
         fit_dip(
-            prior, op, y, DIPSettings(steps=2), torch.Generator().manual_seed(0), device=ctx.device, show_progress=False
+            prior,
+            op,
+            y,
+            DIPSettings(steps=2),
+            torch.Generator().manual_seed(0),
+            device=ctx.device,
+            show_progress=False,
+            compiled="dip" in s.compile,
         )
 
     return MethodRunner(_one_at_a_time(one), {"init_seed": arch["seed"]}, warm_up)
@@ -240,7 +248,8 @@ def _meta_runner(method: MetaMethod, ctx: RunContext) -> MethodRunner:
         fresh = build_model(architecture(model), model.inner.to_dict())
         model.prior.load_state_dict(fresh.prior.state_dict())
         provenance["random_init_seed"] = architecture(model)["seed"]
-    batch, reference = ctx.settings.batch, method.speed_reference
+    batch, reference, compile_ = ctx.settings.batch, method.speed_reference, ctx.settings.compile
+    compiled = "meta" in compile_
 
     def solve_group(op, ys, xs):
         results = solve_batch(
@@ -252,12 +261,13 @@ def _meta_runner(method: MetaMethod, ctx: RunContext) -> MethodRunner:
             device=ctx.device,
             show_progress=ctx.show_progress,
             average_last=method.average_last,
+            compiled=compiled,
         )
         outs = [[Outcome(method.name, method.label, method.steps, r, {})] for r in results]
         if reference is not None:
             for (out,), y in zip(outs, ys, strict=True):
                 out.speed = _interleaved_speed(
-                    model, reference, op, y, method.speed_rounds, ctx.image_shape, ctx.device
+                    model, reference, op, y, method.speed_rounds, ctx.image_shape, ctx.device, compile_
                 )
         return outs
 
@@ -268,7 +278,8 @@ def _meta_runner(method: MetaMethod, ctx: RunContext) -> MethodRunner:
         return outcomes
 
     def warm_up(op, y):  # the batch size of the shard's solves: a vmapped solve has its own first-call costs
-        solve_batch(model, op, y.unsqueeze(0).expand(batch, *y.shape), 2, device=ctx.device, show_progress=False)
+        ys = y.unsqueeze(0).expand(batch, *y.shape)
+        solve_batch(model, op, ys, 2, device=ctx.device, show_progress=False, compiled=compiled)
 
     return MethodRunner(run, provenance, warm_up)
 
@@ -380,6 +391,7 @@ def _outcome_columns(o: Outcome, x: Tensor, noise_seed: int, provenance: dict[st
         "psnr_last": float(psnr(last, x)),
         "ssim": float(ssim(est, x)),
         "seconds": float(o.result.seconds),
+        "compiled": o.result.compiled,
         "noise_seed": noise_seed,
         "provenance": json.dumps({**provenance, **o.seeds}, sort_keys=True),
         "estimate": _u8(est),
@@ -418,17 +430,20 @@ def _interleaved_speed(
     rounds: int,
     image_shape: tuple[int, int, int],
     device: torch.device,
+    compile_: frozenset[str],
     steps: int = 4,
 ) -> dict[str, Any]:
     """Seconds per step of the meta method's inner loop and of the reference DIP's Adam loop on the
     same image and operator, timed in alternation (``rounds`` × ``steps`` steps each, after the
     first step of each run, which allocates state) so that both see the machine's load of the same
     moment; the median over rounds. The speed claim compares ``ref_steps · ref_step_seconds`` with
-    ``steps · step_seconds`` of the same row."""
+    ``steps · step_seconds`` of the same row. Each solver takes its steps as its rows do: compiled
+    when its kind ("meta", "dip") is in ``compile_``."""
     arch = ref.architecture(image_shape)
     meta, dip = [], []
     for r in range(rounds):
-        tr = solve(model, op, y, steps + 2, device=device, show_progress=False).trace["seconds"]
+        tr = solve(model, op, y, steps + 2, device=device, show_progress=False, compiled="meta" in compile_)
+        tr = tr.trace["seconds"]
         meta.append((tr[-2] - tr[0]) / steps)  # rows 1..steps+1 are inner steps; the last row adds the final forward
         tr = fit_dip(
             build_model(arch, ref.inner).prior,
@@ -438,6 +453,7 @@ def _interleaved_speed(
             torch.Generator().manual_seed(r),
             device=device,
             show_progress=False,
+            compiled="dip" in compile_,
         ).trace["seconds"]
         dip.append((tr[-1] - tr[0]) / steps)
     return {

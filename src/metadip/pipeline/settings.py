@@ -87,6 +87,7 @@ class ShardSettings:
     method: Method
     roles: Mapping[str, str]  # dataset -> role ("faces" / "natural")
     batch: int  # images per vmapped meta solve
+    compile: frozenset[str]  # the solver kinds ("dip", "meta") that take compiled steps (metadip.models.compiled)
     config_hash: str  # of every config value the rows depend on
 
 
@@ -156,6 +157,7 @@ def shard_settings(config: Mapping[str, Any], task_name: str, method_name: str, 
         method=method,
         roles={dataset: role for role, dataset in ev["roles"].items()},
         batch=ev["batch"],
+        compile=frozenset(ev["compile"]),
         config_hash=shard_config_hash(config, task_name, dataset, method_name),
     )
 

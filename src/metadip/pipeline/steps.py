@@ -130,7 +130,7 @@ def _evaluate(config: Mapping[str, Any], task: str, dataset: str, method: str) -
         f"evaluate.tasks.{task}",
         f"evaluate.methods.{method}",
         *_borrowed_keys(config, method),
-        *(f"evaluate.{k}" for k in ("images", "min_photos", "shards", "split", "roles", "batch")),
+        *(f"evaluate.{k}" for k in ("images", "min_photos", "shards", "split", "roles", "batch", "compile")),
         "meta.image_size",
         "seed",
     )
