@@ -1,14 +1,22 @@
-"""Per-step cost of the MetaDIP inner step against one vanilla-DIP (Adam) step, side by side.
+"""Per-step cost of the MetaDIP inner step against one vanilla-DIP (Adam) step, side by side; with
+``--compiled``, each solver's compiled step (``metadip.models.compiled``) against its eager step.
 
 Both solvers run on the same network (the default config's MetaDIP network, random init), the same
 image and the same operator, for one denoising, one CS and one PR setting of the default config.
 A step's cost is measured from outside the solver: (wall(n₂ steps) − wall(n₁ steps)) / (n₂ − n₁),
-so set-up, the final read-out and any trace bookkeeping a solver does per step all count. MetaDIP
-and DIP runs alternate within each round so that both see the machine's load of the same moment;
-the ratio is the median over rounds.
+so set-up, the final read-out and any trace bookkeeping a solver does per step all count. The
+runs being compared alternate within each round so that both see the machine's load of the same
+moment; the ratio is the median over rounds.
 
-Run:  .venv/bin/python bench/solve_speed.py [--quick] [--threads N] [--config config/config.yaml]
-The last line is ``metadip/dip per-step ratio: X`` (the largest over the three settings).
+With ``--compiled`` the compile is counted too: the first compiled call of the process (a compile,
+or a load from the on-disk cache when an earlier process compiled the same graph) is timed and
+printed, with what it costs per image of the default run's solves (DIP's steps, MetaDIP's steps)
+when one evaluation job of ``--images`` images pays it.
+
+Run:  .venv/bin/python bench/solve_speed.py [--quick] [--compiled] [--threads N] [--config config/config.yaml]
+The last line is ``metadip/dip per-step ratio: X`` (the largest over the three settings), or with
+``--compiled`` ``compiled speed-up (the smaller of DIP and MetaDIP): X`` (per step, each solver's
+smallest over the three settings).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import torch
 from timing import default_metadip
 
 from metadip.meta.inner_loop import build_model, solve
+from metadip.models.compiled import cache_dir
 from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.config import load_config
 from metadip.solvers.dip import DIPSettings, fit_dip
@@ -70,11 +79,86 @@ def compare(
     return statistics.median(m_times), statistics.median(d_times), statistics.median(ratios)
 
 
+def compare_compiled(
+    task: dict, arch: dict, inner: dict, x: torch.Tensor, rounds: int, short: int, long: int
+) -> dict[str, tuple[float, float, float]]:
+    """Per solver ("MetaDIP", "DIP"): median seconds per eager step, per compiled step and median of
+    the per-round ratios eager / compiled."""
+    op = TaskSpec.from_setting(task).operator(tuple(x.shape), 0)
+    y = op.measure(x.unsqueeze(0), torch.Generator().manual_seed(1))[0]
+    model = build_model(arch, inner)
+
+    def meta(compiled: bool) -> Callable[[int], None]:
+        return lambda n: solve(model, op, y, n, device="cpu", show_progress=False, compiled=compiled)
+
+    def dip(compiled: bool) -> Callable[[int], None]:
+        def run(n: int) -> None:
+            prior = build_model(arch, inner).prior
+            settings, g = DIPSettings(steps=n), torch.Generator().manual_seed(2)
+            fit_dip(prior, op, y, settings, g, device="cpu", show_progress=False, compiled=compiled)
+
+        return run
+
+    out = {}
+    for name, make in (("MetaDIP", meta), ("DIP", dip)):
+        eager, fast = make(False), make(True)
+        eager(2), fast(2)  # warm-up (the compile is timed once, in main)
+        e_times, c_times, ratios = [], [], []
+        for _ in range(rounds):
+            e, c = per_step(eager, short, long), per_step(fast, short, long)
+            e_times.append(e), c_times.append(c), ratios.append(e / c)
+        out[name] = (statistics.median(e_times), statistics.median(c_times), statistics.median(ratios))
+    return out
+
+
+def first_compile(arch: dict, inner: dict, x: torch.Tensor, task: dict) -> tuple[float, bool]:
+    """Seconds of the process's first compiled step (compile or cache load) and whether the
+    on-disk cache held entries before it."""
+    warm = cache_dir().is_dir() and any(cache_dir().iterdir())
+    op = TaskSpec.from_setting(task).operator(tuple(x.shape), 0)
+    y = op.measure(x.unsqueeze(0), torch.Generator().manual_seed(1))[0]
+    t = time.perf_counter()
+    result = solve(build_model(arch, inner), op, y, 1, device="cpu", show_progress=False, compiled=True)
+    if not result.compiled:
+        raise SystemExit("solve_speed.py --compiled: the solvers ran eager (see the line above); nothing to compare")
+    return time.perf_counter() - t, warm
+
+
+def report_compiled(config: dict, arch: dict, inner: dict, x: torch.Tensor, a: argparse.Namespace, n: tuple) -> None:
+    """The --compiled table, the compile's cost per image and the final line."""
+    rounds, short, long = n
+    tasks = first_of_each_kind(config["evaluate"]["tasks"])
+    compile_s, warm = first_compile(arch, inner, x, next(iter(tasks.values())))
+    how = "cache load" if warm else "compile, empty cache"
+    print(f"\nfirst compiled call: {compile_s:.1f} s ({how}; {cache_dir()})")
+    print("\n| setting | solver | eager step (ms) | compiled step (ms) | eager / compiled |")
+    print("|---|---|---|---|---|")
+    worst: dict[str, float] = {}
+    steps: dict[str, list[float]] = {"MetaDIP": [], "DIP": []}
+    for task in tasks.values():
+        for solver, (e, c, ratio) in compare_compiled(task, arch, inner, x, rounds, short, long).items():
+            worst[solver] = min(worst.get(solver, ratio), ratio)
+            steps[solver].append(e - c)
+            row = f"| {task['name']} ({task['kind']}) | {solver} | {1e3 * e:.1f} | {1e3 * c:.1f} | {ratio:.2f} |"
+            print(row, flush=True)
+    methods = config["evaluate"]["methods"]
+    run_steps = {"MetaDIP": methods["metadip"]["steps"], "DIP": max(methods["dip"]["report_at"])}
+    for solver, saved in steps.items():
+        per_image = statistics.median(saved) * run_steps[solver]
+        print(
+            f"{solver}({run_steps[solver]}): {per_image:.2f} s saved per image; the first call's {compile_s:.1f} s "
+            f"spread over a job of {a.images} images: {compile_s / a.images:.2f} s per image"
+        )
+    print(f"\ncompiled speed-up (the smaller of DIP and MetaDIP): {min(worst.values()):.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer rounds and shorter runs (under a minute on 2 cores)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the workflow's evaluation uses 1)")
     p.add_argument("--config", default="config/config.yaml")
+    p.add_argument("--compiled", action="store_true", help="compiled steps against eager steps, per solver")
+    p.add_argument("--images", type=int, default=4, help="images per evaluation job, to spread the compile over")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     config = load_config(a.config)
@@ -86,9 +170,12 @@ def main() -> None:
         f"{platform.machine()}, CPU; {size} px RGB, width {method['network']['width']}, "
         f"{rounds} rounds of {long - short} steps each"
     )
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    if a.compiled:
+        report_compiled(config, arch, method["inner"], x, a, (rounds, short, long))
+        return
     print("\n| setting | MetaDIP inner step (ms) | DIP Adam step (ms) | MetaDIP / DIP |")
     print("|---|---|---|---|")
-    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
     worst = 0.0
     for task in first_of_each_kind(config["evaluate"]["tasks"]).values():
         meta_s, dip_s, ratio = compare(task, arch, method["inner"], x, rounds, short, long)
