@@ -3,8 +3,10 @@ SSH, S3) and the tiny pipeline run that the slow workflow tests share."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +17,10 @@ from workflow_helpers import BIN, commit, config_reads_env, copy_workflow, sh, s
 from metadip.core.images import bundled_image
 
 torch.set_num_threads(1)  # small tensors: one thread is faster and steady when cores are shared
+# compiled solver steps keep their graphs in this session's own cache, never in the user's
+_COMPILE_CACHE = tempfile.mkdtemp(prefix="metadip-test-compile-")
+os.environ.setdefault("METADIP_COMPILE_CACHE", _COMPILE_CACHE)
+atexit.register(shutil.rmtree, _COMPILE_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

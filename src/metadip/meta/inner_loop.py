@@ -499,7 +499,8 @@ def _compiled_params(
     net, compiled = prepare(work, device)
 
     def forward() -> tuple[Tensor, Tensor]:
-        out = net(None)[0]
+        # without gradients (the final output) the eager forward: no second graph to compile
+        out = (net if torch.is_grad_enabled() else work)(None)[0]
         loss = op.data_loss(out, y)
         if model.inner.tv_weight:
             loss = loss + model.inner.tv_weight * total_variation(out)

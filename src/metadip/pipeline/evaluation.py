@@ -199,7 +199,9 @@ def _dip_runner(method: DIPMethod, ctx: RunContext) -> MethodRunner:
 
     def read_at(full: Reconstruction, k: int, jitter_seed: int) -> Outcome:
         est, last = full.snapshots[k]
-        result = Reconstruction(est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k))
+        result = Reconstruction(
+            est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k), compiled=full.compiled
+        )
         return Outcome(dip_method_id(method.name, k), f"{method.label} ({k})", k, result, {"jitter_seed": jitter_seed})
 
     def one(op, y, x, index):
