@@ -29,6 +29,19 @@ if [ ! -d /usr/share/backgrounds ] || ! ls /usr/share/backgrounds/*_by_*.jpg >/d
     echo "setup: warning: /usr/share/backgrounds is missing; run 'sudo apt-get install lomiri-wallpapers-16.04' for the default 'wallpapers' dataset" >&2
   fi
 fi
+# A C++ compiler and this Python's headers, for the compiled solver steps (evaluate.compile); optional:
+# without them the solvers run eager.
+pyh=$("$py" -c 'import sysconfig, os; print(int(os.path.isfile(os.path.join(sysconfig.get_path("include"), "Python.h"))))')
+if ! command -v g++ >/dev/null || [ "$pyh" = 0 ]; then
+  pydev=$("$py" -c 'import sys; print(f"python{sys.version_info.major}.{sys.version_info.minor}-dev")')
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian's g++ and $pydev (for the compiled solver steps)" >&2
+    { apt-get install -y -qq g++ "$pydev" || { apt-get update -qq && apt-get install -y -qq g++ "$pydev"; }; } >/dev/null \
+      || echo "setup: warning: could not install g++ and $pydev; the solvers will run eager" >&2
+  else
+    echo "setup: warning: g++ or Python's headers are missing; run 'sudo apt-get install g++ $pydev' for the compiled solver steps (they run eager without)" >&2
+  fi
+fi
 stamp=.venv/.installed
 want="$(cat pyproject.toml envs/constraints.txt | sha256sum | cut -c1-16) extras=${extras}"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -11,12 +11,14 @@ from metadip.core.images import BUNDLED, bundled_image
 from metadip.core.metrics import psnr
 from metadip.meta.inner_loop import InnerSettings, MetaModel, solve
 from metadip.models import compiled as compiled_module
-from metadip.models.compiled import compiler, prepare
+from metadip.models.compiled import compiler, prepare, python_headers
 from metadip.models.networks import DIPConfig, DIPPrior, SirenConfig, SirenPrior
 from metadip.physics.tasks import TaskSpec
 from metadip.solvers.dip import DIPSettings, fit_dip
 
-pytestmark = pytest.mark.skipif(compiler() is None, reason="compiling needs a C++ compiler (g++)")
+pytestmark = pytest.mark.skipif(
+    compiler() is None or not python_headers(), reason="compiling needs a C++ compiler (g++) and Python's headers"
+)
 
 CPU = torch.device("cpu")
 SIZE = 32
@@ -107,8 +109,11 @@ def test_a_compiled_run_returns_contiguous_images_like_an_eager_one():
     assert float(psnr(r.estimate, x)) > 0
 
 
-def test_without_a_compiler_the_solvers_run_eager_and_say_so_once(monkeypatch, capsys):
-    monkeypatch.setattr(compiled_module, "compiler", lambda: None)
+@pytest.mark.parametrize(
+    ("missing", "said"), [("compiler", "no C++ compiler"), ("python_headers", "headers (Python.h) are missing")]
+)
+def test_without_a_compiler_the_solvers_run_eager_and_say_so_once(missing, said, monkeypatch, capsys):
+    monkeypatch.setattr(compiled_module, missing, lambda: None)
     monkeypatch.setattr(compiled_module, "_warned", set())
     x = bundled_image("rocket", SIZE)
     op = TaskSpec.from_setting(FAMILIES["denoising"]).operator(tuple(x.shape), 0)
@@ -120,7 +125,7 @@ def test_without_a_compiler_the_solvers_run_eager_and_say_so_once(monkeypatch, c
         )
         assert not fallback.compiled
         assert torch.equal(fallback.estimate, eager.estimate)  # the eager steps, bit for bit
-    assert capsys.readouterr().err.count("no C++ compiler") == 1
+    assert capsys.readouterr().err.count(said) == 1
 
 
 def test_a_siren_prior_stays_eager():

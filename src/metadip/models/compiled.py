@@ -10,9 +10,10 @@ A compiled prior computes what the eager one computes, up to float rounding. Two
   per architecture and image size.
 
 Compiling takes minutes the first time; the result is kept on disk (:func:`cache_dir`), where every
-later process, such as the next evaluation job, loads it in seconds. Compiling needs a C++ compiler;
-without one (:func:`compiler`), or on a device other than the CPU, :func:`prepare` leaves the prior
-eager and says so, and the solvers record which forward ran.
+later process, such as the next evaluation job, loads it in seconds. Compiling needs a C++ compiler and
+this Python's headers; without them (:func:`compiler`, :func:`python_headers`), or on a device other
+than the CPU, :func:`prepare` leaves the prior eager and says so once, and the solvers record which
+forward ran.
 
 SIREN priors stay eager: their linear layers gain nothing from either lever.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +53,11 @@ def compiler() -> str | None:
     return None
 
 
+def python_headers() -> bool:
+    """Whether this Python's C headers (Python.h), which Inductor's kernels include, are installed."""
+    return (Path(sysconfig.get_path("include")) / "Python.h").is_file()
+
+
 def _say_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
@@ -67,6 +74,13 @@ def compilable(prior: nn.Module, device: torch.device) -> bool:
         return False
     if compiler() is None:
         _say_once("compiled steps: no C++ compiler (g++) found; the solvers run eager (apt-get install g++)")
+        return False
+    if not python_headers():
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        _say_once(
+            f"compiled steps: this Python's headers (Python.h) are missing; the solvers run eager "
+            f"(apt-get install python{version}-dev)"
+        )
         return False
     return True
 
