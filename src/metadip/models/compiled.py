@@ -66,7 +66,8 @@ def _say_once(message: str) -> None:
 
 def compilable(prior: nn.Module, device: torch.device) -> bool:
     """Whether :func:`prepare` would compile ``prior`` on ``device`` (a skip-net prior on the CPU,
-    with a C++ compiler at hand); says why not once per process when it is a skip net."""
+    with a C++ compiler and Python's headers at hand); says why not once per process when it is a
+    skip net."""
     if not hasattr(prior, "net_input"):
         return False
     if device.type != "cpu":
