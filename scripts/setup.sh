@@ -29,6 +29,11 @@ if [ ! -d /usr/share/backgrounds ] || ! ls /usr/share/backgrounds/*_by_*.jpg >/d
     echo "setup: warning: /usr/share/backgrounds is missing; run 'sudo apt-get install lomiri-wallpapers-16.04' for the default 'wallpapers' dataset" >&2
   fi
 fi
+stamp=.venv/.installed
+want="$(cat pyproject.toml envs/constraints.txt | sha256sum | cut -c1-16) extras=${extras}"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
 # A C++ compiler and this Python's headers, for the compiled solver steps (evaluate.compile); optional:
 # without them the solvers run eager.
 pyh=$("$py" -c 'import sysconfig, os; print(int(os.path.isfile(os.path.join(sysconfig.get_path("include"), "Python.h"))))')
@@ -41,11 +46,6 @@ if ! command -v g++ >/dev/null || [ "$pyh" = 0 ]; then
   else
     echo "setup: warning: g++ or Python's headers are missing; run 'sudo apt-get install g++ $pydev' for the compiled solver steps (they run eager without)" >&2
   fi
-fi
-stamp=.venv/.installed
-want="$(cat pyproject.toml envs/constraints.txt | sha256sum | cut -c1-16) extras=${extras}"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
 fi
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"

@@ -16,7 +16,7 @@ from metadip.models.networks import DIPConfig, DIPPrior, SirenConfig, SirenPrior
 from metadip.physics.tasks import TaskSpec
 from metadip.solvers.dip import DIPSettings, fit_dip
 
-pytestmark = pytest.mark.skipif(
+needs_compiler = pytest.mark.skipif(
     compiler() is None or not python_headers(), reason="compiling needs a C++ compiler (g++) and Python's headers"
 )
 
@@ -47,6 +47,7 @@ def photos() -> torch.Tensor:
     return torch.stack([bundled_image(name, SIZE) for name in BUNDLED])
 
 
+@needs_compiler
 def test_a_compiled_step_computes_the_eager_step():
     x = bundled_image("astronaut", SIZE)
     op = TaskSpec.from_setting(FAMILIES["cs"]).operator(tuple(x.shape), 0)
@@ -66,6 +67,7 @@ def test_a_compiled_step_computes_the_eager_step():
         torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-6)
 
 
+@needs_compiler
 @pytest.mark.parametrize("family", FAMILIES)
 def test_compiled_and_eager_runs_agree_within_a_hundredth_of_a_db(family, photos):
     """Every row of 10 MetaDIP inner steps and of 10 DIP steps (its EMA estimate, and its last
@@ -100,6 +102,7 @@ def test_compiled_and_eager_runs_agree_within_a_hundredth_of_a_db(family, photos
     assert worst <= 0.01, f"{family}: compiled and eager rows differ by up to {worst:.4f} dB"
 
 
+@needs_compiler
 def test_a_compiled_run_returns_contiguous_images_like_an_eager_one():
     x = bundled_image("coffee", SIZE)
     op = TaskSpec.from_setting(FAMILIES["denoising"]).operator(tuple(x.shape), 0)

@@ -46,11 +46,9 @@ def cache_dir() -> Path:
 
 
 def compiler() -> str | None:
-    """The C++ compiler Inductor would call (``$CXX``, else g++, else c++), None when there is none."""
-    for name in (os.environ.get("CXX"), "g++", "c++"):
-        if name and shutil.which(name):
-            return name
-    return None
+    """The C++ compiler Inductor calls (``$CXX``, else g++) when it is installed, else None."""
+    name = os.environ.get("CXX") or "g++"
+    return name if shutil.which(name) else None
 
 
 def python_headers() -> bool:

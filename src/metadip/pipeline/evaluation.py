@@ -251,7 +251,7 @@ def _meta_runner(method: MetaMethod, ctx: RunContext) -> MethodRunner:
         model.prior.load_state_dict(fresh.prior.state_dict())
         provenance["random_init_seed"] = architecture(model)["seed"]
     batch, reference, compile_ = ctx.settings.batch, method.speed_reference, ctx.settings.compile
-    compiled = "meta" in compile_
+    compiled = "meta" in compile_ and batch == 1  # a vmapped batch runs eager: every group alike
 
     def solve_group(op, ys, xs):
         results = solve_batch(

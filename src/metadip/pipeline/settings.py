@@ -16,7 +16,7 @@ from metadip.core.errors import InputError
 from metadip.models.build import architecture_from_config
 from metadip.pipeline.config import ConfigError
 from metadip.pipeline.plan import applies, report_steps
-from metadip.pipeline.steps import Steps
+from metadip.pipeline.steps import COMPILED_KINDS, Steps
 from metadip.solvers.dip import DIPSettings
 
 
@@ -87,7 +87,7 @@ class ShardSettings:
     method: Method
     roles: Mapping[str, str]  # dataset -> role ("faces" / "natural")
     batch: int  # images per vmapped meta solve
-    compile: frozenset[str]  # the solver kinds ("dip", "meta") that take compiled steps (metadip.models.compiled)
+    compile: frozenset[str]  # the solver kinds ("dip", "meta") that take compiled steps (dip and meta methods only)
     config_hash: str  # of every config value the rows depend on
 
 
@@ -157,7 +157,7 @@ def shard_settings(config: Mapping[str, Any], task_name: str, method_name: str, 
         method=method,
         roles={dataset: role for role, dataset in ev["roles"].items()},
         batch=ev["batch"],
-        compile=frozenset(ev["compile"]),
+        compile=frozenset(ev["compile"]) if ev["methods"][method_name]["kind"] in COMPILED_KINDS else frozenset(),
         config_hash=shard_config_hash(config, task_name, dataset, method_name),
     )
 

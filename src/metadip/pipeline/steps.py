@@ -30,6 +30,8 @@ from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key
 NETWORK_KEYS = ("arch", "network", "inner")
 #: the DRUNet / meta-training data: the datasets named by meta.train_dataset
 TRAIN_DATASET = "meta.train_dataset"
+#: the method kinds whose steps evaluate.compile can compile; the others never read it
+COMPILED_KINDS = ("dip", "meta")
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def _evaluate(config: Mapping[str, Any], task: str, dataset: str, method: str) -
         f"evaluate.tasks.{task}",
         f"evaluate.methods.{method}",
         *_borrowed_keys(config, method),
-        *(f"evaluate.{k}" for k in ("images", "min_photos", "shards", "split", "roles", "batch", "compile")),
+        *(f"evaluate.{k}" for k in ("images", "min_photos", "shards", "split", "roles", "batch")),
+        *(["evaluate.compile"] if m["kind"] in COMPILED_KINDS else []),
         "meta.image_size",
         "seed",
     )
