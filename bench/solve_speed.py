@@ -32,6 +32,7 @@ from timing import default_metadip
 
 from metadip.meta.inner_loop import build_model, solve
 from metadip.models.compiled import cache_dir
+from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.config import load_config
 from metadip.solvers.dip import DIPSettings, fit_dip
@@ -56,12 +57,17 @@ def first_of_each_kind(tasks: dict) -> dict[str, dict]:
     return chosen
 
 
+def problem(task: dict, x: torch.Tensor) -> tuple[Operator, torch.Tensor]:
+    """The setting's operator for images shaped like ``x`` and one measurement of ``x``."""
+    op = TaskSpec.from_setting(task).operator(tuple(x.shape), 0)
+    return op, op.measure(x.unsqueeze(0), torch.Generator().manual_seed(1))[0]
+
+
 def compare(
     task: dict, arch: dict, inner: dict, x: torch.Tensor, rounds: int, short: int, long: int
 ) -> tuple[float, float, float]:
     """Median seconds per MetaDIP inner step, per DIP step and median of their per-round ratios."""
-    op = TaskSpec.from_setting(task).operator(tuple(x.shape), 0)
-    y = op.measure(x.unsqueeze(0), torch.Generator().manual_seed(1))[0]
+    op, y = problem(task, x)
     model = build_model(arch, inner)
 
     def meta(n: int) -> None:
@@ -84,8 +90,7 @@ def compare_compiled(
 ) -> dict[str, tuple[float, float, float]]:
     """Per solver ("MetaDIP", "DIP"): median seconds per eager step, per compiled step and median of
     the per-round ratios eager / compiled."""
-    op = TaskSpec.from_setting(task).operator(tuple(x.shape), 0)
-    y = op.measure(x.unsqueeze(0), torch.Generator().manual_seed(1))[0]
+    op, y = problem(task, x)
     model = build_model(arch, inner)
 
     def meta(compiled: bool) -> Callable[[int], None]:
@@ -115,8 +120,7 @@ def first_compile(arch: dict, inner: dict, x: torch.Tensor, task: dict) -> tuple
     """Seconds of the process's first compiled step (compile or cache load) and whether the
     on-disk cache held entries before it."""
     warm = cache_dir().is_dir() and any(cache_dir().iterdir())
-    op = TaskSpec.from_setting(task).operator(tuple(x.shape), 0)
-    y = op.measure(x.unsqueeze(0), torch.Generator().manual_seed(1))[0]
+    op, y = problem(task, x)
     t = time.perf_counter()
     result = solve(build_model(arch, inner), op, y, 1, device="cpu", show_progress=False, compiled=True)
     if not result.compiled:

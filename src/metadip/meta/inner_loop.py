@@ -149,10 +149,15 @@ class MetaModel(nn.Module):
 
 def _inner_loss(model: MetaModel, op: Operator, params: Params, buffers: Params, y: Tensor) -> tuple[Tensor, Tensor]:
     out = functional_call(model.prior, (params, buffers), ())[0]
+    return _output_loss(model, op, out, y), out
+
+
+def _output_loss(model: MetaModel, op: Operator, out: Tensor, y: Tensor) -> Tensor:
+    """The inner loss of one output ``(C, H, W)``: data loss (+ ``tv_weight`` · TV)."""
     loss = op.data_loss(out, y)
     if model.inner.tv_weight:
         loss = loss + model.inner.tv_weight * total_variation(out)
-    return loss, out
+    return loss
 
 
 ADAM_EPS = 1e-8
@@ -501,10 +506,7 @@ def _compiled_params(
     def forward() -> tuple[Tensor, Tensor]:
         # without gradients (the final output) the eager forward: no second graph to compile
         out = (net if torch.is_grad_enabled() else work)(None)[0]
-        loss = op.data_loss(out, y)
-        if model.inner.tv_weight:
-            loss = loss + model.inner.tv_weight * total_variation(out)
-        return loss.unsqueeze(0), out.unsqueeze(0)
+        return _output_loss(model, op, out, y).unsqueeze(0), out.unsqueeze(0)
 
     return params, forward, compiled
 
