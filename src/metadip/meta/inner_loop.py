@@ -301,9 +301,18 @@ def task_loss(
     return (reconstruct(model, theta) - x).pow(2).mean()
 
 
-def batched_task_loss(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, steps: int, first_order: bool) -> Tensor:
+def batched_task_loss(
+    model: MetaModel,
+    op: Operator,
+    ys: Tensor,
+    xs: Tensor,
+    steps: int,
+    first_order: bool,
+    params: Params | None = None,
+) -> Tensor:
     """Mean outer loss of B tasks sharing one operator, each adapted independently (vmap over
-    tasks: every task has its own parameter copy and its own BatchNorm statistics).
+    tasks: every task has its own parameter copy and its own BatchNorm statistics) from θ₀ (the
+    model's parameters unless ``params`` is given).
 
     First order only: with torch 2.13 the second-order meta-gradient of a vmapped inner loop
     deviated from finite differences by ~0.2% (the looped one matches to 1e-7), so second-order
@@ -311,7 +320,7 @@ def batched_task_loss(model: MetaModel, op: Operator, ys: Tensor, xs: Tensor, st
     """
     if not first_order:
         raise ValueError("vmapped task batching is first-order only; use task_batching: loop for second-order MAML")
-    params, _ = model.prior_state()
+    params = model.prior_state()[0] if params is None else params
     log_lr = model.log_lr
 
     def one(y: Tensor, x: Tensor) -> Tensor:

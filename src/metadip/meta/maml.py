@@ -5,6 +5,8 @@ Each outer step samples a meta-batch of B clean training images and one measurem
 the images, adapts an independent copy of θ₀ to each task with K inner steps
 (:mod:`metadip.meta.inner_loop`; the inner loss never sees the clean image), and moves θ₀ and the step
 sizes α with Adam along the gradient of the mean outer loss ‖f_{θ_K}(z) − x‖² / numel.
+``freeze_init`` keeps θ₀ at the network's seeded init and trains the step sizes alone (the control
+with its own learned inner loop); θ₀'s meta-gradient is then never computed.
 
 Everything random in outer step t is drawn from generators seeded by (seed, t), so a run that
 is killed and resumed from its last checkpoint retraces the uninterrupted run exactly.
@@ -78,6 +80,7 @@ class OuterSettings:
     task_batching: str = "loop"  # "loop": one task after another; "vmap": all tasks of a batch in one vmapped call
     grad_clip: float | None = None  # max global gradient norm (None: no clipping)
     lr_schedule: str = "constant"  # both outer rates over the steps: constant, or cosine (half cosine to 1/100)
+    freeze_init: bool = False  # θ₀ stays at its seeded init; only the learned step sizes train
     checkpoint_every: int = 50
     val_every: int = 50
     val_images: int = 8
@@ -113,11 +116,11 @@ class OuterSettings:
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings; ``lr_schedule`` only when not constant, so that records and hashes written
-        before the choice existed stay valid."""
+        """The settings; ``lr_schedule`` only when not constant and ``freeze_init`` only when on, so that
+        records and hashes written before those choices existed stay valid."""
         d = asdict(self)
         d["tasks"] = [asdict(t) for t in self.tasks]
-        return without_later_defaults(d, {"lr_schedule": "constant"})
+        return without_later_defaults(d, {"lr_schedule": "constant", "freeze_init": False})
 
     def lr_factor(self, step: int) -> float:
         """The factor on both outer learning rates at outer step ``step`` (1-based): 1 throughout for
@@ -134,7 +137,19 @@ def model_for_method(method: Mapping[str, Any], image_shape: tuple[int, int, int
     InnerSettings(**method["inner"])  # validates
     outer = OuterSettings.from_dict(method["outer"])
     arch = architecture_from_config(method["network"], method["arch"], tuple(image_shape))
-    return build_model(arch, method["inner"]), outer
+    model = build_model(arch, method["inner"])
+    check_trainable(model, outer)
+    return model, outer
+
+
+def check_trainable(model: MetaModel, settings: OuterSettings) -> None:
+    """Refuse (InputError) outer settings that leave ``model`` nothing to learn: a frozen θ₀ without
+    learned step sizes."""
+    if settings.freeze_init and not model.inner.learn_lr:
+        raise InputError(
+            "outer.freeze_init: true needs inner.learn_lr: true (with θ₀ frozen only the learned step sizes "
+            "train); set inner.learn_lr: true or drop outer.freeze_init"
+        )
 
 
 def sample_task(settings: OuterSettings, images: Tensor, seed: int, step: int) -> tuple[Operator, Tensor, Tensor]:
@@ -250,6 +265,7 @@ def meta_train(
     start, one before the validation of θ₀, one per validation, and (without a progress bar on a
     terminal) the step, elapsed time and time left at most every ``LOG_EVERY_S`` seconds.  Returns the model.
     """
+    check_trainable(model, settings)
     ranks = ranks or current_ranks()
     device = (
         torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -306,9 +322,10 @@ def describe_run(model: MetaModel, settings: OuterSettings, device: torch.device
     order = "first" if settings.first_order else "second"
     tasks = ", ".join(_task_text(t) for t in settings.tasks)
     where = str(device) if ranks.size == 1 else f"{ranks.size} ranks ({device} here)"
+    frozen = ", θ₀ frozen: step sizes only" if settings.freeze_init else ""
     return (
         f"meta-training a {prior} prior ({weights:,} weights; {inner.steps} {inner.update} inner steps, {order}-order "
-        f"MAML) for {settings.steps} outer steps of {settings.meta_batch} tasks from {tasks} on {where}"
+        f"MAML{frozen}) for {settings.steps} outer steps of {settings.meta_batch} tasks from {tasks} on {where}"
     )
 
 
@@ -343,17 +360,16 @@ def _run_identity(
 
 
 def _outer_optimiser(model: MetaModel, settings: OuterSettings) -> torch.optim.Adam:
-    """Adam on θ₀ at ``lr`` and on the learned step sizes at ``lr_step_sizes`` (default ``lr``)."""
-    return torch.optim.Adam(
-        [
-            {"params": [p for n, p in model.named_parameters() if not _is_step_size(n)]},
-            {
-                "params": [p for n, p in model.named_parameters() if _is_step_size(n)],
-                "lr": settings.lr_step_sizes or settings.lr,
-            },
-        ],
-        lr=settings.lr,
-    )
+    """Adam on θ₀ at ``lr`` (not with ``freeze_init``) and on the learned step sizes at ``lr_step_sizes``
+    (default ``lr``)."""
+    step_sizes = {
+        "params": [p for n, p in model.named_parameters() if _is_step_size(n)],
+        "lr": settings.lr_step_sizes or settings.lr,
+    }
+    if settings.freeze_init:
+        return torch.optim.Adam([step_sizes], lr=settings.lr)
+    init = {"params": [p for n, p in model.named_parameters() if not _is_step_size(n)]}
+    return torch.optim.Adam([init, step_sizes], lr=settings.lr)
 
 
 def _resume(
@@ -388,25 +404,28 @@ def _outer_step(
     opt.zero_grad(set_to_none=True)
     mine = ranks.share(settings.meta_batch)
     ys, xs = ys[mine.start : mine.stop].to(device), xs[mine.start : mine.stop]
+    # a frozen θ₀ enters detached: the backward pass stops at it
+    theta0 = {n: p.detach() for n, p in model.prior.named_parameters()} if settings.freeze_init else None
     loss_value = 0.0
     if settings.task_batching == "vmap" and len(mine):
-        loss = batched_task_loss(model, op, ys, xs, model.inner.steps, settings.first_order)
+        loss = batched_task_loss(model, op, ys, xs, model.inner.steps, settings.first_order, theta0)
         loss = loss * (len(mine) / settings.meta_batch)
         loss.backward()
         loss_value = float(loss.detach())
     elif settings.task_batching == "loop":
         for y, x in zip(ys, xs, strict=True):
-            loss = task_loss(model, op, y, x, model.inner.steps, settings.first_order) / settings.meta_batch
+            loss = task_loss(model, op, y, x, model.inner.steps, settings.first_order, theta0) / settings.meta_batch
             loss.backward()
             loss_value += float(loss.detach())
-    ranks.sum_gradients([p for p in model.parameters() if p.requires_grad])
+    trained = [p for n, p in model.named_parameters() if _is_step_size(n) or not settings.freeze_init]
+    ranks.sum_gradients(trained)
     loss_value = ranks.sum_value(loss_value, device)
     if not np.isfinite(loss_value):
         raise FloatingPointError(
             f"meta-training loss became {loss_value} at outer step {step}; lower meta.outer.lr or inner.lr_init"
         )
     if settings.grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trained, settings.grad_clip)
     for group, base in zip(opt.param_groups, base_lrs, strict=True):
         group["lr"] = base * settings.lr_factor(step)  # a function of the step: resumes as it ran
     opt.step()
