@@ -1,14 +1,20 @@
-"""Confidence intervals that respect where the images come from: a cluster bootstrap over photographs.
+"""Confidence intervals that respect where the images come from: a cluster-robust t interval over photographs.
 
-Crops of one source photograph share content, exposure and camera, so they are not independent;
-a bootstrap that resamples single images understates the uncertainty of a mean over them. Here
-whole photographs (clusters, ``(dataset, source_file)`` of a result row) are resampled with
-replacement, ``RESAMPLES`` times from a fixed seed (same input → same bytes), and the 95% interval
-is the percentile interval of the resampled means. With fewer than two photographs there is
-nothing to resample: the interval is None, and a claim on it is inconclusive.
+Crops of one source photograph share content, exposure and camera, so they are not independent; an
+interval that treats single images as independent understates the uncertainty of a mean over them.
+The estimate is the mean over the N images; its standard error is the cluster-robust one over the G
+photographs (clusters, ``(dataset, source_file)`` of a result row),
+
+    SE² = G/(G−1) · Σ_g (Σ_{i∈g} (v_i − v̄))² / N²,
+
+and the 95% interval is v̄ ± t_{G−1, 0.975} · SE (Student's t with G−1 degrees of freedom). With equal
+numbers of images per photograph it is the t interval on the per-photograph means. It is a closed form
+(same input, same bytes, no draws); its coverage on simulated data with the spread of this project's
+runs is in ``tests/reporting/test_stats.py`` and ``bench/interval_coverage.py``. With fewer than two
+photographs there is no interval (None), and a claim on it is inconclusive.
 
 Paired differences join two methods' rows on ``(task, dataset, image_index)`` — the same image,
-noise draw and operator — and bootstrap the per-image differences. Numpy only.
+noise draw and operator — and take the interval of the per-image differences. Numpy only.
 """
 
 from __future__ import annotations
@@ -22,16 +28,15 @@ import numpy as np
 
 from metadip.core.errors import InputError, ResultError
 
-RESAMPLES = 2000
-SEED = 0
 LEVEL = 0.95
+INFERENCE = "cluster-robust t interval over source photographs (G−1 df)"
 
 Key = tuple[str, str, int]  # (task, dataset, image_index)
 
 
 @dataclass(frozen=True)
 class Summary:
-    """A mean over images with its 95% cluster-bootstrap interval (None with fewer than 2 photos)."""
+    """A mean over images with its 95% interval over photographs (None with fewer than 2 photos)."""
 
     mean: float
     ci_low: float | None
@@ -58,49 +63,54 @@ def photo_of(row: dict[str, Any]) -> tuple[str, str | None]:
     return row["dataset"], row.get("source_file")
 
 
-def _codes(clusters: Sequence[Hashable]) -> tuple[np.ndarray, int]:
-    """Cluster ids → codes 0..C-1 in a fixed (sorted) order, so the draws do not depend on row order."""
-    index = {c: i for i, c in enumerate(sorted(set(clusters), key=repr))}
-    return np.array([index[c] for c in clusters], dtype=np.int64), len(index)
+def t_quantile(level: float, df: int) -> float:
+    """The two-sided critical value of Student's t with integer ``df`` ≥ 1: P(|T| ≤ t) = ``level``.
 
+    P(|T| ≤ t) has a closed form for integer df (Abramowitz & Stegun 26.7.3–4) in θ = atan(t/√df),
+    increasing in θ ∈ (0, π/2); θ is found by bisection to double precision."""
+    if df < 1 or not 0.0 < level < 1.0:
+        raise ValueError(f"t_quantile: need df >= 1 and 0 < level < 1, got df={df}, level={level}")
 
-def bootstrap_means(
-    values: np.ndarray | Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED
-) -> np.ndarray:
-    """Means of ``values`` (N,) or (N, K) over ``resamples`` cluster resamples: (B,) or (B, K).
+    def coverage(theta: float) -> float:
+        c2, term, total = math.cos(theta) ** 2, 1.0, 1.0
+        if df % 2 == 0:
+            for k in range(1, df // 2):
+                term *= c2 * (2 * k - 1) / (2 * k)
+                total += term
+            return math.sin(theta) * total
+        for k in range(1, (df - 1) // 2):
+            term *= c2 * (2 * k) / (2 * k + 1)
+            total += term
+        return 2 / math.pi * (theta + (math.sin(theta) * math.cos(theta) * total if df > 1 else 0.0))
 
-    One draw of B × C cluster indices is shared by all K columns (a matrix product), so a whole
-    convergence trace costs one bootstrap. A resample's mean is over all images of its clusters.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    if len(v) != len(clusters) or len(v) == 0:
-        raise ValueError(f"bootstrap: {len(v)} values, {len(clusters)} cluster ids (need as many, at least one)")
-    codes, c = _codes(clusters)
-    flat = v.reshape(len(v), -1)
-    sums = np.zeros((c, flat.shape[1]))
-    np.add.at(sums, codes, flat)
-    counts = np.bincount(codes, minlength=c).astype(np.float64)
-    draws = np.random.default_rng(seed).integers(0, c, size=(resamples, c))
-    weights = np.zeros((resamples, c))
-    np.add.at(weights, (np.arange(resamples)[:, None], draws), 1.0)
-    means = (weights @ sums) / (weights @ counts)[:, None]
-    return means.reshape(resamples, *v.shape[1:])
+    low, high = 0.0, math.pi / 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        if mid in (low, high):
+            break
+        low, high = (mid, high) if coverage(mid) < level else (low, mid)
+    return math.sqrt(df) * math.tan((low + high) / 2)
 
 
 def interval(
-    values: np.ndarray | Sequence[float],
-    clusters: Sequence[Hashable],
-    level: float = LEVEL,
-    resamples: int = RESAMPLES,
-    seed: int = SEED,
+    values: np.ndarray | Sequence[float], clusters: Sequence[Hashable], level: float = LEVEL
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Percentile ``level`` interval of the mean of ``values`` (N,) or (N, K): (low, high), each of
-    shape () or (K,); None with fewer than two clusters."""
-    if len(set(clusters)) < 2:
+    """Cluster-robust t ``level`` interval (module doc) of the mean of ``values`` (N,) or (N, K), each
+    column on its own with the same ``clusters`` (N,): (low, high), each of shape () or (K,); None with
+    fewer than two clusters."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) != len(clusters) or len(v) == 0:
+        raise ValueError(f"interval: {len(v)} values, {len(clusters)} cluster ids (need as many, at least one)")
+    index = {c: i for i, c in enumerate(sorted(set(clusters), key=repr))}
+    g = len(index)
+    if g < 2:
         return None
-    boot = bootstrap_means(values, clusters, resamples, seed)
-    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return low, high
+    mean = v.mean(axis=0)
+    totals = np.zeros((g, *v.shape[1:]))
+    np.add.at(totals, np.array([index[c] for c in clusters]), v - mean)
+    se = np.sqrt(g / (g - 1) * np.sum(totals**2, axis=0)) / len(v)
+    half = t_quantile(level, g - 1) * se
+    return mean - half, mean + half
 
 
 def interval_text(low: float | None, high: float | None) -> str:
@@ -108,14 +118,12 @@ def interval_text(low: float | None, high: float | None) -> str:
     return "" if low is None or high is None else f" [{low:+.2f}, {high:+.2f}]"
 
 
-def summarize(
-    values: Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED
-) -> Summary:
-    """Mean of ``values`` (one per image) with its cluster-bootstrap 95% interval."""
+def summarize(values: Sequence[float], clusters: Sequence[Hashable]) -> Summary:
+    """Mean of ``values`` (one per image) with its 95% interval over ``clusters`` (:func:`interval`)."""
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or len(v) == 0:
         raise ValueError(f"summarize: need a non-empty 1-D array of values, got shape {v.shape}")
-    ci = interval(v, clusters, resamples=resamples, seed=seed)
+    ci = interval(v, clusters)
     return Summary(
         float(v.mean()),
         None if ci is None else float(ci[0]),
@@ -125,10 +133,8 @@ def summarize(
     )
 
 
-def geometric_summary(
-    ratios: Sequence[float], clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = SEED
-) -> Summary:
-    """Geometric mean of positive ``ratios`` with its interval: the bootstrap of the mean log ratio,
+def geometric_summary(ratios: Sequence[float], clusters: Sequence[Hashable]) -> Summary:
+    """Geometric mean of positive ``ratios`` with its interval: the interval of the mean log ratio,
     exponentiated."""
     r = np.asarray(ratios, dtype=np.float64)
     if not np.all(np.isfinite(r) & (r > 0)):
@@ -136,7 +142,7 @@ def geometric_summary(
             "a speed ratio is zero, negative or not finite (a time of 0 s or below in the rows); "
             "delete the shards of the timed methods and rerun the workflow"
         )
-    s = summarize(np.log(r), clusters, resamples, seed)
+    s = summarize(np.log(r), clusters)
     return Summary(
         math.exp(s.mean),
         None if s.ci_low is None else math.exp(s.ci_low),
@@ -208,13 +214,7 @@ def photo_differences(
     return sorted(out, key=lambda r: (r["mean"], r["photo"]))
 
 
-def paired_difference(
-    a: dict[Key, Observation],
-    b: dict[Key, Observation],
-    resamples: int = RESAMPLES,
-    seed: int = SEED,
-    what: str = "paired rows",
-) -> Summary:
-    """Mean per-image difference ``a − b`` over the images of both, with its cluster-bootstrap interval."""
+def paired_difference(a: dict[Key, Observation], b: dict[Key, Observation], what: str = "paired rows") -> Summary:
+    """Mean per-image difference ``a − b`` over the images of both, with its interval over photographs."""
     keys = join(a, b, what)
-    return summarize([a[k].value - b[k].value for k in keys], [a[k].photo for k in keys], resamples, seed)
+    return summarize([a[k].value - b[k].value for k in keys], [a[k].photo for k in keys])
