@@ -50,3 +50,29 @@ rule tune_pnp:
     shell:
         "{params.py:q} {params.stages:q}/tune_pnp.py --config {params.config:q} --config-sha {params.config_sha} --data {input.data:q} --task {wildcards.task} "
         "--denoiser {wildcards.denoiser} {params.weights} --out {output:q} > {log:q} 2>&1"
+
+
+rule dip_stop:
+    """A dip method on validation crops of one (task setting, class): the step its rows are also read at."""
+    input:
+        data=lambda wc: dataset_dir(stop_dataset(CFG, wc.method, wc.dataset)),
+        stamp=stamp("dip_stop"),
+    output:
+        f"{RES}/dip_stop/{{task}}/{{dataset}}/{{method}}.json",
+    params:
+        **STAGE,
+        config_hash=step_hash("dip_stop"),
+    log:
+        f"{LOGS}/dip_stop/{{task}}/{{dataset}}/{{method}}.log",
+    benchmark:
+        f"{BENCH}/dip_stop/{{task}}/{{dataset}}/{{method}}.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../envs/metadip.yaml"
+    shell:
+        "{params.py:q} {params.stages:q}/dip_stop.py --config {params.config:q} --config-sha {params.config_sha} --task {wildcards.task} "
+        "--dataset {wildcards.dataset} --method {wildcards.method} --data {input.data:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--meta-init", help="meta-init artifact (meta methods)")
     p.add_argument("--drunet", help="DRUNet artifact (DRUNet and PnP-ADMM + DRUNet)")
     p.add_argument("--pnp", help="tuned PnP-ADMM grid JSON from stages/tune_pnp.py (PnP methods)")
+    p.add_argument("--dip-stop", help="stop record JSON from stages/dip_stop.py (dip methods with stop_on_val)")
     p.add_argument("--out", required=True, help="output parquet file")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -51,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
             u.rule: steps.hash(u)
             for u in steps.step("evaluate", task=a.task, dataset=a.dataset, method=a.method).upstream
         }
-        inputs = {"curate": a.data, "meta_train": a.meta_init, "train_denoiser": a.drunet, "tune_pnp": a.pnp}
+        inputs = {
+            "curate": a.data,
+            "meta_train": a.meta_init,
+            "train_denoiser": a.drunet,
+            "tune_pnp": a.pnp,
+            "dip_stop": a.dip_stop,
+        }
         check_inputs(
             {k: v for k, v in inputs.items() if v}, upstream, "rerun snakemake, or pass the artifact this config makes"
         )
@@ -64,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             crop_size=config["curate"]["crop_size"],
         )
         indices = shard_indices(method_images(ev, a.method), ev["shards"], a.shard)
-        artifacts = {k: v for k, v in (("meta_init", a.meta_init), ("drunet", a.drunet), ("pnp", a.pnp)) if v}
+        given = (("meta_init", a.meta_init), ("drunet", a.drunet), ("pnp", a.pnp), ("dip_stop", a.dip_stop))
+        artifacts = {k: v for k, v in given if v}
         t = time.perf_counter()
         rows = evaluate_shard(
             settings,

@@ -20,6 +20,7 @@ STAGES = {
     "meta_train": ("meta_train", {"method": "--method"}),
     "train_denoiser": ("train_denoiser", {}),
     "tune_pnp": ("tune_pnp", {"task": "--task", "denoiser": "--denoiser"}),
+    "dip_stop": ("dip_stop", {"task": "--task", "dataset": "--dataset", "method": "--method"}),
     "evaluate": ("evaluate", {"task": "--task", "dataset": "--dataset", "method": "--method"}),
     "aggregate": ("aggregate", {}),
     "claims": ("claims", {}),

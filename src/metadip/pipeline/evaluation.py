@@ -36,7 +36,8 @@ from metadip.models.denoisers import DRUNetDenoiser, bm3d_denoise
 from metadip.physics.operators import Operator
 from metadip.physics.tasks import TaskSpec
 from metadip.pipeline.artifacts import ArtifactError, git_commit, load_denoiser, load_meta_init
-from metadip.pipeline.plan import TABLE_OF_KIND, dip_method_id
+from metadip.pipeline.dip_stop import read_stop
+from metadip.pipeline.plan import TABLE_OF_KIND, dip_method_id, stop_method_id
 from metadip.pipeline.records import METADATA_KEY
 from metadip.pipeline.settings import DenoiserMethod, DIPMethod, MetaMethod, PnPMethod, ShardSettings
 from metadip.solvers.denoise import run_denoiser
@@ -193,16 +194,21 @@ def _pnp_runner(method: PnPMethod, ctx: RunContext) -> MethodRunner:
 
 
 def _dip_runner(method: DIPMethod, ctx: RunContext) -> MethodRunner:
-    """Vanilla DIP from the network's own init, one outcome per step count of ``report_at``."""
+    """Vanilla DIP from the network's own init, one outcome per step count of ``report_at``; with
+    ``stop_on_val``, one more at the step chosen on validation crops (artifact ``dip_stop``)."""
     arch = method.architecture(ctx.image_shape)
     s = ctx.settings
+    stop = None
+    if method.stop_on_val:
+        stop = read_stop(ctx.need("dip_stop"), s.task_name, ctx.dataset, method.name, method.settings.steps)
+    keep_at = tuple(sorted({*method.report_at, *([stop] if stop else [])}))
 
-    def read_at(full: Reconstruction, k: int, jitter_seed: int) -> Outcome:
+    def read_at(full: Reconstruction, k: int, method_id: str, label: str, seeds: dict[str, Any]) -> Outcome:
         est, last = full.snapshots[k]
         result = Reconstruction(
             est, last, full.trace["seconds"][k - 1], _truncate(full.trace, k), compiled=full.compiled
         )
-        return Outcome(dip_method_id(method.name, k), f"{method.label} ({k})", k, result, {"jitter_seed": jitter_seed})
+        return Outcome(method_id, label, k, result, seeds)
 
     def one(op, y, x, index):
         g_seed = derived_seed(s.seed, _JITTER, name_key(s.task_name), name_key(ctx.dataset), index)
@@ -215,12 +221,19 @@ def _dip_runner(method: DIPMethod, ctx: RunContext) -> MethodRunner:
             x_true=x,
             device=ctx.device,
             show_progress=ctx.show_progress,
-            keep_at=method.report_at,
+            keep_at=keep_at,
             last_every=method.trace_last_every,
             last_dense=method.trace_last_dense,
             compiled="dip" in s.compile,
         )
-        return [read_at(full, k, g_seed) for k in method.report_at]
+        seeds = {"jitter_seed": g_seed}
+        outs = [
+            read_at(full, k, dip_method_id(method.name, k), f"{method.label} ({k})", seeds) for k in method.report_at
+        ]
+        if stop:
+            label = f"{method.label} (stopped on val)"
+            outs.append(read_at(full, stop, stop_method_id(method.name), label, {**seeds, "stop_step": stop}))
+        return outs
 
     def warm_up(op, y):
         prior = build_model(arch, method.inner).prior
@@ -308,7 +321,8 @@ def build_runner(
     include one-off start-up costs (CUDA context, kernel selection, first functional-transform calls).
 
     ``artifacts``: paths of what the method needs — ``meta_init`` (meta), ``drunet`` (DRUNet
-    denoiser or PnP-ADMM + DRUNet), ``pnp`` (the tuned grid JSON of PnP-ADMM).
+    denoiser or PnP-ADMM + DRUNet), ``pnp`` (the tuned grid JSON of PnP-ADMM), ``dip_stop`` (the
+    stop record of ``stages/dip_stop.py``, a dip method with ``stop_on_val``).
     """
     make = RUNNERS.get(type(settings.method))
     if make is None:

@@ -9,7 +9,7 @@ method's speed reference, PnP's phase-retrieval steps) and the batch size — so
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from metadip.core.errors import InputError
@@ -54,6 +54,7 @@ class DIPMethod:
     inner: Mapping[str, Any]  # network_of's inner-loop settings (the model builder takes them)
     trace_last_every: int
     trace_last_dense: int
+    stop_on_val: Mapping[str, Any] | None = None  # images, min_photos, datasets: a row stopped on validation crops
 
     def architecture(self, image_shape: tuple[int, int, int]) -> dict[str, Any]:
         """The random init's architecture description for images of ``image_shape``."""
@@ -91,17 +92,44 @@ class ShardSettings:
     config_hash: str  # of every config value the rows depend on
 
 
-def _dip_method(config: Mapping[str, Any], name: str) -> DIPMethod:
+@dataclass(frozen=True)
+class DIPSolver:
+    """What a run of a dip method computes with: its optimiser settings and its random init's network."""
+
+    settings: DIPSettings
+    network: Mapping[str, Any]  # network_of's network with the method's own keys merged over it
+    arch: str
+    inner: Mapping[str, Any]
+
+    def architecture(self, image_shape: tuple[int, int, int]) -> dict[str, Any]:
+        """The random init's architecture description for images of ``image_shape``."""
+        return architecture_from_config(dict(self.network), self.arch, image_shape)
+
+
+def dip_solver(config: Mapping[str, Any], name: str) -> DIPSolver:
+    """The solver of dip method ``name``, read from its network_of, network, steps, lr, jitter_std
+    and ema only (not its label, readings or images)."""
     m = config["evaluate"]["methods"][name]
     source = config["meta"]["methods"][m["network_of"]]
-    return DIPMethod(
-        name=name,
-        label=m["label"],
+    return DIPSolver(
         settings=DIPSettings(steps=m["steps"], lr=m["lr"], jitter_std=m["jitter_std"], ema=m["ema"]),
-        report_at=tuple(report_steps(m)),
         network={**source["network"], **m.get("network", {})},
         arch=source["arch"],
         inner=source["inner"],
+    )
+
+
+def _dip_method(config: Mapping[str, Any], name: str) -> DIPMethod:
+    m = config["evaluate"]["methods"][name]
+    solver = dip_solver(config, name)
+    return DIPMethod(
+        name=name,
+        label=m["label"],
+        settings=solver.settings,
+        report_at=tuple(report_steps(m)),
+        network=solver.network,
+        arch=solver.arch,
+        inner=solver.inner,
         trace_last_every=m["trace_last_every"],
         trace_last_dense=m["trace_last_dense"],
     )
@@ -120,8 +148,8 @@ def method_settings(config: Mapping[str, Any], name: str) -> Method:
         pnp = config["baselines"]["pnp"]
         profile = pnp["bm3d_profile"] if m["denoiser"] == "bm3d" else None
         return PnPMethod(name, m["label"], m["denoiser"], pnp["pr_steps"], profile)
-    if kind == "dip":
-        return _dip_method(config, name)
+    if kind == "dip":  # its stop_on_val here only: a speed reference's rows do not depend on it
+        return replace(_dip_method(config, name), stop_on_val=m.get("stop_on_val"))
     ref = m["speed_reference"]
     return MetaMethod(
         name=name,

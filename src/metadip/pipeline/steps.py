@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metadip.core.hashing import config_hash
-from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key
+from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key, stop_dataset, stop_jobs, stops_on_val
 
 #: keys of the network a vanilla DIP run borrows from a meta method (network_of): architecture,
 #: network and inner-loop settings (the model builder's), not the meta-training
@@ -32,6 +32,8 @@ NETWORK_KEYS = ("arch", "network", "inner")
 TRAIN_DATASET = "meta.train_dataset"
 #: the method kinds whose steps evaluate.compile can compile; the others never read it
 COMPILED_KINDS = ("dip", "meta")
+#: the keys of a dip method that its run on validation crops reads (not its label, readings or images)
+STOP_KEYS = ("kind", "network_of", "network", "steps", "lr", "jitter_std", "ema", "stop_on_val")
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,8 @@ def _borrowed_keys(config: Mapping[str, Any], method: str) -> list[str]:
         keys += ["baselines.pnp.bm3d_profile"] if m["denoiser"] == "bm3d" else []
     if m.get("speed_reference"):
         ref = m["speed_reference"]
-        # the reference's optimiser settings, not the images its own rows cover
-        keys += [f"evaluate.methods.{ref}.{k}" for k in {*ev[ref], "network"} if k != "images"]
+        # the reference's optimiser settings, not the images its own rows cover nor its stopped row
+        keys += [f"evaluate.methods.{ref}.{k}" for k in {*ev[ref], "network"} if k not in ("images", "stop_on_val")]
         keys += [f"meta.methods.{ev[ref]['network_of']}.{k}" for k in NETWORK_KEYS]
     return keys
 
@@ -128,6 +130,8 @@ def _evaluate(config: Mapping[str, Any], task: str, dataset: str, method: str) -
         upstream.append(_train_denoiser(config))
     if m["kind"] == "pnp":
         upstream.append(_tune_pnp(config, task, m["denoiser"]))
+    if stops_on_val(m):
+        upstream.append(_dip_stop(config, task, dataset, method))
     keys = (
         f"evaluate.tasks.{task}",
         f"evaluate.methods.{method}",
@@ -139,6 +143,20 @@ def _evaluate(config: Mapping[str, Any], task: str, dataset: str, method: str) -
     )
     wildcards = (("task", task), ("dataset", dataset), ("method", method))
     return Step("evaluate", wildcards, keys, tuple(upstream))
+
+
+def _dip_stop(config: Mapping[str, Any], task: str, dataset: str, method: str) -> Step:
+    m = config["evaluate"]["methods"][method]
+    keys = (
+        f"evaluate.tasks.{task}",
+        *(f"evaluate.methods.{method}.{k}" for k in STOP_KEYS),
+        *(f"meta.methods.{m['network_of']}.{k}" for k in NETWORK_KEYS),
+        *(f"evaluate.{k}" for k in ("roles", "compile")),
+        "meta.image_size",
+        "seed",
+    )
+    upstream = (_curate(config, stop_dataset(config, method, dataset)),)
+    return Step("dip_stop", (("task", task), ("dataset", dataset), ("method", method)), keys, upstream)
 
 
 def _evaluations(config: Mapping[str, Any], jobs: Iterable[Mapping[str, Any]]) -> tuple[Step, ...]:
@@ -217,6 +235,7 @@ DECLARATIONS: dict[str, Callable[..., Step]] = {
     "train_denoiser": _train_denoiser,
     "meta_train": _meta_train,
     "tune_pnp": _tune_pnp,
+    "dip_stop": _dip_stop,
     "evaluate": _evaluate,
     "aggregate": _aggregate,
     "claims": _claims,
@@ -316,6 +335,7 @@ def planned_steps(config: Mapping[str, Any]) -> dict[str, list[Step]]:
             *(_tune_pnp(config, t, d) for t in pnp_tasks for d in denoisers),
         ],
         "evaluate": [
+            *(_dip_stop(config, **job) for job in stop_jobs(config)),
             *_evaluations(config, evaluation_jobs(config)),
             _aggregate(config),
             *([_claims(config)] if config["claims"]["enabled"] else []),
