@@ -2,12 +2,19 @@
 # Create (or refresh) the project's virtual environment in .venv with pinned versions.
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh test     runtime + test tools
+#   scripts/setup.sh [test] confirm   also the photographs of config/confirm.yaml (as root; or set
+#                             METADIP_CONFIRM_DATA=1)
 # Needs Python 3.11 with venv. Re-running is cheap: nothing is reinstalled when pyproject.toml
 # and envs/constraints.txt are unchanged since the last successful install.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
-extras="${1:-}"
+confirm_data="${METADIP_CONFIRM_DATA:-0}"
+args=()
+for arg in "$@"; do
+  if [ "$arg" = confirm ]; then confirm_data=1; else args+=("$arg"); fi
+done
+extras="${args[0]:-}"
 py="${PYTHON:-python3.11}"
 command -v "$py" >/dev/null || py=python3
 "$py" -c 'import sys; assert sys.version_info >= (3, 11), "metadip needs Python >= 3.11"' \
@@ -27,6 +34,25 @@ if [ ! -d /usr/share/backgrounds ] || ! ls /usr/share/backgrounds/*_by_*.jpg >/d
     { apt-get install -y -qq lomiri-wallpapers-16.04 || { apt-get update -qq && apt-get install -y -qq lomiri-wallpapers-16.04; }; } >/dev/null
   else
     echo "setup: warning: /usr/share/backgrounds is missing; run 'sudo apt-get install lomiri-wallpapers-16.04' for the default 'wallpapers' dataset" >&2
+  fi
+fi
+# Opt-in: the photographs of the one-time confirmatory run (config/confirm.yaml, docs/datasets.md;
+# Debian packages, ~300 MB to fetch). Never lomiri-wallpapers-20.04: its *_by_*.jpg files would join
+# the default 'wallpapers' dataset.
+if [ "$confirm_data" = 1 ]; then
+  confirm_files="/usr/share/lxqt/wallpapers/flowers.png /usr/share/wallpapers/Path/contents/images/2560x1600.jpg
+    /usr/share/backgrounds/mate/nature/Storm.jpg /usr/share/doc/opencv-doc/examples/text/scenetext01.jpg"
+  confirm_pkgs="lxqt-themes plasma-workspace-wallpapers mate-backgrounds opencv-doc"
+  if ! ls $confirm_files >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "setup: installing Debian's $confirm_pkgs (photographs of config/confirm.yaml)" >&2
+      { apt-get install -y -qq --no-install-recommends $confirm_pkgs \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $confirm_pkgs; }; } >/dev/null
+      ls $confirm_files >/dev/null 2>&1 \
+        || echo "setup: warning: photographs of config/confirm.yaml still missing (does dpkg exclude /usr/share/doc here?)" >&2
+    else
+      echo "setup: warning: photographs of config/confirm.yaml are missing; run 'sudo apt-get install $confirm_pkgs'" >&2
+    fi
   fi
 fi
 stamp=.venv/.installed
