@@ -7,8 +7,8 @@ for correlated noise); "classic" is its conventional mode, the original white-no
 denoising at σ = 15 and 25, and PnP-ADMM on the structured CS and PR operators at m/n = 1/4
 (σ = 25; σ_d and ρ fixed per problem by ``--cs`` / ``--pr``, by default near the default run's tuned
 points on validation crops; ``--iterations``), each image solved with both profiles.
-Differences are classic − np, paired per image, with 95% cluster-bootstrap intervals over
-photographs; times are medians per BM3D call, measured interleaved in this process.
+Differences are classic − np, paired per image, with 95% intervals over photographs
+(cluster-robust t); times are medians per BM3D call, measured interleaved in this process.
 
 Run:  .venv/bin/python bench/bm3d_profiles.py [--images 4] [--config config/config.yaml]
 The last line is ``classic/np seconds per call: X; PSNR classic − np: worst mean Y dB``.

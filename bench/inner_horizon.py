@@ -13,7 +13,7 @@ split.  Printed per problem:
   and the steps where its crops peak;
 - with ``--dip-result`` (``results/ablation/<dip>/result.json`` of ``stages/ablate.py --dip``):
   DIP's PSNR on the same images at each step it reports, and the paired difference at the test
-  horizon with its 95% cluster-bootstrap interval over photographs;
+  horizon with its 95% interval over photographs (cluster-robust t);
 - the PSNR at the test horizon with every learned step size multiplied by each of ``--scales``
   (one step-size multiplier for all images cannot serve crops that peak early and late at once).
 

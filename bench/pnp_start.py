@@ -7,8 +7,8 @@ plus the minimum-norm correction that fits the measurements
 classes of the config, on the ``--images`` validation crops (interleaved across photographs, at the
 config's image size), m/n = 1/4 and 1/8, σ_d and ρ fixed (``--sigma-d``, ``--rho``; by default
 near the study's tuned CS points); PSNR of the start itself and after each of ``--iterations``
-ADMM iterations, and the paired difference (initial estimate − A†y) with its 95% cluster-bootstrap
-interval over photographs.
+ADMM iterations, and the paired difference (initial estimate − A†y) with its 95% interval over
+photographs (cluster-robust t).
 
 Run:  .venv/bin/python bench/pnp_start.py [--images 8] [--config config/config.yaml]
 The last line is ``iterations to reach the final PSNR within 0.1 dB (mean of N runs, every crop and ratio): A†y X,

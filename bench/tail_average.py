@@ -5,8 +5,8 @@ A meta-init (``--meta-init``: the stem of a saved meta-init) is run for the test
 meta-training collection and ``ablation.transfer.tasks`` on the other one: the crops, noise and
 operators of ``stages/ablate.py``; never the test split), once per window N of ``--windows``
 (``solve_batch(average_last=N)``; N = 1 is the paper's estimate, the last iterate). Printed: per
-problem the mean PSNR for each N and its paired change against N = 1 with a 95% cluster-bootstrap
-interval over photographs; then the window with the largest mean change over all problems. The
+problem the mean PSNR for each N and its paired change against N = 1 with a 95% interval over
+photographs (cluster-robust t); then the window with the largest mean change over all problems. The
 evaluation's averaged row (a separate row; the paper's row stays the last iterate) takes the window
 with the largest of these mean changes averaged over the meta-training seeds it was run on
 (docs/results.md).

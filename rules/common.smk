@@ -7,8 +7,9 @@ from pathlib import Path
 import yaml
 from snakemake.exceptions import WorkflowError
 
+from metadip.core.errors import InputError
 from metadip.pipeline.config import ConfigError, check_config_files, workflow_config
-from metadip.pipeline.plan import claim_jobs, evaluation_jobs, tables_of
+from metadip.pipeline.plan import claim_jobs, evaluation_jobs, stop_dataset, stop_jobs, stops_on_val, tables_of
 from metadip.pipeline.stage import config_snapshot, point_latest, write_snapshot
 from metadip.pipeline.records import read_step_hash
 from metadip.pipeline.steps import Steps
@@ -87,6 +88,7 @@ RECORDS = {
     "train_denoiser": lambda w: f"{RES}/denoisers/drunet.json",
     "meta_train": lambda w: f"{RES}/meta/{w['method']}/meta_init.json",
     "tune_pnp": lambda w: f"{RES}/pnp/{w['task']}_{w['denoiser']}.json",
+    "dip_stop": lambda w: stop_path(w),
     "evaluate": lambda w: shard_path(w),
     "aggregate": lambda w: f"{RES}/results.parquet",
     "claims": lambda w: f"{RES}/claims.json",
@@ -130,9 +132,20 @@ def shard_path(job):
     return f"{RES}/eval/{job['task']}/{job['dataset']}/{job['method']}/shard-{job['shard']}.parquet"
 
 
+def stop_path(job):
+    """The stop record of a dip method with stop_on_val on a (task, dataset) (rule dip_stop)."""
+    return f"{RES}/dip_stop/{job['task']}/{job['dataset']}/{job['method']}.json"
+
+
 CLAIMS_OUT = [f"{RES}/claims.json", f"{RES}/claims.md"] if CFG["claims"]["enabled"] else []
+PROTOCOL = os.path.join(workflow.basedir, "config", "protocol.yaml")  # the claims' protocol, versioned with the code
+LEDGER = os.path.join(workflow.basedir, "docs", "confirmatory-ledger.tsv")  # every confirmatory read (tracked)
 PNP_GRIDS = [f"{RES}/pnp/{t}_{d}.json" for t in PNP_TASKS for d in PNP_DENOISERS]
 PNP_TABLE = [f"{RES}/tables/pnp_tuning.md", f"{RES}/tables/pnp_tuning.csv"] if PNP_GRIDS else []
+try:  # the dataset whose val split chooses each stop step: a bad name stops the workflow in one line
+    DIP_STOPS = [stop_path(job) for job in stop_jobs(CFG) if stop_dataset(CFG, job["method"], job["dataset"])]
+except InputError as err:
+    raise WorkflowError(str(err)) from None
 
 
 def final_outputs():
@@ -150,12 +163,13 @@ BASELINE_OUTPUTS = ([DRUNET, f"{RES}/denoisers/drunet.json"] if USES_DRUNET else
 
 def intermediate_outputs():
     """Every file between the sources and the final outputs: the curated datasets, meta-inits,
-    DRUNet, PnP grids, evaluation shards, results.parquet (and the ablation variants when on).
+    DRUNet, PnP grids, DIP stop records, evaluation shards, results.parquet (and the ablation
+    variants when on).
     `all` requests them too because Snakemake (>= 7.7) rebuilds a missing file only when it is a
     target or a job downstream of it has to run anyway: without them a deleted shard or
     results.parquet is never rebuilt while the tables are up to date ("Nothing to be done")."""
     ablation = [f"{RES}/ablation/{v}/result.json" for v in AB["variants"]] if AB["enabled"] else []
-    return CURATED_DIRS + META_OUTPUTS + BASELINE_OUTPUTS + [shard_path(job) for job in EVAL_JOBS] + \
+    return CURATED_DIRS + META_OUTPUTS + BASELINE_OUTPUTS + DIP_STOPS + [shard_path(job) for job in EVAL_JOBS] + \
         [f"{RES}/results.parquet"] + ablation
 
 
@@ -168,11 +182,13 @@ def get_evaluation_inputs(wc):
         inputs["drunet"] = DRUNET
     if method["kind"] == "pnp":
         inputs["pnp"] = f"{RES}/pnp/{wc.task}_{method['denoiser']}.json"
+    if stops_on_val(method):
+        inputs["dip_stop"] = stop_path(dict(wc.items()))
     return inputs
 
 
 def get_artifact_args(wc, input):
-    flags = {"meta_init": "--meta-init", "drunet": "--drunet", "pnp": "--pnp"}
+    flags = {"meta_init": "--meta-init", "drunet": "--drunet", "pnp": "--pnp", "dip_stop": "--dip-stop"}
     return " ".join(f"{flag} {shlex.quote(input[key])}" for key, flag in flags.items() if key in input.keys())
 
 
@@ -183,6 +199,7 @@ def stamped_jobs():
     yield ("train_denoiser", {})
     yield from (("meta_train", {"method": m}) for m in CFG["meta"]["methods"])
     yield from (("tune_pnp", {"task": t, "denoiser": d}) for t in pnp_tasks for d in ("bm3d", "drunet"))
+    yield from (("dip_stop", job) for job in stop_jobs(CFG))
     yield from (("evaluate", job) for job in EVAL_JOBS)
     yield from (("aggregate", {}), ("claims", {}), ("render", {}), ("ablation_dip", {}))
     yield from (("ablate", {"variant": v}) for v in AB["variants"])

@@ -40,6 +40,7 @@ rule claims:
     metrics: per task setting and image class, the checks' verdict counts and the headline gap."""
     input:
         shards=[shard_path(job) for job in claim_jobs(CFG)],
+        protocol=PROTOCOL,
         stamp=stamp("claims"),
     output:
         json=f"{RES}/claims.json",
@@ -50,13 +51,14 @@ rule claims:
         config_hash=step_hash("claims"),
         prefix=lambda wc, output: os.path.splitext(output.json)[0],
         metrics=lambda wc, output: os.path.dirname(output.metrics[0]),
+        ledger=f"--ledger {shlex.quote(LEDGER)}" if CFG["claims"]["confirmatory"] else "",
     log:
         f"{LOGS}/claims.log",
     conda:
         "../envs/metadip.yaml"
     shell:
         "{params.py:q} {params.stages:q}/claims.py --config {params.config:q} --config-sha {params.config_sha} --shards {input.shards:q} --out {params.prefix:q} "
-        "--metrics {params.metrics:q} > {log:q} 2>&1"
+        "--metrics {params.metrics:q} --protocol {input.protocol:q} {params.ledger} > {log:q} 2>&1"
 
 
 rule pnp_table:

@@ -65,7 +65,7 @@ def _record(variant: str, text: str, meta: list[float], control: list[float], se
     }
 
 
-def test_ablation_rows_pair_images_and_resample_photographs():
+def test_ablation_rows_pair_images_with_intervals_over_photographs():
     results = [
         _record("reference", "", [30.0, 31.0, 29.0, 30.0], [29.0, 29.5, 28.0, 29.5]),
         _record("fixed_lr", "inner.learn_lr=false", [29.5, 30.0, 29.0, 29.5], [29.5, 30.0, 28.5, 29.5], 9),
@@ -74,15 +74,16 @@ def test_ablation_rows_pair_images_and_resample_photographs():
     ref, var = rows
     assert ref["n_images"] == 4 and ref["n_photos"] == 2
     assert ref["psnr_meta_db"] == 30.0 and ref["psnr_control_db"] == 29.0 and ref["psnr_init_db"] == 20.0
-    # init gain: paired per image (1.0, 1.5, 1.0, 0.5); photo means 1.25 and 0.75 bound the resamples
-    assert ref["init_gain_db"] == 1.0 and 0.75 <= ref["init_gain_ci_low"] < ref["init_gain_ci_high"] <= 1.25
+    # init gain: paired per image (1.0, 1.5, 1.0, 0.5), photos a, a, b, b: 1.0 ± t(1 df) · 0.25 = ± 3.18
+    assert ref["init_gain_db"] == 1.0
+    assert (ref["init_gain_ci_low"], ref["init_gain_ci_high"]) == pytest.approx((-2.1766, 4.1766), abs=1e-4)
     assert ref["delta_reference_db"] == 0.0
     assert var["delta_reference_db"] == -0.5 and var["init_gain_db"] == 0.125
-    assert -1.0 <= var["delta_reference_ci_low"] <= var["delta_reference_ci_high"] <= 0.0
+    assert (var["delta_reference_ci_low"], var["delta_reference_ci_high"]) == pytest.approx((-3.6766, 2.6766), abs=1e-4)
     md = to_markdown(rows, "reference")
     assert "| fixed_lr | inner.learn_lr=false | 29.50 (-0.50 [" in md
     assert "| reference | — | 30.00 | 10 |" in md
-    assert "| reference | +1.00 [+0.75, +1.25]; 29.00 (20.00) | +0.75 |" in md
+    assert "| reference | +1.00 [-2.18, +4.18]; 29.00 (20.00) | -2.18 |" in md
     dip = {"psnr_db": {"dip_50": {"den": [20.0] * 4}, "dip_1000": {"den": [30.5, 30.5, 29.5, 30.5]}}}
     ref_dip, var_dip = table_rows(results, "reference", dip)
     # the longest reading (1000), paired per image: (-0.5, 0.5, -0.5, -0.5) and (-1.0, -0.5, -0.5, -1.0)

@@ -28,7 +28,7 @@ from metadip.pipeline.config import (
 )
 
 BASE = ROOT / "config" / "config.yaml"
-OVERLAYS = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name != "config.yaml")
+OVERLAYS = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name not in ("config.yaml", "protocol.yaml"))
 
 
 def _base() -> dict:

@@ -79,8 +79,8 @@ def test_replicates_on_different_numbers_of_images_are_refused():
 def test_the_claims_read_the_shards_of_the_methods_they_name_only():
     config = load_config(DEFAULT_CONFIG)
     jobs = claim_jobs(config)
-    # dip_1000 and dip_50 are one run of 'dip'; no BM3D, DRUNet or PnP-ADMM
-    named = {"metadip", "metadip_random", "metasiren", "dip"}
+    # dip_1000 and dip_50 are one run of 'dip'; the controls and the target-physics inits; no BM3D, DRUNet or PnP-ADMM
+    named = {"metadip", "metadip_random", "metadip_frozen", "metasiren", "dip", "metadip_cs", "metadip_pr"}
     assert {j["method"] for j in jobs} == named
     assert jobs == [j for j in evaluation_jobs(config) if j["method"] in named]
     config["claims"]["enabled"] = False

@@ -43,7 +43,7 @@ def test_a_step_hash_moves_with_its_own_keys_and_upstream_steps_only(default):
     before = Steps(default)
     cfg = copy.deepcopy(default)
     cfg["meta"]["methods"]["metasiren"]["outer"]["steps"] += 1  # another meta method
-    cfg["claims"]["within_db"] = 9.0  # read by the claims only
+    cfg["claims"]["control_same_loop"] = None  # read by the claims only
     cfg["paths"]["results"] = "elsewhere"  # where, not what
     after = Steps(cfg)
     for rule, wc in [

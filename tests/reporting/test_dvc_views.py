@@ -12,15 +12,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import test_claims
+import yaml
 from test_claims import make_rows
 from test_results import den_25_config, planned_rows, run_stage
+from workflow_helpers import ROOT
 
-from metadip.reporting.claims import check_claims, headline
+from metadip.reporting.claims import VERDICTS, check_claims, headline
 from metadip.reporting.dvc_views import ALL, metrics_files, plot_csv, psnr_curves, write_folder
+from metadip.reporting.protocol import load_protocol
 from metadip.reporting.settings import report_settings
 
 config = test_claims.config  # the fixture: the default config with den_25 and cs_8
 STEPS = {"dip_50": 50, "dip_1000": 1000}
+PROTOCOL = ROOT / "config" / "protocol.yaml"
 
 
 def traced_rows(config):
@@ -62,27 +66,37 @@ def test_a_setting_without_an_iterative_method_has_an_empty_plot(config):
     assert {r["method"] for r in curves["cs_8_faces"]} == {"MetaDIP", "DIP (EMA)"}
 
 
-def test_metrics_count_each_settings_checks_and_give_its_gap(config):
+def primary_counts(checks: list[dict], where: tuple[str, str] | None = None) -> dict[str, int]:
+    """The verdict counts of the primary checks (of one (task, role) setting when ``where`` is given)."""
+    mine = [ch for ch in checks if ch["reading"] == "primary" and where in (None, (ch["task"], ch["role"]))]
+    return {v: sum(ch["verdict"] == v for ch in mine) for v in VERDICTS}
+
+
+def test_metrics_count_each_settings_primary_checks_and_give_its_gap(config, tmp_path):
     settings = report_settings(config)
+    doc = yaml.safe_load(PROTOCOL.read_text())
+    doc["inference"]["min_photos"] = 2  # make_rows: 4 images of 4 photographs
+    (tmp_path / "protocol.yaml").write_text(yaml.safe_dump(doc))
+    protocol = load_protocol(tmp_path / "protocol.yaml")
     rows = make_rows(config, psnr={"metadip": 31.0})  # 0.5 dB above DIP(1000)
-    verdict = check_claims(rows, settings)
+    verdict = check_claims(rows, settings, protocol)
     metrics = metrics_files(verdict, headline(rows, settings), settings)
     assert set(metrics) == {ALL} | {f"{t}_{c}" for t in ("den_25", "cs_8") for c in ("faces", "natural")}
     assert metrics["cs_8_faces"]["gap_db"] == pytest.approx(0.5)
-    assert metrics[ALL] == {"checks": {"holds": len(verdict["checks"]), "fails": 0, "inconclusive": 0}}
-    per_setting = [m["checks"]["holds"] for name, m in metrics.items() if name != ALL]
-    assert sum(per_setting) == len(verdict["checks"]) and min(per_setting) > 0
+    assert metrics[ALL] == {"n": primary_counts(verdict["checks"])} and metrics[ALL]["n"]["holds"] > 0
+    assert any(ch["reading"] == "secondary" for ch in verdict["checks"])  # ... which the counts leave out
+    per_setting = [sum(m["n"].values()) for name, m in metrics.items() if name != ALL]
+    assert sum(per_setting) == sum(ch["reading"] == "primary" for ch in verdict["checks"]) and min(per_setting) > 0
 
-    worse = make_rows(config, psnr={"metadip": 20.0})  # fails 1-quality, 2, 2-control, 3 everywhere
-    verdict = check_claims(worse, settings)
+    worse = make_rows(config, psnr={"metadip": 20.0})  # fails 1-quality, 2, 3 everywhere
+    verdict = check_claims(worse, settings, protocol)
     m = metrics_files(verdict, headline(worse, settings), settings)["den_25_natural"]
-    setting = [ch for ch in verdict["checks"] if (ch["task"], ch["role"]) == ("den_25", "natural")]
-    assert m["checks"] == {v: sum(ch["verdict"] == v for ch in setting) for v in ("holds", "fails", "inconclusive")}
-    assert m["checks"]["fails"] >= 4 and m["gap_db"] == pytest.approx(-10.5)
+    assert m["n"] == primary_counts(verdict["checks"], ("den_25", "natural"))
+    assert m["n"]["fails"] >= 3 and m["gap_db"] == pytest.approx(-10.5)
 
     no_long = [r for r in rows if r["method"] != "dip_1000"]
-    m = metrics_files(check_claims(no_long, settings), headline(no_long, settings), settings)
-    assert "gap_db" not in m["den_25_faces"] and m["den_25_faces"]["checks"]["inconclusive"] > 0
+    m = metrics_files(check_claims(no_long, settings, protocol), headline(no_long, settings), settings)
+    assert "gap_db" not in m["den_25_faces"] and m["den_25_faces"]["n"]["inconclusive"] > 0
 
 
 def test_a_folder_keeps_only_the_files_written_last(tmp_path):
@@ -112,4 +126,4 @@ def test_the_stages_write_the_views_and_drop_a_setting_no_longer_configured(tmp_
     plot = list(csv.DictReader((out / "plots" / "den_25_faces.csv").open()))
     assert {r["method"] for r in plot} >= {"MetaDIP", "DIP (EMA)"} and {r["step"] for r in plot} == {"1", "2"}
     metrics = json.loads((out / "metrics" / "den_25_faces.json").read_text())
-    assert set(metrics) == {"checks", "gap_db"} and set(metrics["checks"]) == {"holds", "fails", "inconclusive"}
+    assert set(metrics) == {"n", "gap_db"} and set(metrics["n"]) == set(VERDICTS)

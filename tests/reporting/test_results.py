@@ -226,7 +226,7 @@ def test_shard_config_hash_moves_only_with_what_the_rows_depend_on():
     before = {m: shard_config_hash(config, "den_25", "wallpapers", m) for m in ("dip", "metadip", "bm3d", "drunet")}
     config["meta"]["methods"]["metasiren"]["outer"]["steps"] += 1
     config["baselines"]["pnp"]["grid"]["cs_bm3d"]["rho"] = [9.0]
-    config["claims"]["within_db"] = 9.0
+    config["claims"]["rivals"] = []
     assert {m: shard_config_hash(config, "den_25", "wallpapers", m) for m in before} == before
     config["meta"]["methods"]["metadip"]["outer"]["steps"] += 1  # what metadip's meta-init was trained with
     after = {m: shard_config_hash(config, "den_25", "wallpapers", m) for m in before}
@@ -238,7 +238,12 @@ def test_shard_config_hash_moves_only_with_what_the_rows_depend_on():
 def test_a_write_error_is_one_line_and_writes_nothing(tmp_path):
     """--results under a regular file (or a full disk): one line naming the file, exit 1."""
     config = den_25_config(tmp_path)
-    traces = {"trace_step": [1, 2], "trace_nmse": [0.5, 0.25], "trace_nmse_last": [0.5, 0.25]}
+    traces = {
+        "trace_step": [1, 2],
+        "trace_nmse": [0.5, 0.25],
+        "trace_nmse_last": [0.5, 0.25],
+        "trace_psnr": [20.0, 21.0],
+    }
     pq.write_table(pa.Table.from_pylist([r | traces for r in planned_rows(config)]), tmp_path / "shard.parquet")
     (tmp_path / "blocker").write_text("a file, not a folder")
     out = tmp_path / "out"

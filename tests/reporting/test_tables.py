@@ -89,17 +89,19 @@ def test_table_layout_values_intervals_and_paper_columns():
         "BM3D",
     ]  # config order, long run first
     bm3d = t1["rows"][-1]["cells"][0]
-    # photo 0 holds images 0, 2 (mean 31), photo 1 images 1, 3 (mean 32): the interval spans the photo means
-    assert (bm3d["psnr"], bm3d["ci_low"], bm3d["ci_high"], bm3d["n"], bm3d["photos"]) == (31.5, 31.0, 32.0, 4, 2)
+    # photo 0 holds images 0, 2 (mean 31), photo 1 images 1, 3 (mean 32): 31.5 ± t(1 df) · 0.5 = ± 6.353
+    assert (bm3d["psnr"], bm3d["n"], bm3d["photos"]) == (31.5, 4, 2)
+    assert (bm3d["ci_low"], bm3d["ci_high"]) == pytest.approx((25.147, 37.853), abs=1e-3)
     assert bm3d["paper"] == 31.9 and t1["rows"][0]["cells"][0]["paper"] is None
     md = to_markdown(t1)
-    assert "| BM3D | 31.50 [31.0, 32.0] (31.9) | 31.50 [31.0, 32.0] (31.8) | 2.00 [2.00, 2.00] (1.66) |" in md
-    assert "| DIP (3), last iterate | 26.50 [26.0, 27.0] | 26.50 [26.0, 27.0] |" in md
+    assert "| BM3D | 31.50 [25.1, 37.9] (31.9) | 31.50 [25.1, 37.9] (31.8) | 2.00 [2.00, 2.00] (1.66) |" in md
+    assert "| DIP (3), last iterate | 26.50 [20.1, 32.9] | 26.50 [20.1, 32.9] |" in md
+    assert "a cluster-robust t interval over source photographs (G−1 df)" in md
     assert "n = 4 images / 2 photos per cell" in md and "n=" not in md.split("\n- ")[0]
     tex = to_latex(t1)
     assert (
         "\\begin{tabular}{lrrr}" in tex
-        and "31.50\\,{\\scriptsize[31.0, 32.0]} (31.9)" in tex
+        and "31.50\\,{\\scriptsize[25.1, 37.9]} (31.9)" in tex
         and "2 photographs per cell" in tex
     )
     parsed = list(csv.DictReader(io.StringIO(to_csv(t1))))
@@ -107,8 +109,8 @@ def test_table_layout_values_intervals_and_paper_columns():
     first = next(p for p in parsed if p["method"] == "bm3d" and p["role"] == "faces")
     assert (first["psnr_db"], first["ci_low"], first["ci_high"], first["images"], first["photos"]) == (
         "31.5000",
-        "31.0000",
-        "32.0000",
+        "25.1469",
+        "37.8531",
         "4",
         "2",
     )
@@ -151,12 +153,12 @@ def test_a_method_run_on_the_first_images_says_so_under_the_table():
 
 def test_uneven_cells_show_their_own_n_and_one_photo_shows_no_interval():
     cfg = tiny_config()
-    # image 3 of b missing: photo 0 keeps images 0, 2 (mean 31), photo 1 image 1 (31)
+    # image 3 of b missing: photo 0 keeps images 0, 2 (mean 31), photo 1 image 1 (31): no spread
     rows = [r for r in rows_for(cfg) if not (r["method"] == "bm3d" and r["dataset"] == "b" and r["image_index"] == 3)]
     md = to_markdown(build_table(1, rows, report_settings(cfg)))
     assert (
         "n = images/photos, per cell" in md
-        and "| BM3D | 31.50 [31.0, 32.0] (31.9) n=4/2 | 31.00 [31.0, 31.0] (31.8) n=3/2 |" in md
+        and "| BM3D | 31.50 [25.1, 37.9] (31.9) n=4/2 | 31.00 [31.0, 31.0] (31.8) n=3/2 |" in md
     )
     single = build_table(1, rows_for(cfg, photos=1), report_settings(cfg))
     assert "| BM3D | 31.50 (31.9) | 31.50 (31.8) | 2.00 [2.00, 2.00] (1.66) |" in to_markdown(
@@ -213,8 +215,8 @@ def test_metrics_summary_and_convergence():
         "dataset": "a",
         "method": "dip_3",
         "psnr_db": 21.5,
-        "psnr_ci_low_db": 21.0,
-        "psnr_ci_high_db": 22.0,
+        "psnr_ci_low_db": 15.147,
+        "psnr_ci_high_db": 27.853,
         "psnr_last_db": 26.5,
         "seconds": 0.3,
         "images": 4,
@@ -224,7 +226,7 @@ def test_metrics_summary_and_convergence():
     one_photo = {(m["task"], m["dataset"], m["method"]): m for m in method_means(rows_for(cfg, photos=1))}
     assert one_photo[("den", "a", "bm3d")]["psnr_ci_low_db"] is None  # one photo: no interval
     text = means_csv(method_means(rows)).splitlines()
-    assert text[0].startswith("task,dataset,method,psnr_db") and "den,a,dip_3,21.5,21.0,22.0,26.5,0.3,4,2" in text
+    assert text[0].startswith("task,dataset,method,psnr_db") and "den,a,dip_3,21.5,15.147,27.853,26.5,0.3,4,2" in text
     conv = convergence_rows(rows, cfg["evaluate"]["methods"])
     series = {r["series"] for r in conv}
     assert series == {"DIP random init, last iterate", "DIP random init, EMA"}  # the longest DIP run only
@@ -250,7 +252,7 @@ def test_convergence_leaves_out_an_averaged_meta_row():
     assert {r["series"] for r in convergence_rows(rows, methods)} == {"M (meta-init)"}
 
 
-def test_convergence_interval_per_step_equals_the_scalar_bootstrap(tmp_path):
+def test_convergence_interval_per_step_equals_the_scalar_interval(tmp_path):
     cfg = tiny_config()
     rng = __import__("numpy").random.default_rng(0)
     rows = [
@@ -267,7 +269,8 @@ def test_convergence_interval_per_step_equals_the_scalar_bootstrap(tmp_path):
     for c in conv:
         s = summarize([r["trace_nmse"][c["step"] - 1] for r in mine], [(r["dataset"], r["source_file"]) for r in mine])
         assert (c["nmse_ci_low"], c["nmse_ci_high"]) == pytest.approx((s.ci_low, s.ci_high), abs=1e-12)
-        assert c["nmse_min"] <= c["nmse_ci_low"] <= c["nmse_mean"] <= c["nmse_ci_high"] <= c["nmse_max"]
+        assert c["nmse_ci_low"] <= c["nmse_mean"] <= c["nmse_ci_high"]
+        assert c["nmse_min"] <= c["nmse_mean"] <= c["nmse_max"]
     # Figure 2 draws the band, and a panel whose rows have no interval (one photo) without it
     panels = [("cs", "b", "cs · 'b'"), ("den", "a", "den · 'a'")]
     one_photo = [dict(r, nmse_ci_low=None, nmse_ci_high=None, task="den", dataset="a") for r in conv]

@@ -38,7 +38,7 @@ def fake_outputs(repo: Path) -> None:
     for d in ("data/curated/wallpapers", "data/curated/skimage"):
         (repo / d).mkdir(parents=True)
         (repo / d / "manifest.parquet").write_text("x")
-    for d in ("meta", "denoisers", "pnp", "eval", "tables", "figures"):
+    for d in ("meta", "denoisers", "pnp", "dip_stop", "eval", "tables", "figures"):
         (repo / "results" / d).mkdir(parents=True)
         (repo / "results" / d / "a").write_text("x")
     for f in ("results.parquet", "claims.json", "claims.md", "summary.json", "means.csv", "convergence.csv"):
@@ -108,7 +108,7 @@ def check_views(repo: Path, times: dict[str, float], where: str) -> None:
     cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     settings = [f"{t}_{r}" for t in cfg["evaluate"]["tasks"] for r in cfg["evaluate"]["roles"]]
     lines = timed(times, f"{where}: dvc metrics show", BIN / "dvc", "metrics", "show", cwd=repo).splitlines()
-    assert lines[0].split() == ["Path", "checks.fails", "checks.holds", "checks.inconclusive", "gap_db"], lines
+    assert lines[0].split() == ["Path", "gap_db", "n.fails", "n.holds", "n.inconclusive", "n.underpowered"], lines
     assert [line.split()[0] for line in lines[1:]] == [f"results/metrics/{n}.json" for n in sorted(["all", *settings])]
     assert max(map(len, lines)) <= 120, lines
     print(f"{where}: dvc metrics show, {len(lines)} lines, at most {max(map(len, lines))} characters")

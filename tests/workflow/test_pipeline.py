@@ -53,7 +53,8 @@ def test_lint_is_clean():
 def test_dry_run_needs_nothing(args, tmp_path):
     proc = sh(BIN / "snakemake", "-n", "-d", tmp_path, *args, cwd=ROOT)
     out = proc.stdout + proc.stderr
-    for rule in ("curate", "meta_train", "train_denoiser", "tune_pnp", "evaluate", "aggregate", "render", "pnp_table"):
+    rules = ("curate", "meta_train", "train_denoiser", "tune_pnp", "dip_stop", "evaluate", "aggregate", "render")
+    for rule in (*rules, "pnp_table"):
         assert f"rule {rule}:" in out or f"localrule {rule}:" in out, rule
     assert ("rule claims:" in out) == ("paper.yaml" not in str(args)), args  # the paper config checks no claims
 
@@ -69,16 +70,20 @@ def test_the_more_photos_overlay_curates_its_own_data_and_ablates_one_variant(tm
 
 def test_the_claims_target_plans_only_the_shards_the_claims_read(tmp_path):
     """`snakemake claims` plans no baseline: no DRUNet training, no PnP tuning, and only the
-    evaluation shards of the methods the claims name (with the study's replicates)."""
+    evaluation shards of the methods the claims name (with the study's replicates), and the stop
+    step of the DIP they read (chosen on validation crops) per setting and class."""
     base, study = (yaml.safe_load((ROOT / "config" / f).read_text()) for f in ("config.yaml", "study.yaml"))
     study_yaml = ROOT / "config" / "study.yaml"
     out = sh(BIN / "snakemake", "claims", "-n", "-d", tmp_path, "--configfile", study_yaml, cwd=ROOT).stdout
     stats = job_stats(out)
-    assert set(stats) == {"curate", "meta_train", "evaluate", "claims"}, stats
+    assert set(stats) == {"curate", "meta_train", "dip_stop", "evaluate", "claims"}, stats
+    assert stats["dip_stop"] == len(base["evaluate"]["tasks"]) * 2  # one per setting and class, not per shard
     shards = set(re.findall(r"results/study/eval/\w+/\w+/(\w+)/shard-\d+\.parquet", out))
     claims = base["claims"]
     replicates = {r for v in study["claims"]["replicates"].values() for r in v}
-    assert replicates and shards == {claims["method"], claims["control"], *claims["rivals"], *replicates, "dip"}, shards
+    named = {claims["method"], claims["control_same_loop"], *claims["rivals"], *claims["transfer"].values()}
+    controls = {claims["control"]} - {None}
+    assert replicates and shards == named | controls | replicates | {"dip"}, shards
     # one job per task, class, method and shard ('dip' reports dip_50 and dip_1000 from one run)
     assert stats["evaluate"] == len(base["evaluate"]["tasks"]) * 2 * len(shards) * study["evaluate"]["shards"]
 
@@ -196,6 +201,7 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
         "meta_train",
         "train_denoiser",
         "tune_pnp",
+        "dip_stop",
         "evaluate",
         "aggregate",
         "claims",
@@ -222,6 +228,7 @@ def test_every_path_in_every_shell_command_is_quoted(tmp_path):
             "--meta-init",
             "--drunet",
             "--pnp",
+            "--dip-stop",
             "--tuning",
             "--weights",
             "--transfer-data",
@@ -292,9 +299,12 @@ def test_tiny_pipeline_with_spaces_in_its_paths_then_a_deleted_shard_is_rebuilt(
     assert all(p.stat().st_mtime_ns == t for p, t in shards.items() if p != shard)
     assert_same_tables(res, tmp_path / "before")
     assert "Nothing to be done" in sh(BIN / "snakemake", "-n", cwd=repo).stdout
-    # a changed bound or headline method reruns the steps that read the reporting settings, no evaluation
-    bound = sh(BIN / "snakemake", "-n", "--config", "claims={within_db: 0.5}", cwd=repo).stdout
-    assert job_stats(bound) == {"aggregate": 1, "claims": 1, "render": 1, "all": 1}, bound[-3000:]
+    # a changed bound (the protocol file) reruns the claims only; a changed headline method the steps that
+    # read the reporting settings; no evaluation
+    protocol = repo / "config" / "protocol.yaml"
+    protocol.write_text(protocol.read_text().replace("bound: -1.0", "bound: -0.5", 1))
+    bound = sh(BIN / "snakemake", "-n", cwd=repo).stdout
+    assert job_stats(bound) == {"claims": 1, "all": 1}, bound[-3000:]
     long = sh(BIN / "snakemake", "-n", "--config", "claims={long: dip_10}", cwd=repo).stdout
     assert job_stats(long) == {"aggregate": 1, "claims": 1, "render": 1, "all": 1}, long[-3000:]
     # a changed meta-training reruns MetaDIP and its control (3 settings x 2 classes each), not vanilla DIP,
@@ -366,10 +376,10 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     long = cfg["claims"]["long"]
     assert {"metadip_db", f"{long}_db", "gap_ci_low_db", "speedup"} <= set(summary["cs_4"]["wallpapers"])
     metrics = sh(BIN / "dvc", "metrics", "show", cwd=repo).stdout  # the gap and verdict counts per setting
-    assert "gap_db" in metrics and "checks.holds" in metrics and "pnp_bm3d" not in metrics
+    assert "gap_db" in metrics and "n.holds" in metrics and "pnp_bm3d" not in metrics
     claims = json.loads((res / "claims.json").read_text())  # the verdict is written (this tiny run need not pass it)
     assert [v["claim"] for v in claims["verdicts"]] == ["1-quality", "1-speed", "2", "2-control", "3", "4"]
-    assert {c["verdict"] for c in claims["checks"]} <= {"holds", "fails", "inconclusive"}
+    assert {c["verdict"] for c in claims["checks"]} <= {"holds", "fails", "inconclusive", "underpowered"}
     assert "| claim | verdict |" in (res / "claims.md").read_text()
     assert (repo / "dvc.lock").is_file()
 

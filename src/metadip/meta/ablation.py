@@ -4,7 +4,7 @@ overridden, meta-trained for the same number of outer steps, then scored as the 
 
 The validation images are interleaved across source photographs and the problems of a task setting
 depend only on (seed, task name, image index), so every variant is scored on the very same
-measurements, and variants are compared by paired per-image differences with a cluster-bootstrap
+measurements, and variants are compared by paired per-image differences with a cluster-robust t
 interval over photographs (:mod:`metadip.reporting.ablation_table`). Each variant is scored three
 ways: the meta-init (θ₀ and step sizes learned); the control, its untrained θ₀ (the point meta-
 training started from) through the same learned inner loop, so meta-init − control is what the

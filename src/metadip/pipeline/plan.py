@@ -43,12 +43,24 @@ def dip_method_id(name: str, steps: int) -> str:
     return f"{name}_{steps}"
 
 
+def stop_method_id(name: str) -> str:
+    """The result-row id of ``dip`` method ``name`` read at the step chosen on validation crops."""
+    return f"{name}_val"
+
+
+def stops_on_val(method: dict[str, Any]) -> bool:
+    """Whether an evaluation method is a ``dip`` method that also reports a row stopped on validation crops."""
+    return method["kind"] == "dip" and bool(method.get("stop_on_val"))
+
+
 def method_ids(methods: dict[str, Any]) -> set[str]:
-    """The method ids of the result rows: a name, or one id per reported step of a dip method."""
+    """The method ids of the result rows: a name, or one id per reported step of a dip method (and
+    its row stopped on validation crops, with ``stop_on_val``)."""
     ids = set()
     for name, m in methods.items():
         if m["kind"] == "dip":
             ids.update(dip_method_id(name, k) for k in report_steps(m))
+            ids.update([stop_method_id(name)] if stops_on_val(m) else [])
         else:
             ids.add(name)
     return ids
@@ -68,8 +80,10 @@ def image_caps(methods: dict[str, Any]) -> dict[str, int]:
 
 def claimed_ids(claims: dict[str, Any]) -> list[tuple[str, str]]:
     """(key under ``claims``, method id) of every result-row id the claims read."""
-    named = [(k, claims[k]) for k in ("method", "long", "short", "control") if claims[k] is not None]
+    roles = ("method", "long", "long_stopped", "short", "control", "control_same_loop")
+    named = [(k, claims[k]) for k in roles if claims[k] is not None]
     named += [("rivals", r) for r in claims["rivals"]]
+    named += [(f"transfer.{family}", m) for family, m in claims["transfer"].items()]
     named += [(f"replicates.{m}", r) for m, reps in claims["replicates"].items() for r in (m, *reps)]
     return named
 
@@ -86,6 +100,33 @@ def evaluation_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
         if applies(method, task)
         for s in range(min(ev["shards"], method_images(ev, m)))
     ]
+
+
+def stop_jobs(config: dict[str, Any]) -> list[dict[str, str]]:
+    """Every (task, dataset, method) whose dip method chooses its stop step on validation crops
+    (``stop_on_val``), in config order: one ``dip_stop`` job each."""
+    methods = config["evaluate"]["methods"]
+    keys = (
+        (j["task"], j["dataset"], j["method"]) for j in evaluation_jobs(config) if stops_on_val(methods[j["method"]])
+    )
+    return [{"task": t, "dataset": d, "method": m} for t, d, m in dict.fromkeys(keys)]
+
+
+def stop_dataset(config: dict[str, Any], method: str, dataset: str) -> str:
+    """The curated dataset whose val split chooses the stop step of dip ``method`` on the class that
+    ``dataset`` plays: ``stop_on_val.datasets`` of that class (faces / natural), else ``dataset``."""
+    chosen = config["evaluate"]["methods"][method]["stop_on_val"]["datasets"]
+    roles = [r for r, d in config["evaluate"]["roles"].items() if d == dataset]
+    named = {chosen.get(r, dataset) for r in roles} or {dataset}
+    key = f"evaluate.methods.{method}.stop_on_val.datasets"
+    if len(named) > 1:
+        raise InputError(
+            f"{key}: classes {' and '.join(roles)} are both '{dataset}' but name {sorted(named)}; name one"
+        )
+    (val,) = named
+    if val not in config["curate"]["datasets"]:
+        raise InputError(f"{key}: no dataset '{val}' under curate.datasets; name a curated dataset with a val split")
+    return val
 
 
 def claim_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""From result rows to what a reader sees: cluster-bootstrap statistics, Tables 1-3, the claims'
+"""From result rows to what a reader sees: intervals over photographs, Tables 1-3, the claims'
 verdicts, the ablation table, figures, the report, and the paper's own numbers.
 
 Public names are importable from the package; they load their module on first use, so importing
@@ -16,7 +16,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "ReportSettings": "settings",
         "Summary": "stats",
         "average": "stats",
-        "bootstrap_means": "stats",
         "build_table": "tables",
         "by_image": "stats",
         "check_claims": "claims",
@@ -37,7 +36,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "photo_of": "stats",
         "qualitative_grid": "report",
         "read_shards": "results",
-        "quality_bound": "claims",
+        "paper_gap_bound": "claims",
+        "load_protocol": "protocol",
+        "Protocol": "protocol",
         "render": "report",
         "report_settings": "settings",
         "save_convergence_figure": "figures",

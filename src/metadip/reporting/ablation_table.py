@@ -2,7 +2,7 @@
 control (its untrained θ₀ through the same learned inner loop) and the untrained θ₀ with the initial
 step sizes, with paired differences (meta-init − control, variant − reference and, given vanilla
 DIP's scores on the same problems, meta-init − DIP at its longest reading) and their 95%
-cluster-bootstrap intervals over source photographs (:mod:`metadip.reporting.stats`)."""
+intervals over source photographs (:mod:`metadip.reporting.stats`)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def longest_reading(dip: Mapping[str, Any]) -> str:
 
 
 def _paired(a: Sequence[float], b: Sequence[float], photos: Sequence[str]) -> Summary:
-    """Mean of the per-image differences a − b with its cluster-bootstrap interval over photographs."""
+    """Mean of the per-image differences a − b with its interval over photographs."""
     return summarize(np.subtract(a, b), list(photos))
 
 

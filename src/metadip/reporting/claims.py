@@ -1,31 +1,24 @@
-"""The paper's claims checked on an evaluation run: per task setting and image class, a paired
-difference with its 95% cluster-bootstrap interval (:mod:`metadip.reporting.stats`) and a tri-state verdict.
+"""The paper's claims checked on an evaluation run, as the protocol file says
+(:mod:`metadip.reporting.protocol`, ``config/protocol.yaml``): per task setting and image class, a
+paired per-image difference of the claims method and the method of the check's role, its interval over
+source photographs (:mod:`metadip.reporting.stats`) and a verdict.
 
-A check **holds** when its whole interval lies at or above its bound, **fails** when the whole
-interval lies below it, and is **inconclusive** otherwise: the interval straddles the bound, there
-are fewer than two source photographs (no interval), or a method or measurement is missing.
+A check **holds** when its whole interval lies at or above its bound, **fails** when the whole interval
+lies below it, is **inconclusive** when the interval straddles the bound or a method or measurement is
+missing, and is **underpowered** when it rests on fewer source photographs than the protocol's
+``min_photos`` (the interval is still reported). A claim's summary over settings fails when a setting
+fails, holds when every setting holds, is underpowered when every setting that does not hold is, and is
+inconclusive otherwise. Only ``primary`` readings are the claims' verdicts; ``secondary`` readings are
+reported beside them.
 
-Claims (thresholds in the config's ``claims`` section):
-
-1-quality  method − long (DIP(1000), EMA) ≥ bound; with ``quality_bound: paper`` the bound is
-           min(paper gap, 0) − within_db, the paper gap being its own method − long for that
-           (table, setting, class) (:data:`metadip.reporting.paper.PAPER_PSNR`), −within_db where it has none.
-1-speed    per image, ref_steps·ref_step_seconds / (steps·step_seconds) (the long run's Adam step
-           and the method's inner step, timed interleaved in one process) — geometric mean ≥ min_speedup.
-2          method − short (DIP(50)), against the stronger (higher mean) of its EMA and last iterate.
-2-control  method − control (a random init run through the same learned inner loop) ≥ control_margin_db.
-3          method − each rival ≥ rival_margin_db.
-4          transfer: method − control ≥ transfer_margin_db wherever the task family or the image
-           class differs from the method's meta-training (its outer tasks, meta.train_dataset).
-
-With ``replicates`` (method id → ids of its other meta-training seeds) a method's PSNR is averaged
-over its seeds per image before differences are taken. Input: the evaluation rows; torch-free.
+With ``replicates`` (method id → ids of its other meta-training seeds) a method's PSNR is averaged over
+its seeds per image before differences are taken. Input: the evaluation rows; torch-free.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,11 +26,11 @@ import numpy as np
 from metadip.core.errors import InputError
 from metadip.pipeline.plan import TABLE_OF_KIND, method_ids
 from metadip.reporting.paper import PAPER_PSNR
+from metadip.reporting.protocol import Check, Protocol
 from metadip.reporting.settings import ClaimSettings, ReportSettings
 from metadip.reporting.stats import (
+    INFERENCE,
     LEVEL,
-    RESAMPLES,
-    SEED,
     Key,
     Observation,
     Summary,
@@ -47,50 +40,53 @@ from metadip.reporting.stats import (
     join,
     paired_difference,
     photo_differences,
-    photo_of,
 )
 from metadip.reporting.tables import ROLES, setting_label, setting_value
+from metadip.reporting.time_to_quality import image_speedups
 
-VERDICTS = ("holds", "fails", "inconclusive")
-MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
-SPEED_FIELDS = ("step_seconds", "ref_step_seconds", "ref_steps")
-
-CLAIMS = {
-    "1-quality": "{method} within {within_db:g} dB of {long}{rule}",
-    "1-speed": "{long} at least {min_speedup:g}x {method}'s time per image (step times measured interleaved)",
-    "2": "{method} beats {short} (stronger of EMA and last iterate) by at least {short_margin_db:g} dB",
-    "2-control": "{method} beats {control} (random init, same learned inner loop) by at least "
-    "{control_margin_db:g} dB: the meta-init, not the inner optimiser, makes its steps enough",
-    "3": "{method} beats {rival} by at least {rival_margin_db:g} dB",
-    "4": "transfer: {method} beats {control} by at least {transfer_margin_db:g} dB where task or class differ "
-    "from meta-training",
-}
-PAPER_RULE = " (bound per setting: min(the paper's gap, 0) − {within_db:g} dB)"
+VERDICTS = ("holds", "fails", "inconclusive", "underpowered")
+MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?", "underpowered": "○"}
+FAMILY = {1: "den", 2: "cs", 3: "pr"}  # task family of each table
+SPEED_FIELDS = ("step_seconds", "ref_step_seconds", "ref_method")
 
 Values = dict[tuple[str, str, int], Observation]
 Sourced = tuple[Values | None, str | None]  # per-image values, or None and the reason they are missing
 Measured = tuple[Summary | None, str | None]  # a summary, or None and the reason it is missing
-Versus = Callable[..., tuple[Measured, dict[str, Any]]]  # (other method, field) → method − other, extra fields
 
 
-def verdict(s: Summary | None, bound: float, missing: str | None = None) -> tuple[str, str | None]:
-    """(verdict, why it is inconclusive or None) of a summary against the least value that holds."""
+def verdict(s: Summary | None, bound: float, min_photos: int, missing: str | None = None) -> tuple[str, str | None]:
+    """(verdict, why it does not hold or fail, or None) of a summary against the least value that holds."""
     if s is None:
         return "inconclusive", missing
+    if s.n_photos < min_photos:
+        return "underpowered", f"{_photographs(s.n_photos)}, fewer than the protocol's {min_photos}"
     if s.ci_low is None or s.ci_high is None:
         return "inconclusive", f"fewer than 2 photographs ({s.n_photos}): no interval"
     if s.ci_low >= bound:
         return "holds", None
     if s.ci_high < bound:
         return "fails", None
-    return "inconclusive", "95% interval straddles the bound"
+    return "inconclusive", f"{LEVEL:.0%} interval straddles the bound"
+
+
+def _photographs(n: int) -> str:
+    """'1 photograph', '4 photographs'."""
+    return f"{n} photograph{'s' * (n != 1)}"
 
 
 def _check(
-    claim: str, text: str, versus: str, where: dict[str, Any], measured: Measured, bound: float, **extra: Any
+    claim: str,
+    text: str,
+    versus: str,
+    where: dict[str, Any],
+    measured: Measured,
+    bound: float | None,
+    min_photos: int,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """One check's record; ``bound`` None only with nothing measured (``measured`` carries the reason)."""
     s, missing = measured
-    v, reason = verdict(s, bound, missing)
+    v, reason = verdict(s if bound is not None else None, 0.0 if bound is None else bound, min_photos, missing)
     numbers = (
         s.rounded() if s is not None else {"mean": None, "ci_low": None, "ci_high": None, "n_images": 0, "n_photos": 0}
     )
@@ -100,7 +96,7 @@ def _check(
         "versus": versus,
         **where,
         **numbers,
-        "bound": round(bound, 3),
+        "bound": None if bound is None else round(bound, 3),
         "verdict": v,
         "reason": reason,
         **extra,
@@ -135,29 +131,38 @@ def _difference(a: Sourced, b: Sourced, n: int | None, what: str) -> tuple[Measu
     if a[0] is None or b[0] is None:
         return (None, a[1] or b[1]), {"by_photo": []}
     a_n, b_n = first_images(a[0], n), first_images(b[0], n)
-    s = paired_difference(a_n, b_n, RESAMPLES, SEED, what)
+    s = paired_difference(a_n, b_n, what=what)
     return (s, None), {"by_photo": photo_differences(a_n, b_n, what)}
 
 
-def _speed(rows: list[dict[str, Any]]) -> Measured:
-    """Geometric-mean speed ratio over the method's rows (module doc), or (None, reason)."""
-    if not rows:
+def time_to_quality(mine: list[dict[str, Any]], reference: list[dict[str, Any]], other: str) -> Measured:
+    """The geometric-mean time-to-quality speed-up of the method's rows ``mine`` over the rows of
+    ``other`` (:mod:`metadip.reporting.time_to_quality`) with its interval, or (None, reason)."""
+    if not mine:
         return None, "no rows of the method"
-    if not all(
-        isinstance(r.get(f), (int, float)) and np.isfinite(r[f]) and r[f] > 0 for r in rows for f in SPEED_FIELDS
-    ):
-        return None, "no interleaved step timings (step_seconds, ref_step_seconds, ref_steps) in the rows"
-    ratios = [r["ref_steps"] * r["ref_step_seconds"] / (r["steps"] * r["step_seconds"]) for r in rows]
-    return geometric_summary(ratios, [photo_of(r) for r in rows], RESAMPLES, SEED), None
+    if not reference:
+        return None, f"no rows of {other}"
+    timed = [r.get(f) for r in mine for f in SPEED_FIELDS]
+    if any(t is None for t in timed) or any(r["ref_method"] != other for r in mine):
+        return None, f"the method's rows carry no step times measured interleaved with {other}'s (speed_reference)"
+    speedups = image_speedups([*mine, *reference], meta=mine[0]["method"])
+    return geometric_summary([s.speedup for s in speedups], [s.photo for s in speedups]), None
 
 
-def quality_bound(c: ClaimSettings, table: int, setting: float, role: str) -> tuple[float, float | None]:
-    """(bound, the paper's gap or None) of claim 1-quality in one setting (module doc)."""
-    me, long = (PAPER_PSNR.get((table, m, setting, role)) for m in (c.method, c.long))
-    if c.quality_bound != "paper" or me is None or long is None:
-        return -c.within_db, None
+def paper_gap_bound(
+    check: Check, settings: ReportSettings, table: int, setting: float, role: str
+) -> tuple[float, float] | None:
+    """(bound, the paper's gap) of a ``paper_gap`` check in one setting: min(gap, 0) − slack; None
+    where the paper has no number for the claims' method or long run there. The paper meta-trains on
+    faces: the class meta-training draws from here reads its faces column, the other class its
+    natural column."""
+    c = settings.claims
+    column = "faces" if settings.roles[role] == settings.train_dataset else "natural"
+    me, long = (PAPER_PSNR.get((table, m, setting, column)) for m in (c.method, c.long))
+    if me is None or long is None:
+        return None
     gap = round(me - long, 3)
-    return min(gap, 0.0) - c.within_db, gap
+    return min(gap, 0.0) - check.slack_db, gap
 
 
 def transfer_settings(settings: ReportSettings) -> set[tuple[str, str]]:
@@ -188,55 +193,6 @@ def seed_spread(by_method: dict[str, list[dict[str, Any]]], c: ClaimSettings, n:
     }
 
 
-def _setting_checks(
-    by_method: dict[str, list[dict[str, Any]]],
-    settings: ReportSettings,
-    table: int,
-    task: str,
-    role: str,
-    transfer: bool,
-) -> list[dict[str, Any]]:
-    """Every check of one (task, class) setting; ``by_method`` holds that setting's rows per method id."""
-    c = settings.claims
-    where = {"task": task, "role": role, "dataset": settings.roles[role]}
-    fmt = {**c.text_fields(), "rule": PAPER_RULE.format(**c.text_fields()) if c.quality_bound == "paper" else ""}
-    me = _values(by_method, c.method, c.replicates)
-
-    def versus(other: str, field: str = "psnr") -> tuple[Measured, dict[str, Any]]:
-        """The method − ``other``, paired on the images both ran on."""
-        n = settings.paired_images(c.method, other)
-        what = f"{task} {settings.roles[role]}: {c.method} vs {other}"
-        return _difference(me, _values(by_method, other, c.replicates, field), n, what)
-
-    bound, gap = quality_bound(c, table, setting_value(settings.tasks[task]), role)
-    quality, photos = versus(c.long)
-    spread = seed_spread(by_method, c, settings.paired_images(c.method, c.long))
-    mine = by_method.get(c.method, [])
-    checks = [
-        _check(
-            "1-quality",
-            CLAIMS["1-quality"].format(**fmt),
-            c.long,
-            where,
-            quality,
-            bound,
-            paper_gap=gap,
-            **spread,
-            **photos,
-        ),
-        _check(
-            "1-speed",
-            CLAIMS["1-speed"].format(**fmt),
-            c.long,
-            where,
-            _speed(mine),
-            c.min_speedup,
-            ref_method=next((r.get("ref_method") for r in mine), None),
-        ),
-    ]
-    return checks + _margin_checks(c, versus, _stronger_field(by_method.get(c.short, [])), fmt, where, transfer)
-
-
 def _stronger_field(rows: list[dict[str, Any]]) -> str:
     """The field of ``rows`` with the higher mean PSNR: ``psnr_last`` (last iterate) or ``psnr`` (EMA)."""
     if rows and np.mean([r["psnr_last"] for r in rows]) > np.mean([r["psnr"] for r in rows]):
@@ -244,64 +200,71 @@ def _stronger_field(rows: list[dict[str, Any]]) -> str:
     return "psnr"
 
 
-def _margin_checks(
-    c: ClaimSettings,
-    versus: Versus,
-    short_field: str,
-    fmt: dict[str, Any],
-    where: dict[str, Any],
-    transfer: bool,
+def _measure(
+    check: Check, by_method: dict[str, list[dict[str, Any]]], settings: ReportSettings, other: str, what: str
+) -> tuple[Measured, dict[str, Any]]:
+    """The check's statistic of the claims method against ``other`` in one setting, and its extra fields."""
+    c = settings.claims
+    if check.statistic == "time_to_quality":
+        return time_to_quality(by_method.get(c.method, []), by_method.get(other, []), other), {}
+    field = _stronger_field(by_method.get(other, [])) if check.statistic == "psnr_stronger" else "psnr"
+    me = _values(by_method, c.method, c.replicates)
+    n = settings.paired_images(c.method, other)
+    measured, photos = _difference(me, _values(by_method, other, c.replicates, field), n, what)
+    extra = {**photos, **({"versus_field": field} if check.statistic == "psnr_stronger" else {})}
+    if check.versus == "long":
+        extra.update(seed_spread(by_method, c, n))
+    return measured, extra
+
+
+def _setting_checks(
+    by_method: dict[str, list[dict[str, Any]]],
+    settings: ReportSettings,
+    protocol: Protocol,
+    table: int,
+    task: str,
+    role: str,
 ) -> list[dict[str, Any]]:
-    """Claims 2, 2-control, 3 and (in a transfer setting) 4 of one setting: the method's margin over
-    short, control and each rival; ``versus`` measures the method − another method."""
-    versus_short, photos = versus(c.short, short_field)
-    checks = [
-        _check(
-            "2",
-            CLAIMS["2"].format(**fmt),
-            c.short,
-            where,
-            versus_short,
-            c.short_margin_db,
-            short_field=short_field,
-            **photos,
-        )
-    ]
-    if c.control is not None:
-        control, control_photos = versus(c.control)
-        checks.append(
-            _check(
-                "2-control",
-                CLAIMS["2-control"].format(**fmt),
-                c.control,
-                where,
-                control,
-                c.control_margin_db,
-                **control_photos,
-            )
-        )
-    for rival in c.rivals:
-        versus_rival, photos = versus(rival)
-        checks.append(
-            _check("3", CLAIMS["3"].format(rival=rival, **fmt), rival, where, versus_rival, c.rival_margin_db, **photos)
-        )
-    if c.control is not None and transfer:
-        checks.append(
-            _check("4", CLAIMS["4"].format(**fmt), c.control, where, control, c.transfer_margin_db, **control_photos)
-        )
-    return checks
+    """Every protocol check of one (task, class) setting; ``by_method`` holds its rows per method id."""
+    c = settings.claims
+    where = {"task": task, "role": role, "dataset": settings.roles[role]}
+    transfer = (task, settings.roles[role]) in transfer_settings(settings)
+    out = []
+    for check in protocol.checks:
+        if check.versus == "transfer" and not transfer:
+            continue  # the method's own meta-training family and class: nothing transfers
+        for other in c.role(check.versus, FAMILY[table]):
+            measured, extra = _measure(check, by_method, settings, other, f"{task} {settings.roles[role]}: vs {other}")
+            bound: float | None = check.bound if isinstance(check.bound, float | int) else None
+            if check.bound == "paper_gap":
+                paper = paper_gap_bound(check, settings, table, setting_value(settings.tasks[task]), role)
+                bound, extra["paper_gap"] = paper or (None, None)
+                if paper is None:
+                    measured = (None, f"the paper has no {c.method} and {c.long} numbers for this setting")
+            text = check.text.format(method=c.method, versus=other)
+            extra.update(reading=check.reading, statistic=check.statistic)
+            out.append(_check(check.id, text, other, where, measured, bound, protocol.min_photos, **extra))
+    return out
 
 
 def _summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One claim text's verdict over its settings: counts and settings per verdict; it fails when a
-    setting fails, holds when every setting holds, and is inconclusive otherwise."""
+    """One claim text's verdict over its settings (module doc): counts and settings per verdict."""
     where = {v: [f"{ch['task']} {ch['role']}" for ch in checks if ch["verdict"] == v] for v in VERDICTS}
-    overall = "fails" if where["fails"] else "holds" if len(where["holds"]) == len(checks) else "inconclusive"
+    n = len(checks)
+    if where["fails"]:
+        overall = "fails"
+    elif len(where["holds"]) == n:
+        overall = "holds"
+    elif len(where["holds"]) + len(where["underpowered"]) == n:
+        overall = "underpowered"
+    else:
+        overall = "inconclusive"
     return {
         "claim": checks[0]["claim"],
         "text": checks[0]["text"],
+        "reading": checks[0].get("reading", "primary"),
         "verdict": overall,
-        "settings": len(checks),
+        "settings": n,
         "counts": {v: len(where[v]) for v in VERDICTS},
         "where": where,
     }
@@ -315,53 +278,57 @@ def _by_setting(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, l
     return groups
 
 
-def _result(checks: list[dict[str, Any]]) -> dict[str, Any]:
-    """The verdict document of a list of checks: one summary per claim text, the bootstrap's settings."""
+def _result(checks: list[dict[str, Any]], min_photos: int) -> dict[str, Any]:
+    """The verdict document of a list of checks: one summary per claim text and the inference."""
     verdicts = [
         _summary([ch for ch in checks if ch["text"] == text]) for text in dict.fromkeys(ch["text"] for ch in checks)
     ]
     return {
-        "all_hold": all(ch["verdict"] == "holds" for ch in checks),
-        "bootstrap": {
-            "resamples": RESAMPLES,
-            "seed": SEED,
+        "all_hold": all(ch["verdict"] == "holds" for ch in checks if ch.get("reading", "primary") == "primary"),
+        "inference": {
+            "interval": INFERENCE,
             "level": LEVEL,
             "cluster": "source photograph (dataset, source_file)",
+            "min_photos": min_photos,
         },
         "verdicts": verdicts,
         "checks": checks,
     }
 
 
-def check_claims(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, Any]:
-    """Every claim in every (task, class) setting of the config, from the evaluation ``rows``.
-
-    Each check carries the method compared with (``versus``), the mean (dB; a ratio for 1-speed),
-    its 95% interval, n images / photos, the bound (the least value that holds) and the verdict
-    with the reason when inconclusive.
-    """
+def check_claims(rows: list[dict[str, Any]], settings: ReportSettings, protocol: Protocol) -> dict[str, Any]:
+    """Every check of ``protocol`` in every (task, class) setting of the config, from the evaluation
+    ``rows``. Each check carries the method compared with (``versus``), the mean (dB; a ratio for
+    time to quality), its interval, n images / photos, the bound (the least value that holds), its
+    reading and the verdict with the reason when it neither holds nor fails; the document records the
+    protocol's path, SHA-256 and every check's source."""
     roles = settings.roles
     groups = _by_setting(rows)
-    transfer = transfer_settings(settings)
     checks = [
         ch
         for table in (1, 2, 3)
         for task in settings.tasks_of(table)
         for role in ROLES
-        for ch in _setting_checks(
-            groups[(task, roles[role])], settings, table, task, role, (task, roles[role]) in transfer
-        )
+        for ch in _setting_checks(groups[(task, roles[role])], settings, protocol, table, task, role)
     ]
-    return _result(checks)
+    result = _result(checks, protocol.min_photos)
+    sources = {c.id: c.source for c in protocol.checks}
+    for v in result["verdicts"]:
+        v["source"] = sources[v["claim"]]
+    return {"protocol": {"path": protocol.path, "sha256": protocol.sha256}, **result}
 
 
 def check_comparisons(
-    rows: list[dict[str, Any]], settings: ReportSettings, pairs: list[tuple[str, str, float]], tasks: list[str]
+    rows: list[dict[str, Any]],
+    settings: ReportSettings,
+    pairs: list[tuple[str, str, float]],
+    tasks: list[str],
+    min_photos: int = 2,
 ) -> dict[str, Any]:
     """Checks beyond the paper, read like the claims: for each (method, versus, bound) of ``pairs``,
     method − versus (paired per image, replicates averaged as in the claims) ≥ bound dB in every
-    class of each of ``tasks``. The same structure as :func:`check_claims`; the claim id is
-    'method − versus'."""
+    class of each of ``tasks``, underpowered on fewer than ``min_photos`` photographs. The same
+    structure as :func:`check_claims` without the protocol; the claim id is 'method − versus'."""
     ids = method_ids(dict(settings.methods))
     unknown = sorted({m for p in pairs for m in p[:2]} - ids)
     if unknown:
@@ -388,16 +355,16 @@ def check_comparisons(
                     settings.paired_images(method, other),
                     f"{task} {settings.roles[role]}: {method} vs {other}",
                 )
-                checks.append(_check(f"{method} − {other}", text, other, where, measured, bound, **photos))
-    return _result(checks)
+                checks.append(_check(f"{method} − {other}", text, other, where, measured, bound, min_photos, **photos))
+    return _result(checks, min_photos)
 
 
 def headline(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, Any]:
     """What a person reads first (results/summary.json): per task and dataset, the mean PSNR (dB) of
     ``claims.method`` and ``claims.long`` (seed-averaged with ``claims.replicates``) and their paired
-    gap with its 95% interval, over the images both ran on (``images``, ``photos``), and the speed-up
-    (1-speed's ratio, over all of the method's images); a setting without rows of either method is
-    left out."""
+    gap with its 95% interval, over the images both ran on (``images``, ``photos``), and the
+    time-to-quality speed-up of the method over the long run; a setting without rows of either
+    method is left out."""
     c = settings.claims
     method, long = c.method, c.long
     n = settings.paired_images(method, long)
@@ -408,8 +375,8 @@ def headline(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[str, 
         if a[0] is None or b[0] is None:
             continue
         a_n, b_n = first_images(a[0], n), first_images(b[0], n)  # the images both ran on
-        gap = paired_difference(a_n, b_n, RESAMPLES, SEED, f"{task} {dataset}: {method} vs {long}")
-        speed, _ = _speed(by_method[method])
+        gap = paired_difference(a_n, b_n, what=f"{task} {dataset}: {method} vs {long}")
+        speed, _ = time_to_quality(by_method[method], by_method[long], long)
         out.setdefault(task, {})[dataset] = {
             f"{method}_db": round(float(np.mean([o.value for o in a_n.values()])), 3),
             f"{long}_db": round(float(np.mean([o.value for o in b_n.values()])), 3),
@@ -433,29 +400,44 @@ def _value(ch: dict[str, Any]) -> str:
     """'-1.23 [-1.9, -0.6] ✗' (a speed ratio: '12.3x [9.8, 15.1] ✓'), '—' when the value is missing."""
     if ch["mean"] is None:
         return "— ?"
-    unit = "x" if ch["claim"] == "1-speed" else ""
+    unit = "x" if ch.get("statistic") == "time_to_quality" else ""
     ci = "[no CI]" if ch["ci_low"] is None else f"[{ch['ci_low']:.1f}, {ch['ci_high']:.1f}]"
     return f"{ch['mean']:.2f}{unit} {ci} {MARKS[ch['verdict']]}"
 
 
-def claims_markdown(result: dict[str, Any], tasks: Mapping[str, Mapping[str, Any]], paper: bool = True) -> str:
-    """The verdict table (claim, verdict, counts), the per-setting intervals with n images / photos
-    and bounds, and every failing or inconclusive check with its reason and its mean per photograph;
-    ``tasks``: task name → its setting; ``paper``: the paper's claims (else :func:`check_comparisons`)."""
-    name = {(t, r): f"{_setting_name(tasks[t])} {r}" for t, r in ((ch["task"], ch["role"]) for ch in result["checks"])}
+def _bound(ch: dict[str, Any] | None) -> str:
+    """'≥ -1.3' ('·' not checked, '—' no bound)."""
+    if ch is None:
+        return "·"
+    return "—" if ch["bound"] is None else f"≥ {ch['bound']:g}"
+
+
+def _verdict_table(result: dict[str, Any]) -> list[str]:
+    """One line per claim text: its reading, verdict, counts and the settings that do not hold."""
     lines = [
-        "| claim | verdict | holds | fails | inconclusive | settings that fail / are inconclusive |",
-        "|---|---|---|---|---|---|",
+        "| claim | reading | verdict | holds | fails | inconclusive | underpowered | settings that do not hold |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for v in result["verdicts"]:
-        bad = "; ".join(f"{w} {', '.join(v['where'][w])}" for w in ("fails", "inconclusive") if v["where"][w]) or "—"
-        lines.append(
-            f"| {v['claim']}: {v['text']} | **{v['verdict']}** | {v['counts']['holds']}/{v['settings']} | "
-            f"{v['counts']['fails']} | {v['counts']['inconclusive']} | {bad} |"
+        bad = (
+            "; ".join(
+                f"{w} {', '.join(v['where'][w])}" for w in ("fails", "inconclusive", "underpowered") if v["where"][w]
+            )
+            or "—"
         )
+        n = v["counts"]
+        lines.append(
+            f"| {v['claim']}: {v['text']} | {v['reading']} | **{v['verdict']}** | {n['holds']}/{v['settings']} | "
+            f"{n['fails']} | {n['inconclusive']} | {n['underpowered']} | {bad} |"
+        )
+    return lines
+
+
+def _cell_table(result: dict[str, Any], name: dict[tuple[str, str], str]) -> list[str]:
+    """Claims × settings: each check's mean, interval and mark, the bounds where they differ, n."""
     columns = list(name)
     cell = {(ch["text"], ch["task"], ch["role"]): ch for ch in result["checks"]}
-    lines += ["", "| claim | " + " | ".join(name[c] for c in columns) + " |", "|---|" + "---|" * len(columns)]
+    lines = ["| claim | " + " | ".join(name[c] for c in columns) + " |", "|---|" + "---|" * len(columns)]
     for text in dict.fromkeys(ch["text"] for ch in result["checks"]):
         mine = [cell.get((text, *c)) for c in columns]
         first = next(ch for ch in mine if ch is not None)
@@ -464,9 +446,7 @@ def claims_markdown(result: dict[str, Any], tasks: Mapping[str, Mapping[str, Any
             f"| {claim} vs {first['versus']} | " + " | ".join("·" if ch is None else _value(ch) for ch in mine) + " |"
         )
         if len({ch["bound"] for ch in mine if ch is not None}) > 1:
-            lines.append(
-                f"| ↳ {claim} bound | " + " | ".join("·" if ch is None else f"≥ {ch['bound']:g}" for ch in mine) + " |"
-            )
+            lines.append(f"| ↳ {claim} bound | " + " | ".join(_bound(ch) for ch in mine) + " |")
     n = [
         {
             (ch["n_images"], ch["n_photos"])
@@ -478,17 +458,33 @@ def claims_markdown(result: dict[str, Any], tasks: Mapping[str, Mapping[str, Any
     lines.append(
         "| n images / photos | " + " | ".join(" or ".join(f"{i}/{p}" for i, p in sorted(s)) or "—" for s in n) + " |"
     )
-    b = result["bootstrap"]
+    return lines
+
+
+def claims_markdown(
+    result: dict[str, Any], tasks: Mapping[str, Mapping[str, Any]], paper: bool = True, preamble: str = ""
+) -> str:
+    """The verdict table (claim, reading, verdict, counts), the per-setting intervals with n images /
+    photos and bounds, and every check that does not hold or fail, with its reason and its mean
+    per photograph; ``tasks``: task name → its setting; ``paper``: the paper's claims (else
+    :func:`check_comparisons`); ``preamble``: lines printed first (what kind of read this is)."""
+    name = {(t, r): f"{_setting_name(tasks[t])} {r}" for t, r in ((ch["task"], ch["role"]) for ch in result["checks"])}
+    lines = [preamble] if preamble else []
+    if "protocol" in result:
+        lines.append(f"Protocol: `{result['protocol']['path']}`, SHA-256 `{result['protocol']['sha256']}`.\n")
+    lines += [*_verdict_table(result), "", *_cell_table(result, name)]
+    inf = result["inference"]
     lines += [
         "",
         (
-            f"Cells: mean paired difference in dB{' (1-speed: geometric-mean ratio)' * paper} and its "
-            f"{b['level']:.0%} interval, resampling whole source photographs ({b['resamples']} resamples, seed "
-            f"{b['seed']}); ✓ holds (interval at or above the bound), ✗ fails (interval below it), ? inconclusive"
-            + ("; · not checked (claim 4: settings of meta-training)." if paper else ".")
+            f"Cells: mean paired difference in dB{' (1-speed: geometric-mean time-to-quality ratio)' * paper} and "
+            f"its {inf['level']:.0%} interval ({inf['interval']}); ✓ holds (interval at or above the bound), "
+            f"✗ fails (interval below it), ? inconclusive, ○ underpowered (fewer than {inf['min_photos']} "
+            "photographs)"
+            + ("; · not checked (claim 4: the method's own task family, or no init trained on it)." if paper else ".")
         ),
     ]
-    for verdict_, title in (("fails", "Fails"), ("inconclusive", "Inconclusive")):
+    for verdict_, title in (("fails", "Fails"), ("inconclusive", "Inconclusive"), ("underpowered", "Underpowered")):
         bad = [ch for ch in result["checks"] if ch["verdict"] == verdict_]
         if bad:
             lines += ["", f"{title}:"]
@@ -496,6 +492,9 @@ def claims_markdown(result: dict[str, Any], tasks: Mapping[str, Mapping[str, Any
                 said = [ch["reason"]] if ch["reason"] else []
                 said += [f"by photograph (mean, images): {_photos(ch['by_photo'])}"] if ch.get("by_photo") else []
                 lines.append(f"- {ch['claim']} at {name[(ch['task'], ch['role'])]}: {'; '.join(said)}")
+    if "protocol" in result:
+        lines += ["", "Sources of the bounds:"]
+        lines += [f"- {v['claim']}: {v['source']}" for v in {v["claim"]: v for v in result["verdicts"]}.values()]
     return "\n".join(lines) + "\n"
 
 

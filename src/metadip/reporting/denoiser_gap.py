@@ -1,5 +1,5 @@
 """Trained DRUNets against BM3D on validation images: each denoiser's PSNR per image and noise level,
-and the paired difference to BM3D with its 95% cluster-bootstrap interval over source photographs.
+and the paired difference to BM3D with its 95% interval over source photographs (cluster-robust t).
 
 The measurement that chooses the trained DRUNet's recipe (``baselines.drunet``) on validation data:
 the same clean images, the same seeded noise (one draw per image and level) for every denoiser.

@@ -2,7 +2,8 @@
 
 Metrics: one small JSON file per (task setting, image class), ``<task>_<class>.json``, with the
 headline gap (``claims.method`` − ``claims.long`` mean PSNR, dB, over the images both ran on) and how
-many of the claims' checks there hold, fail or are inconclusive; ``all.json`` counts every check.
+many of the claims' primary checks there hold, fail, are inconclusive or underpowered (``n.<verdict>``);
+``all.json`` counts every primary check.
 DVC prints a row per file. Plots: one CSV per (task setting, image class), ``<task>_<class>.csv``,
 in long format (step, method, psnr): the mean PSNR (dB) over the images at each step of every
 iterative method (DIP's longest run, the meta methods but an averaged one), a line per method.
@@ -20,6 +21,7 @@ import numpy as np
 
 from metadip.core.atomic import write_texts
 from metadip.core.csv_text import csv_text
+from metadip.pipeline.plan import stop_method_id
 from metadip.reporting.claims import VERDICTS
 from metadip.reporting.settings import ReportSettings
 
@@ -37,8 +39,10 @@ def psnr_curves(rows: list[dict[str, Any]], settings: ReportSettings) -> dict[st
     """``<task>_<class>`` → rows (step, method label, mean PSNR in dB over the images at that step),
     ordered by method then step, for every task setting and class of the config (empty when no
     iterative method ran there). A DIP method contributes its longest run; a meta method that averages
-    its last outputs is left out (its trace is the plain method's up to the window)."""
+    its last outputs is left out (its trace is the plain method's up to the window), and so is the DIP
+    reading stopped on validation crops (its trace is the longest run's up to its step)."""
     role_of = {dataset: role for role, dataset in settings.roles.items()}
+    rows = [r for r in rows if r["method"] != stop_method_id(r["method_name"])]  # the stopped DIP reading: no curve
     longest: dict[str, int] = {}
     for r in rows:
         if settings.kind_of(r["method_name"]) == "dip":
@@ -68,13 +72,14 @@ def plot_csv(curve: list[dict[str, Any]]) -> str:
 def metrics_files(
     verdict: Mapping[str, Any], headline: Mapping[str, Any], settings: ReportSettings
 ) -> dict[str, dict[str, Any]]:
-    """``<task>_<class>`` → {checks: {holds, fails, inconclusive}, gap_db} and :data:`ALL` → {checks}.
+    """``<task>_<class>`` → {n: {holds, fails, inconclusive, underpowered}, gap_db} and :data:`ALL` → {n}:
+    the counts of the primary readings' verdicts (secondary readings decide nothing).
 
     ``verdict``: :func:`metadip.reporting.claims.check_claims`'s result; ``headline``:
     :func:`metadip.reporting.claims.headline`'s (task → dataset → gap_db, ...). A setting without a
     headline (either method missing) has no gap_db."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICTS, 0))
-    for ch in verdict["checks"]:
+    for ch in (c for c in verdict["checks"] if c.get("reading", "primary") == "primary"):
         counts[f"{ch['task']}_{ch['role']}"][ch["verdict"]] += 1
         counts[ALL][ch["verdict"]] += 1
     out: dict[str, dict[str, Any]] = {}
@@ -82,8 +87,8 @@ def metrics_files(
         for role, dataset in settings.roles.items():
             name = f"{task}_{role}"
             gap = headline.get(task, {}).get(dataset, {}).get("gap_db")
-            out[name] = {"checks": counts[name], **({} if gap is None else {"gap_db": gap})}
-    out[ALL] = {"checks": counts[ALL]}
+            out[name] = {"n": counts[name], **({} if gap is None else {"gap_db": gap})}
+    out[ALL] = {"n": counts[ALL]}
     return out
 
 

@@ -117,7 +117,7 @@ def save_convergence_figure(
     fig.text(
         0.5,
         0.005,
-        "line: mean over images; band: its 95% interval (bootstrap over source photographs); dotted: min and max image",
+        "line: mean over images; band: its 95% t interval over source photographs; dotted: min and max image",
         ha="center",
         va="bottom",
         fontsize=7,

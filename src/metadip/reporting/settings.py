@@ -8,7 +8,7 @@ every reporting function's signature says what it uses and none reaches back int
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from metadip.pipeline.plan import TABLE_OF_KIND, image_caps
@@ -16,27 +16,30 @@ from metadip.pipeline.plan import TABLE_OF_KIND, image_caps
 
 @dataclass(frozen=True)
 class ClaimSettings:
-    """The config's ``claims`` section: which methods are compared and each claim's bound (dB, or a
-    ratio for ``min_speedup``); see :mod:`metadip.reporting.claims`."""
+    """The config's ``claims`` section: which method plays each role of the protocol's checks
+    (:mod:`metadip.reporting.protocol`); ids are result-row ids."""
 
     enabled: bool
     method: str
     long: str
+    long_stopped: str | None
     short: str
     control: str | None
+    control_same_loop: str | None
     rivals: tuple[str, ...]
+    transfer: Mapping[str, str]  # task family ("cs", "pr") → the recipe meta-trained on its physics
     replicates: Mapping[str, tuple[str, ...]]  # method id → ids of its other meta-training seeds
-    within_db: float
-    quality_bound: str  # "paper" | "fixed"
-    min_speedup: float
-    short_margin_db: float
-    control_margin_db: float
-    transfer_margin_db: float
-    rival_margin_db: float
+    confirmatory: bool  # a confirmatory read of a fresh test split (recorded in the ledger)
 
-    def text_fields(self) -> dict[str, Any]:
-        """The settings as keyword arguments of the claims' text templates."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def role(self, name: str, family: str) -> tuple[str, ...]:
+        """The method ids playing role ``name`` of the protocol in a task ``family`` ("den", "cs",
+        "pr"): none when the role is unset (null, or no transfer init for the family)."""
+        if name == "rivals":
+            return self.rivals
+        if name == "transfer":
+            return (self.transfer[family],) if family in self.transfer else ()
+        one = getattr(self, name)
+        return () if one is None else (one,)
 
 
 @dataclass(frozen=True)
@@ -77,17 +80,14 @@ def report_settings(config: dict[str, Any]) -> ReportSettings:
         enabled=bool(c["enabled"]),
         method=c["method"],
         long=c["long"],
+        long_stopped=c["long_stopped"],
         short=c["short"],
         control=c["control"],
+        control_same_loop=c["control_same_loop"],
         rivals=tuple(c["rivals"]),
+        transfer=dict(c["transfer"]),
         replicates={m: tuple(ids) for m, ids in c["replicates"].items()},
-        within_db=float(c["within_db"]),
-        quality_bound=c["quality_bound"],
-        min_speedup=float(c["min_speedup"]),
-        short_margin_db=float(c["short_margin_db"]),
-        control_margin_db=float(c["control_margin_db"]),
-        transfer_margin_db=float(c["transfer_margin_db"]),
-        rival_margin_db=float(c["rival_margin_db"]),
+        confirmatory=bool(c["confirmatory"]),
     )
     init = ev["methods"].get(claims.method, {}).get("init")
     outer = meta["methods"].get(init, {}).get("outer", {}).get("tasks", [])

@@ -3,7 +3,7 @@ the headline summary and the convergence CSV of Figure 2.
 
 A table row is a method variant (e.g. "DIP (50)", and "DIP (50), last iterate" where the method
 reports an EMA); a column is a (task setting, image class) pair: mean PSNR over the images in dB
-with its 95% interval from a bootstrap over source photographs (:mod:`metadip.reporting.stats`) and the
+with its 95% interval over source photographs (:mod:`metadip.reporting.stats`) and the
 number of images and photographs. Time columns are mean seconds per image over the settings they
 cover, with their interval likewise.
 """
@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from metadip.core.csv_text import csv_text
+from metadip.pipeline.plan import dip_method_id, report_steps, stop_method_id, stops_on_val
 from metadip.reporting.paper import PAPER_PSNR, PAPER_SECONDS
 from metadip.reporting.settings import ReportSettings
-from metadip.reporting.stats import RESAMPLES, Summary, interval, photo_of, summarize
+from metadip.reporting.stats import INFERENCE, Summary, by_image, interval, paired_difference, photo_of, summarize
 
 ROLES = ("faces", "natural")
 TITLES = {1: "Table 1: denoising", 2: "Table 2: compressive sensing", 3: "Table 3: compressive phase retrieval"}
@@ -161,7 +162,7 @@ def build_table(table: int, rows: list[dict[str, Any]], settings: ReportSettings
         mine = sorted(((method, *v) for (n, method), v in seen.items() if n == name), key=lambda s: -s[2])
         for method, label, _ in mine:
             variants.append((method, label, "estimate", name))
-            if m["kind"] == "dip" and m.get("ema") is not None:
+            if m["kind"] == "dip" and m.get("ema") is not None and method != stop_method_id(name):
                 variants.append((method, f"{label}, last iterate", "last", name))
     # columns: per task, the two classes; time per task for tables 2/3, one time column for table 1
     groups = [tasks] if table == 1 else [[t] for t in tasks]
@@ -234,10 +235,8 @@ def table_notes(
     n = f"n = {uniform[0]} images / {uniform[1]} photos per cell" if uniform else "n = images/photos, per cell"
     notes = [
         (
-            "Ours: mean PSNR (dB) over the evaluated images with its 95% interval [low, high] from a "
-            "bootstrap resampling "
-            f"whole source photographs ({RESAMPLES} resamples; none with fewer than 2 photographs); in "
-            "parentheses, the "
+            "Ours: mean PSNR (dB) over the evaluated images with its 95% interval [low, high], a "
+            f"{INFERENCE}, none with fewer than 2 photographs; in parentheses, the "
             f"paper's number; {n}. Images {size}×{size} RGB (the paper: 128×128). Time: mean seconds per image on this "
             f"run's device over every image of the settings it covers (the paper: its authors' GPU)."
         )
@@ -260,6 +259,43 @@ def table_notes(
                 "average fewer images than the rows beside them); the claims compare it with the other methods "
                 f"on those {m['images']} images, paired (claims.md)."
             )
+    return notes + stop_notes(settings, rows)
+
+
+def stop_notes(settings: ReportSettings, rows: list[dict[str, Any]]) -> list[str]:
+    """Per dip method with ``stop_on_val`` (rows of its stopped row among ``rows``): the step it was
+    read at in each setting and class, and where its longest reading lies below it beyond the 95%
+    interval of their paired per-image difference (that reading overfits the noise there)."""
+    notes = []
+    for name, m in settings.methods.items():
+        if not stops_on_val(dict(m)):
+            continue
+        stop_id, long_id = stop_method_id(name), dip_method_id(name, report_steps(dict(m))[-1])
+        groups = group_rows([r for r in rows if r["method"] in (stop_id, long_id)])
+        steps, overfit = [], []
+        for task in settings.tasks:
+            for role in ROLES:
+                stopped, long = (groups.get((task, settings.roles[role], i)) for i in (stop_id, long_id))
+                if not stopped:
+                    continue
+                where = f"{setting_label(settings.tasks[task])} {column_label(settings.roles, role)}"
+                steps.append(f"{where} {stopped[0]['steps']}")
+                d = long and paired_difference(by_image(long), by_image(stopped), what=f"{long_id} − {stop_id}")
+                if d and d.ci_high is not None and d.ci_high < 0:
+                    overfit.append(f"{where} {d.mean:+.2f} dB [{d.ci_low:+.2f}, {d.ci_high:+.2f}]")
+        if not steps:
+            continue
+        long_label, stop_label = f"{m['label']} ({long_id.rsplit('_', 1)[1]})", f"{m['label']} (stopped on val)"
+        estimate = "EMA" if m.get("ema") is not None else "last iterate"
+        notes.append(
+            f"{stop_label}: the runs of {long_label} read at the step of the highest mean PSNR ({estimate}) of the "
+            "same DIP on validation crops of each setting and class, with validation noise and operators of their own "
+            f"(stages/dip_stop.py; the test split chose nothing); steps: {', '.join(steps)}."
+        )
+        notes.append(
+            f"{long_label} below {stop_label} beyond the 95% interval of their paired difference ({long_label} "
+            f"overfits the noise there): {'; '.join(overfit) or 'nowhere'}."
+        )
     return notes
 
 
@@ -392,12 +428,16 @@ def to_csv(t: dict[str, Any]) -> str:
 
 def convergence_rows(rows: list[dict[str, Any]], methods: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Figure 2's data: per (task, dataset, series, step) the mean NMSE over images with its 95%
-    interval (a bootstrap over photographs, one draw shared by all steps; None with fewer than 2
-    photographs) and the min / max over images.
+    interval over photographs (per step; None with fewer than 2 photographs) and the min / max over
+    images.
 
     Series: every meta method but an averaged one (``average_last``: its trace is the plain
-    method's up to the window), and the longest-run variant of every DIP method, as its EMA
-    estimate and its last iterate. ``methods``: method name → its kind, label, ... (evaluate.methods)."""
+    method's up to the window), and the longest reading of every DIP method (not its row stopped on
+    validation crops), as its EMA estimate and its last iterate. ``methods``: method name → its
+    kind, label, ... (evaluate.methods)."""
+    rows = [
+        r for r in rows if methods[r["method_name"]]["kind"] != "dip" or r["method"] != stop_method_id(r["method_name"])
+    ]
     longest = {}
     for r in rows:
         if methods[r["method_name"]]["kind"] == "dip":
