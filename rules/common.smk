@@ -13,6 +13,7 @@ from metadip.pipeline.plan import claim_jobs, evaluation_jobs, stop_dataset, sto
 from metadip.pipeline.stage import config_snapshot, point_latest, write_snapshot
 from metadip.pipeline.records import read_step_hash
 from metadip.pipeline.steps import Steps
+from metadip.reporting.protocol import load_protocol, verdict_hash
 
 # Snakemake's config (`configfile:` in the Snakefile, then each --configfile overlay, then --config
 # values), validated once against src/metadip/pipeline/config.schema.yaml with defaults filled in.
@@ -99,8 +100,15 @@ RECORDS = {
 
 
 def step_hash(rule):
-    """The config_hash param of ``rule``: its step's hash for the job's wildcards."""
-    return lambda wc: STEPS.rule_hash(rule, **{k: v for k, v in wc.items() if k != "shard"})
+    """The config_hash param of ``rule``: its step's hash for the job's wildcards (the claims': with the
+    protocol's, what claims.json records)."""
+    return lambda wc: planned_hash(rule, {k: v for k, v in wc.items() if k != "shard"})
+
+
+def planned_hash(rule, wildcards):
+    """The hash a job of ``rule`` records: its step's, for claims combined with the protocol's."""
+    own = STEPS.rule_hash(rule, **wildcards)
+    return verdict_hash(own, PROTOCOL_SHA) if rule == "claims" else own
 
 
 def stamp_path(rule, wildcards):
@@ -139,6 +147,10 @@ def stop_path(job):
 
 CLAIMS_OUT = [f"{RES}/claims.json", f"{RES}/claims.md"] if CFG["claims"]["enabled"] else []
 PROTOCOL = os.path.join(workflow.basedir, "config", "protocol.yaml")  # the claims' protocol, versioned with the code
+try:  # a broken protocol stops the workflow in one line, before any job
+    PROTOCOL_SHA = load_protocol(PROTOCOL).sha256 if CFG["claims"]["enabled"] else ""
+except InputError as err:
+    raise WorkflowError(str(err)) from None
 LEDGER = os.path.join(workflow.basedir, "docs", "confirmatory-ledger.tsv")  # every confirmatory read (tracked)
 PNP_GRIDS = [f"{RES}/pnp/{t}_{d}.json" for t in PNP_TASKS for d in PNP_DENOISERS]
 PNP_TABLE = [f"{RES}/tables/pnp_tuning.md", f"{RES}/tables/pnp_tuning.csv"] if PNP_GRIDS else []

@@ -19,8 +19,8 @@ from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_
 from metadip.pipeline.steps import Steps
 from metadip.reporting.claims import check_claims, claims_markdown, headline
 from metadip.reporting.dvc_views import metrics_files, write_folder
-from metadip.reporting.ledger import preamble, record_read
-from metadip.reporting.protocol import load_protocol
+from metadip.reporting.ledger import append_read, label_read, preamble
+from metadip.reporting.protocol import load_protocol, verdict_hash
 from metadip.reporting.results import read_shards
 from metadip.reporting.settings import report_settings
 
@@ -46,19 +46,21 @@ def main(argv: list[str] | None = None) -> int:
         rows = read_shards(a.shards, config).to_pylist()
         verdict = check_claims(rows, settings, protocol)
         recipe = Steps(config).rule_hash("claims")
-        verdict[JSON_KEY] = recipe
+        verdict[JSON_KEY] = verdict_hash(recipe, protocol.sha256)
         metrics = {
             f"{name}.json": json.dumps(m, indent=2, sort_keys=True) + "\n"
             for name, m in metrics_files(verdict, headline(rows, settings), settings).items()
         }
-        read = None
+        read, new = None, False
         if settings.claims.confirmatory:
-            read = record_read(a.ledger, rows, protocol.sha256, recipe, f"{a.out}.json")
-            verdict["read"] = {"label": read.label, "date": read.date, "ledger": a.ledger}
+            read, new = label_read(a.ledger, rows, protocol.sha256, recipe, f"{a.out}.json")
+            verdict["read"] = {"label": read.label, "date": read.date, "recipe_hash": recipe, "ledger": a.ledger}
         with atomic_paths(f"{a.out}.json", f"{a.out}.md") as (js, md):
             js.write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
             md.write_text(claims_markdown(verdict, settings.tasks, preamble=preamble(read) if read else ""), "utf-8")
             write_folder(a.metrics, metrics, ".json")
+        if new:
+            append_read(a.ledger, read)  # after the documents it names are written
     except INPUT_ERRORS as err:
         return fail("claims", err)
     for v in verdict["verdicts"]:

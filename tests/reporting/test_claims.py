@@ -412,7 +412,7 @@ def test_all_hold_counts_primary_readings_only(roles_config):
     md = claims_markdown(result, roles_config["evaluate"]["tasks"])
     where = ", ".join(f"{t} {r}" for t, r in SETTINGS)
     assert (
-        f"| 1-quality-stopped: {CHECK['1-quality-stopped'].text.format(method='metadip', versus='dip_val')} | "
+        f"| 1-quality-stopped: {CHECK['1-quality-stopped'].describe('metadip', 'dip_val')} | "
         f"secondary | **fails** | 0/6 | 6 | 0 | 0 | fails {where} |" in md
     )
     # a primary reading failing in one setting: not all hold
@@ -608,11 +608,24 @@ def test_control_and_control_through_the_same_loop(roles_config):
     assert (same["verdict"], same["reading"]) == ("holds", "secondary")
     assert {ch["versus"] for ch in checks(result, "2-control-same-loop")} == {"metadip_random"}
     assert not result["all_hold"]
-    # roles left unset are not checked
+    # secondary readings whose role is unset are not read; a primary one is inconclusive, never dropped
     unset = copy.deepcopy(roles_config)
     unset["claims"].update(control=None, control_same_loop=None, long_stopped=None)
-    ids = {v["claim"] for v in claims(unset, role_rows(roles_config))["verdicts"]}
-    assert ids == {"1-quality", "1-quality-paper-gap", "1-speed", "2", "3", "4"}
+    result = claims(unset, role_rows(roles_config))
+    assert {v["claim"] for v in result["verdicts"]} == {
+        "1-quality",
+        "1-quality-paper-gap",
+        "1-speed",
+        "2",
+        "2-control",
+        "3",
+        "4",
+    }
+    control = checks(result, "2-control")
+    assert {(ch["verdict"], ch["reason"]) for ch in control} == {
+        ("inconclusive", "no method plays claims.control in the config")
+    }
+    assert not result["all_hold"]
 
 
 def test_claim_4_compares_with_the_target_physics_init_in_transfer_settings(roles_config):
@@ -645,12 +658,19 @@ def test_claim_4_compares_with_the_target_physics_init_in_transfer_settings(role
     # at the bound it holds
     at = claims(roles_config, role_rows(roles_config, {"metadip_cs": 31.0}))
     assert {ch["verdict"] for ch in checks(at, "4")} == {"holds"}
-    # a family without a transfer init is not checked
+    # a family without a transfer init: the primary claim is inconclusive there, and says why
     cs_only = copy.deepcopy(roles_config)
     cs_only["claims"]["transfer"] = {"cs": "metadip_cs"}
-    assert {ch["task"] for ch in checks(claims(cs_only, role_rows(roles_config)), "4")} == {"cs_8"}
+    four = checks(claims(cs_only, role_rows(roles_config)), "4")
+    assert {ch["task"] for ch in four if ch["verdict"] == "holds"} == {"cs_8"}
+    unread = [ch for ch in four if ch["task"] == "pr_8"]
+    assert unread and all(
+        (ch["verdict"], ch["versus"], ch["reason"])
+        == ("inconclusive", "—", "no method plays claims.transfer.pr in the config")
+        for ch in unread
+    )
     cs_only["claims"]["transfer"] = {}
-    assert checks(claims(cs_only, role_rows(roles_config)), "4") == []
+    assert {ch["verdict"] for ch in checks(claims(cs_only, role_rows(roles_config)), "4")} == {"inconclusive"}
     # the method meta-trained on CS too: CS on its own meta-training class transfers nothing
     on_cs = copy.deepcopy(roles_config)
     on_cs["meta"]["methods"]["metadip"]["outer"]["tasks"] = [
@@ -966,7 +986,7 @@ def test_claims_stage_writes_the_verdicts_under_the_protocol(roles_config, tmp_p
     stage_inputs(roles_config, tmp_path, rows)
     run = run_claims_stage(tmp_path, tmp_path / "out")
     assert run.returncode == 0, run.stderr
-    text = CHECK["1-quality"].text.format(method="metadip", versus="dip_1000")
+    text = CHECK["1-quality"].describe("metadip", "dip_1000")
     assert (
         f"claim 1-quality (primary): holds - holds in 6, fails in 0, inconclusive in 0, underpowered in 0 of 6 "
         f"settings - {text}" in run.stdout.splitlines()
@@ -1009,7 +1029,8 @@ def test_claims_stage_records_a_confirmatory_read_in_the_ledger(roles_config, tm
     md = (tmp_path / "first" / "claims.md").read_text()
     assert md.startswith(
         f"**Confirmatory read** of {2 * N} test photographs (skimage,wallpapers) under the frozen recipe "
-        f"{doc['step_hash']} and protocol {PROTOCOL_SHA[:16]}, recorded in the ledger on {doc['read']['date']}.\n"
+        f"{doc['read']['recipe_hash']} and protocol {PROTOCOL_SHA[:16]}, "
+        f"recorded in the ledger on {doc['read']['date']}.\n"
     )
     assert f"Protocol: `{SHIPPED}`, SHA-256 `{PROTOCOL_SHA}`." in md
     entries = ledger.read_text().splitlines()
@@ -1030,7 +1051,9 @@ def test_claims_stage_records_a_confirmatory_read_in_the_ledger(roles_config, tm
     assert (
         (tmp_path / "second" / "claims.md")
         .read_text()
-        .startswith(f"**Exploratory read**: these {2 * N} test photographs (skimage,wallpapers) were read before")
+        .startswith(
+            f"**Exploratory read**: of these {2 * N} test photographs (skimage,wallpapers), some were read before"
+        )
     )
     assert [line.split("\t")[1] for line in ledger.read_text().splitlines()[1:]] == ["confirmatory", "exploratory"]
 

@@ -43,7 +43,12 @@ def test_a_byte_changes_the_hash(tmp_path):
         (lambda d: d["checks"]["1-quality"].pop("source"), "'source' is a required property"),
         (lambda d: d["checks"]["2"].update(versus="nobody"), "checks/2/versus"),
         (lambda d: d["inference"].update(min_photos=1), "inference/min_photos"),
-        (lambda d: d["checks"]["1-quality-paper-gap"].pop("slack_db"), "paper_gap needs statistic psnr and a slack_db"),
+        (lambda d: d["checks"]["1-quality-paper-gap"].pop("slack_db"), "paper_gap needs statistic psnr, versus long"),
+        (
+            lambda d: d["checks"]["1-quality-paper-gap"].update(versus="short"),
+            "paper_gap needs statistic psnr, versus long",
+        ),
+        (lambda d: d["checks"]["2"].update(text="{method} beats {rival}"), "its text uses an unknown field"),
     ],
 )
 def test_a_broken_protocol_is_refused_in_one_line(tmp_path, edit, match):
@@ -54,6 +59,14 @@ def test_a_broken_protocol_is_refused_in_one_line(tmp_path, edit, match):
     with pytest.raises(InputError, match=match) as err:
         load_protocol(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_repeated_check_id_is_refused(tmp_path):
+    path = tmp_path / "protocol.yaml"
+    text = SHIPPED.read_text()
+    path.write_text(text + '  "3":\n' + text.split('  "3":\n')[1].split('  "4":')[0])
+    with pytest.raises(InputError, match="not a valid claims protocol"):
+        load_protocol(path)
 
 
 def test_a_missing_protocol_is_named(tmp_path):

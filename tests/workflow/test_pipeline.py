@@ -34,6 +34,7 @@ from workflow_helpers import (
 )
 
 from metadip.core.hashing import content_sha
+from metadip.reporting.protocol import load_protocol
 
 
 def test_lint_is_clean():
@@ -84,8 +85,11 @@ def test_the_claims_target_plans_only_the_shards_the_claims_read(tmp_path):
     named = {claims["method"], claims["control_same_loop"], *claims["rivals"], *claims["transfer"].values()}
     controls = {claims["control"]} - {None}
     assert replicates and shards == named | controls | replicates | {"dip"}, shards
-    # one job per task, class, method and shard ('dip' reports dip_50 and dip_1000 from one run)
-    assert stats["evaluate"] == len(base["evaluate"]["tasks"]) * 2 * len(shards) * study["evaluate"]["shards"]
+    # one job per task, class, method and shard ('dip' reports dip_50 and dip_1000 from one run); the inits
+    # meta-trained on CS or PR run on their own family's two settings only
+    family = {m: base["evaluate"]["methods"][m].get("families") for m in shards if m in base["evaluate"]["methods"]}
+    per_class = sum(2 if family.get(m) else len(base["evaluate"]["tasks"]) for m in shards)
+    assert stats["evaluate"] == per_class * 2 * study["evaluate"]["shards"]
 
 
 def test_ablation_is_off_by_default_and_one_job_per_variant_when_on(tmp_path):
@@ -378,9 +382,11 @@ def test_tiny_pipeline_end_to_end_with_dvc(tiny_repo, tmp_path):
     metrics = sh(BIN / "dvc", "metrics", "show", cwd=repo).stdout  # the gap and verdict counts per setting
     assert "gap_db" in metrics and "n.holds" in metrics and "pnp_bm3d" not in metrics
     claims = json.loads((res / "claims.json").read_text())  # the verdict is written (this tiny run need not pass it)
-    assert [v["claim"] for v in claims["verdicts"]] == ["1-quality", "1-speed", "2", "2-control", "3", "4"]
+    protocol = load_protocol(repo / "config" / "protocol.yaml")  # every check: the tiny config sets every role
+    assert list(dict.fromkeys(v["claim"] for v in claims["verdicts"])) == [c.id for c in protocol.checks]
+    assert claims["protocol"]["sha256"] == protocol.sha256
     assert {c["verdict"] for c in claims["checks"]} <= {"holds", "fails", "inconclusive", "underpowered"}
-    assert "| claim | verdict |" in (res / "claims.md").read_text()
+    assert "| claim | reading | verdict |" in (res / "claims.md").read_text()
     assert (repo / "dvc.lock").is_file()
 
     # share: push to the default (local directory) remote, pull into a fresh clone -> nothing to do

@@ -2,7 +2,7 @@
 
 Crops of one photograph are not independent samples (they share content, exposure and camera), so
 the evaluation takes its N images interleaved across photographs — one crop of every photograph,
-then a second crop of each, and so on — and the statistics resample whole photographs.
+then a second crop of each, and so on — and the intervals are taken over whole photographs.
 """
 
 from __future__ import annotations

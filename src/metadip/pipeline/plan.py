@@ -12,7 +12,10 @@ TABLE_OF_KIND = {"denoising": 1, "cs": 2, "cs_fast": 2, "pr": 3, "pr_fast": 3}
 
 
 def applies(method: dict[str, Any], task: dict[str, Any]) -> bool:
-    """Whether a method (config entry) runs on a task: plain denoisers on denoising only, PnP on CS/PR only."""
+    """Whether a method (config entry) runs on a task: plain denoisers on denoising only, PnP on CS/PR only,
+    a method with ``families`` on the task settings of those families only (denoising, cs, pr)."""
+    if "families" in method and task["kind"].split("_")[0] not in method["families"]:
+        return False
     if method["kind"] == "denoiser":
         return task["kind"] == "denoising"
     if method["kind"] == "pnp":

@@ -217,6 +217,16 @@ def _measure(
     return measured, extra
 
 
+def _role_ids(check: Check, c: ClaimSettings, family: str, transfer: bool) -> tuple[str, ...] | None:
+    """The method ids a check compares with in a setting of task ``family``; None where it does not
+    apply (claim 4 outside transfer settings or in denoising, the method's own family); () where its
+    role is unset, which leaves a primary check inconclusive rather than unread."""
+    if check.versus == "transfer" and (not transfer or family == "den"):
+        return None
+    ids = c.role(check.versus, family)
+    return None if not ids and check.reading == "secondary" else ids
+
+
 def _setting_checks(
     by_method: dict[str, list[dict[str, Any]]],
     settings: ReportSettings,
@@ -231,9 +241,12 @@ def _setting_checks(
     transfer = (task, settings.roles[role]) in transfer_settings(settings)
     out = []
     for check in protocol.checks:
-        if check.versus == "transfer" and not transfer:
-            continue  # the method's own meta-training family and class: nothing transfers
-        for other in c.role(check.versus, FAMILY[table]):
+        ids = _role_ids(check, c, FAMILY[table], transfer)
+        if ids == ():
+            key = f"transfer.{FAMILY[table]}" if check.versus == "transfer" else check.versus
+            unset = ((None, f"no method plays claims.{key} in the config"), {})
+            out.append(_record(check, c.method, "—", where, unset, None, protocol.min_photos))
+        for other in ids or ():
             measured, extra = _measure(check, by_method, settings, other, f"{task} {settings.roles[role]}: vs {other}")
             bound: float | None = check.bound if isinstance(check.bound, float | int) else None
             if check.bound == "paper_gap":
@@ -241,10 +254,23 @@ def _setting_checks(
                 bound, extra["paper_gap"] = paper or (None, None)
                 if paper is None:
                     measured = (None, f"the paper has no {c.method} and {c.long} numbers for this setting")
-            text = check.text.format(method=c.method, versus=other)
-            extra.update(reading=check.reading, statistic=check.statistic)
-            out.append(_check(check.id, text, other, where, measured, bound, protocol.min_photos, **extra))
+            out.append(_record(check, c.method, other, where, (measured, extra), bound, protocol.min_photos))
     return out
+
+
+def _record(
+    check: Check,
+    method: str,
+    other: str,
+    where: dict[str, Any],
+    measured: tuple[Measured, dict[str, Any]],
+    bound: float | None,
+    min_photos: int,
+) -> dict[str, Any]:
+    """One protocol check's record in one setting (:func:`_check` with its text, reading and statistic)."""
+    value, extra = measured
+    extra = {**extra, "reading": check.reading, "statistic": check.statistic}
+    return _check(check.id, check.describe(method, other), other, where, value, bound, min_photos, **extra)
 
 
 def _summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -312,6 +338,7 @@ def check_claims(rows: list[dict[str, Any]], settings: ReportSettings, protocol:
         for ch in _setting_checks(groups[(task, roles[role])], settings, protocol, table, task, role)
     ]
     result = _result(checks, protocol.min_photos)
+    result["inference"]["level"] = protocol.level
     sources = {c.id: c.source for c in protocol.checks}
     for v in result["verdicts"]:
         v["source"] = sources[v["claim"]]

@@ -19,6 +19,8 @@ import jsonschema
 import yaml
 
 from metadip.core.errors import InputError
+from metadip.core.hashing import config_hash
+from metadip.pipeline.config import StrictLoader
 
 ROLES = ("long", "long_stopped", "short", "control", "control_same_loop", "rivals", "transfer")
 STATISTICS = ("psnr", "psnr_stronger", "time_to_quality")
@@ -76,6 +78,11 @@ class Check:
     slack_db: float
     source: str
 
+    def describe(self, method: str, versus: str) -> str:
+        """The check's text for ``method`` against ``versus``, its numbers from the bound."""
+        bound = self.bound if isinstance(self.bound, float | int) else 0.0
+        return self.text.format(method=method, versus=versus, bound=bound, margin=abs(bound), slack=self.slack_db)
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -99,7 +106,7 @@ def load_protocol(path: str | Path) -> Protocol:
             f"{p}: cannot read the claims protocol ({err.strerror}); set claims.protocol to its path"
         ) from None
     try:
-        doc = yaml.safe_load(raw)
+        doc = yaml.load(raw, Loader=StrictLoader)  # a repeated check id is an error, not a dropped check
         jsonschema.validate(doc, _SCHEMA)
     except (yaml.YAMLError, jsonschema.ValidationError) as err:
         where = "/".join(str(k) for k in getattr(err, "absolute_path", [])) or "top level"
@@ -107,8 +114,15 @@ def load_protocol(path: str | Path) -> Protocol:
         raise InputError(f"{p}: not a valid claims protocol at {where}: {msg}; fix it (config/protocol.yaml)") from None
     checks = []
     for cid, c in doc["checks"].items():
-        if c["bound"] == "paper_gap" and (c["statistic"] != "psnr" or "slack_db" not in c):
-            raise InputError(f"{p}: check {cid}: bound paper_gap needs statistic psnr and a slack_db; add them")
+        if c["bound"] == "paper_gap" and (c["statistic"] != "psnr" or c["versus"] != "long" or "slack_db" not in c):
+            raise InputError(f"{p}: check {cid}: bound paper_gap needs statistic psnr, versus long and a slack_db")
+        try:
+            c["text"].format(method="m", versus="v", bound=1.0, margin=1.0, slack=1.0)
+        except (KeyError, IndexError, ValueError) as err:
+            raise InputError(
+                f"{p}: check {cid}: its text uses an unknown field ({err}); use {{method}}, {{versus}}, {{bound}}, "
+                "{margin} or {slack}"
+            ) from None
         checks.append(
             Check(
                 str(cid),
@@ -130,3 +144,9 @@ def load_protocol(path: str | Path) -> Protocol:
         int(inf["min_photos"]),
         tuple(checks),
     )
+
+
+def verdict_hash(step_hash: str, protocol_sha256: str) -> str:
+    """What claims.json records as its step hash: the claims step's config hash and the protocol's,
+    so that a verdict read under another protocol is stale like one of another config."""
+    return config_hash([step_hash, protocol_sha256])
