@@ -274,10 +274,14 @@ def test_every_protocol_check_is_read_with_its_reading_and_source(roles_config):
 
 def expected_claims(settings, protocol, families) -> list[str]:
     """The claim ids of the verdicts, in order, that the config's roles give under ``protocol`` with task
-    settings of ``families`` (cs, pr): a check whose role is unset (null) is not read; claim 4 once per
-    family with a transfer init."""
-    ids = [ch.id for ch in protocol.checks if ch.versus != "transfer" and settings.claims.role(ch.versus, "den")]
-    return ids + ["4"] * sum(f in settings.claims.transfer for f in families)
+    settings of ``families`` (cs, pr): a secondary check whose role is unset (null) is not read, a
+    primary one is (inconclusive); claim 4 once per transfer init, and once for the families without one."""
+    ids = [
+        ch.id
+        for ch in protocol.checks
+        if ch.versus != "transfer" and (ch.reading == "primary" or settings.claims.role(ch.versus, "den"))
+    ]
+    return ids + ["4"] * len({settings.claims.transfer.get(f, "—") for f in families})
 
 
 def test_the_default_configs_roles(config):
@@ -1082,7 +1086,7 @@ REDUCED = {
 }
 TASKS = ("den_25", "cs_8", "pr_8")
 # what the claims compare; no BM3D, DRUNet or PnP
-METHODS = ("dip", "metasiren", "metadip", "metadip_random", "metadip_cs", "metadip_pr")
+METHODS = ("dip", "metasiren", "metadip", "metadip_random", "metadip_frozen", "metadip_cs", "metadip_pr")
 
 
 def reduced_config() -> dict:
@@ -1091,7 +1095,7 @@ def reduced_config() -> dict:
     cfg = deep_merge(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), REDUCED)
     cfg["evaluate"]["methods"] = {k: v for k, v in cfg["evaluate"]["methods"].items() if k in METHODS}
     cfg["evaluate"]["tasks"] = {k: v for k, v in cfg["evaluate"]["tasks"].items() if k in TASKS}
-    for method in ("metadip", "metasiren", "metadip_cs", "metadip_pr"):
+    for method in ("metadip", "metasiren", "metadip_frozen", "metadip_cs", "metadip_pr"):
         # a quarter of the outer steps (MetaDIP's 100 took ~10 min of one core): the verdicts' form, not their values
         outer = cfg["meta"]["methods"][method]["outer"] = dict(cfg["meta"]["methods"][method]["outer"])
         outer.update(steps=outer["steps"] // 4, val_images=4, val_every=outer["steps"] // 4)
