@@ -122,13 +122,13 @@ def test_s3_push_pull_then_evaluate_without_meta_training(tiny_repo, s3_remote, 
     clone = pulled_clone(repo, tmp_path / "clone", lambda r: configure_s3(r, s3_remote, "shared", prefix), stages)
     assert not (clone / "results" / "eval").exists()
 
-    # the README's evaluation-only path: mark the pulled artifacts up to date, run the rest
+    # the README's evaluation-only path: mark the pulled artifacts up to date, run the rest (DIP's stop step included)
     meta = clone / "results" / "meta" / "metadip" / "meta_init.safetensors"
     sh(BIN / "snakemake", "--touch", "meta_inits", "baselines", cwd=clone)
     before = meta.stat().st_mtime_ns
     run = sh(BIN / "snakemake", "--cores", "2", cwd=clone)
     ran = set(re.findall(r"^(?:local)?rule (\w+):", run.stdout + run.stderr, re.MULTILINE))
-    assert ran == {"evaluate", "aggregate", "claims", "pnp_table", "render", "all"}, ran
+    assert ran == {"dip_stop", "evaluate", "aggregate", "claims", "pnp_table", "render", "all"}, ran
     assert meta.stat().st_mtime_ns == before
     assert_same_tables(clone / "results", repo / "results")
 

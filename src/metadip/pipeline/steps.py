@@ -30,6 +30,12 @@ from metadip.pipeline.plan import claim_jobs, evaluation_jobs, pnp_grid_key, sto
 NETWORK_KEYS = ("arch", "network", "inner")
 #: the DRUNet / meta-training data: the datasets named by meta.train_dataset
 TRAIN_DATASET = "meta.train_dataset"
+#: what a meta method reads of its speed reference (a dip method): its solver and readings, not the
+#: images its own rows cover nor its stop on validation crops
+SPEED_REFERENCE_KEYS = (
+    "kind", "label", "network_of", "network", "steps", "lr", "jitter_std", "ema", "report_at", "trace_last_every",
+    "trace_last_dense",
+)  # fmt: skip
 #: the method kinds whose steps evaluate.compile can compile; the others never read it
 COMPILED_KINDS = ("dip", "meta")
 #: the keys of a dip method that its run on validation crops reads (not its label, readings or images)
@@ -115,8 +121,7 @@ def _borrowed_keys(config: Mapping[str, Any], method: str) -> list[str]:
         keys += ["baselines.pnp.bm3d_profile"] if m["denoiser"] == "bm3d" else []
     if m.get("speed_reference"):
         ref = m["speed_reference"]
-        # the reference's optimiser settings, not the images its own rows cover nor its stopped row
-        keys += [f"evaluate.methods.{ref}.{k}" for k in {*ev[ref], "network"} if k not in ("images", "stop_on_val")]
+        keys += [f"evaluate.methods.{ref}.{k}" for k in SPEED_REFERENCE_KEYS]
         keys += [f"meta.methods.{ev[ref]['network_of']}.{k}" for k in NETWORK_KEYS]
     return keys
 
