@@ -146,12 +146,14 @@ def stop_path(job):
 
 
 CLAIMS_OUT = [f"{RES}/claims.json", f"{RES}/claims.md"] if CFG["claims"]["enabled"] else []
-PROTOCOL = os.path.join(workflow.basedir, "config", "protocol.yaml")  # the claims' protocol, versioned with the code
+# the claims' protocol, versioned with the code; relative to the working directory, so that the verdicts
+# (which name it) and the rule's input do not change when the project moves
+PROTOCOL = os.path.relpath(os.path.join(workflow.basedir, "config", "protocol.yaml"))
 try:  # a broken protocol stops the workflow in one line, before any job
     PROTOCOL_SHA = load_protocol(PROTOCOL).sha256 if CFG["claims"]["enabled"] else ""
 except InputError as err:
     raise WorkflowError(str(err)) from None
-LEDGER = os.path.join(workflow.basedir, "docs", "confirmatory-ledger.tsv")  # every confirmatory read (tracked)
+LEDGER = os.path.relpath(os.path.join(workflow.basedir, "docs", "confirmatory-ledger.tsv"))  # every confirmatory read
 PNP_GRIDS = [f"{RES}/pnp/{t}_{d}.json" for t in PNP_TASKS for d in PNP_DENOISERS]
 PNP_TABLE = [f"{RES}/tables/pnp_tuning.md", f"{RES}/tables/pnp_tuning.csv"] if PNP_GRIDS else []
 try:  # the dataset whose val split chooses each stop step: a bad name stops the workflow in one line
