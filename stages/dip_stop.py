@@ -6,7 +6,6 @@ operators and jitter of their own. Writes the step, the mean validation trace an
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -19,7 +18,14 @@ from metadip.pipeline.dip_stop import stop_record
 from metadip.pipeline.plan import stop_dataset, stops_on_val
 from metadip.pipeline.records import JSON_KEY, check_inputs
 from metadip.pipeline.settings import dip_solver
-from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.stage import (
+    INPUT_ERRORS,
+    add_compute_args,
+    fail,
+    load_stage_config,
+    stage_parser,
+    thread_problem,
+)
 from metadip.pipeline.steps import Steps
 
 
@@ -30,12 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", required=True, help="a dip method under evaluate.methods with stop_on_val")
     p.add_argument("--data", required=True, help="curated folder of the dataset whose val split chooses the step")
     p.add_argument("--out", required=True, help="output JSON file")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_compute_args(p)
     a = p.parse_args(argv)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if a.threads is not None and not 1 <= a.threads <= cores:
-        return fail("dip_stop", f"--threads {a.threads}: give 1 to {cores} (the CPUs this process may use)")
+    if problem := thread_problem(a.threads):
+        return fail("dip_stop", problem)
     if a.threads:
         torch.set_num_threads(a.threads)
     try:

@@ -3,7 +3,6 @@ rows (PSNR, SSIM, seconds, seeds, provenance, estimates, per-iteration traces) a
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,14 @@ from metadip.pipeline.evaluation import evaluate_shard, write_rows
 from metadip.pipeline.plan import method_images, shard_indices
 from metadip.pipeline.records import check_inputs
 from metadip.pipeline.settings import shard_settings
-from metadip.pipeline.stage import INPUT_ERRORS, fail, load_stage_config, stage_parser
+from metadip.pipeline.stage import (
+    INPUT_ERRORS,
+    add_compute_args,
+    fail,
+    load_stage_config,
+    stage_parser,
+    thread_problem,
+)
 from metadip.pipeline.steps import Steps
 
 
@@ -32,12 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pnp", help="tuned PnP-ADMM grid JSON from stages/tune_pnp.py (PnP methods)")
     p.add_argument("--dip-stop", help="stop record JSON from stages/dip_stop.py (dip methods with stop_on_val)")
     p.add_argument("--out", required=True, help="output parquet file")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_compute_args(p)
     a = p.parse_args(argv)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if a.threads is not None and not 1 <= a.threads <= cores:
-        return fail("evaluate", f"--threads {a.threads}: give 1 to {cores} (the CPUs this process may use)")
+    if problem := thread_problem(a.threads):
+        return fail("evaluate", problem)
     if a.threads:
         torch.set_num_threads(a.threads)
     try:

@@ -34,6 +34,20 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
     return p
 
 
+def add_compute_args(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--threads``, for the stages that run solvers."""
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def thread_problem(threads: int | None) -> str | None:
+    """Why ``--threads`` cannot be used (a count outside 1 to the CPUs this process may use), or None."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads is not None and not 1 <= threads <= cores:
+        return f"--threads {threads}: give 1 to {cores} (the CPUs this process may use)"
+    return None
+
+
 def load_stage_config(args: argparse.Namespace) -> dict[str, Any]:
     """The config of ``args.config``, validated (defaults filled in) and cross-checked; with
     ``args.config_sha``, only when the file's :func:`content_sha` is that value (ConfigError)."""
