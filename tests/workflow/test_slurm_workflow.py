@@ -19,7 +19,7 @@ from workflow_helpers import BIN, ROOT, assert_same_tables, copy_workflow, job_s
 
 pytestmark = pytest.mark.slow
 TEST_FLAGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
-GPU_RULES = {"meta_train", "train_denoiser"}
+GPU_RULES = {"meta_train", "train_denoiser", "dip_stop"}
 
 
 def edited_profile(dest: Path) -> Path:
