@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from metadip.core.errors import InputError
+from metadip.core.markdown import between_markers, markers
 from metadip.datasets.curate import SPLITS, CurationError, _assign_splits, _candidates, _largest_remainder
 from metadip.datasets.store import REFETCH, CuratedDataError, load_manifest
 
@@ -23,7 +22,7 @@ from metadip.datasets.store import REFETCH, CuratedDataError, load_manifest
 #: and the crops drawn from them
 Counts = dict[str, dict[str, int]]
 
-BEGIN, END = "<!-- counts:begin -->", "<!-- counts:end -->"
+BEGIN, END = markers("counts")
 
 
 def planned_counts(name: str, dataset: dict[str, Any], crop_size: int, seed: int) -> Counts:
@@ -82,7 +81,4 @@ def counts_table(counts: dict[str, Counts], collections: dict[str, list[str]]) -
 def with_table(text: str, table: str, where: str) -> str:
     """``text`` (a markdown file's content, named ``where`` in errors) with ``table`` between the
     :data:`BEGIN` and :data:`END` marker lines."""
-    pattern = re.compile(rf"^{re.escape(BEGIN)}\n.*?^{re.escape(END)}$", re.DOTALL | re.MULTILINE)
-    if len(pattern.findall(text)) != 1:
-        raise InputError(f"{where}: needs one '{BEGIN}' line followed by one '{END}' line around the counts table")
-    return pattern.sub(lambda _: f"{BEGIN}\n{table}{END}", text)
+    return between_markers(text, table, "counts", where)

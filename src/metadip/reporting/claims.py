@@ -273,7 +273,7 @@ def _record(
     return _check(check.id, check.describe(method, other), other, where, value, bound, min_photos, **extra)
 
 
-def _summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
+def claim_summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
     """One claim text's verdict over its settings (module doc): counts and settings per verdict."""
     where = {v: [f"{ch['task']} {ch['role']}" for ch in checks if ch["verdict"] == v] for v in VERDICTS}
     n = len(checks)
@@ -306,9 +306,8 @@ def _by_setting(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, l
 
 def _result(checks: list[dict[str, Any]], min_photos: int) -> dict[str, Any]:
     """The verdict document of a list of checks: one summary per claim text and the inference."""
-    verdicts = [
-        _summary([ch for ch in checks if ch["text"] == text]) for text in dict.fromkeys(ch["text"] for ch in checks)
-    ]
+    texts = dict.fromkeys(ch["text"] for ch in checks)
+    verdicts = [claim_summary([ch for ch in checks if ch["text"] == text]) for text in texts]
     return {
         "all_hold": all(ch["verdict"] == "holds" for ch in checks if ch.get("reading", "primary") == "primary"),
         "inference": {
