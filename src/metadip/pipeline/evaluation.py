@@ -200,7 +200,7 @@ def _dip_runner(method: DIPMethod, ctx: RunContext) -> MethodRunner:
     s = ctx.settings
     stop = None
     if method.stop_on_val:
-        stop = read_stop(ctx.need("dip_stop"), s.task_name, ctx.dataset, method.name, method.settings.steps)
+        stop = read_stop(ctx.need("dip_stop"), s.task_name, ctx.dataset, method.name, method.solver.settings.steps)
     keep_at = tuple(sorted({*method.report_at, *([stop] if stop else [])}))
 
     def read_at(full: Reconstruction, k: int, method_id: str, label: str, seeds: dict[str, Any]) -> Outcome:
@@ -213,10 +213,10 @@ def _dip_runner(method: DIPMethod, ctx: RunContext) -> MethodRunner:
     def one(op, y, x, index):
         g_seed = derived_seed(s.seed, _JITTER, name_key(s.task_name), name_key(ctx.dataset), index)
         full = fit_dip(
-            build_model(arch, method.inner).prior,
+            build_model(arch, method.solver.inner).prior,
             op,
             y,
-            method.settings,
+            method.solver.settings,
             torch.Generator().manual_seed(g_seed),
             x_true=x,
             device=ctx.device,
@@ -236,7 +236,7 @@ def _dip_runner(method: DIPMethod, ctx: RunContext) -> MethodRunner:
         return outs
 
     def warm_up(op, y):
-        prior = build_model(arch, method.inner).prior
+        prior = build_model(arch, method.solver.inner).prior
         fit_dip(
             prior,
             op,
@@ -462,10 +462,10 @@ def _interleaved_speed(
         tr = tr.trace["seconds"]
         meta.append((tr[-2] - tr[0]) / steps)  # rows 1..steps+1 are inner steps; the last row adds the final forward
         tr = fit_dip(
-            build_model(arch, ref.inner).prior,
+            build_model(arch, ref.solver.inner).prior,
             op,
             y,
-            replace(ref.settings, steps=steps + 1),
+            replace(ref.solver.settings, steps=steps + 1),
             torch.Generator().manual_seed(r),
             device=device,
             show_progress=False,
@@ -474,9 +474,9 @@ def _interleaved_speed(
         dip.append((tr[-1] - tr[0]) / steps)
     return {
         "step_seconds": float(np.median(meta)),
-        "ref_method": dip_method_id(ref.name, ref.settings.steps),
+        "ref_method": dip_method_id(ref.name, ref.solver.settings.steps),
         "ref_step_seconds": float(np.median(dip)),
-        "ref_steps": ref.settings.steps,
+        "ref_steps": ref.solver.settings.steps,
     }
 
 
@@ -515,10 +515,10 @@ def dip_scores(
         for i in range(len(xs)):
             g = torch.Generator().manual_seed(derived_seed(seed, purpose, name_key(task), i))
             fit = fit_dip(
-                build_model(arch, dict(method.inner)).prior,
+                build_model(arch, dict(method.solver.inner)).prior,
                 op,
                 ys[i],
-                method.settings,
+                method.solver.settings,
                 g,
                 device=device,
                 show_progress=False,

@@ -42,23 +42,34 @@ class PnPMethod:
 
 
 @dataclass(frozen=True)
+class DIPSolver:
+    """What a run of a dip method computes with: its optimiser settings and its random init's network."""
+
+    settings: DIPSettings
+    network: Mapping[str, Any]  # network_of's network with the method's own keys merged over it
+    arch: str
+    inner: Mapping[str, Any]
+
+    def architecture(self, image_shape: tuple[int, int, int]) -> dict[str, Any]:
+        """The random init's architecture description for images of ``image_shape``."""
+        return architecture_from_config(dict(self.network), self.arch, image_shape)
+
+
+@dataclass(frozen=True)
 class DIPMethod:
     """Vanilla DIP from a random init of a meta method's network, read off at ``report_at`` steps."""
 
     name: str
     label: str
-    settings: DIPSettings
+    solver: DIPSolver
     report_at: tuple[int, ...]
-    network: Mapping[str, Any]  # network_of's network with the method's own keys merged over it
-    arch: str  # "dip" | "siren"
-    inner: Mapping[str, Any]  # network_of's inner-loop settings (the model builder takes them)
     trace_last_every: int
     trace_last_dense: int
     stop_on_val: Mapping[str, Any] | None = None  # images, min_photos, datasets: a row stopped on validation crops
 
     def architecture(self, image_shape: tuple[int, int, int]) -> dict[str, Any]:
         """The random init's architecture description for images of ``image_shape``."""
-        return architecture_from_config(dict(self.network), self.arch, image_shape)
+        return self.solver.architecture(image_shape)
 
 
 @dataclass(frozen=True)
@@ -92,20 +103,6 @@ class ShardSettings:
     config_hash: str  # of every config value the rows depend on
 
 
-@dataclass(frozen=True)
-class DIPSolver:
-    """What a run of a dip method computes with: its optimiser settings and its random init's network."""
-
-    settings: DIPSettings
-    network: Mapping[str, Any]  # network_of's network with the method's own keys merged over it
-    arch: str
-    inner: Mapping[str, Any]
-
-    def architecture(self, image_shape: tuple[int, int, int]) -> dict[str, Any]:
-        """The random init's architecture description for images of ``image_shape``."""
-        return architecture_from_config(dict(self.network), self.arch, image_shape)
-
-
 def dip_solver(config: Mapping[str, Any], name: str) -> DIPSolver:
     """The solver of dip method ``name``, read from its network_of, network, steps, lr, jitter_std
     and ema only (not its label, readings or images)."""
@@ -121,15 +118,11 @@ def dip_solver(config: Mapping[str, Any], name: str) -> DIPSolver:
 
 def _dip_method(config: Mapping[str, Any], name: str) -> DIPMethod:
     m = config["evaluate"]["methods"][name]
-    solver = dip_solver(config, name)
     return DIPMethod(
         name=name,
         label=m["label"],
-        settings=solver.settings,
+        solver=dip_solver(config, name),
         report_at=tuple(report_steps(m)),
-        network=solver.network,
-        arch=solver.arch,
-        inner=solver.inner,
         trace_last_every=m["trace_last_every"],
         trace_last_dense=m["trace_last_dense"],
     )
