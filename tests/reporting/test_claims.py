@@ -346,6 +346,19 @@ def test_an_interval_straddling_the_bound_is_inconclusive_and_said_so(roles_conf
     )
 
 
+def test_photographs_that_share_a_file_name_are_told_apart_by_their_folders(roles_config):
+    """Collections ship one file name per folder (.../BytheWater/contents/images/2560x1600.jpg): the
+    listing names each photograph by the shortest end of its path no other one shares."""
+    folders = {0: "a/contents/x.jpg", 1: "b/contents/x.jpg", 2: "fog.jpg", 3: "c/fog.png"}
+    rows = [
+        dict(r, source_file=folders[r["image_index"] % 4]) for r in role_rows(roles_config, images=4, photos=4)
+    ]  # fewer photographs than the protocol's 6: underpowered, listed with the means per photograph
+    md = claims_markdown(claims(roles_config, rows), roles_config["evaluate"]["tasks"])
+    line = next(x for x in md.splitlines() if x.startswith("- 1-quality at den σ=25 faces:"))
+    assert "a/contents/x.jpg " in line and "b/contents/x.jpg " in line and " fog.jpg " in line, line
+    assert " fog.png " in line and "c/fog.png" not in line, line
+
+
 # --- 1-quality: the flat primary bound and the secondary paper-gap reading ----------
 
 
@@ -585,6 +598,9 @@ def test_the_speed_claim_is_the_time_to_quality_speed_up(roles_config):
     slow = claims(roles_config, role_rows(roles_config, speed=dict(SPEED, step_seconds=0.02)))
     assert all(ch["mean"] == pytest.approx(9.0) and ch["verdict"] == "fails" for ch in checks(slow, "1-speed"))
     assert summary(slow, "1-speed")["verdict"] == "fails" and not slow["all_hold"]
+    # a failing speed-up has no means per photograph: its line under "Fails" gives the value and the bound
+    md = claims_markdown(slow, roles_config["evaluate"]["tasks"])
+    assert "- 1-speed at den σ=25 faces: 9.00x [9.0, 9.0] against the bound 10\n" in md
     # the method 0.5 dB above DIP(1000) at the end: DIP reaches its own end at 1000, the method at 45 (not 50)
     ahead = claims(roles_config, role_rows(roles_config, {"metadip": 31.0}))
     assert cell(ahead, "1-speed", "den_25", "faces")["mean"] == pytest.approx(1000 / 45, abs=1e-3)

@@ -517,6 +517,7 @@ def claims_markdown(
             for ch in bad:
                 said = [ch["reason"]] if ch["reason"] else []
                 said += [f"by photograph (mean, images): {_photos(ch['by_photo'])}"] if ch.get("by_photo") else []
+                said = said or [f"{_value(ch)[:-2]} against the bound {ch['bound']:g}"]
                 lines.append(f"- {ch['claim']} at {name[(ch['task'], ch['role'])]}: {'; '.join(said)}")
     if "protocol" in result:
         lines += ["", "Sources of the bounds:"]
@@ -525,5 +526,14 @@ def claims_markdown(
 
 
 def _photos(by_photo: list[dict[str, Any]]) -> str:
-    """'grass.png -0.08 (3), gravel.png +0.12 (2)' (dB, images): a check's means per photograph."""
-    return ", ".join(f"{str(r['photo']).rsplit('/', 1)[-1]} {r['mean']:+.2f} ({r['n_images']})" for r in by_photo)
+    """'grass.png -0.08 (3), gravel.png +0.12 (2)' (dB, images): a check's means per photograph, each
+    named by the shortest end of its path that no other photograph of the list shares."""
+    paths = [str(r["photo"]).split("/") for r in by_photo]
+
+    def short(parts: list[str]) -> str:
+        for k in range(1, len(parts) + 1):
+            if sum(q[-k:] == parts[-k:] for q in paths) == 1:
+                return "/".join(parts[-k:])
+        return "/".join(parts)
+
+    return ", ".join(f"{short(q)} {r['mean']:+.2f} ({r['n_images']})" for q, r in zip(paths, by_photo, strict=True))
