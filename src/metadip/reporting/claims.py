@@ -422,13 +422,18 @@ def _setting_name(task: Mapping[str, Any]) -> str:
     return f"{kind} {setting_label(task)}"
 
 
-def _value(ch: dict[str, Any]) -> str:
-    """'-1.23 [-1.9, -0.6] ✗' (a speed ratio: '12.3x [9.8, 15.1] ✓'), '—' when the value is missing."""
+def _measured(ch: dict[str, Any]) -> str:
+    """'-1.23 [-1.9, -0.6]' (a speed ratio: '12.3x [9.8, 15.1]'), '—' when the value is missing."""
     if ch["mean"] is None:
-        return "— ?"
+        return "—"
     unit = "x" if ch.get("statistic") == "time_to_quality" else ""
     ci = "[no CI]" if ch["ci_low"] is None else f"[{ch['ci_low']:.1f}, {ch['ci_high']:.1f}]"
-    return f"{ch['mean']:.2f}{unit} {ci} {MARKS[ch['verdict']]}"
+    return f"{ch['mean']:.2f}{unit} {ci}"
+
+
+def _value(ch: dict[str, Any]) -> str:
+    """:func:`_measured` with the verdict's mark: '-1.23 [-1.9, -0.6] ✗', '— ?'."""
+    return f"{_measured(ch)} {MARKS[ch['verdict']]}"
 
 
 def _bound(ch: dict[str, Any] | None) -> str:
@@ -517,7 +522,7 @@ def claims_markdown(
             for ch in bad:
                 said = [ch["reason"]] if ch["reason"] else []
                 said += [f"by photograph (mean, images): {_photos(ch['by_photo'])}"] if ch.get("by_photo") else []
-                said = said or [f"{_value(ch)[:-2]} against the bound {ch['bound']:g}"]
+                said = said or [f"{_measured(ch)} against the bound {ch['bound']:g}"]
                 lines.append(f"- {ch['claim']} at {name[(ch['task'], ch['role'])]}: {'; '.join(said)}")
     if "protocol" in result:
         lines += ["", "Sources of the bounds:"]
