@@ -1,4 +1,5 @@
-"""Print the claims' verdicts per image class of a claims.json as a markdown table (the README's status).
+"""Print the claims' verdicts per image class of a claims.json as a markdown table (the README's status,
+written there from the confirmatory read only).
 
 .venv/bin/python scripts/claims_status.py results/confirm/claims.json
 .venv/bin/python scripts/claims_status.py results/confirm/claims.json --write README.md   between its claims markers
@@ -29,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a.claims}: not a claims.json (no 'verdicts' and 'checks'); give the claims stage's output"
             )
         table = status_table(document)
+        label = (document.get("read") or {}).get("label")
+        if a.write and label != "confirmatory":
+            raise InputError(
+                f"{a.claims}: a {label or 'non-ledgered'} read; --write takes a confirmatory read "
+                "(claims.confirmatory: true, docs/evaluation-protocol.md), print it without --write"
+            )
         if a.write:
             write_text(a.write, between_markers(Path(a.write).read_text(encoding="utf-8"), table, "claims", a.write))
     except (InputError, OSError, json.JSONDecodeError) as err:

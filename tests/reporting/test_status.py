@@ -58,7 +58,7 @@ def test_the_table_names_each_class_with_its_photographs_and_counts_each_verdict
 
 def test_the_script_writes_between_the_markers_and_refuses_what_is_not_claims(tmp_path):
     claims = tmp_path / "claims.json"
-    claims.write_text(json.dumps(document()))
+    claims.write_text(json.dumps(document() | {"read": {"label": "confirmatory"}}))
     begin, end = markers("claims")
     md = tmp_path / "README.md"
     md.write_text(f"intro\n{begin}\nold\n{end}\noutro\n")
@@ -66,6 +66,12 @@ def test_the_script_writes_between_the_markers_and_refuses_what_is_not_claims(tm
     proc = subprocess.run([*script, str(claims), "--write", str(md)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert md.read_text() == f"intro\n{begin}\n{proc.stdout}{end}\noutro\n"
+    written = md.read_text()
+    for read in ({"read": {"label": "exploratory"}}, {}):  # a README status from another read: refused
+        claims.write_text(json.dumps(document() | read))
+        proc = subprocess.run([*script, str(claims), "--write", str(md)], capture_output=True, text=True, check=False)
+        assert proc.returncode == 1 and "--write takes a confirmatory read" in proc.stderr, proc.stderr
+        assert md.read_text() == written
     claims.write_text("{}")
     proc = subprocess.run([*script, str(claims)], capture_output=True, text=True, check=False)
     assert proc.returncode == 1 and proc.stderr.strip().endswith("give the claims stage's output"), proc.stderr
