@@ -11,7 +11,7 @@ from metadip.core.images import BUNDLED, bundled_image
 from metadip.core.metrics import psnr
 from metadip.meta.inner_loop import InnerSettings, MetaModel, solve
 from metadip.models import compiled as compiled_module
-from metadip.models.compiled import compiler, prepare, python_headers
+from metadip.models.compiled import compiler, eager, leaf_views, prepare, python_headers
 from metadip.models.networks import DIPConfig, DIPPrior, SirenConfig, SirenPrior
 from metadip.physics.tasks import TaskSpec
 from metadip.solvers.dip import DIPSettings, fit_dip
@@ -56,15 +56,37 @@ def test_a_compiled_step_computes_the_eager_step():
     grads, outputs = [], []
     for compiled in (False, True):
         prior = small_prior()
-        forward, used = prepare(prior, CPU) if compiled else (prior, False)
-        assert used == compiled
-        out = forward(jitter)[0]
+        steps = prepare(prior, CPU) if compiled else eager(prior)
+        assert steps.compiled == compiled
+        out = steps.forward(jitter)[0]
         op.data_loss(out, y).backward()
         outputs.append(out.detach())
-        grads.append([p.grad for p in prior.parameters()])
+        grads.append(leaf_views(steps.params[0].grad, steps.shapes) if compiled else [p.grad for p in steps.params])
     torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
     for compiled_grad, eager_grad in zip(grads[1], grads[0], strict=True):
         torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-6)
+
+
+@needs_compiler
+def test_compiled_steps_update_one_flat_leaf_that_the_prior_reads():
+    prior = small_prior()
+    before = [p.detach().clone() for p in prior.parameters()]
+    with torch.no_grad():
+        first_output = prior(None)
+    steps = prepare(prior, CPU)
+    (flat,) = steps.params
+    assert flat.is_leaf and flat.requires_grad and flat.numel() == sum(p.numel() for p in before)
+    assert all(torch.equal(p, b) for p, b in zip(prior.parameters(), before, strict=True))
+    with torch.no_grad():
+        # the views hold the same values (in another layout: the same output up to float rounding)
+        torch.testing.assert_close(prior(None), first_output, rtol=1e-5, atol=1e-6)
+        flat.add_(0.01)
+        assert all(torch.equal(p, b + 0.01) for p, b in zip(prior.parameters(), before, strict=True))
+    alphas = [float(i) for i in range(len(before))]
+    (per_element,) = steps.per_leaf(alphas)
+    assert [float(t.unique()) for t in leaf_views(per_element, steps.shapes)] == alphas
+    (same,) = steps.per_leaf([p.detach() for p in prior.parameters()])
+    assert torch.equal(same, flat.detach())  # tensors per parameter land where the flat leaf holds them
 
 
 @needs_compiler
@@ -133,5 +155,5 @@ def test_without_a_compiler_the_solvers_run_eager_and_say_so_once(missing, said,
 
 def test_a_siren_prior_stays_eager():
     prior = SirenPrior(SirenConfig(image_shape=(3, 16, 16), width=16, depth=2), 0)
-    forward, used = prepare(prior, CPU)
-    assert forward is prior and not used
+    steps = prepare(prior, CPU)
+    assert steps.forward is prior and not steps.compiled and steps.params == list(prior.parameters())

@@ -15,6 +15,7 @@ from metadip.models.networks import (
     SkipNet,
     count_parameters,
     fourier_features,
+    skip_forward,
 )
 
 
@@ -74,8 +75,23 @@ def test_fourier_features_shape_range_and_scale():
 
 def test_too_small_image_is_a_clear_error():
     net = SkipNet(SkipConfig.uniform(8, depth=5))
-    with pytest.raises(ValueError, match="needs images of at least 64 px"):
-        net(torch.rand(1, 32, 32, 32))
+    for forward in (net, lambda x: skip_forward(net.config, list(net.parameters()), x)):
+        with pytest.raises(ValueError, match="needs images of at least 64 px"):
+            forward(torch.rand(1, 32, 32, 32))
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"norm": "group"}, {"norm": "none"}, {"activation": "silu"}, {"skip": 0}], ids=str
+)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "nhwc"])
+def test_the_functional_skip_net_is_the_module_bit_for_bit(options, layout):
+    torch.manual_seed(0)
+    config = SkipConfig.uniform(8, depth=3, in_channels=5, **options)
+    net = SkipNet(config)
+    x = torch.rand(2, 5, 24, 24).contiguous(memory_format=layout)
+    assert torch.equal(skip_forward(config, list(net.parameters()), x), net(x))
+    with pytest.raises(ValueError, match="more parameter tensors"):
+        skip_forward(config, [*net.parameters(), torch.zeros(1)], x)
 
 
 def test_mismatched_channel_lists_raise():

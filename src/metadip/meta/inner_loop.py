@@ -432,10 +432,14 @@ class StepSizeSchedule:
     def __init__(self, rows: list[list[float]]) -> None:
         self._rows = rows
 
-    def __getitem__(self, step: int) -> list[float]:
+    def __getitem__(self, step: int) -> list:
         if step < 0:
             raise IndexError(f"step {step}: steps count from 0")
         return self._rows[min(step, len(self._rows) - 1)]
+
+    def map(self, fn: Callable[[list], list]) -> StepSizeSchedule:
+        """The schedule of ``fn(row)`` for each distinct row (computed here, once per row)."""
+        return StepSizeSchedule([fn(row) for row in self._rows])
 
 
 def step_size_schedule(model: MetaModel, op: Operator | None = None) -> StepSizeSchedule:
@@ -472,12 +476,14 @@ def _update_in_place(
         torch._foreach_copy_(old, new.tensors)
 
 
-def _inference_params(
-    model: MetaModel, op: Operator, ys: Tensor, compiled: bool, device: torch.device
-) -> tuple[list[Tensor], Callable[[], tuple[Tensor, Tensor]], bool]:
-    """Leaf copies of θ₀ for the B measurements ``ys`` (B > 1: a leading batch dimension), the
-    forward pass at them: () → (losses ``(B,)``, outputs ``(B, C, H, W)``; vmapped for B > 1), and
-    whether that forward is compiled (``compiled`` and B = 1: :func:`_compiled_params`)."""
+Leaves = tuple[list[Tensor], Callable[[], tuple[Tensor, Tensor]], bool, Callable[[list], list]]
+
+
+def _inference_params(model: MetaModel, op: Operator, ys: Tensor, compiled: bool, device: torch.device) -> Leaves:
+    """The leaves the inference steps update, copies of θ₀ (for B > 1 measurements ``ys``, each with a
+    leading batch dimension); the forward pass at them: () → (losses ``(B,)``, outputs ``(B, C, H, W)``;
+    vmapped for B > 1); whether it is compiled (``compiled`` and B = 1: :func:`_compiled_params`); and
+    the map from one value per parameter tensor to one per leaf (:meth:`StepForward.per_leaf`)."""
     if compiled and ys.shape[0] == 1:
         return _compiled_params(model, op, ys[0], device)
     theta0, buffers = model.prior_state()
@@ -500,24 +506,21 @@ def _inference_params(
             loss, out = per_image(params, ys[0])
             return loss.unsqueeze(0), out.unsqueeze(0)
 
-    return params, forward, False
+    return params, forward, False, list
 
 
-def _compiled_params(
-    model: MetaModel, op: Operator, y: Tensor, device: torch.device
-) -> tuple[list[Tensor], Callable[[], tuple[Tensor, Tensor]], bool]:
-    """:func:`_inference_params` of one measurement ``y`` through :func:`metadip.models.compiled.prepare`:
-    the leaves are the parameters of a copy of the prior, in :attr:`MetaModel.param_names` order."""
+def _compiled_params(model: MetaModel, op: Operator, y: Tensor, device: torch.device) -> Leaves:
+    """:func:`_inference_params` of one measurement ``y`` through :func:`metadip.models.compiled.prepare`,
+    on a copy of the prior (its parameters become views of the steps' flat leaf)."""
     work = copy.deepcopy(model.prior).requires_grad_(True)
-    params = list(work.parameters())
-    net, compiled = prepare(work, device)
+    steps = prepare(work, device)
 
     def forward() -> tuple[Tensor, Tensor]:
         # without gradients (the final output) the eager forward: no second graph to compile
-        out = (net if torch.is_grad_enabled() else work)(None)[0]
+        out = (steps.forward if torch.is_grad_enabled() else work)(None)[0]
         return _output_loss(model, op, out, y).unsqueeze(0), out.unsqueeze(0)
 
-    return params, forward, compiled
+    return steps.params, forward, steps.compiled, steps.per_leaf
 
 
 class _Trace:
@@ -577,12 +580,12 @@ def _solve_together(
 ) -> list[Reconstruction]:
     """The inference loop on a batch of B ≥ 1 measurements on ``device`` (B > 1: vmapped); the
     estimate is the mean of the last ``average_last`` outputs (:func:`solve_batch`)."""
-    params, forward, compiled = _inference_params(model, op, ys, compiled, device)
+    params, forward, compiled, per_leaf = _inference_params(model, op, ys, compiled, device)
     state = [[torch.zeros_like(p) for p in params] for _ in range(2 if model.inner.update == "adam" else 1)]
-    alpha_rows = step_size_schedule(model, op)
+    alpha_rows = step_size_schedule(model, op).map(per_leaf)
     scales = model.element_scales()
     if scales is not None:
-        scales = [t.detach() for t in scales]
+        scales = per_leaf([t.detach() for t in scales])
     clock = StepClock(device)
     trace = _Trace(steps, truth, average_last)
     # iteration k evaluates (loss, output) at θ_k, then updates to θ_{k+1}; row k ≥ 1 is θ_k's

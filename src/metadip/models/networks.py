@@ -15,6 +15,7 @@ over gcd(C, 8) groups of channels, with the same affine) or ``none`` (no normali
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -149,13 +150,66 @@ class SkipNet(nn.Module):
         self.head = _conv(config.channels_up[0], config.out_channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        min_size = 2 ** (len(self.config.channels_down) + 1)
-        if min(x.shape[-2:]) < min_size:
-            raise InputError(
-                f"skip net of depth {len(self.config.channels_down)} needs images of at least {min_size} px, "
-                f"got {tuple(x.shape[-2:])}; raise the image size (meta.image_size) or lower network.depth"
-            )
+        _check_size(self.config, x)
         return torch.sigmoid(self.head(self.body(x)))
+
+
+def _check_size(config: SkipConfig, x: Tensor) -> None:
+    min_size = 2 ** (len(config.channels_down) + 1)
+    if min(x.shape[-2:]) < min_size:
+        raise InputError(
+            f"skip net of depth {len(config.channels_down)} needs images of at least {min_size} px, "
+            f"got {tuple(x.shape[-2:])}; raise the image size (meta.image_size) or lower network.depth"
+        )
+
+
+def _norm_f(kind: str, x: Tensor, params: Iterator[Tensor]) -> Tensor:
+    """The layer of :data:`NORMS` as a function of its (weight, bias), drawn from ``params``."""
+    if kind == "none":
+        return x
+    w, b = next(params), next(params)
+    if kind == "batch":
+        return F.batch_norm(x, None, None, w, b, training=True, momentum=0.1, eps=1e-5)
+    return F.group_norm(x, math.gcd(x.shape[1], 8), w, b, eps=1e-5)
+
+
+def _conv_f(x: Tensor, params: Iterator[Tensor], stride: int = 1) -> Tensor:
+    """:func:`_conv` as a function of its (weight, bias), drawn from ``params``: reflection padding, then
+    the convolution."""
+    w, b = next(params), next(params)
+    p = (w.shape[-1] - 1) // 2
+    if p:
+        x = F.pad(x, (p, p, p, p), mode="reflect")
+    return F.conv2d(x, w, b, stride=stride)
+
+
+def _level_f(config: SkipConfig, i: int, x: Tensor, params: Iterator[Tensor]) -> Tensor:
+    """:class:`_SkipLevel` number ``i`` (0: the outermost) and the levels inside it, as a function."""
+    act = (lambda t: F.leaky_relu(t, 0.2)) if config.activation == "leaky_relu" else F.silu
+    norm = config.norm
+    s = act(_norm_f(norm, _conv_f(x, params), params)) if config.channels_skip[i] > 0 else None
+    d = act(_norm_f(norm, _conv_f(x, params, stride=2), params))
+    d = act(_norm_f(norm, _conv_f(d, params), params))
+    if i + 1 < len(config.channels_down):
+        d = _level_f(config, i + 1, d, params)
+    d = F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    if s is not None:
+        d = torch.cat([s, d], dim=1)
+    d = _norm_f(norm, d, params)
+    d = act(_norm_f(norm, _conv_f(d, params), params))
+    return act(_norm_f(norm, _conv_f(d, params), params))
+
+
+def skip_forward(config: SkipConfig, params: Sequence[Tensor], x: Tensor) -> Tensor:
+    """:class:`SkipNet`'s forward pass as a function of its parameter tensors, in ``named_parameters``
+    order: the same operations in the same order (so the same output, bit for bit), without the module
+    machinery that a compiler would have to trace and guard. ``x`` ``(B, in_channels, H, W)``."""
+    _check_size(config, x)
+    it = iter(params)
+    out = torch.sigmoid(_conv_f(_level_f(config, 0, x, it), it))
+    if next(it, None) is not None:
+        raise ValueError("skip_forward: more parameter tensors than the skip net of this config has")
+    return out
 
 
 def pixel_grid(height: int, width: int) -> Tensor:

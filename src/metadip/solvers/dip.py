@@ -24,7 +24,7 @@ from metadip.core.device import default_device
 from metadip.core.metrics import mse, quality_trace
 from metadip.core.progress_bars import progress
 from metadip.core.step_clock import StepClock
-from metadip.models.compiled import prepare
+from metadip.models.compiled import eager, prepare
 from metadip.physics.operators import Operator
 from metadip.solvers.result import Reconstruction
 
@@ -87,8 +87,9 @@ def fit_dip(
     y = y.to(device)
     truth = x_true.to(device) if x_true is not None else None
     draw_jitter = _jitter_draws(prior, settings, generator, device)
-    forward, compiled = prepare(prior, device) if compiled else (prior, False)
-    opt = torch.optim.Adam(prior.parameters(), lr=settings.lr, **({"fused": True} if compiled else {}))
+    steps = prepare(prior, device) if compiled else eager(prior)
+    forward, compiled = steps.forward, steps.compiled
+    opt = torch.optim.Adam(steps.params, lr=settings.lr, **({"fused": True} if compiled else {}))
     clock = StepClock(device)
     losses: list[Tensor] = []
     errors: dict[str, list[Tensor]] = {"estimate": [], "last": []}  # per-step MSE, kept on the device
