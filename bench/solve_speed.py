@@ -26,6 +26,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from timing import default_metadip
@@ -116,24 +117,29 @@ def compare_compiled(
     return out
 
 
+def cache_files() -> set[Path]:
+    """The files of the on-disk compile cache."""
+    return set(cache_dir().rglob("*")) if cache_dir().is_dir() else set()
+
+
 def first_compile(arch: dict, inner: dict, x: torch.Tensor, task: dict) -> tuple[float, bool]:
-    """Seconds of the process's first compiled step (compile or cache load) and whether the
-    on-disk cache held entries before it."""
-    warm = cache_dir().is_dir() and any(cache_dir().iterdir())
+    """Seconds of the process's first compiled step and whether it compiled (wrote new entries to
+    the on-disk cache) rather than loading what an earlier process compiled."""
+    before = cache_files()
     op, y = problem(task, x)
     t = time.perf_counter()
     result = solve(build_model(arch, inner), op, y, 1, device="cpu", show_progress=False, compiled=True)
     if not result.compiled:
         raise SystemExit("solve_speed.py --compiled: the solvers ran eager (see the line above); nothing to compare")
-    return time.perf_counter() - t, warm
+    return time.perf_counter() - t, bool(cache_files() - before)
 
 
 def report_compiled(config: dict, arch: dict, inner: dict, x: torch.Tensor, a: argparse.Namespace, n: tuple) -> None:
     """The --compiled table, the compile's cost per image and the final line."""
     rounds, short, long = n
     tasks = first_of_each_kind(config["evaluate"]["tasks"])
-    compile_s, warm = first_compile(arch, inner, x, next(iter(tasks.values())))
-    how = "cache load" if warm else "compile, empty cache"
+    compile_s, compiled = first_compile(arch, inner, x, next(iter(tasks.values())))
+    how = "compiled and written to the cache" if compiled else "loaded from the cache"
     print(f"\nfirst compiled call: {compile_s:.1f} s ({how}; {cache_dir()})")
     print("\n| setting | solver | eager step (ms) | compiled step (ms) | eager / compiled |")
     print("|---|---|---|---|---|")

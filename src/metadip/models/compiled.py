@@ -7,7 +7,7 @@ A compiled step computes what the eager one computes, up to float rounding. The 
   (:func:`metadip.models.networks.skip_forward`): Inductor's C++ kernels fuse the BatchNorm,
   activation, padding and upsampling between the convolutions, and a call guards three tensors
   instead of every module and parameter of the network;
-- a channels_last input, so that its convolutions run as oneDNN kernels;
+- a channels_last input and weights, so that its convolutions run as oneDNN kernels;
 - all parameters in one flat leaf, so that an optimiser step is one fused kernel and one gradient
   instead of a loop over every tensor (:class:`StepForward`).
 
