@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from metadip.models.networks import SkipConfig, skip_forward
+from metadip.models.networks import SkipConfig, jittered, skip_forward
 
 #: environment variable naming the on-disk compile cache (default: ~/.cache/metadip/torch-compile)
 CACHE_ENV = "METADIP_COMPILE_CACHE"
@@ -186,7 +186,7 @@ def _compiled_skip(
 
     def forward(flat: Tensor, z: Tensor, jitter: Tensor) -> Tensor:
         params = leaf_views(flat, shapes)
-        x = torch.cat([z[:, :latent_channels] + jitter, z[:, latent_channels:]], dim=1)
+        x = jittered(z, latent_channels, jitter)
         # channels_last input: the convolutions run as oneDNN kernels
         return skip_forward(config, params, x.contiguous(memory_format=torch.channels_last))
 

@@ -212,6 +212,12 @@ def skip_forward(config: SkipConfig, params: Sequence[Tensor], x: Tensor) -> Ten
     return out
 
 
+def jittered(z: Tensor, latent_channels: int, jitter: Tensor) -> Tensor:
+    """z ``(1, C_in, H, W)`` with ``jitter`` added to its first ``latent_channels`` channels (the
+    Fourier channels after them stay fixed)."""
+    return torch.cat([z[:, :latent_channels] + jitter, z[:, latent_channels:]], dim=1)
+
+
 def pixel_grid(height: int, width: int) -> Tensor:
     """Pixel-centre coordinates in [0, 1]², shape ``(H, W, 2)`` (row, column)."""
     r = (torch.arange(height) + 0.5) / height
@@ -302,11 +308,7 @@ class DIPPrior(nn.Module):
 
     def net_input(self, jitter: Tensor | None = None) -> Tensor:
         """The skip net's input ``(1, C_in, H, W)``: z with ``jitter`` added to its latent channels."""
-        z = self.z
-        if jitter is not None:
-            k = self.config.latent_channels
-            z = torch.cat([z[:, :k] + jitter, z[:, k:]], dim=1)
-        return z
+        return self.z if jitter is None else jittered(self.z, self.config.latent_channels, jitter)
 
     def forward(self, jitter: Tensor | None = None) -> Tensor:
         return self.net(self.net_input(jitter))
